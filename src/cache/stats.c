@@ -1,0 +1,149 @@
+#include "stats.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <capstone/capstone.h>
+
+#include "../mem/gmem.h"
+#include "tc.h"
+
+const char *const stats_exit_names[EXIT_REASONS] = {
+	[EXIT_CHAIN] = "chain", [EXIT_LOOKUP_MISS] = "lookup_miss", [EXIT_EMULATE] = "emulate",
+	[EXIT_ATTENTION] = "attention", [EXIT_STI] = "sti", [EXIT_SIGNAL] = "signal",
+};
+static const char *const inval_names[INVAL_CAUSES] = {
+	[INVAL_GUEST_WRITE] = "guest_write", [INVAL_MONITOR_WRITE] = "monitor_write",
+};
+static const char *const signal_names[SIGK_KINDS] = {
+	[SIGK_SEGV] = "SIGSEGV", [SIGK_BUS] = "SIGBUS", [SIGK_FPE] = "SIGFPE",
+	[SIGK_ILL] = "SIGILL", [SIGK_TRAP] = "SIGTRAP",
+};
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static int by_samples(const void *a, const void *b)
+{
+	const struct tc_block *x = *(struct tc_block *const *)a, *y = *(struct tc_block *const *)b;
+	return x->samples < y->samples ? 1 : x->samples > y->samples ? -1 : 0;
+}
+
+/* The `hot` blocks with the most samples, best first; returns how many. */
+static size_t hottest(const struct tc *tc, unsigned hot, struct tc_block ***out)
+{
+	struct tc_block **v = malloc((tc->n_blocks ? tc->n_blocks : 1) * sizeof *v);
+	size_t n = 0;
+
+	for (size_t i = 0; v && i < tc->n_blocks; i++)
+		if (tc->by_host[i]->samples)
+			v[n++] = tc->by_host[i];
+	if (v)
+		qsort(v, n, sizeof *v, by_samples);
+	*out = v;
+	return n < hot ? n : hot;
+}
+
+static void disassemble(const struct tc *tc, const struct tc_block *b, FILE *out, bool json)
+{
+	csh cs;
+	cs_insn *insn;
+	const uint8_t *code = gmem_ptr(tc->mem, b->phys, b->guest_len);
+
+	if (!code || cs_open(CS_ARCH_X86, CS_MODE_32, &cs) != CS_ERR_OK)
+		return;
+	size_t n = cs_disasm(cs, code, b->guest_len, b->eip, 0, &insn);
+	for (size_t i = 0; i < n; i++) {
+		if (json)
+			fprintf(out, "%s\"%08" PRIx64 "  %s %s\"", i ? ", " : "", insn[i].address,
+				insn[i].mnemonic, insn[i].op_str);
+		else
+			fprintf(out, "      %08" PRIx64 "  %s %s\n", insn[i].address, insn[i].mnemonic,
+				insn[i].op_str);
+	}
+	if (n)
+		cs_free(insn, n);
+	cs_close(&cs);
+}
+
+void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE *out)
+{
+	uint64_t translated = s->insn_verbatim + s->insn_rewritten + s->insn_callout;
+
+	fprintf(out, "bt86 statistics\n");
+	fprintf(out, "  translated: %" PRIu64 " blocks, %" PRIu64 " host bytes, %" PRIu64 " guest instructions\n",
+		s->blocks, s->tc_bytes, s->guest_insns);
+	fprintf(out, "    verbatim %" PRIu64 " (%.1f%%), rewritten inline %" PRIu64 " (%.1f%%), callouts to the emulator %" PRIu64 " (%.1f%%)\n",
+		s->insn_verbatim, pct(s->insn_verbatim, translated), s->insn_rewritten,
+		pct(s->insn_rewritten, translated), s->insn_callout, pct(s->insn_callout, translated));
+	fprintf(out, "  emulated (executed by the emulator): %" PRIu64 "\n", s->insn_emulated);
+	fprintf(out, "  lookups: inline table %" PRIu64 " hits / %" PRIu64 " misses, hash %" PRIu64 " hits / %" PRIu64 " misses\n",
+		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
+	fprintf(out, "  chains: %" PRIu64 " made, %" PRIu64 " broken\n", s->chains_made, s->chains_broken);
+	fprintf(out, "  invalidations:");
+	for (int i = 0; i < INVAL_CAUSES; i++)
+		fprintf(out, " %s %" PRIu64, inval_names[i], s->invalidations[i]);
+	fprintf(out, "; blocks invalidated %" PRIu64 "; flushes %" PRIu64 "\n", s->blocks_invalidated, s->flushes);
+	fprintf(out, "  exits:");
+	for (int i = 0; i < EXIT_REASONS; i++)
+		fprintf(out, " %s %" PRIu64, stats_exit_names[i], s->exits[i]);
+	fprintf(out, "\n  signals:");
+	for (int i = 0; i < SIGK_KINDS; i++)
+		fprintf(out, " %s %" PRIu64, signal_names[i], s->signals[i]);
+	fprintf(out, "\n  guest events delivered: %" PRIu64 " exceptions, %" PRIu64 " interrupts\n",
+		s->guest_exceptions, s->guest_interrupts);
+	if (!hot)
+		return;
+	struct tc_block **v;
+	size_t n = hottest(tc, hot, &v);
+	fprintf(out, "  hottest blocks (%" PRIu64 " profile samples, %.1f%% in translated code):\n",
+		s->samples, pct(s->samples_in_tc, s->samples));
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "    #%zu eip %#010x, %u guest instructions, %" PRIu64 " samples (%.1f%%)%s\n", i + 1,
+			v[i]->eip, v[i]->n_insns, v[i]->samples, pct(v[i]->samples, s->samples),
+			v[i]->valid ? "" : ", invalidated");
+		disassemble(tc, v[i], out, false);
+	}
+	free(v);
+}
+
+int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "{\n  \"blocks\": %" PRIu64 ",\n  \"tc_bytes\": %" PRIu64 ",\n  \"guest_insns_translated\": %" PRIu64 ",\n",
+		s->blocks, s->tc_bytes, s->guest_insns);
+	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n",
+		s->insn_verbatim, s->insn_rewritten, s->insn_callout, s->insn_emulated);
+	fprintf(f, "  \"lookups\": {\"inline_hits\": %" PRIu64 ", \"inline_misses\": %" PRIu64 ", \"hash_hits\": %" PRIu64 ", \"hash_misses\": %" PRIu64 "},\n",
+		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
+	fprintf(f, "  \"chains_made\": %" PRIu64 ",\n  \"chains_broken\": %" PRIu64 ",\n", s->chains_made, s->chains_broken);
+	fprintf(f, "  \"invalidations\": {");
+	for (int i = 0; i < INVAL_CAUSES; i++)
+		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", inval_names[i], s->invalidations[i]);
+	fprintf(f, "},\n  \"blocks_invalidated\": %" PRIu64 ",\n  \"flushes\": %" PRIu64 ",\n  \"exits\": {",
+		s->blocks_invalidated, s->flushes);
+	for (int i = 0; i < EXIT_REASONS; i++)
+		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", stats_exit_names[i], s->exits[i]);
+	fprintf(f, "},\n  \"signals\": {");
+	for (int i = 0; i < SIGK_KINDS; i++)
+		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", signal_names[i], s->signals[i]);
+	fprintf(f, "},\n  \"guest_exceptions\": %" PRIu64 ",\n  \"guest_interrupts\": %" PRIu64 ",\n  \"samples\": %" PRIu64 ",\n  \"hot_blocks\": [",
+		s->guest_exceptions, s->guest_interrupts, s->samples);
+	struct tc_block **v = NULL;
+	size_t n = hot ? hottest(tc, hot, &v) : 0;
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s\n    {\"eip\": %u, \"guest_insns\": %u, \"samples\": %" PRIu64 ", \"disassembly\": [",
+			i ? "," : "", v[i]->eip, v[i]->n_insns, v[i]->samples);
+		disassemble(tc, v[i], f, true);
+		fprintf(f, "]}");
+	}
+	free(v);
+	fprintf(f, "%s]\n}\n", n ? "\n  " : "");
+	return fclose(f) == 0 ? 0 : -1;
+}

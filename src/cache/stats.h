@@ -1,0 +1,66 @@
+/*
+ * Statistics: part of the product.  Counters are plain integers bumped by the
+ * module that sees the event; they are cheap and always on.  Counting inside
+ * translated code is limited to what needs no flag-changing instruction (the
+ * inline lookup hits, kept in r13); everything else is counted by the monitor.
+ */
+#ifndef BT86_STATS_H
+#define BT86_STATS_H
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum exit_reason {
+	EXIT_CHAIN,        /* direct branch to a block not yet linked */
+	EXIT_LOOKUP_MISS,  /* indirect branch missed the inline table */
+	EXIT_EMULATE,      /* sensitive instruction completed by the emulator */
+	EXIT_ATTENTION,    /* block entry saw the attention word */
+	EXIT_STI,          /* sti/popf enabled interrupts with one pending */
+	EXIT_SIGNAL,       /* a host signal stopped guest code */
+	EXIT_REASONS,
+};
+
+enum inval_cause {
+	INVAL_GUEST_WRITE,  /* guest store into a page holding translated code */
+	INVAL_MONITOR_WRITE, /* emulator, device or exception delivery wrote code */
+	INVAL_CAUSES,
+};
+
+enum signal_kind { SIGK_SEGV, SIGK_BUS, SIGK_FPE, SIGK_ILL, SIGK_TRAP, SIGK_KINDS };
+
+struct stats {
+	uint64_t blocks;           /* blocks translated */
+	uint64_t tc_bytes;         /* host code bytes emitted */
+	uint64_t guest_insns;      /* guest instructions translated */
+	uint64_t insn_verbatim;    /* copied unchanged but for address-size fix-ups */
+	uint64_t insn_rewritten;   /* replaced by an inline sequence */
+	uint64_t insn_callout;     /* translated as an exit to the emulator */
+	uint64_t insn_emulated;    /* executed by the one-instruction emulator */
+	uint64_t lookup_inline_hits;
+	uint64_t lookup_inline_misses;
+	uint64_t lookup_hash_hits;
+	uint64_t lookup_hash_misses;
+	uint64_t chains_made;
+	uint64_t chains_broken;
+	uint64_t invalidations[INVAL_CAUSES];
+	uint64_t blocks_invalidated;
+	uint64_t flushes;
+	uint64_t exits[EXIT_REASONS];
+	uint64_t signals[SIGK_KINDS];
+	uint64_t guest_exceptions;  /* delivered through the guest IDT */
+	uint64_t guest_interrupts;
+	uint64_t samples;           /* profiling samples taken (--stats-hot) */
+	uint64_t samples_in_tc;
+};
+
+extern const char *const stats_exit_names[EXIT_REASONS];
+
+struct tc;
+/* Writes the text report (and the `hot` hottest blocks, when non-zero). */
+void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE *out);
+/* Writes the JSON report; returns 0 or -1 with errno set. */
+int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, const char *path);
+
+#endif

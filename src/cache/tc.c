@@ -1,0 +1,275 @@
+#include "tc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../mem/gmem.h"
+#include "../mem/layout.h"
+#include "../util.h"
+
+#define HASH_BUCKETS 16384u
+#define JTAB_BYTES (JTAB_ENTRIES * 8u)
+
+static unsigned hash_key(uint32_t phys, uint32_t mode)
+{
+	return ((phys * 0x9E3779B1u) ^ (mode * 0x85EBCA6Bu)) >> 18;
+}
+
+static void put_rel32(struct tc *tc, uint32_t at, uint32_t target)
+{
+	int32_t rel = (int32_t)(target - (at + 4));
+	memcpy(tc_ptr(tc, at), &rel, 4);
+}
+
+static void emit_miss_stub(struct tc *tc)
+{
+	/* mov %r8d, VC_TARGET(%r15); mov $EXIT_ARG_LOOKUP_MISS, %r10d;
+	 * jmp *VC_EXIT_GATE(%r15) */
+	uint8_t stub[] = {0x45, 0x89, 0x47, VC_TARGET,
+			  0x41, 0xba, EXIT_ARG_LOOKUP_MISS, 0, 0, 0,
+			  0x41, 0xff, 0x67, VC_EXIT_GATE};
+	tc->miss_stub = JTAB_BYTES;
+	memcpy(tc_ptr(tc, tc->miss_stub), stub, sizeof stub);
+	tc->code_start = JTAB_BYTES + 64;
+}
+
+int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, char *err,
+	    size_t errlen)
+{
+	memset(tc, 0, sizeof *tc);
+	tc->base = mmap(NULL, size, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	if (tc->base == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map the translation cache: %s", strerror(errno));
+		return -1;
+	}
+	BT86_ASSERT((uintptr_t)tc->base >= GUEST_WINDOW_SIZE);
+	tc->size = size;
+	tc->mem = mem;
+	tc->stats = stats;
+	tc->n_pages = mem->size / PAGE_SIZE_4K;
+	tc->hash = calloc(HASH_BUCKETS, sizeof *tc->hash);
+	tc->page_blocks = calloc(tc->n_pages, sizeof *tc->page_blocks);
+	if (!tc->hash || !tc->page_blocks) {
+		snprintf(err, errlen, "out of memory for the translation cache");
+		tc_destroy(tc);
+		return -1;
+	}
+	emit_miss_stub(tc);
+	tc->used = tc->code_start;
+	tc_jtab_clear(tc);
+	return 0;
+}
+
+static void free_block(struct tc_block *b)
+{
+	free(b->map);
+	free(b->exits);
+	free(b);
+}
+
+void tc_destroy(struct tc *tc)
+{
+	for (size_t i = 0; i < tc->n_blocks; i++)
+		free_block(tc->by_host[i]);
+	free(tc->by_host);
+	free(tc->hash);
+	free(tc->page_blocks);
+	if (tc->base && tc->base != MAP_FAILED)
+		munmap(tc->base, tc->size);
+	memset(tc, 0, sizeof *tc);
+}
+
+struct tc_block *tc_lookup(struct tc *tc, uint32_t phys, uint32_t mode)
+{
+	for (struct tc_block *b = tc->hash[hash_key(phys, mode)]; b; b = b->hash_next)
+		if (b->phys == phys && b->mode == mode) {
+			tc->stats->lookup_hash_hits++;
+			return b;
+		}
+	tc->stats->lookup_hash_misses++;
+	return NULL;
+}
+
+bool tc_has_room(const struct tc *tc, size_t max)
+{
+	return tc->used + max <= tc->size;
+}
+
+void tc_commit(struct tc *tc, struct tc_block *b)
+{
+	unsigned h = hash_key(b->phys, b->mode);
+
+	b->valid = true;
+	b->hash_next = tc->hash[h];
+	tc->hash[h] = b;
+	for (unsigned i = 0; i < b->n_pages; i++) {
+		b->page_next[i] = tc->page_blocks[b->pages[i]];
+		tc->page_blocks[b->pages[i]] = b;
+		gmem_protect_code(tc->mem, b->pages[i]);
+	}
+	if (tc->n_blocks == tc->cap_blocks) {
+		tc->cap_blocks = tc->cap_blocks ? tc->cap_blocks * 2 : 1024;
+		tc->by_host = realloc(tc->by_host, tc->cap_blocks * sizeof *tc->by_host);
+		BT86_ASSERT(tc->by_host);
+	}
+	BT86_ASSERT(tc->n_blocks == 0 || tc->by_host[tc->n_blocks - 1]->host < b->host);
+	tc->by_host[tc->n_blocks++] = b;
+	tc->used = b->host + b->host_len;
+	tc->stats->blocks++;
+	tc->stats->tc_bytes += b->host_len;
+	tc->stats->guest_insns += b->n_insns;
+}
+
+struct tc_block *tc_block_at(const struct tc *tc, uint32_t host_off)
+{
+	size_t lo = 0, hi = tc->n_blocks;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (tc->by_host[mid]->host <= host_off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	struct tc_block *b = tc->by_host[lo - 1];
+	return host_off < b->host + b->host_len ? b : NULL;
+}
+
+struct tc_exit *tc_exit_by_stub(struct tc_block *b, uint32_t stub_off)
+{
+	for (unsigned i = 0; i < b->n_exits; i++)
+		if (b->exits[i].stub == stub_off)
+			return &b->exits[i];
+	return NULL;
+}
+
+uint32_t tc_guest_eip_at(const struct tc_block *b, uint32_t host_off, bool *boundary)
+{
+	uint32_t rel = host_off - b->host;
+	unsigned i = 0;
+
+	while (i + 1 <= b->n_insns && b->map[i + 1].host <= rel)
+		i++;
+	*boundary = b->map[i].host == rel;
+	return b->map[i].eip;
+}
+
+void tc_chain(struct tc *tc, struct tc_exit *x, struct tc_block *target)
+{
+	BT86_ASSERT(x->patch && !x->linked && target->valid);
+	put_rel32(tc, x->patch, target->host);
+	x->linked = target;
+	x->in_next = target->incoming;
+	target->incoming = x;
+	tc->stats->chains_made++;
+}
+
+static void unchain(struct tc *tc, struct tc_exit *x)
+{
+	put_rel32(tc, x->patch, x->stub);
+	x->linked = NULL;
+	tc->stats->chains_broken++;
+}
+
+void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b)
+{
+	uint32_t *e = (uint32_t *)tc->base + 2 * (eip & 0xFFFFu);
+	e[0] = -eip;
+	e[1] = b->host;
+}
+
+void tc_jtab_clear(struct tc *tc)
+{
+	uint32_t *e = (uint32_t *)tc->base;
+	for (uint32_t i = 0; i < JTAB_ENTRIES; i++) {
+		e[2 * i] = 0;
+		e[2 * i + 1] = tc->miss_stub;
+	}
+}
+
+static void unhash(struct tc *tc, struct tc_block *b)
+{
+	struct tc_block **pp = &tc->hash[hash_key(b->phys, b->mode)];
+	while (*pp != b)
+		pp = &(*pp)->hash_next;
+	*pp = b->hash_next;
+}
+
+static void unlist_page(struct tc *tc, struct tc_block *b, unsigned which)
+{
+	uint32_t page = b->pages[which];
+	struct tc_block **pp = &tc->page_blocks[page];
+
+	while (*pp) {
+		struct tc_block *c = *pp;
+		unsigned ci = c->pages[0] == page ? 0 : 1;
+		if (c == b) {
+			*pp = c->page_next[ci];
+			return;
+		}
+		pp = &c->page_next[ci];
+	}
+}
+
+static void invalidate_block(struct tc *tc, struct tc_block *b)
+{
+	b->valid = false;
+	unhash(tc, b);
+	for (struct tc_exit *x = b->incoming; x; x = x->in_next)
+		unchain(tc, x);
+	b->incoming = NULL;
+	/* Drop this block's own links from its targets' incoming lists. */
+	for (unsigned i = 0; i < b->n_exits; i++) {
+		struct tc_exit *x = &b->exits[i];
+		if (!x->linked)
+			continue;
+		struct tc_exit **pp = &x->linked->incoming;
+		while (*pp && *pp != x)
+			pp = &(*pp)->in_next;
+		if (*pp)
+			*pp = x->in_next;
+		x->linked = NULL;
+	}
+	tc->stats->blocks_invalidated++;
+}
+
+void tc_invalidate_page(struct tc *tc, uint32_t page, enum inval_cause cause)
+{
+	BT86_ASSERT(page < tc->n_pages);
+	while (tc->page_blocks[page]) {
+		struct tc_block *b = tc->page_blocks[page];
+		for (unsigned i = 0; i < b->n_pages; i++)
+			unlist_page(tc, b, i);
+		invalidate_block(tc, b);
+		for (unsigned i = 0; i < b->n_pages; i++)
+			if (b->pages[i] != page && !tc->page_blocks[b->pages[i]])
+				gmem_unprotect_code(tc->mem, b->pages[i]);
+	}
+	gmem_unprotect_code(tc->mem, page);
+	tc->stats->invalidations[cause]++;
+	/* Linear EIPs that led to the dead blocks may sit in the table. */
+	tc_jtab_clear(tc);
+}
+
+void tc_flush(struct tc *tc)
+{
+	for (size_t i = 0; i < tc->n_blocks; i++)
+		free_block(tc->by_host[i]);
+	tc->n_blocks = 0;
+	memset(tc->hash, 0, HASH_BUCKETS * sizeof *tc->hash);
+	for (uint32_t p = 0; p < tc->n_pages; p++)
+		if (tc->page_blocks[p]) {
+			tc->page_blocks[p] = NULL;
+			gmem_unprotect_code(tc->mem, p);
+		}
+	tc->used = tc->code_start;
+	tc->generation++;
+	tc->stats->flushes++;
+	tc_jtab_clear(tc);
+}

@@ -1,0 +1,129 @@
+/*
+ * The translation cache: blocks of translated code, their lookup (an inline
+ * direct-mapped table in front of a hash on guest-physical address + mode),
+ * chaining of direct branches, invalidation and flushing.
+ *
+ * One host mapping holds the lookup table and then the code; translated code
+ * reaches both through r14, and every code offset here is relative to it.
+ *
+ * Invariants:
+ *  - A valid block is in the hash and on the page list of each guest page its
+ *    code came from, and those pages are write-protected in the shadow.
+ *  - An exit is either unlinked (its branch targets its own stub) or linked
+ *    to a valid block and on that block's incoming list; invalidating a block
+ *    unpatches exactly its incoming exits.
+ *  - Only branches whose target lies on the block's own guest page are
+ *    chained, so a change of the linear->physical view never leaves a stale
+ *    link between pages; other transfers go through the lookup table, which
+ *    is cleared whenever that view or the mode changes.
+ */
+#ifndef BT86_TC_H
+#define BT86_TC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../cpu/vcpu_abi.h"
+#include "stats.h"
+
+struct gmem;
+
+enum tc_exit_kind {
+	TCX_BRANCH,    /* direct branch; chainable when patch != 0 */
+	TCX_EMULATE,   /* the instruction at guest_eip goes to the emulator */
+	TCX_ATTN,      /* block entry saw the attention word */
+	TCX_STI,       /* continue at guest_eip after an interrupt window opened */
+};
+
+struct tc_block;
+
+struct tc_exit {
+	uint32_t stub;        /* code offset of the exit stub */
+	uint32_t patch;       /* code offset of the rel32 that chaining rewrites, or 0 */
+	uint32_t guest_eip;
+	uint8_t kind;
+	struct tc_block *owner;
+	struct tc_block *linked;
+	struct tc_exit *in_next;
+};
+
+/* Host offset (from the block's start) of each guest instruction's code. */
+struct tc_insn_map {
+	uint32_t host;
+	uint32_t eip;
+};
+
+struct tc_block {
+	uint32_t eip;         /* guest linear EIP of the entry */
+	uint32_t phys;        /* guest-physical address of the first byte */
+	uint32_t mode;        /* mode bits the translation assumed */
+	uint32_t guest_len;
+	uint32_t host;        /* code offset of the entry */
+	uint32_t host_len;
+	uint32_t pages[2];    /* guest-physical pages the code came from */
+	uint16_t n_pages;
+	uint16_t n_insns;     /* map has n_insns + 1 entries; the last is the end */
+	uint16_t n_exits;
+	bool valid;
+	struct tc_insn_map *map;
+	struct tc_exit *exits;
+	struct tc_exit *incoming;
+	struct tc_block *hash_next;
+	struct tc_block *page_next[2];
+	uint64_t samples;     /* profiling samples that landed in this block */
+};
+
+struct tc {
+	uint8_t *base;        /* r14: lookup table, then stubs, then code */
+	size_t size;
+	uint32_t code_start;  /* first code offset */
+	uint32_t used;        /* next free code offset */
+	uint32_t miss_stub;   /* code offset of the shared lookup-miss stub */
+	struct tc_block **hash;
+	struct tc_block **by_host; /* every block of this generation, by host offset */
+	size_t n_blocks, cap_blocks;
+	struct tc_block **page_blocks; /* per guest RAM page */
+	uint32_t n_pages;
+	uint64_t generation;  /* bumped by every flush */
+	struct gmem *mem;
+	struct stats *stats;
+};
+
+int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, char *err,
+	    size_t errlen);
+void tc_destroy(struct tc *tc);
+
+static inline uint8_t *tc_ptr(const struct tc *tc, uint32_t off)
+{
+	return tc->base + off;
+}
+
+struct tc_block *tc_lookup(struct tc *tc, uint32_t phys, uint32_t mode);
+
+/* Room for at most `max` bytes of new code at tc_ptr(tc, tc->used), or false
+ * when the cache is full (the caller flushes and translates again). */
+bool tc_has_room(const struct tc *tc, size_t max);
+
+/* Registers a block whose code has been written at b->host: takes ownership
+ * of b, b->map and b->exits; hashes it and write-protects its pages. */
+void tc_commit(struct tc *tc, struct tc_block *b);
+
+struct tc_block *tc_block_at(const struct tc *tc, uint32_t host_off);
+struct tc_exit *tc_exit_by_stub(struct tc_block *b, uint32_t stub_off);
+
+/* Guest EIP of the instruction whose code contains host_off; *boundary says
+ * whether host_off is exactly where that instruction's code starts. */
+uint32_t tc_guest_eip_at(const struct tc_block *b, uint32_t host_off, bool *boundary);
+
+void tc_chain(struct tc *tc, struct tc_exit *x, struct tc_block *target);
+
+void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b);
+void tc_jtab_clear(struct tc *tc);
+
+/* Invalidates every block whose code came from guest-physical `page` and
+ * restores write access to it. */
+void tc_invalidate_page(struct tc *tc, uint32_t page, enum inval_cause cause);
+void tc_flush(struct tc *tc);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * The runner: bt86 [options] KERNEL.  Option spellings follow QEMU's where
+ * QEMU has one (-kernel, -m, -append, -initrd), so that a guest's command
+ * line carries over.  Guest serial output goes to stdout; the statistics and
+ * every diagnostic go to stderr.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/profile.h"
+#include "cache/stats.h"
+#include "cache/tc.h"
+#include "cpu/run.h"
+#include "devices/board.h"
+#include "loader/multiboot.h"
+#include "mem/gmem.h"
+#include "translator/translate.h"
+
+#define BT86_VERSION "0.1.0"
+
+struct options {
+	const char *kernel, *append, *initrd, *stats_json;
+	uint64_t mem_bytes;
+	bool stats;
+	unsigned hot;
+	uint64_t tc_bytes;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bt86 [options] KERNEL\n"
+		"Runs a 32-bit x86 Multiboot kernel by binary translation.\n\n"
+		"  -kernel FILE        the kernel (or give it as the last argument)\n"
+		"  -m SIZE             guest memory, in MiB unless suffixed K, M or G (default 128M)\n"
+		"  -append STRING      kernel command line\n"
+		"  -initrd FILE[,FILE] Multiboot modules; each item may carry arguments after a space\n"
+		"  --stats             print translation statistics to stderr on exit\n"
+		"  --stats-json FILE   write the statistics as JSON\n"
+		"  --stats-hot N       include the N hottest blocks (sampled), with their disassembly\n"
+		"  --tc-size SIZE      translation cache size (default 64M)\n"
+		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
+		"  --help, --version\n\n"
+		"Guest serial (COM1) is on stdin/stdout.  Writing V to port 0xf4 ends the run\n"
+		"with exit status (V << 1) | 1, as QEMU's isa-debug-exit does.\n");
+}
+
+/* QEMU's size syntax: a number with an optional K/M/G suffix, MiB by default. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	uint64_t unit = 1ull << 20;
+
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'k': case 'K': unit = 1ull << 10; end++; break;
+	case 'm': case 'M': unit = 1ull << 20; end++; break;
+	case 'g': case 'G': unit = 1ull << 30; end++; break;
+	case 0: break;
+	default: return false;
+	}
+	if (*end || v == 0 || v > (1ull << 40) / unit)
+		return false;
+	*out = v * unit;
+	return true;
+}
+
+static int parse(int argc, char **argv, struct options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->mem_bytes = 128ull << 20;
+	o->tc_bytes = 64ull << 20;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		bool takes = !strcmp(a, "-kernel") || !strcmp(a, "-m") || !strcmp(a, "-append") ||
+			     !strcmp(a, "-initrd") || !strcmp(a, "--stats-json") ||
+			     !strcmp(a, "--stats-hot") || !strcmp(a, "--tc-size");
+		if (takes && !val) {
+			fprintf(stderr, "bt86: option %s needs a value\n", a);
+			return -1;
+		}
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			exit(0);
+		} else if (!strcmp(a, "--version")) {
+			printf("bt86 %s\n", BT86_VERSION);
+			exit(0);
+		} else if (!strcmp(a, "-kernel")) {
+			o->kernel = val;
+		} else if (!strcmp(a, "-m")) {
+			if (!parse_size(val, &o->mem_bytes) || o->mem_bytes % 4096 ||
+			    o->mem_bytes < (2ull << 20) || o->mem_bytes > (3840ull << 20)) {
+				fprintf(stderr, "bt86: -m %s: guest memory must be 2M to 3840M, in whole pages\n", val);
+				return -1;
+			}
+		} else if (!strcmp(a, "-append")) {
+			o->append = val;
+		} else if (!strcmp(a, "-initrd")) {
+			o->initrd = val;
+		} else if (!strcmp(a, "--stats")) {
+			o->stats = true;
+		} else if (!strcmp(a, "--stats-json")) {
+			o->stats_json = val;
+		} else if (!strcmp(a, "--stats-hot")) {
+			char *end;
+			unsigned long n = strtoul(val, &end, 10);
+			if (*end || end == val || n > 1000) {
+				fprintf(stderr, "bt86: --stats-hot %s: expected a count from 0 to 1000\n", val);
+				return -1;
+			}
+			o->hot = (unsigned)n;
+			o->stats = true;
+		} else if (!strcmp(a, "--tc-size")) {
+			if (!parse_size(val, &o->tc_bytes) || o->tc_bytes < (1ull << 20) ||
+			    o->tc_bytes > (1ull << 30)) {
+				fprintf(stderr, "bt86: --tc-size %s: expected 1M to 1G\n", val);
+				return -1;
+			}
+		} else if (!strcmp(a, "-nographic") || !strcmp(a, "-no-reboot")) {
+			continue;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "bt86: unknown option %s (see bt86 --help)\n", a);
+			return -1;
+		} else if (!o->kernel) {
+			o->kernel = a;
+			continue;
+		} else {
+			fprintf(stderr, "bt86: unexpected argument %s (kernel is already %s)\n", a, o->kernel);
+			return -1;
+		}
+		if (takes)
+			i++;
+	}
+	if (!o->kernel) {
+		fprintf(stderr, "bt86: no kernel given (see bt86 --help)\n");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct gmem mem;
+	static struct tc tc;
+	static struct stats stats;
+	static struct vcpu vcpu;
+	static struct board board;
+	struct xlate x;
+	struct options o;
+	struct boot_state boot;
+	char err[512];
+	int status = 1;
+
+	if (parse(argc, argv, &o))
+		return 2;
+	if (gmem_init(&mem, (uint32_t)o.mem_bytes, err, sizeof err))
+		goto fail;
+	if (tc_init(&tc, &mem, &stats, o.tc_bytes, err, sizeof err))
+		goto free_mem;
+	if (vcpu_init(&vcpu, &mem, &tc, &stats, &board, err, sizeof err))
+		goto free_tc;
+	if (board_init(&board, &vcpu, stdout, err, sizeof err))
+		goto free_vcpu;
+	if (multiboot_load(&mem, o.kernel, o.append, o.initrd, &boot, err, sizeof err))
+		goto free_board;
+	vcpu.hot->eip = boot.entry;
+	vcpu.hot->gpr[R_EAX] = boot.eax;
+	vcpu.hot->gpr[R_EBX] = boot.ebx;
+	xlate_init(&x, &tc, &mem, &stats);
+	if (vcpu_signals_install(&vcpu, err, sizeof err))
+		goto free_board;
+	if (board_start_input(&board, STDIN_FILENO)) {
+		snprintf(err, sizeof err, "cannot start the terminal input thread");
+		goto free_board;
+	}
+	if (o.hot && profile_start(&tc, &stats, 997)) {
+		snprintf(err, sizeof err, "cannot start the profiling timer");
+		goto free_board;
+	}
+
+	vcpu_run(&vcpu, &x);
+
+	if (o.hot)
+		profile_stop();
+	fflush(stdout);
+	status = vcpu.exit_status;
+	if (vcpu.stop_reason[0])
+		fprintf(stderr, "bt86: %s\n", vcpu.stop_reason);
+	if (o.stats)
+		stats_print(&stats, &tc, o.hot, stderr);
+	if (o.stats_json && stats_write_json(&stats, &tc, o.hot, o.stats_json))
+		fprintf(stderr, "bt86: cannot write %s: %s\n", o.stats_json, strerror(errno));
+	board_destroy(&board);
+	vcpu_destroy(&vcpu);
+	tc_destroy(&tc);
+	gmem_destroy(&mem);
+	return status;
+
+free_board:
+	board_destroy(&board);
+free_vcpu:
+	vcpu_destroy(&vcpu);
+free_tc:
+	tc_destroy(&tc);
+free_mem:
+	gmem_destroy(&mem);
+fail:
+	fprintf(stderr, "bt86: %s\n", err);
+	return 1;
+}

@@ -1,0 +1,87 @@
+/*
+ * The virtual CPU model the guest sees through CPUID, RDTSC and the MSRs.
+ *
+ * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, CX8, PGE, CMOV, CLFSH,
+ * MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2 and POPCNT.  Hidden: SEP and
+ * SYSCALL (guests use int n), PAE and long mode, XSAVE/OSXSAVE/AVX (the
+ * monitor switches only fxsave-sized state), VMX, MTRR, MCE/MCA, APIC (no
+ * local APIC until the platform has one).  Every instruction these features
+ * name runs natively in translated code, with identical results in 64-bit
+ * mode.
+ */
+#include <string.h>
+#include <x86intrin.h>
+
+#include "emulate.h"
+
+#define CPUID_MAX_BASIC 0x1u
+#define CPUID_MAX_EXT 0x80000004u
+
+void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	static const char brand[48] = "bt86 virtual CPU";
+	(void)subleaf;
+	memset(out, 0, 4 * sizeof out[0]);
+	switch (leaf) {
+	case 0:
+		out[0] = CPUID_MAX_BASIC;
+		memcpy(&out[1], "Genu", 4); /* ebx, edx, ecx spell GenuineIntel */
+		memcpy(&out[3], "ineI", 4);
+		memcpy(&out[2], "ntel", 4);
+		break;
+	case 1:
+		out[0] = 0x000006F1;       /* family 6, model 15, stepping 1 */
+		out[1] = 8u << 8;          /* CLFLUSH line 64 bytes, APIC ID 0 */
+		out[2] = (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23);
+		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 13) |
+			 (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+		break;
+	case 0x80000000u:
+		out[0] = CPUID_MAX_EXT;
+		break;
+	case 0x80000002u:
+	case 0x80000003u:
+	case 0x80000004u:
+		memcpy(out, brand + 16 * (leaf - 0x80000002u), 16);
+		break;
+	default:
+		/* Leaves past the maximum return the highest basic leaf, as
+		 * Intel processors do. */
+		if (leaf > CPUID_MAX_BASIC && leaf < 0x80000000u)
+			cpu_cpuid(CPUID_MAX_BASIC, 0, out);
+		break;
+	}
+}
+
+uint64_t cpu_rdtsc(struct vcpu *v)
+{
+	return __rdtsc() - v->tsc_base + v->tsc_virtual;
+}
+
+bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
+{
+	switch (msr) {
+	case 0x10: /* IA32_TIME_STAMP_COUNTER */
+		*val = cpu_rdtsc(v);
+		return true;
+	case 0x17: /* IA32_PLATFORM_ID */
+	case 0x8B: /* IA32_BIOS_SIGN_ID */
+		*val = 0;
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool cpu_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
+{
+	switch (msr) {
+	case 0x10:
+		v->tsc_virtual += val - cpu_rdtsc(v);
+		return true;
+	case 0x8B:
+		return true;
+	default:
+		return false;
+	}
+}

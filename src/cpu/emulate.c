@@ -1,0 +1,750 @@
+#include "emulate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <Zydis/Zydis.h>
+
+#include "../cache/stats.h"
+#include "../devices/board.h"
+#include "../mem/gmem.h"
+#include "../mem/vmem.h"
+#include "exception.h"
+#include "segment.h"
+
+struct emu {
+	struct vcpu *v;
+	ZydisDecodedInstruction d;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	uint32_t next;
+};
+
+static void unsupported(struct emu *e, const char *what)
+{
+	char hex[3 * ZYDIS_MAX_INSTRUCTION_LENGTH + 1] = "";
+	unsigned n = e->d.length ? e->d.length : 4;
+	for (unsigned i = 0; i < n && i < ZYDIS_MAX_INSTRUCTION_LENGTH; i++)
+		snprintf(hex + 3 * i, sizeof hex - 3 * i, "%02x ", e->bytes[i]);
+	vcpu_stop(e->v, 1, "unsupported %s at eip %#x (bytes %s)", what, e->v->hot->eip, hex);
+}
+
+static void require_cpl0(struct emu *e)
+{
+	if (e->v->cpl != 0)
+		vcpu_raise(e->v, EXC_GP, true, 0);
+}
+
+static unsigned iopl(const struct vcpu *v)
+{
+	return (v->hot->vsys & FL_IOPL) >> 12;
+}
+
+static uint32_t reg_read(struct vcpu *v, ZydisRegister r)
+{
+	unsigned id = (unsigned)ZydisRegisterGetId(r);
+
+	switch (ZydisRegisterGetClass(r)) {
+	case ZYDIS_REGCLASS_GPR32:
+		return v->hot->gpr[id];
+	case ZYDIS_REGCLASS_GPR16:
+		return v->hot->gpr[id] & 0xFFFF;
+	case ZYDIS_REGCLASS_GPR8:
+		return id < 4 ? v->hot->gpr[id] & 0xFF : (v->hot->gpr[id - 4] >> 8) & 0xFF;
+	case ZYDIS_REGCLASS_SEGMENT:
+		return v->seg[r - ZYDIS_REGISTER_ES].sel;
+	default:
+		return 0;
+	}
+}
+
+static void reg_write(struct vcpu *v, ZydisRegister r, uint32_t val)
+{
+	unsigned id = (unsigned)ZydisRegisterGetId(r);
+	uint32_t *g;
+
+	switch (ZydisRegisterGetClass(r)) {
+	case ZYDIS_REGCLASS_GPR32:
+		v->hot->gpr[id] = val;
+		break;
+	case ZYDIS_REGCLASS_GPR16:
+		g = &v->hot->gpr[id];
+		*g = (*g & 0xFFFF0000u) | (val & 0xFFFF);
+		break;
+	case ZYDIS_REGCLASS_GPR8:
+		if (id < 4) {
+			g = &v->hot->gpr[id];
+			*g = (*g & ~0xFFu) | (val & 0xFF);
+		} else {
+			g = &v->hot->gpr[id - 4];
+			*g = (*g & ~0xFF00u) | ((val & 0xFF) << 8);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static uint32_t ea(struct emu *e, const ZydisDecodedOperand *o)
+{
+	uint32_t a = (uint32_t)o->mem.disp.value;
+	if (o->mem.base != ZYDIS_REGISTER_NONE)
+		a += reg_read(e->v, o->mem.base);
+	if (o->mem.index != ZYDIS_REGISTER_NONE)
+		a += reg_read(e->v, o->mem.index) * o->mem.scale;
+	return a;
+}
+
+static enum sreg seg_of(const ZydisDecodedOperand *o)
+{
+	return (enum sreg)(o->mem.segment - ZYDIS_REGISTER_ES);
+}
+
+static uint32_t op_read(struct emu *e, unsigned i)
+{
+	const ZydisDecodedOperand *o = &e->ops[i];
+	switch (o->type) {
+	case ZYDIS_OPERAND_TYPE_REGISTER:
+		return reg_read(e->v, o->reg.value);
+	case ZYDIS_OPERAND_TYPE_MEMORY:
+		return vmem_seg_read(e->v, seg_of(o), ea(e, o), o->size / 8);
+	case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+		return (uint32_t)o->imm.value.u;
+	default:
+		return 0;
+	}
+}
+
+static void op_write(struct emu *e, unsigned i, uint32_t val)
+{
+	const ZydisDecodedOperand *o = &e->ops[i];
+	if (o->type == ZYDIS_OPERAND_TYPE_REGISTER)
+		reg_write(e->v, o->reg.value, val);
+	else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY)
+		vmem_seg_write(e->v, seg_of(o), ea(e, o), o->size / 8, val);
+}
+
+static void set_zf(struct vcpu *v, bool z)
+{
+	if (z)
+		v->hot->eflags |= FL_ZF;
+	else
+		v->hot->eflags &= ~FL_ZF;
+}
+
+/* popf/iret semantics at the current privilege level (SDM POPF table). */
+static void load_eflags(struct emu *e, uint32_t fl, unsigned size)
+{
+	struct vcpu *v = e->v;
+	uint32_t old = vcpu_eflags(v);
+	uint32_t mask = FL_HOST_HELD | FL_TF | FL_AC;
+
+	if (v->cpl == 0)
+		mask |= FL_IOPL;
+	if (v->cpl <= iopl(v))
+		mask |= FL_IF;
+	if (size == 2)
+		mask &= 0xFFFF;
+	uint32_t nf = (old & ~mask) | (fl & mask);
+	if (nf & FL_TF) {
+		unsupported(e, "single-step (EFLAGS.TF)");
+		return;
+	}
+	vcpu_set_eflags(v, nf);
+}
+
+static uint16_t port_of(struct emu *e, unsigned i)
+{
+	return (uint16_t)op_read(e, i);
+}
+
+static void check_io(struct emu *e)
+{
+	if (e->v->cpl > iopl(e->v))
+		vcpu_raise(e->v, EXC_GP, true, 0);
+}
+
+static void string_io(struct emu *e, bool in)
+{
+	struct vcpu *v = e->v;
+	unsigned size = e->d.operand_width / 8;
+	bool rep = e->d.attributes & ZYDIS_ATTRIB_HAS_REP;
+	int32_t step = (v->hot->eflags & FL_DF) ? -(int32_t)size : (int32_t)size;
+	uint16_t port = (uint16_t)v->hot->gpr[R_EDX];
+	enum sreg src = S_DS;
+
+	if (e->d.address_width != 32) {
+		unsupported(e, "16-bit addressing");
+		return;
+	}
+	for (unsigned i = 0; i < e->d.operand_count; i++)
+		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !in)
+			src = seg_of(&e->ops[i]);
+	check_io(e);
+	while (!rep || v->hot->gpr[R_ECX] != 0) {
+		if (in) {
+			uint32_t lin = vmem_seg_lin(v, S_ES, v->hot->gpr[R_EDI], size, true);
+			vmem_write(v, lin, size, board_io_read(v->board, port, size));
+			v->hot->gpr[R_EDI] += step;
+		} else {
+			uint32_t val = vmem_seg_read(v, src, v->hot->gpr[R_ESI], size);
+			board_io_write(v->board, port, size, val);
+			v->hot->gpr[R_ESI] += step;
+		}
+		if (!rep)
+			break;
+		v->hot->gpr[R_ECX]--;
+	}
+}
+
+/* Data instructions whose access faulted for the monitor's own reasons. */
+static bool data_move(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	unsigned size = e->d.operand_width / 8;
+
+	switch (e->d.mnemonic) {
+	case ZYDIS_MNEMONIC_MOV:
+		op_write(e, 0, op_read(e, 1));
+		return true;
+	case ZYDIS_MNEMONIC_MOVZX:
+		op_write(e, 0, op_read(e, 1));
+		return true;
+	case ZYDIS_MNEMONIC_MOVSX: {
+		uint32_t x = op_read(e, 1);
+		x = e->ops[1].size == 8 ? (uint32_t)(int32_t)(int8_t)x : (uint32_t)(int32_t)(int16_t)x;
+		op_write(e, 0, x);
+		return true;
+	}
+	case ZYDIS_MNEMONIC_STOSB:
+	case ZYDIS_MNEMONIC_STOSW:
+	case ZYDIS_MNEMONIC_STOSD:
+	case ZYDIS_MNEMONIC_MOVSB:
+	case ZYDIS_MNEMONIC_MOVSW:
+	case ZYDIS_MNEMONIC_MOVSD: {
+		bool stos = e->d.mnemonic == ZYDIS_MNEMONIC_STOSB || e->d.mnemonic == ZYDIS_MNEMONIC_STOSW ||
+			    e->d.mnemonic == ZYDIS_MNEMONIC_STOSD;
+		bool rep = e->d.attributes & ZYDIS_ATTRIB_HAS_REP;
+		int32_t step = (v->hot->eflags & FL_DF) ? -(int32_t)size : (int32_t)size;
+		enum sreg src = S_DS;
+		for (unsigned i = 0; i < e->d.operand_count; i++)
+			if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
+				src = seg_of(&e->ops[i]);
+		while (!rep || v->hot->gpr[R_ECX] != 0) {
+			uint32_t val = stos ? v->hot->gpr[R_EAX]
+					    : vmem_seg_read(v, src, v->hot->gpr[R_ESI], size);
+			vmem_seg_write(v, S_ES, v->hot->gpr[R_EDI], size, val);
+			v->hot->gpr[R_EDI] += step;
+			if (!stos)
+				v->hot->gpr[R_ESI] += step;
+			if (!rep)
+				break;
+			v->hot->gpr[R_ECX]--;
+		}
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
+{
+	struct vcpu *v = e->v;
+	uint32_t lo, hi;
+
+	if ((sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi) && !((hi >> 12) & 1)) {
+		unsupported(e, "far transfer through a gate");
+		return;
+	}
+	uint16_t old_cs = v->seg[S_CS].sel;
+	if (call) {
+		/* Check the pushes first: nothing changes if they fault. */
+		vmem_seg_lin(v, S_SS, v->hot->gpr[R_ESP] - 8, 8, true);
+	}
+	seg_load_cs(v, sel, v->cpl);
+	if (call) {
+		vmem_push(v, 4, old_cs);
+		vmem_push(v, 4, e->next);
+	}
+	e->next = off;
+}
+
+static void descriptor_test(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	uint16_t sel = (uint16_t)op_read(e, e->d.mnemonic == ZYDIS_MNEMONIC_VERR ||
+						  e->d.mnemonic == ZYDIS_MNEMONIC_VERW ? 0 : 1);
+	uint32_t lo, hi;
+	struct seg_cache c;
+	bool ok = (sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi);
+
+	if (ok) {
+		seg_decode(lo, hi, &c);
+		bool code = c.s && (c.type & 8), conforming = code && (c.type & 4);
+		if (!conforming && (c.dpl < v->cpl || c.dpl < (sel & 3u)))
+			ok = false;
+		switch (e->d.mnemonic) {
+		case ZYDIS_MNEMONIC_LAR:
+			if (!c.s && !(c.type == 1 || c.type == 2 || c.type == 3 || c.type == 4 ||
+				      c.type == 5 || c.type == 9 || c.type == 0xB || c.type == 0xC))
+				ok = false;
+			if (ok)
+				op_write(e, 0, e->d.operand_width == 16 ? hi & 0xFF00 : hi & 0x00F0FF00u);
+			break;
+		case ZYDIS_MNEMONIC_LSL:
+			if (!c.s && !(c.type == 1 || c.type == 2 || c.type == 3 || c.type == 9 || c.type == 0xB))
+				ok = false;
+			if (ok)
+				op_write(e, 0, c.limit);
+			break;
+		case ZYDIS_MNEMONIC_VERR:
+			ok = ok && c.s && (!code || (c.type & 2));
+			break;
+		default: /* VERW */
+			ok = ok && c.s && !code && (c.type & 2);
+			break;
+		}
+	}
+	set_zf(v, ok);
+}
+
+static void load_table_reg(struct emu *e, struct dtr *t)
+{
+	uint32_t off = ea(e, &e->ops[0]);
+	enum sreg s = seg_of(&e->ops[0]);
+	uint16_t limit = (uint16_t)vmem_seg_read(e->v, s, off, 2);
+	uint32_t base = vmem_seg_read(e->v, s, off + 2, 4);
+
+	require_cpl0(e);
+	if (e->d.operand_width == 16)
+		base &= 0xFFFFFF;
+	t->limit = limit;
+	t->base = base;
+}
+
+static void store_table_reg(struct emu *e, const struct dtr *t)
+{
+	uint32_t off = ea(e, &e->ops[0]);
+	enum sreg s = seg_of(&e->ops[0]);
+
+	vmem_seg_lin(e->v, s, off, 6, true);
+	vmem_seg_write(e->v, s, off, 2, t->limit);
+	vmem_seg_write(e->v, s, off + 2, 4, t->base);
+}
+
+static void load_ldt_or_tr(struct emu *e, bool tr)
+{
+	struct vcpu *v = e->v;
+	uint16_t sel = (uint16_t)op_read(e, 0);
+	uint32_t lo, hi;
+	struct seg_cache c;
+
+	require_cpl0(e);
+	if ((sel & ~3u) == 0) {
+		if (tr)
+			vcpu_raise(v, EXC_GP, true, 0);
+		memset(&v->ldtr, 0, sizeof v->ldtr);
+		v->ldtr.sel = sel;
+		return;
+	}
+	if ((sel & 4) || !seg_read_descriptor(v, sel, &lo, &hi))
+		vcpu_raise(v, EXC_GP, true, sel & ~3u);
+	seg_decode(lo, hi, &c);
+	if (c.s || (tr ? (c.type != 9 && c.type != 1) : c.type != 2))
+		vcpu_raise(v, EXC_GP, true, sel & ~3u);
+	if (!c.p)
+		vcpu_raise(v, EXC_NP, true, sel & ~3u);
+	c.sel = sel;
+	if (tr) {
+		vmem_write(v, v->gdtr.base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 2); /* busy */
+		c.type |= 2;
+		v->tr = c;
+	} else {
+		v->ldtr = c;
+	}
+}
+
+static void mov_cr(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	bool to_cr = ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_CONTROL;
+	ZydisRegister cr = to_cr ? e->ops[0].reg.value : e->ops[1].reg.value;
+	unsigned n = (unsigned)(cr - ZYDIS_REGISTER_CR0);
+	uint32_t *regs[5] = {&v->cr0, NULL, &v->cr2, &v->cr3, &v->cr4};
+
+	require_cpl0(e);
+	if (n > 4 || !regs[n]) {
+		vcpu_raise(v, EXC_UD, false, 0);
+	}
+	if (!to_cr) {
+		reg_write(v, e->ops[0].reg.value, *regs[n]);
+		return;
+	}
+	uint32_t val = reg_read(v, e->ops[1].reg.value);
+	if (n == 0) {
+		if ((val & CR0_PG) && !(val & CR0_PE))
+			vcpu_raise(v, EXC_GP, true, 0);
+		if ((val & CR0_NW) && !(val & CR0_CD))
+			vcpu_raise(v, EXC_GP, true, 0);
+		if (val & CR0_PG) {
+			unsupported(e, "paging (CR0.PG)");
+			return;
+		}
+		if (!(val & CR0_PE)) {
+			unsupported(e, "return to real mode (CR0.PE = 0)");
+			return;
+		}
+		val |= CR0_ET;
+	} else if (n == 4) {
+		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
+		if (val & ~0x7FFu)
+			vcpu_raise(v, EXC_GP, true, 0);
+		if (val & 0x20) {
+			unsupported(e, "PAE paging (CR4.PAE)");
+			return;
+		}
+	}
+	*regs[n] = val;
+}
+
+void emu_step(struct vcpu *v)
+{
+	static ZydisDecoder dec;
+	static bool dec_ready;
+	struct emu em = {.v = v};
+	struct emu *e = &em;
+	uint32_t eip = v->hot->eip;
+	uint32_t lin = v->seg[S_CS].base + eip;
+
+	if (!dec_ready) {
+		ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+		dec_ready = true;
+	}
+	v->stats->insn_emulated++;
+	for (unsigned i = 0; i < sizeof e->bytes; i++)
+		e->bytes[i] = (uint8_t)vmem_read(v, lin + i, 1);
+	if (!gmem_is_ram(v->mem, lin, 1)) {
+		vcpu_stop(v, 1, "execution outside RAM at eip %#x", eip);
+		return;
+	}
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, e->bytes, sizeof e->bytes, &e->d, e->ops)))
+		vcpu_raise(v, EXC_UD, false, 0);
+	e->next = eip + e->d.length;
+	if (e->d.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+		vcpu_raise(v, EXC_UD, false, 0); /* no AVX, no 3DNow! in the model */
+
+	switch (e->d.mnemonic) {
+	case ZYDIS_MNEMONIC_CLI:
+	case ZYDIS_MNEMONIC_STI:
+		if (v->cpl > iopl(v))
+			vcpu_raise(v, EXC_GP, true, 0);
+		v->hot->vif = e->d.mnemonic == ZYDIS_MNEMONIC_STI ? FL_IF : 0;
+		break;
+	case ZYDIS_MNEMONIC_PUSHF:
+	case ZYDIS_MNEMONIC_PUSHFD:
+		vmem_push(v, e->d.operand_width / 8, vcpu_eflags(v) & ~(FL_RF | FL_VM));
+		break;
+	case ZYDIS_MNEMONIC_POPF:
+	case ZYDIS_MNEMONIC_POPFD: {
+		unsigned size = e->d.operand_width / 8;
+		uint32_t esp = v->hot->gpr[R_ESP];
+		uint32_t fl = vmem_seg_read(v, S_SS, esp, size);
+		load_eflags(e, fl, size);
+		v->hot->gpr[R_ESP] = esp + size;
+		break;
+	}
+	case ZYDIS_MNEMONIC_HLT:
+		require_cpl0(e);
+		v->halted = true;
+		break;
+	case ZYDIS_MNEMONIC_IN:
+		check_io(e);
+		op_write(e, 0, board_io_read(v->board, port_of(e, 1), e->ops[0].size / 8));
+		break;
+	case ZYDIS_MNEMONIC_OUT:
+		check_io(e);
+		board_io_write(v->board, port_of(e, 0), e->ops[1].size / 8, op_read(e, 1));
+		break;
+	case ZYDIS_MNEMONIC_INSB:
+	case ZYDIS_MNEMONIC_INSW:
+	case ZYDIS_MNEMONIC_INSD:
+		string_io(e, true);
+		break;
+	case ZYDIS_MNEMONIC_OUTSB:
+	case ZYDIS_MNEMONIC_OUTSW:
+	case ZYDIS_MNEMONIC_OUTSD:
+		string_io(e, false);
+		break;
+	case ZYDIS_MNEMONIC_INT:
+		vcpu_deliver(v, (uint8_t)e->ops[0].imm.value.u, false, 0, true, e->next);
+		return;
+	case ZYDIS_MNEMONIC_INT3:
+		vcpu_deliver(v, EXC_BP, false, 0, true, e->next);
+		return;
+	case ZYDIS_MNEMONIC_INTO:
+		if (!(v->hot->eflags & FL_OF))
+			break;
+		vcpu_deliver(v, EXC_OF, false, 0, true, e->next);
+		return;
+	case ZYDIS_MNEMONIC_INT1:
+		vcpu_deliver(v, EXC_DB, false, 0, false, e->next);
+		return;
+	case ZYDIS_MNEMONIC_IRETD: {
+		if (v->hot->eflags & FL_NT) {
+			unsupported(e, "task return (iret with NT)");
+			return;
+		}
+		uint32_t esp = v->hot->gpr[R_ESP];
+		uint32_t new_eip = vmem_seg_read(v, S_SS, esp, 4);
+		uint16_t new_cs = (uint16_t)vmem_seg_read(v, S_SS, esp + 4, 4);
+		uint32_t new_fl = vmem_seg_read(v, S_SS, esp + 8, 4);
+		if ((new_cs & 3u) != v->cpl) {
+			unsupported(e, "iret to another privilege level");
+			return;
+		}
+		seg_load_cs(v, new_cs, v->cpl);
+		v->hot->gpr[R_ESP] = esp + 12;
+		load_eflags(e, new_fl, 4);
+		e->next = new_eip;
+		break;
+	}
+	case ZYDIS_MNEMONIC_MOV:
+		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+			if (e->ops[0].reg.value == ZYDIS_REGISTER_CS)
+				vcpu_raise(v, EXC_UD, false, 0);
+			seg_load(v, (enum sreg)(e->ops[0].reg.value - ZYDIS_REGISTER_ES), (uint16_t)op_read(e, 1));
+			break;
+		}
+		if ((e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		     ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_CONTROL) ||
+		    (e->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		     ZydisRegisterGetClass(e->ops[1].reg.value) == ZYDIS_REGCLASS_CONTROL)) {
+			mov_cr(e);
+			break;
+		}
+		if ((e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		     ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG) ||
+		    (e->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		     ZydisRegisterGetClass(e->ops[1].reg.value) == ZYDIS_REGCLASS_DEBUG)) {
+			require_cpl0(e);
+			if (ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG)
+				v->dr[e->ops[0].reg.value - ZYDIS_REGISTER_DR0] = op_read(e, 1);
+			else
+				op_write(e, 0, v->dr[e->ops[1].reg.value - ZYDIS_REGISTER_DR0]);
+			break;
+		}
+		data_move(e);
+		break;
+	case ZYDIS_MNEMONIC_POP:
+		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
+			unsigned size = e->d.operand_width / 8;
+			uint32_t esp = v->hot->gpr[R_ESP];
+			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, esp, size);
+			seg_load(v, (enum sreg)(e->ops[0].reg.value - ZYDIS_REGISTER_ES), sel);
+			v->hot->gpr[R_ESP] = esp + size;
+			break;
+		}
+		if (e->d.operand_width == 16) {
+			uint32_t esp = v->hot->gpr[R_ESP];
+			uint32_t val = vmem_seg_read(v, S_SS, esp, 2);
+			v->hot->gpr[R_ESP] = esp + 2;
+			op_write(e, 0, val);
+			break;
+		}
+		unsupported(e, "pop form");
+		return;
+	case ZYDIS_MNEMONIC_PUSH:
+		vmem_push(v, e->d.operand_width / 8, op_read(e, 0));
+		break;
+	case ZYDIS_MNEMONIC_LDS:
+	case ZYDIS_MNEMONIC_LES:
+	case ZYDIS_MNEMONIC_LFS:
+	case ZYDIS_MNEMONIC_LGS:
+	case ZYDIS_MNEMONIC_LSS: {
+		static const enum sreg which[] = {S_DS, S_ES, S_FS, S_GS, S_SS};
+		unsigned k = e->d.mnemonic == ZYDIS_MNEMONIC_LDS ? 0 : e->d.mnemonic == ZYDIS_MNEMONIC_LES ? 1
+			   : e->d.mnemonic == ZYDIS_MNEMONIC_LFS ? 2 : e->d.mnemonic == ZYDIS_MNEMONIC_LGS ? 3 : 4;
+		unsigned size = e->d.operand_width / 8;
+		uint32_t off = ea(e, &e->ops[1]);
+		enum sreg s = seg_of(&e->ops[1]);
+		uint32_t val = vmem_seg_read(v, s, off, size);
+		uint16_t sel = (uint16_t)vmem_seg_read(v, s, off + size, 2);
+		seg_load(v, which[k], sel);
+		reg_write(v, e->ops[0].reg.value, val);
+		break;
+	}
+	case ZYDIS_MNEMONIC_LGDT:
+		load_table_reg(e, &v->gdtr);
+		break;
+	case ZYDIS_MNEMONIC_LIDT:
+		load_table_reg(e, &v->idtr);
+		break;
+	case ZYDIS_MNEMONIC_SGDT:
+		store_table_reg(e, &v->gdtr);
+		break;
+	case ZYDIS_MNEMONIC_SIDT:
+		store_table_reg(e, &v->idtr);
+		break;
+	case ZYDIS_MNEMONIC_LLDT:
+		load_ldt_or_tr(e, false);
+		break;
+	case ZYDIS_MNEMONIC_LTR:
+		load_ldt_or_tr(e, true);
+		break;
+	case ZYDIS_MNEMONIC_SLDT:
+	case ZYDIS_MNEMONIC_STR: {
+		uint16_t sel = e->d.mnemonic == ZYDIS_MNEMONIC_STR ? v->tr.sel : v->ldtr.sel;
+		op_write(e, 0, sel);
+		break;
+	}
+	case ZYDIS_MNEMONIC_SMSW:
+		op_write(e, 0, e->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY ? v->cr0 & 0xFFFF : v->cr0);
+		break;
+	case ZYDIS_MNEMONIC_LMSW: {
+		require_cpl0(e);
+		uint32_t src = op_read(e, 0) & 0xF;
+		v->cr0 = (v->cr0 & ~0xEu) | src | (v->cr0 & CR0_PE);
+		break;
+	}
+	case ZYDIS_MNEMONIC_CLTS:
+		require_cpl0(e);
+		v->cr0 &= ~CR0_TS;
+		break;
+	case ZYDIS_MNEMONIC_INVLPG:
+	case ZYDIS_MNEMONIC_WBINVD:
+	case ZYDIS_MNEMONIC_INVD:
+		require_cpl0(e);
+		break;
+	case ZYDIS_MNEMONIC_CPUID: {
+		uint32_t out[4];
+		cpu_cpuid(v->hot->gpr[R_EAX], v->hot->gpr[R_ECX], out);
+		v->hot->gpr[R_EAX] = out[0];
+		v->hot->gpr[R_EBX] = out[1];
+		v->hot->gpr[R_ECX] = out[2];
+		v->hot->gpr[R_EDX] = out[3];
+		break;
+	}
+	case ZYDIS_MNEMONIC_RDTSC: {
+		if ((v->cr4 & 0x4) && v->cpl != 0)
+			vcpu_raise(v, EXC_GP, true, 0);
+		uint64_t t = cpu_rdtsc(v);
+		v->hot->gpr[R_EAX] = (uint32_t)t;
+		v->hot->gpr[R_EDX] = (uint32_t)(t >> 32);
+		break;
+	}
+	case ZYDIS_MNEMONIC_RDMSR:
+	case ZYDIS_MNEMONIC_WRMSR: {
+		require_cpl0(e);
+		uint32_t msr = v->hot->gpr[R_ECX];
+		if (e->d.mnemonic == ZYDIS_MNEMONIC_RDMSR) {
+			uint64_t val;
+			if (!cpu_rdmsr(v, msr, &val))
+				vcpu_raise(v, EXC_GP, true, 0);
+			v->hot->gpr[R_EAX] = (uint32_t)val;
+			v->hot->gpr[R_EDX] = (uint32_t)(val >> 32);
+		} else {
+			uint64_t val = ((uint64_t)v->hot->gpr[R_EDX] << 32) | v->hot->gpr[R_EAX];
+			if (!cpu_wrmsr(v, msr, val))
+				vcpu_raise(v, EXC_GP, true, 0);
+		}
+		break;
+	}
+	case ZYDIS_MNEMONIC_LAR:
+	case ZYDIS_MNEMONIC_LSL:
+	case ZYDIS_MNEMONIC_VERR:
+	case ZYDIS_MNEMONIC_VERW:
+		descriptor_test(e);
+		break;
+	case ZYDIS_MNEMONIC_JMP:
+	case ZYDIS_MNEMONIC_CALL: {
+		bool call = e->d.mnemonic == ZYDIS_MNEMONIC_CALL;
+		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_POINTER) {
+			far_jump(e, e->ops[0].ptr.segment, e->ops[0].ptr.offset, call);
+		} else if (e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR &&
+			   e->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY && e->d.operand_width == 32) {
+			uint32_t off = ea(e, &e->ops[0]);
+			enum sreg s = seg_of(&e->ops[0]);
+			uint32_t target = vmem_seg_read(v, s, off, 4);
+			uint16_t sel = (uint16_t)vmem_seg_read(v, s, off + 4, 2);
+			far_jump(e, sel, target, call);
+		} else {
+			unsupported(e, "16-bit branch");
+			return;
+		}
+		break;
+	}
+	case ZYDIS_MNEMONIC_RET:
+		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+			unsupported(e, "retf imm");
+			return;
+		}
+		if (e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR && e->d.operand_width == 32) {
+			uint32_t esp = v->hot->gpr[R_ESP];
+			uint32_t new_eip = vmem_seg_read(v, S_SS, esp, 4);
+			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, esp + 4, 4);
+			if ((sel & 3u) != v->cpl) {
+				unsupported(e, "far return to another privilege level");
+				return;
+			}
+			seg_load_cs(v, sel, v->cpl);
+			v->hot->gpr[R_ESP] = esp + 8;
+			e->next = new_eip;
+			break;
+		}
+		unsupported(e, "16-bit return");
+		return;
+	case ZYDIS_MNEMONIC_PUSHAD: {
+		uint32_t esp = v->hot->gpr[R_ESP];
+		vmem_seg_lin(v, S_SS, esp - 32, 32, true);
+		for (unsigned r = 0; r < 8; r++)
+			vmem_seg_write(v, S_SS, esp - 4 * (r + 1), 4, r == R_ESP ? esp : v->hot->gpr[r]);
+		v->hot->gpr[R_ESP] = esp - 32;
+		break;
+	}
+	case ZYDIS_MNEMONIC_POPAD: {
+		uint32_t esp = v->hot->gpr[R_ESP], val[8];
+		for (unsigned r = 0; r < 8; r++)
+			val[r] = vmem_seg_read(v, S_SS, esp + 28 - 4 * r, 4);
+		for (unsigned r = 0; r < 8; r++)
+			if (r != R_ESP)
+				v->hot->gpr[r] = val[r];
+		v->hot->gpr[R_ESP] = esp + 32;
+		break;
+	}
+	case ZYDIS_MNEMONIC_ENTER: {
+		uint32_t size = (uint32_t)e->ops[0].imm.value.u, level = (uint32_t)e->ops[1].imm.value.u & 31;
+		if (level != 0 || e->d.operand_width != 32) {
+			unsupported(e, "enter with nesting level");
+			return;
+		}
+		uint32_t esp = v->hot->gpr[R_ESP] - 4;
+		vmem_seg_write(v, S_SS, esp, 4, v->hot->gpr[R_EBP]);
+		v->hot->gpr[R_EBP] = esp;
+		v->hot->gpr[R_ESP] = esp - size;
+		break;
+	}
+	case ZYDIS_MNEMONIC_SYSENTER:
+	case ZYDIS_MNEMONIC_SYSEXIT:
+	case ZYDIS_MNEMONIC_SYSCALL:
+	case ZYDIS_MNEMONIC_SYSRET:
+	case ZYDIS_MNEMONIC_RDTSCP:
+	case ZYDIS_MNEMONIC_RDPID:
+	case ZYDIS_MNEMONIC_RDPMC:
+	case ZYDIS_MNEMONIC_XGETBV:
+	case ZYDIS_MNEMONIC_UD0:
+	case ZYDIS_MNEMONIC_UD1:
+	case ZYDIS_MNEMONIC_UD2:
+		vcpu_raise(v, EXC_UD, false, 0); /* not in the virtual CPU model */
+	default:
+		if (!data_move(e)) {
+			unsupported(e, "instruction");
+			return;
+		}
+		break;
+	}
+	if (!v->stopped)
+		v->hot->eip = e->next;
+}

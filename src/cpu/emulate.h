@@ -1,0 +1,23 @@
+/*
+ * The one-instruction emulator: executes the guest instruction at CS:EIP
+ * against the VCPU with Zydis decoding.  It serves every sensitive
+ * instruction the translator sends out, instructions that have no 64-bit-mode
+ * form, and data accesses that fault for the monitor's reasons (addresses the
+ * shadow does not back).  Faults are raised in the guest; instructions it
+ * does not model stop the VM with a diagnostic naming the EIP and bytes.
+ */
+#ifndef BT86_EMULATE_H
+#define BT86_EMULATE_H
+
+#include "vcpu.h"
+
+void emu_step(struct vcpu *v);
+
+/* The virtual CPU model (cpu_model.c). */
+void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+uint64_t cpu_rdtsc(struct vcpu *v);
+/* false: the MSR does not exist (the caller raises #GP(0)). */
+bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val);
+bool cpu_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val);
+
+#endif

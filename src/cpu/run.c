@@ -1,0 +1,316 @@
+/*
+ * The execution loop and the host-signal side of translated code.
+ *
+ * Invariants:
+ *  - Between blocks, the VCPU holds the whole guest state; hot->eip is the
+ *    next guest instruction to execute.
+ *  - A signal in translated code is mapped to a guest instruction through
+ *    the block's instruction map; the translator guarantees that guest
+ *    registers and flags are still those before that instruction (see
+ *    translate.h), so the handler stores them and redirects the host thread
+ *    to the exit path as if the block had exited there.
+ *  - A guest store into a page holding translated code invalidates that
+ *    page's blocks, re-enables writes and retries; if the running block was
+ *    among them it is single-stepped (TF) to the next instruction boundary
+ *    and left, so stale code never runs past the store.
+ */
+#include "run.h"
+
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "../cache/stats.h"
+#include "../cache/tc.h"
+#include "../mem/gmem.h"
+#include "../mem/layout.h"
+#include "../translator/translate.h"
+#include "../util.h"
+#include "emulate.h"
+#include "exception.h"
+
+enum sig_action { SIGACT_EXCEPTION, SIGACT_EMULATE, SIGACT_RESUME };
+
+static struct vcpu *sig_vcpu;
+static struct {
+	enum sig_action action;
+	unsigned vec;
+	uint32_t err;
+} sig_result;
+
+static void die_in_monitor(int sig, uint64_t rip)
+{
+	char msg[96];
+	int n = snprintf(msg, sizeof msg, "bt86: internal error: signal %d at %#lx in the monitor\n", sig,
+			 (unsigned long)rip);
+	if (write(2, msg, (size_t)n) < 0)
+		_exit(70);
+	signal(sig, SIG_DFL); /* re-fault with the default action: a core dump */
+}
+
+static bool in_tc(const struct tc *tc, uint64_t rip)
+{
+	uint64_t base = (uint64_t)(uintptr_t)tc->base;
+	return rip >= base + JTAB_ENTRIES * 8u && rip < base + tc->size;
+}
+
+static void to_monitor(struct vcpu *v, ucontext_t *uc, uint32_t guest_eip, enum sig_action a,
+		       unsigned vec, uint32_t err)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	struct vcpu_hot *h = v->hot;
+
+	h->gpr[R_EAX] = (uint32_t)g[REG_RAX];
+	h->gpr[R_ECX] = (uint32_t)g[REG_RCX];
+	h->gpr[R_EDX] = (uint32_t)g[REG_RDX];
+	h->gpr[R_EBX] = (uint32_t)g[REG_RBX];
+	h->gpr[R_ESP] = (uint32_t)g[REG_RSP];
+	h->gpr[R_EBP] = (uint32_t)g[REG_RBP];
+	h->gpr[R_ESI] = (uint32_t)g[REG_RSI];
+	h->gpr[R_EDI] = (uint32_t)g[REG_RDI];
+	h->eflags = (uint32_t)g[REG_EFL] & ~FL_TF;
+	h->eip = guest_eip;
+	h->lookup_hits = (uint64_t)g[REG_R13];
+	h->exit_arg = EXIT_ARG_SIGNAL;
+	sig_result.action = a;
+	sig_result.vec = vec;
+	sig_result.err = err;
+	g[REG_R15] = (greg_t)(uintptr_t)h;
+	g[REG_RSP] = (greg_t)h->host_rsp;
+	g[REG_RIP] = (greg_t)(uintptr_t)vcpu_exit_common;
+	g[REG_EFL] = 0x202;
+}
+
+static void on_signal(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = (uint64_t)g[REG_RIP];
+	struct vcpu *v = sig_vcpu;
+	unsigned trapno = (unsigned)g[REG_TRAPNO];
+	uint32_t err = (uint32_t)g[REG_ERR];
+
+	if (!v || !in_tc(v->tc, rip)) {
+		if (sig == SIGTRAP && v && v->smc_step) {
+			/* Single-stepping ran into the exit path: let it finish. */
+			g[REG_EFL] &= ~(greg_t)FL_TF;
+			v->smc_step = false;
+			return;
+		}
+		die_in_monitor(sig, rip);
+		return;
+	}
+	uint32_t off = (uint32_t)(rip - (uint64_t)(uintptr_t)v->tc->base);
+	struct tc_block *b = tc_block_at(v->tc, off);
+	bool boundary = false;
+	uint32_t eip = b ? tc_guest_eip_at(b, off, &boundary) : 0;
+
+	switch (sig) {
+	case SIGSEGV:
+		v->stats->signals[SIGK_SEGV]++;
+		break;
+	case SIGBUS:
+		v->stats->signals[SIGK_BUS]++;
+		break;
+	case SIGFPE:
+		v->stats->signals[SIGK_FPE]++;
+		break;
+	case SIGILL:
+		v->stats->signals[SIGK_ILL]++;
+		break;
+	default:
+		v->stats->signals[SIGK_TRAP]++;
+		break;
+	}
+	if (sig == SIGTRAP && v->smc_step) {
+		if (b && boundary) {
+			v->smc_step = false;
+			to_monitor(v, uc, eip, SIGACT_RESUME, 0, 0);
+		}
+		return; /* keep stepping until an instruction boundary */
+	}
+	if (!b) {
+		die_in_monitor(sig, rip);
+		return;
+	}
+	if (sig == SIGSEGV && trapno == 14) {
+		uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+		uint32_t page = (uint32_t)(addr >> PAGE_SHIFT_4K);
+		if (addr < GUEST_WINDOW_SIZE && (err & 2) && page < v->tc->n_pages &&
+		    v->mem->code_page[page]) {
+			tc_invalidate_page(v->tc, page, INVAL_GUEST_WRITE);
+			if (!b->valid) {
+				g[REG_EFL] |= FL_TF;
+				v->smc_step = true;
+			}
+			return; /* retry the store, now writable */
+		}
+		if (addr < GUEST_WINDOW_SIZE) {
+			/* Guest memory the shadow does not back. */
+			to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0);
+			return;
+		}
+		/* The only 64-bit addresses translated code forms are the
+		 * stack slot below ESP of pushf/popf when ESP wraps. */
+		to_monitor(v, uc, eip, SIGACT_EXCEPTION, EXC_SS, 0);
+		return;
+	}
+	unsigned vec;
+	switch (sig) {
+	case SIGFPE:
+		vec = trapno == 16 ? EXC_MF : trapno == 19 ? EXC_XM : EXC_DE;
+		break;
+	case SIGILL:
+		vec = EXC_UD;
+		break;
+	case SIGBUS:
+		vec = trapno == 17 ? EXC_AC : trapno == 12 ? EXC_SS : EXC_GP;
+		err = 0;
+		break;
+	case SIGTRAP:
+		vec = EXC_DB;
+		break;
+	default: /* SIGSEGV: #GP, e.g. a misaligned SSE access */
+		vec = EXC_GP;
+		err = 0;
+		break;
+	}
+	to_monitor(v, uc, eip, SIGACT_EXCEPTION, vec, err);
+}
+
+int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
+{
+	static uint8_t altstack[256 * 1024];
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+	struct sigaction sa;
+
+	/* Translated code keeps the guest's ESP in rsp: the kernel must
+	 * never push a signal frame there. */
+	if (sigaltstack(&ss, NULL) != 0) {
+		snprintf(err, errlen, "sigaltstack failed");
+		return -1;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	for (unsigned i = 0; i < ARRAY_SIZE(sigs); i++)
+		if (sigaction(sigs[i], &sa, NULL) != 0) {
+			snprintf(err, errlen, "sigaction failed");
+			return -1;
+		}
+	sig_vcpu = v;
+	return 0;
+}
+
+static uint32_t current_mode(const struct vcpu *v)
+{
+	return v->cpl | ((v->cr0 & CR0_PG) ? XMODE_PAGING : 0);
+}
+
+static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
+{
+	uint32_t lin = v->seg[S_CS].base + eip;
+	uint32_t phys = lin; /* paging off */
+	uint32_t mode = current_mode(v);
+	struct tc_block *b = tc_lookup(v->tc, phys, mode);
+
+	if (!b)
+		b = xlate_block(x, eip, phys, mode);
+	if (b)
+		tc_jtab_set(v->tc, eip, b);
+	return b;
+}
+
+static void handle_attention(struct vcpu *v)
+{
+	struct vcpu_hot *h = v->hot;
+
+	if (h->attn_irq && !h->vif) {
+		/* Masked: park it until sti or popf opens the window. */
+		h->attn_irq = 0;
+	}
+	if (h->attn_req & ATTN_REQ_STOP)
+		vcpu_stop(v, 1, "stopped by the host");
+}
+
+void vcpu_run(struct vcpu *v, struct xlate *x)
+{
+	struct vcpu_hot *h = v->hot;
+	struct stats *st = v->stats;
+	struct tc_block *volatile next = NULL;
+
+	if (setjmp(v->raise_env)) {
+		/* A guest exception raised inside the monitor. */
+		vcpu_deliver(v, v->pending_vec, v->pending_has_err, v->pending_err, false, h->eip);
+		next = NULL;
+	}
+	while (!v->stopped) {
+		if (h->attn_irq || h->attn_req) {
+			handle_attention(v);
+			next = NULL;
+			continue;
+		}
+		if (v->halted) {
+			vcpu_stop(v, 0, h->vif ? "guest halted with no interrupt source at eip %#x"
+					       : "guest halted with interrupts disabled at eip %#x",
+				  h->eip);
+			break;
+		}
+		struct tc_block *b = next ? next : block_for(v, x, h->eip);
+		next = NULL;
+		if (!b) {
+			vcpu_stop(v, 1, "execution outside RAM at eip %#x", h->eip);
+			break;
+		}
+		h->entry_flags = (h->eflags & FL_HOST_HELD) | 0x202 | (v->smc_step ? FL_TF : 0);
+		vcpu_switch_enter(h, (uint64_t)(uintptr_t)tc_ptr(v->tc, b->host));
+		st->lookup_inline_hits = h->lookup_hits;
+
+		uint32_t arg = h->exit_arg;
+		if (arg == EXIT_ARG_LOOKUP_MISS) {
+			st->exits[EXIT_LOOKUP_MISS]++;
+			st->lookup_inline_misses++;
+			h->eip = h->target;
+			continue;
+		}
+		if (arg == EXIT_ARG_SIGNAL) {
+			st->exits[EXIT_SIGNAL]++;
+			if (sig_result.action == SIGACT_EMULATE)
+				emu_step(v);
+			else if (sig_result.action == SIGACT_EXCEPTION)
+				vcpu_deliver(v, sig_result.vec, exception_has_error(sig_result.vec),
+					     sig_result.err, false, h->eip);
+			continue;
+		}
+		struct tc_block *src = tc_block_at(v->tc, arg);
+		BT86_ASSERT(src);
+		struct tc_exit *ex = tc_exit_by_stub(src, arg);
+		BT86_ASSERT(ex);
+		h->eip = ex->guest_eip;
+		switch (ex->kind) {
+		case TCX_BRANCH: {
+			st->exits[EXIT_CHAIN]++;
+			uint64_t gen = v->tc->generation;
+			struct tc_block *t = block_for(v, x, h->eip);
+			if (t && gen == v->tc->generation && ex->patch && !ex->linked && src->valid &&
+			    t->mode == src->mode)
+				tc_chain(v->tc, ex, t);
+			next = t;
+			break;
+		}
+		case TCX_EMULATE:
+			st->exits[EXIT_EMULATE]++;
+			emu_step(v);
+			break;
+		case TCX_ATTN:
+			st->exits[EXIT_ATTENTION]++;
+			break;
+		case TCX_STI:
+			st->exits[EXIT_STI]++;
+			break;
+		}
+	}
+}

@@ -1,0 +1,140 @@
+#include "segment.h"
+
+#include "../mem/vmem.h"
+#include "exception.h"
+
+bool seg_read_descriptor(struct vcpu *v, uint16_t sel, uint32_t *lo, uint32_t *hi)
+{
+	uint32_t base, limit;
+
+	if (sel & 4) {
+		if (!v->ldtr.valid)
+			return false;
+		base = v->ldtr.base;
+		limit = v->ldtr.limit;
+	} else {
+		base = v->gdtr.base;
+		limit = v->gdtr.limit;
+	}
+	if ((uint32_t)(sel & ~7u) + 7 > limit)
+		return false;
+	*lo = vmem_read(v, base + (sel & ~7u), 4);
+	*hi = vmem_read(v, base + (sel & ~7u) + 4, 4);
+	return true;
+}
+
+void seg_decode(uint32_t lo, uint32_t hi, struct seg_cache *c)
+{
+	c->base = (lo >> 16) | ((hi & 0xFF) << 16) | (hi & 0xFF000000u);
+	c->limit = (lo & 0xFFFF) | (hi & 0xF0000);
+	c->g = (hi >> 23) & 1;
+	if (c->g)
+		c->limit = (c->limit << 12) | 0xFFF;
+	c->type = (hi >> 8) & 0xF;
+	c->s = (hi >> 12) & 1;
+	c->dpl = (hi >> 13) & 3;
+	c->p = (hi >> 15) & 1;
+	c->db = (hi >> 22) & 1;
+	c->valid = true;
+}
+
+static void check_flat(struct vcpu *v, enum sreg s)
+{
+	static const char names[] = "ecsdfg";
+	if (s == S_FS || s == S_GS || v->seg[s].base == 0)
+		return;
+	vcpu_stop(v, 1, "unsupported: %cs loaded with base %#x at eip %#x (bt86 runs CS, DS, ES and SS flat)",
+		  names[s], v->seg[s].base, v->hot->eip);
+}
+
+static void commit(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *c)
+{
+	v->seg[s] = *c;
+	v->seg[s].sel = sel;
+	v->hot->sel[s] = sel;
+	if (s == S_FS)
+		v->hot->fs_base = c->valid ? c->base : 0;
+	else if (s == S_GS)
+		v->hot->gs_base = c->valid ? c->base : 0;
+	check_flat(v, s);
+}
+
+void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
+{
+	struct seg_cache c = {0};
+	uint32_t lo, hi;
+	unsigned rpl = sel & 3, cpl = v->cpl;
+	uint32_t err = sel & ~3u;
+
+	if ((sel & ~3u) == 0) {
+		if (s == S_SS)
+			vcpu_raise(v, EXC_GP, true, 0);
+		commit(v, s, sel, &c); /* null selector: loads, faults on use */
+		return;
+	}
+	if (!seg_read_descriptor(v, sel, &lo, &hi))
+		vcpu_raise(v, EXC_GP, true, err);
+	seg_decode(lo, hi, &c);
+	bool code = c.type & 8;
+	if (!c.s)
+		vcpu_raise(v, EXC_GP, true, err);
+	if (s == S_SS) {
+		if (rpl != cpl || c.dpl != cpl || code || !(c.type & 2))
+			vcpu_raise(v, EXC_GP, true, err);
+		if (!c.p)
+			vcpu_raise(v, EXC_SS, true, err);
+	} else {
+		if (code && !(c.type & 2))
+			vcpu_raise(v, EXC_GP, true, err); /* execute-only code */
+		bool conforming_code = code && (c.type & 4);
+		if (!conforming_code && (rpl > c.dpl || cpl > c.dpl))
+			vcpu_raise(v, EXC_GP, true, err);
+		if (!c.p)
+			vcpu_raise(v, EXC_NP, true, err);
+	}
+	/* Set the accessed bit as the CPU does. */
+	if (!(c.type & 1)) {
+		uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
+		vmem_write(v, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 1);
+		c.type |= 1;
+	}
+	commit(v, s, sel, &c);
+}
+
+void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
+{
+	struct seg_cache c = {0};
+	uint32_t lo, hi, err = sel & ~3u;
+
+	if ((sel & ~3u) == 0 || !seg_read_descriptor(v, sel, &lo, &hi))
+		vcpu_raise(v, EXC_GP, true, err);
+	seg_decode(lo, hi, &c);
+	if (!c.s || !(c.type & 8))
+		vcpu_raise(v, EXC_GP, true, err);
+	if (c.type & 4) {
+		if (c.dpl > new_cpl)
+			vcpu_raise(v, EXC_GP, true, err);
+	} else if (c.dpl != new_cpl) {
+		vcpu_raise(v, EXC_GP, true, err);
+	}
+	if (!c.p)
+		vcpu_raise(v, EXC_NP, true, err);
+	if (!c.db) {
+		vcpu_stop(v, 1, "unsupported: 16-bit code segment %#x at eip %#x", sel, v->hot->eip);
+		return;
+	}
+	if (!(c.type & 1)) {
+		uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
+		vmem_write(v, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 1);
+		c.type |= 1;
+	}
+	v->cpl = new_cpl;
+	commit(v, S_CS, (uint16_t)((sel & ~3u) | new_cpl), &c);
+}
+
+void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code)
+{
+	struct seg_cache c = {.sel = sel, .base = 0, .limit = 0xFFFFFFFFu, .type = code ? 0xB : 0x3,
+			      .s = true, .p = true, .db = true, .g = true, .valid = true, .dpl = 0};
+	commit(v, s, sel, &c);
+}

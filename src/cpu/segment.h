@@ -1,0 +1,34 @@
+/*
+ * Protected-mode segmentation: descriptor fetch from the GDT/LDT and segment
+ * register loads with the checks the SDM (vol. 3, ch. 5) prescribes.
+ *
+ * Translated code runs with CS, DS, ES and SS flat (base 0); FS and GS may
+ * have any base, which hot->fs_base and hot->gs_base mirror.  A load that
+ * would give CS, DS, ES or SS a non-zero base stops the VM with a diagnostic
+ * rather than run the guest wrongly.
+ */
+#ifndef BT86_SEGMENT_H
+#define BT86_SEGMENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vcpu.h"
+
+/* Reads the 8-byte descriptor for `sel`; false when it lies outside the
+ * table (the caller raises #GP(sel)). */
+bool seg_read_descriptor(struct vcpu *v, uint16_t sel, uint32_t *lo, uint32_t *hi);
+
+/* Decodes a descriptor into a segment cache (selector not set). */
+void seg_decode(uint32_t lo, uint32_t hi, struct seg_cache *c);
+
+/* Loads a data or stack segment register (not CS) with full checks. */
+void seg_load(struct vcpu *v, enum sreg s, uint16_t sel);
+
+/* Loads CS for a far transfer at the same privilege level; raises #GP/#NP. */
+void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl);
+
+/* Sets a segment register without checks (reset, boot protocol). */
+void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * The virtual CPU: architectural state of one IA-32 processor in protected
+ * mode, and the host state that shadows it.
+ *
+ * The hot part (struct vcpu_hot) is what translated code and the switch code
+ * reach through %r15; its layout is fixed by vcpu_abi.h.
+ * Everything else is ordinary C state.
+ *
+ * Invariants:
+ *  - seg[i] is the guest's segment-register cache (selector + hidden part);
+ *    the host LDT slot LDT_SHADOW(i) always holds its shadow (base + bias,
+ *    limit truncated below the monitor area) and hot->host_sel[i] the selector
+ *    loaded for it, except GS, whose host register is the monitor area.
+ *  - Guest EFLAGS = (hot->eflags & FL_HOST_HELD) | hot->vif | hot->vsys | 2.
+ */
+#ifndef BT86_VCPU_H
+#define BT86_VCPU_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vcpu_abi.h"
+
+enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
+enum sreg { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S_COUNT };
+
+struct vcpu_hot {
+	uint32_t gpr[8];
+	uint32_t eip;
+	uint32_t eflags;
+	uint32_t vif;
+	uint32_t vsys;
+	uint32_t attn_irq;
+	uint32_t attn_req;
+	uint32_t irq_wait;
+	uint32_t exit_arg;
+	uint32_t target;
+	uint32_t fs_base;
+	uint64_t host_rsp;
+	uint64_t exit_gate;
+	uint64_t jtab;
+	uint64_t lookup_hits;
+	uint32_t gs_base;
+	uint32_t entry_flags;
+	uint32_t sel[6];
+	uint8_t pad[VC_FX_GUEST - VC_SEL - 24];
+	uint8_t fx_guest[512] __attribute__((aligned(16)));
+	uint8_t fx_mon[512] __attribute__((aligned(16)));
+} __attribute__((aligned(64)));
+
+#define VCPU_HOT_CHECK(field, off) _Static_assert(offsetof(struct vcpu_hot, field) == (off), #field)
+VCPU_HOT_CHECK(gpr, VC_GPR);
+VCPU_HOT_CHECK(eip, VC_EIP);
+VCPU_HOT_CHECK(eflags, VC_EFLAGS);
+VCPU_HOT_CHECK(vif, VC_VIF);
+VCPU_HOT_CHECK(vsys, VC_VSYS);
+VCPU_HOT_CHECK(attn_irq, VC_ATTN_IRQ);
+VCPU_HOT_CHECK(attn_req, VC_ATTN_REQ);
+VCPU_HOT_CHECK(irq_wait, VC_IRQ_WAIT);
+VCPU_HOT_CHECK(exit_arg, VC_EXIT_ARG);
+VCPU_HOT_CHECK(target, VC_TARGET);
+VCPU_HOT_CHECK(fs_base, VC_FS_BASE);
+VCPU_HOT_CHECK(host_rsp, VC_HOST_RSP);
+VCPU_HOT_CHECK(exit_gate, VC_EXIT_GATE);
+VCPU_HOT_CHECK(jtab, VC_JTAB);
+VCPU_HOT_CHECK(lookup_hits, VC_LOOKUP_HITS);
+VCPU_HOT_CHECK(gs_base, VC_GS_BASE);
+VCPU_HOT_CHECK(entry_flags, VC_ENTRY_FLAGS);
+VCPU_HOT_CHECK(sel, VC_SEL);
+VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
+VCPU_HOT_CHECK(fx_mon, VC_FX_MON);
+_Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
+
+/* A segment register's hidden part, as loaded from its descriptor. */
+struct seg_cache {
+	uint16_t sel;
+	uint32_t base;
+	uint32_t limit;   /* byte granular, already scaled by G */
+	uint8_t type;     /* descriptor type field (4 bits) */
+	bool s, p, db, g, valid;
+	uint8_t dpl;
+};
+
+struct dtr {
+	uint32_t base;
+	uint16_t limit;
+};
+
+/* Monitor requests (hot->attn_req). */
+#define ATTN_REQ_STOP 0x1u
+
+struct board;
+struct tc;
+struct gmem;
+struct stats;
+
+struct vcpu {
+	struct vcpu_hot *hot;
+	uint32_t cr0, cr2, cr3, cr4;
+	struct dtr gdtr, idtr;
+	struct seg_cache seg[S_COUNT];
+	struct seg_cache ldtr, tr;
+	uint32_t dr[8];
+	unsigned cpl;
+	bool halted;
+	/* Set when the run must end: exit status and the diagnostic, if any. */
+	bool stopped;
+	int exit_status;
+	char stop_reason[256];
+	/* Guest exception raised inside the monitor (vcpu_raise). */
+	jmp_buf raise_env;
+	unsigned pending_vec;
+	bool pending_has_err;
+	uint32_t pending_err;
+	struct board *board;
+	struct tc *tc;
+	struct gmem *mem;
+	struct stats *stats;
+	uint64_t tsc_base;      /* host TSC when the guest's TSC read 0 */
+	uint64_t tsc_virtual;   /* guest-written TSC adjustment */
+	/* A store into translated code is being single-stepped to completion. */
+	bool smc_step;
+};
+
+/* Ends the run: status is the process exit status, reason a one-line
+ * diagnostic or NULL for a clean exit. */
+void vcpu_stop(struct vcpu *v, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* CR0 bits. */
+#define CR0_PE 0x1u
+#define CR0_MP 0x2u
+#define CR0_EM 0x4u
+#define CR0_TS 0x8u
+#define CR0_ET 0x10u
+#define CR0_NE 0x20u
+#define CR0_WP 0x10000u
+#define CR0_AM 0x40000u
+#define CR0_NW 0x20000000u
+#define CR0_CD 0x40000000u
+#define CR0_PG 0x80000000u
+
+/* Exception vectors. */
+enum {
+	EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5, EXC_UD = 6,
+	EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12, EXC_GP = 13,
+	EXC_PF = 14, EXC_MF = 16, EXC_AC = 17, EXC_MC = 18, EXC_XM = 19,
+};
+
+static inline uint32_t vcpu_eflags(const struct vcpu *v)
+{
+	return (v->hot->eflags & (FL_HOST_HELD | FL_TF)) | v->hot->vif | v->hot->vsys | 0x2u;
+}
+
+/* Sets every EFLAGS bit the guest can change; host-held bits go to hot->eflags. */
+static inline void vcpu_set_eflags(struct vcpu *v, uint32_t fl)
+{
+	v->hot->eflags = fl & (FL_HOST_HELD | FL_TF);
+	v->hot->vif = fl & FL_IF;
+	v->hot->vsys = fl & FL_VSYS;
+}
+
+#endif

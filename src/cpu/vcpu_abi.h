@@ -1,0 +1,80 @@
+/*
+ * The contract between C, the switch code (switch.S) and the code the
+ * translator emits.
+ *
+ * Register convention while translated code runs (64-bit mode):
+ *   eax ecx edx ebx ebp esi edi  guest registers (upper halves zero)
+ *   rsp                          guest ESP, zero-extended
+ *   r15                          struct vcpu_hot *
+ *   r14                          direct-mapped lookup table, followed by the
+ *                                translation cache (entries hold offsets from r14)
+ *   r13                          count of inline lookup hits
+ *   r12                          guest GS base, r9 guest FS base
+ *   r8 r10 r11                   scratch for rewrite sequences
+ * Guest code can never name r8-r15, so rewrites need no spill slots.
+ *
+ * Invariants:
+ *  - VC_VIF is 0 or 0x200 (the guest's IF bit); VC_VSYS holds only the
+ *    guest's IOPL and AC bits.  The host runs guest code with IF = 1, IOPL = 0
+ *    and AC = 0, so guest EFLAGS = host EFLAGS - 0x200 + VIF + VSYS.
+ *  - VC_ATTN is non-zero when the monitor wants control at the next block
+ *    entry.  sti and popf copy VC_IRQ_WAIT into VC_ATTN_IRQ, so an interrupt
+ *    that arrived while IF = 0 is taken once IF is set again.
+ *  - A lookup-table entry is {-guest_eip, offset of the code from r14}; an
+ *    empty entry points at the miss stub, so an empty hit is always safe.
+ */
+#ifndef BT86_VCPU_ABI_H
+#define BT86_VCPU_ABI_H
+
+#define VC_GPR 0x00         /* 8 x u32: eax ecx edx ebx esp ebp esi edi */
+#define VC_EIP 0x20
+#define VC_EFLAGS 0x24      /* host-held flag bits at the last exit */
+#define VC_VIF 0x28
+#define VC_VSYS 0x2c
+#define VC_ATTN 0x30        /* u64, tested whole: */
+#define VC_ATTN_IRQ 0x30    /*   u32: an interrupt may be deliverable */
+#define VC_ATTN_REQ 0x34    /*   u32: monitor requests (stop, flush, ...) */
+#define VC_IRQ_WAIT 0x38    /* u32: interrupt pending but masked by IF = 0 */
+#define VC_EXIT_ARG 0x3c    /* tc offset of the exit stub taken, or EXIT_ARG_* */
+#define VC_TARGET 0x40      /* guest target of an indirect transfer that missed */
+#define VC_FS_BASE 0x44
+#define VC_HOST_RSP 0x48    /* u64: monitor stack pointer while guest code runs */
+#define VC_EXIT_GATE 0x50   /* u64: address of vcpu_exit_gate */
+#define VC_JTAB 0x58        /* u64 */
+#define VC_LOOKUP_HITS 0x60 /* u64: r13 while guest code runs */
+#define VC_GS_BASE 0x68
+#define VC_ENTRY_FLAGS 0x6c /* host RFLAGS to enter guest code with */
+#define VC_SEL 0x70         /* 6 x u32 guest selectors: es cs ss ds fs gs */
+#define VC_FX_GUEST 0x100   /* 512-byte fxsave image of the guest FPU/SSE */
+#define VC_FX_MON 0x300     /* the monitor's, while guest code runs */
+#define VC_HOT_SIZE 0x500
+
+#define JTAB_ENTRIES 65536u  /* indexed by the low 16 bits of the guest EIP */
+
+/* Exit arguments that are not stub offsets (stubs lie past the table). */
+#define EXIT_ARG_SIGNAL 1u
+#define EXIT_ARG_LOOKUP_MISS 2u
+
+/* EFLAGS bits. */
+#define FL_CF 0x1u
+#define FL_PF 0x4u
+#define FL_AF 0x10u
+#define FL_ZF 0x40u
+#define FL_SF 0x80u
+#define FL_TF 0x100u
+#define FL_IF 0x200u
+#define FL_DF 0x400u
+#define FL_OF 0x800u
+#define FL_IOPL 0x3000u
+#define FL_NT 0x4000u
+#define FL_RF 0x10000u
+#define FL_VM 0x20000u
+#define FL_AC 0x40000u
+#define FL_ID 0x200000u
+#define FL_STATUS (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+/* Bits the host CPU holds for the guest while its code runs. */
+#define FL_HOST_HELD (FL_STATUS | FL_DF | FL_NT | FL_ID)
+/* Bits only the VCPU holds. */
+#define FL_VSYS (FL_IOPL | FL_AC)
+
+#endif

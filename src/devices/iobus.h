@@ -1,0 +1,36 @@
+/*
+ * The port-I/O bus.  A device registers a range and sees offsets inside it,
+ * never absolute port numbers; where it sits is the board's business.
+ * Overlapping registrations are refused with an error naming both devices.
+ * Ports nobody claims read as all ones and ignore writes, as on a PC.
+ */
+#ifndef BT86_IOBUS_H
+#define BT86_IOBUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint32_t (*io_read_fn)(void *dev, uint16_t offset, unsigned size);
+typedef void (*io_write_fn)(void *dev, uint16_t offset, unsigned size, uint32_t val);
+
+struct io_region {
+	uint16_t base, len;
+	const char *name;
+	void *dev;
+	io_read_fn read;   /* NULL: reads as all ones */
+	io_write_fn write; /* NULL: writes are ignored */
+};
+
+#define IOBUS_MAX_REGIONS 32
+
+struct iobus {
+	struct io_region regions[IOBUS_MAX_REGIONS];
+	unsigned n;
+};
+
+int iobus_register(struct iobus *bus, uint16_t base, uint16_t len, const char *name, void *dev,
+		   io_read_fn read, io_write_fn write, char *err, size_t errlen);
+uint32_t iobus_read(struct iobus *bus, uint16_t port, unsigned size);
+void iobus_write(struct iobus *bus, uint16_t port, unsigned size, uint32_t val);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * Host address-space layout.
+ *
+ * The host CPU here cannot run 32-bit code (the kernel has IA-32 emulation off
+ * and honours no LDT), so translated guest code is 64-bit code that addresses
+ * guest memory with 32-bit addresses (address-size prefix 0x67).  Guest linear
+ * address L therefore lives at host address L: the low 4 GiB of the host is
+ * the guest's window, reserved whole at start-up, and nothing a 32-bit
+ * address can name belongs to the monitor.  The monitor (translation cache,
+ * VCPU, tables) lives above 4 GiB, out of reach by construction.
+ *
+ * Host addresses below vm.mmap_min_addr cannot be mapped; guest accesses
+ * there fault and are emulated.
+ */
+#ifndef BT86_LAYOUT_H
+#define BT86_LAYOUT_H
+
+#define GUEST_WINDOW_SIZE 0x100000000ull
+#define PAGE_SIZE_4K 4096u
+#define PAGE_SHIFT_4K 12
+
+#endif

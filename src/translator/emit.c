@@ -1,0 +1,150 @@
+#include "emit.h"
+
+#include <string.h>
+
+#include "../cpu/vcpu_abi.h"
+
+void emit_bytes(struct emit *e, const void *p, unsigned n)
+{
+	if (e->pos + n > e->limit) {
+		e->overflow = true;
+		return;
+	}
+	memcpy(e->base + e->pos, p, n);
+	e->pos += n;
+}
+
+void emit_u8(struct emit *e, uint8_t v)
+{
+	emit_bytes(e, &v, 1);
+}
+
+void emit_u32(struct emit *e, uint32_t v)
+{
+	emit_bytes(e, &v, 4);
+}
+
+void emit_set_rel32(struct emit *e, uint32_t at, uint32_t target)
+{
+	int32_t rel = (int32_t)(target - (at + 4));
+	if (at + 4 <= e->limit)
+		memcpy(e->base + at, &rel, 4);
+}
+
+uint32_t emit_jmp(struct emit *e, uint32_t target)
+{
+	emit_u8(e, 0xE9);
+	uint32_t at = e->pos;
+	emit_u32(e, 0);
+	emit_set_rel32(e, at, target);
+	return at;
+}
+
+uint32_t emit_jcc(struct emit *e, unsigned cc, uint32_t target)
+{
+	emit_u8(e, 0x0F);
+	emit_u8(e, (uint8_t)(0x80 | cc));
+	uint32_t at = e->pos;
+	emit_u32(e, 0);
+	emit_set_rel32(e, at, target);
+	return at;
+}
+
+void emit_exit_stub(struct emit *e, uint32_t arg)
+{
+	emit_u8(e, 0x41); /* mov $arg, %r10d */
+	emit_u8(e, 0xBA);
+	emit_u32(e, arg);
+	const uint8_t jmp[] = {0x41, 0xFF, 0x67, VC_EXIT_GATE}; /* jmp *VC_EXIT_GATE(%r15) */
+	emit_bytes(e, jmp, sizeof jmp);
+}
+
+void emit_lookup(struct emit *e, uint32_t miss_stub)
+{
+	static const uint8_t probe[] = {
+		0x45, 0x0F, 0xB7, 0xD0,       /* movzwl %r8w, %r10d */
+		0x49, 0x89, 0xCB,             /* mov %rcx, %r11 */
+		0x43, 0x8B, 0x0C, 0xD6,       /* mov (%r14,%r10,8), %ecx   (-eip) */
+		0x42, 0x8D, 0x0C, 0x01,       /* lea (%rcx,%r8), %ecx      (0 on a hit) */
+		0xE3, 0x08,                   /* jrcxz hit */
+		0x4C, 0x89, 0xD9,             /* mov %r11, %rcx */
+	};
+	static const uint8_t hit[] = {
+		0x47, 0x8B, 0x54, 0xD6, 0x04, /* hit: mov 4(%r14,%r10,8), %r10d */
+		0x4C, 0x89, 0xD9,             /* mov %r11, %rcx */
+		0x4D, 0x8D, 0x6D, 0x01,       /* lea 1(%r13), %r13   (hit count) */
+		0x4F, 0x8D, 0x14, 0x16,       /* lea (%r14,%r10), %r10 */
+		0x41, 0xFF, 0xE2,             /* jmp *%r10 */
+	};
+	emit_bytes(e, probe, sizeof probe);
+	emit_jmp(e, miss_stub);          /* 5 bytes: the jrcxz above skips 3 + 5 */
+	emit_bytes(e, hit, sizeof hit);
+}
+
+uint32_t emit_attention_check(struct emit *e, bool flags_dead)
+{
+	if (flags_dead) {
+		const uint8_t cmp[] = {0x49, 0x83, 0x7F, VC_ATTN, 0x00}; /* cmpq $0, VC_ATTN(%r15) */
+		emit_bytes(e, cmp, sizeof cmp);
+		return emit_jcc(e, 0x5, 0); /* jne attention stub */
+	}
+	static const uint8_t test[] = {
+		0x49, 0x89, 0xCB,             /* mov %rcx, %r11 */
+		0x49, 0x8B, 0x4F, VC_ATTN,    /* mov VC_ATTN(%r15), %rcx */
+		0xE3, 0x08,                   /* jrcxz clear */
+		0x4C, 0x89, 0xD9,             /* mov %r11, %rcx */
+	};
+	emit_bytes(e, test, sizeof test);
+	uint32_t at = emit_jmp(e, 0);    /* jmp attention stub */
+	const uint8_t clear[] = {0x4C, 0x89, 0xD9}; /* clear: mov %r11, %rcx */
+	emit_bytes(e, clear, sizeof clear);
+	return at;
+}
+
+void emit_store_below_esp(struct emit *e, unsigned from_r8, uint32_t imm, unsigned size)
+{
+	/* mov %r8d/%r8w or $imm, -size(%esp), with 32-bit addressing; the
+	 * operand-size prefix goes first, REX last before the opcode. */
+	uint8_t disp = (uint8_t)-(int8_t)size;
+
+	if (size == 2)
+		emit_u8(e, 0x66);
+	if (from_r8) {
+		const uint8_t st[] = {0x67, 0x44, 0x89, 0x44, 0x24, disp};
+		emit_bytes(e, st, sizeof st);
+		return;
+	}
+	const uint8_t st[] = {0x67, 0xC7, 0x44, 0x24, disp};
+	emit_bytes(e, st, sizeof st);
+	if (size == 2) {
+		uint16_t v = (uint16_t)imm;
+		emit_bytes(e, &v, 2);
+	} else {
+		emit_u32(e, imm);
+	}
+}
+
+void emit_adjust_esp(struct emit *e, int32_t delta)
+{
+	/* lea delta(%rsp), %esp: 32-bit result, flags untouched */
+	if (delta >= -128 && delta <= 127) {
+		const uint8_t l[] = {0x8D, 0x64, 0x24, (uint8_t)(int8_t)delta};
+		emit_bytes(e, l, sizeof l);
+	} else {
+		const uint8_t l[] = {0x8D, 0xA4, 0x24};
+		emit_bytes(e, l, sizeof l);
+		emit_u32(e, (uint32_t)delta);
+	}
+}
+
+bool emit_encoded(struct emit *e, ZydisEncoderRequest *req)
+{
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	ZyanUSize len = sizeof buf;
+
+	req->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(req, buf, &len)))
+		return false;
+	emit_bytes(e, buf, (unsigned)len);
+	return true;
+}

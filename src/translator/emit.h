@@ -1,0 +1,50 @@
+/*
+ * Host code emission for the translator: fixed sequences written as bytes
+ * (each one's assembly is in its comment, and the unit tests disassemble them
+ * with Capstone), and instructions built from guest operands, which go
+ * through the Zydis encoder.
+ */
+#ifndef BT86_EMIT_H
+#define BT86_EMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <Zydis/Zydis.h>
+
+struct emit {
+	uint8_t *base;   /* r14: offsets are relative to it */
+	uint32_t pos;    /* next byte */
+	uint32_t limit;  /* first byte not to write */
+	bool overflow;
+};
+
+void emit_bytes(struct emit *e, const void *p, unsigned n);
+void emit_u8(struct emit *e, uint8_t v);
+void emit_u32(struct emit *e, uint32_t v);
+
+/* jmp/jcc rel32 to an offset; returns the offset of the rel32 field. */
+uint32_t emit_jmp(struct emit *e, uint32_t target);
+uint32_t emit_jcc(struct emit *e, unsigned cc, uint32_t target);
+void emit_set_rel32(struct emit *e, uint32_t at, uint32_t target);
+
+/* mov $arg, %r10d; jmp *VC_EXIT_GATE(%r15) */
+void emit_exit_stub(struct emit *e, uint32_t arg);
+
+/* Jumps to the block for guest EIP %r8d through the lookup table, or to the
+ * miss stub; guest registers and flags are preserved. */
+void emit_lookup(struct emit *e, uint32_t miss_stub);
+
+/* Block-entry test of the attention word; returns the rel32 offset of the
+ * jump to the attention stub.  flags_dead allows the shorter cmp form. */
+uint32_t emit_attention_check(struct emit *e, bool flags_dead);
+
+/* Guest stack, 32-bit ESP in rsp: */
+void emit_store_below_esp(struct emit *e, unsigned r8_or_imm, uint32_t imm, unsigned size);
+void emit_adjust_esp(struct emit *e, int32_t delta);
+
+/* Encodes one 64-bit-mode instruction; false (and e->overflow untouched) if
+ * Zydis cannot encode it. */
+bool emit_encoded(struct emit *e, ZydisEncoderRequest *req);
+
+#endif

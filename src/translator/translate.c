@@ -1,0 +1,760 @@
+#include "translate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../cache/tc.h"
+#include "../cpu/vcpu_abi.h"
+#include "../mem/gmem.h"
+#include "../mem/layout.h"
+#include "../util.h"
+#include "emit.h"
+
+struct pending_exit {
+	uint32_t patch;     /* rel32 that jumps to the stub */
+	uint32_t guest_eip;
+	uint8_t kind;
+	bool chainable;
+};
+
+struct builder {
+	struct xlate *x;
+	struct emit e;
+	uint32_t start;     /* code offset of the block */
+	uint32_t page;      /* guest linear page of the entry */
+	struct pending_exit exits[2 * XLATE_MAX_INSNS + 4];
+	unsigned n_exits;
+	struct tc_insn_map map[XLATE_MAX_INSNS + 1];
+	unsigned n_insns;
+};
+
+struct insn {
+	ZydisDecodedInstruction d;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	const uint8_t *bytes;
+	uint32_t eip;
+	enum xclass cls;
+};
+
+void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *stats)
+{
+	x->tc = tc;
+	x->mem = mem;
+	x->stats = stats;
+	ZydisDecoderInit(&x->dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+}
+
+static bool is_sreg(ZydisRegister r)
+{
+	return r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS;
+}
+
+static bool is_gpr32(ZydisRegister r)
+{
+	return r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_EDI;
+}
+
+static unsigned gpr_num(ZydisRegister r)
+{
+	return (unsigned)(r - ZYDIS_REGISTER_EAX);
+}
+
+static int mem_operand(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops)
+{
+	for (unsigned i = 0; i < d->operand_count; i++)
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY)
+			return (int)i;
+	return -1;
+}
+
+static bool is_fs_gs(ZydisRegister seg)
+{
+	return seg == ZYDIS_REGISTER_FS || seg == ZYDIS_REGISTER_GS;
+}
+
+/* Categories whose instructions behave in 64-bit mode exactly as in 32-bit
+ * protected mode once their addresses are made 32-bit. */
+static bool category_is_plain(ZydisInstructionCategory c)
+{
+	switch (c) {
+	case ZYDIS_CATEGORY_AES:
+	case ZYDIS_CATEGORY_BINARY:
+	case ZYDIS_CATEGORY_BITBYTE:
+	case ZYDIS_CATEGORY_CMOV:
+	case ZYDIS_CATEGORY_CONVERT:
+	case ZYDIS_CATEGORY_DATAXFER:
+	case ZYDIS_CATEGORY_FCMOV:
+	case ZYDIS_CATEGORY_FLAGOP:
+	case ZYDIS_CATEGORY_LOGICAL:
+	case ZYDIS_CATEGORY_LOGICAL_FP:
+	case ZYDIS_CATEGORY_MISC:
+	case ZYDIS_CATEGORY_MMX:
+	case ZYDIS_CATEGORY_NOP:
+	case ZYDIS_CATEGORY_WIDENOP:
+	case ZYDIS_CATEGORY_PCLMULQDQ:
+	case ZYDIS_CATEGORY_PREFETCH:
+	case ZYDIS_CATEGORY_ROTATE:
+	case ZYDIS_CATEGORY_SEMAPHORE:
+	case ZYDIS_CATEGORY_SETCC:
+	case ZYDIS_CATEGORY_SHIFT:
+	case ZYDIS_CATEGORY_SSE:
+	case ZYDIS_CATEGORY_STRINGOP:
+	case ZYDIS_CATEGORY_STTNI:
+	case ZYDIS_CATEGORY_X87_ALU:
+		return true;
+	default:
+		return false;
+	}
+}
+
+enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops)
+{
+	bool addr16 = d->address_width == 16;
+	bool op32 = d->operand_width == 32;
+	int m = mem_operand(d, ops);
+
+	if (d->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+		return XC_EMULATE; /* VEX/EVEX/XOP/3DNow!: the virtual CPU has none */
+	if (addr16 && (m >= 0 || d->meta.category == ZYDIS_CATEGORY_COND_BR))
+		return XC_EMULATE; /* 16-bit addressing has no 64-bit-mode form */
+	if (m >= 0 && ops[m].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
+	    is_fs_gs(ops[m].mem.segment) && d->meta.category != ZYDIS_CATEGORY_PUSH &&
+	    d->meta.category != ZYDIS_CATEGORY_POP)
+		return XC_EMULATE; /* fs:/gs: string instructions */
+
+	switch (d->mnemonic) {
+	case ZYDIS_MNEMONIC_PUSH:
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[0].reg.value))
+			return XC_PUSH_SREG;
+		return op32 ? XC_PUSH : XC_EMULATE;
+	case ZYDIS_MNEMONIC_POP:
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[0].reg.value))
+			return XC_EMULATE;
+		return op32 ? XC_POP : XC_EMULATE;
+	case ZYDIS_MNEMONIC_PUSHFD:
+		return XC_PUSHF;
+	case ZYDIS_MNEMONIC_POPFD:
+		return XC_POPF;
+	case ZYDIS_MNEMONIC_LEAVE:
+		return op32 ? XC_LEAVE : XC_EMULATE;
+	case ZYDIS_MNEMONIC_JMP:
+	case ZYDIS_MNEMONIC_CALL:
+		if (!op32 || d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR ||
+		    ops[0].type == ZYDIS_OPERAND_TYPE_POINTER)
+			return XC_EMULATE;
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+			return d->mnemonic == ZYDIS_MNEMONIC_JMP ? XC_JMP : XC_CALL;
+		return d->mnemonic == ZYDIS_MNEMONIC_JMP ? XC_JMP_IND : XC_CALL_IND;
+	case ZYDIS_MNEMONIC_RET:
+		return op32 ? XC_RET : XC_EMULATE;
+	case ZYDIS_MNEMONIC_LOOP:
+	case ZYDIS_MNEMONIC_LOOPE:
+	case ZYDIS_MNEMONIC_LOOPNE:
+	case ZYDIS_MNEMONIC_JECXZ:
+		return op32 ? XC_LOOP : XC_EMULATE;
+	case ZYDIS_MNEMONIC_JCXZ:
+		return XC_EMULATE;
+	case ZYDIS_MNEMONIC_CLI:
+		return XC_CLI;
+	case ZYDIS_MNEMONIC_STI:
+		return XC_STI;
+	case ZYDIS_MNEMONIC_MOV:
+		for (unsigned i = 0; i < d->operand_count_visible; i++)
+			if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+			    !is_sreg(ops[i].reg.value) &&
+			    ZydisRegisterGetClass(ops[i].reg.value) != ZYDIS_REGCLASS_GPR8 &&
+			    ZydisRegisterGetClass(ops[i].reg.value) != ZYDIS_REGCLASS_GPR16 &&
+			    ZydisRegisterGetClass(ops[i].reg.value) != ZYDIS_REGCLASS_GPR32)
+				return XC_EMULATE; /* control and debug registers */
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[0].reg.value))
+			return XC_EMULATE;
+		if (ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[1].reg.value))
+			return XC_MOV_FROM_SREG;
+		break;
+	case ZYDIS_MNEMONIC_BOUND:  /* 62: EVEX in 64-bit mode */
+	case ZYDIS_MNEMONIC_ARPL:   /* 63: MOVSXD */
+	case ZYDIS_MNEMONIC_LDS:    /* C5: VEX */
+	case ZYDIS_MNEMONIC_LES:    /* C4: VEX */
+	case ZYDIS_MNEMONIC_LSS:
+	case ZYDIS_MNEMONIC_LFS:
+	case ZYDIS_MNEMONIC_LGS:
+	case ZYDIS_MNEMONIC_SALC:
+	case ZYDIS_MNEMONIC_ENTER:
+	case ZYDIS_MNEMONIC_PUSHF:  /* 16-bit forms */
+	case ZYDIS_MNEMONIC_POPF:
+	case ZYDIS_MNEMONIC_CPUID:
+	case ZYDIS_MNEMONIC_RDTSC:
+	case ZYDIS_MNEMONIC_RDTSCP:
+	case ZYDIS_MNEMONIC_RDPMC:
+	case ZYDIS_MNEMONIC_RDPID:
+	case ZYDIS_MNEMONIC_XGETBV:
+	case ZYDIS_MNEMONIC_UD0:
+	case ZYDIS_MNEMONIC_UD1:
+		return XC_EMULATE;
+	default:
+		break;
+	}
+	if (d->meta.category == ZYDIS_CATEGORY_COND_BR)
+		return op32 ? XC_JCC : XC_EMULATE;
+	if (!category_is_plain(d->meta.category))
+		return XC_EMULATE;
+	/* Anything else that moves the stack pointer implicitly. */
+	for (unsigned i = d->operand_count_visible; i < d->operand_count; i++)
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    (ops[i].reg.value == ZYDIS_REGISTER_ESP || ops[i].reg.value == ZYDIS_REGISTER_SP))
+			return XC_EMULATE;
+	return XC_PLAIN;
+}
+
+static void add_exit(struct builder *b, uint32_t patch, uint32_t eip, uint8_t kind, bool chainable)
+{
+	BT86_ASSERT(b->n_exits < ARRAY_SIZE(b->exits));
+	b->exits[b->n_exits++] = (struct pending_exit){patch, eip, kind, chainable};
+}
+
+static bool same_page(const struct builder *b, uint32_t eip)
+{
+	return (eip >> PAGE_SHIFT_4K) == b->page;
+}
+
+static void exit_to(struct builder *b, uint32_t target)
+{
+	uint32_t at = emit_jmp(&b->e, 0);
+	add_exit(b, at, target, TCX_BRANCH, same_page(b, target));
+}
+
+static void init_request_from(ZydisEncoderRequest *req, const struct insn *in)
+{
+	ZydisEncoderDecodedInstructionToEncoderRequest(&in->d, in->ops, in->d.operand_count_visible,
+						       req);
+	req->address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
+}
+
+/* A memory operand of the guest's as an encoder operand (32-bit address). */
+static void mem_from(ZydisEncoderOperand *o, const ZydisDecodedOperand *src, uint16_t size)
+{
+	memset(o, 0, sizeof *o);
+	o->type = ZYDIS_OPERAND_TYPE_MEMORY;
+	o->mem.base = src->mem.base;
+	o->mem.index = src->mem.index;
+	o->mem.scale = src->mem.index != ZYDIS_REGISTER_NONE ? src->mem.scale : 0;
+	o->mem.displacement = src->mem.disp.has_displacement ? src->mem.disp.value : 0;
+	o->mem.size = size;
+}
+
+/* mov M, %r8d (load) or mov %r8d, M (store) for a guest memory operand. */
+static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool load, int32_t adjust,
+			uint16_t size)
+{
+	ZydisEncoderRequest req;
+
+	if (is_fs_gs(m->mem.segment))
+		return false;
+	memset(&req, 0, sizeof req);
+	req.mnemonic = ZYDIS_MNEMONIC_MOV;
+	req.operand_count = 2;
+	req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
+	unsigned r = load ? 0 : 1, mm = load ? 1 : 0;
+	req.operands[r].type = ZYDIS_OPERAND_TYPE_REGISTER;
+	req.operands[r].reg.value = size == 2 ? ZYDIS_REGISTER_R8W : ZYDIS_REGISTER_R8D;
+	mem_from(&req.operands[mm], m, size);
+	req.operands[mm].mem.displacement = (int32_t)(req.operands[mm].mem.displacement + adjust);
+	return emit_encoded(&b->e, &req);
+}
+
+/* A copy whose memory operand goes through FS or GS: compute the linear
+ * address into r8d (wrapping at 4 GiB like the guest) and access (%r8d). */
+static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
+{
+	ZydisEncoderRequest lea, req;
+
+	memset(&lea, 0, sizeof lea);
+	lea.mnemonic = ZYDIS_MNEMONIC_LEA;
+	lea.operand_count = 2;
+	lea.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
+	lea.operands[0].type = ZYDIS_OPERAND_TYPE_REGISTER;
+	lea.operands[0].reg.value = ZYDIS_REGISTER_R8D;
+	mem_from(&lea.operands[1], &in->ops[m], 0);
+	if (lea.operands[1].mem.base == ZYDIS_REGISTER_NONE &&
+	    lea.operands[1].mem.index == ZYDIS_REGISTER_NONE) {
+		/* lea of an absolute address is a mov of it */
+		lea.mnemonic = ZYDIS_MNEMONIC_MOV;
+		lea.operands[1].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+		lea.operands[1].imm.u = (uint32_t)in->ops[m].mem.disp.value;
+	}
+	if (!emit_encoded(&b->e, &lea))
+		return false;
+	/* lea (%r8,%r9|%r12), %r8d: add the segment base, modulo 4 GiB */
+	const uint8_t add_fs[] = {0x47, 0x8D, 0x04, 0x08}, add_gs[] = {0x47, 0x8D, 0x04, 0x20};
+	emit_bytes(&b->e, in->ops[m].mem.segment == ZYDIS_REGISTER_FS ? add_fs : add_gs, 4);
+	init_request_from(&req, in);
+	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS);
+	ZydisEncoderOperand *o = &req.operands[m];
+	o->mem.base = ZYDIS_REGISTER_R8D;
+	o->mem.index = ZYDIS_REGISTER_NONE;
+	o->mem.scale = 0;
+	o->mem.displacement = 0;
+	return emit_encoded(&b->e, &req);
+}
+
+static bool emit_plain(struct builder *b, const struct insn *in)
+{
+	const ZydisDecodedInstruction *d = &in->d;
+	int m = mem_operand(d, in->ops);
+
+	if (m >= 0 && in->ops[m].visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
+	    is_fs_gs(in->ops[m].mem.segment))
+		return emit_seg_based(b, in, m);
+	if (d->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT &&
+	    ((d->opcode >= 0x40 && d->opcode <= 0x4F) || d->opcode == 0x82)) {
+		/* inc/dec r32 (REX prefixes in 64-bit mode) and the 0x82 alias
+		 * of group 1: the encoder picks the 64-bit-mode forms. */
+		ZydisEncoderRequest req;
+		init_request_from(&req, in);
+		return emit_encoded(&b->e, &req);
+	}
+	if (m >= 0)
+		emit_u8(&b->e, 0x67);
+	if (m >= 0 && (d->attributes & ZYDIS_ATTRIB_HAS_MODRM) && d->raw.modrm.mod == 0 &&
+	    d->raw.modrm.rm == 5) {
+		/* disp32 alone is RIP-relative in 64-bit mode: use the SIB form. */
+		unsigned mo = d->raw.modrm.offset;
+		emit_bytes(&b->e, in->bytes, mo);
+		emit_u8(&b->e, (uint8_t)((in->bytes[mo] & 0xF8) | 4));
+		emit_u8(&b->e, 0x25);
+		emit_bytes(&b->e, in->bytes + mo + 1, d->length - mo - 1);
+		return true;
+	}
+	emit_bytes(&b->e, in->bytes, d->length);
+	return true;
+}
+
+static bool emit_push(struct builder *b, const struct insn *in)
+{
+	const ZydisDecodedOperand *o = &in->ops[0];
+
+	switch (o->type) {
+	case ZYDIS_OPERAND_TYPE_REGISTER: {
+		if (!is_gpr32(o->reg.value))
+			return false;
+		/* mov %reg, -4(%esp) */
+		const uint8_t st[] = {0x67, 0x89, (uint8_t)(0x44 | gpr_num(o->reg.value) << 3), 0x24, 0xFC};
+		emit_bytes(&b->e, st, sizeof st);
+		break;
+	}
+	case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+		emit_store_below_esp(&b->e, 0, (uint32_t)o->imm.value.s, 4);
+		break;
+	case ZYDIS_OPERAND_TYPE_MEMORY:
+		if (!emit_r8_mem(b, o, true, 0, 4))
+			return false;
+		emit_store_below_esp(&b->e, 1, 0, 4);
+		break;
+	default:
+		return false;
+	}
+	emit_adjust_esp(&b->e, -4);
+	return true;
+}
+
+static bool emit_pop(struct builder *b, const struct insn *in)
+{
+	const ZydisDecodedOperand *o = &in->ops[0];
+
+	if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		if (!is_gpr32(o->reg.value))
+			return false;
+		/* mov (%esp), %reg */
+		const uint8_t ld[] = {0x67, 0x8B, (uint8_t)(0x04 | gpr_num(o->reg.value) << 3), 0x24};
+		emit_bytes(&b->e, ld, sizeof ld);
+		if (o->reg.value == ZYDIS_REGISTER_ESP)
+			return true; /* pop %esp: the loaded value wins */
+	} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+		const uint8_t ld[] = {0x67, 0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
+		emit_bytes(&b->e, ld, sizeof ld);
+		/* An ESP-based destination is addressed after the increment. */
+		int32_t adj = o->mem.base == ZYDIS_REGISTER_ESP ? 4 : 0;
+		if (!emit_r8_mem(b, o, false, adj, 4))
+			return false;
+	} else {
+		return false;
+	}
+	emit_adjust_esp(&b->e, 4);
+	return true;
+}
+
+static void emit_pushf(struct builder *b)
+{
+	const uint8_t seq[] = {
+		0x9C,                               /* pushfq */
+		0x41, 0x58,                         /* pop %r8 */
+		0x45, 0x8B, 0x57, VC_VIF,           /* mov VC_VIF(%r15), %r10d */
+		0x47, 0x8D, 0x84, 0x10, 0x00, 0xFE, 0xFF, 0xFF, /* lea -0x200(%r8,%r10), %r8d */
+		0x45, 0x8B, 0x57, VC_VSYS,          /* mov VC_VSYS(%r15), %r10d */
+		0x47, 0x8D, 0x04, 0x10,             /* lea (%r8,%r10), %r8d */
+	};
+	emit_bytes(&b->e, seq, sizeof seq);
+	emit_store_below_esp(&b->e, 1, 0, 4);
+	emit_adjust_esp(&b->e, -4);
+}
+
+static void emit_popf(struct builder *b, const struct insn *in)
+{
+	const uint8_t load[] = {
+		0x67, 0x44, 0x8B, 0x04, 0x24,       /* mov (%esp), %r8d */
+		0x41, 0xF7, 0xC0, 0x00, 0x01, 0x00, 0x00, /* test $TF, %r8d */
+	};
+	emit_bytes(&b->e, load, sizeof load);
+	uint32_t at = emit_jcc(&b->e, 0x5, 0);  /* jnz: single-step requested */
+	add_exit(b, at, in->eip, TCX_EMULATE, false);
+	const uint8_t rest[] = {
+		0x45, 0x89, 0xC2,                   /* mov %r8d, %r10d */
+		0x41, 0x81, 0xE2, 0x00, 0x02, 0x00, 0x00, /* and $IF, %r10d */
+		0x45, 0x89, 0x57, VC_VIF,           /* mov %r10d, VC_VIF(%r15) */
+		0x45, 0x89, 0xC2,                   /* mov %r8d, %r10d */
+		0x41, 0x81, 0xE2, 0x00, 0x30, 0x04, 0x00, /* and $(IOPL|AC), %r10d */
+		0x45, 0x89, 0x57, VC_VSYS,          /* mov %r10d, VC_VSYS(%r15) */
+		0x45, 0x89, 0xC2,                   /* mov %r8d, %r10d */
+		0x41, 0xC1, 0xEA, 0x09,             /* shr $9, %r10d */
+		0x41, 0x83, 0xE2, 0x01,             /* and $1, %r10d */
+		0x45, 0x23, 0x57, VC_IRQ_WAIT,      /* and VC_IRQ_WAIT(%r15), %r10d */
+		0x45, 0x89, 0x57, VC_ATTN_IRQ,      /* mov %r10d, VC_ATTN_IRQ(%r15) */
+		0x41, 0x81, 0xE0,                   /* and $FL_HOST_HELD, %r8d */
+	};
+	emit_bytes(&b->e, rest, sizeof rest);
+	emit_u32(&b->e, FL_HOST_HELD);
+	const uint8_t load_flags[] = {0x41, 0x50, 0x9D}; /* push %r8; popfq */
+	emit_bytes(&b->e, load_flags, sizeof load_flags);
+	emit_adjust_esp(&b->e, 4);
+}
+
+static bool emit_mov_from_sreg(struct builder *b, const struct insn *in)
+{
+	const ZydisDecodedOperand *dst = &in->ops[0];
+	uint8_t off = (uint8_t)(VC_SEL + 4 * (in->ops[1].reg.value - ZYDIS_REGISTER_ES));
+
+	if (dst->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		ZydisRegisterClass c = ZydisRegisterGetClass(dst->reg.value);
+		unsigned r = (unsigned)ZydisRegisterGetId(dst->reg.value);
+		if (c == ZYDIS_REGCLASS_GPR32) {
+			const uint8_t l[] = {0x41, 0x8B, (uint8_t)(0x47 | r << 3), off}; /* mov off(%r15), %r32 */
+			emit_bytes(&b->e, l, sizeof l);
+			return true;
+		}
+		if (c == ZYDIS_REGCLASS_GPR16) {
+			const uint8_t l[] = {0x66, 0x41, 0x8B, (uint8_t)(0x47 | r << 3), off};
+			emit_bytes(&b->e, l, sizeof l);
+			return true;
+		}
+		return false;
+	}
+	const uint8_t l[] = {0x45, 0x8B, 0x47, off}; /* mov off(%r15), %r8d */
+	emit_bytes(&b->e, l, sizeof l);
+	return emit_r8_mem(b, dst, false, 0, 2);
+}
+
+static void emit_push_sreg(struct builder *b, const struct insn *in)
+{
+	uint8_t off = (uint8_t)(VC_SEL + 4 * (in->ops[0].reg.value - ZYDIS_REGISTER_ES));
+	const uint8_t l[] = {0x45, 0x8B, 0x47, off}; /* mov off(%r15), %r8d */
+	unsigned size = in->d.operand_width / 8;
+
+	emit_bytes(&b->e, l, sizeof l);
+	emit_store_below_esp(&b->e, 1, 0, size);
+	emit_adjust_esp(&b->e, -(int32_t)size);
+}
+
+static bool load_target_r8(struct builder *b, const struct insn *in)
+{
+	const ZydisDecodedOperand *o = &in->ops[0];
+
+	if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		if (!is_gpr32(o->reg.value))
+			return false;
+		const uint8_t mv[] = {0x41, 0x89, (uint8_t)(0xC0 | gpr_num(o->reg.value) << 3)}; /* mov %reg, %r8d */
+		emit_bytes(&b->e, mv, sizeof mv);
+		return true;
+	}
+	return o->type == ZYDIS_OPERAND_TYPE_MEMORY && emit_r8_mem(b, o, true, 0, 4);
+}
+
+static uint32_t branch_target(const struct insn *in)
+{
+	ZyanU64 t = 0;
+	ZydisCalcAbsoluteAddress(&in->d, &in->ops[0], in->eip, &t);
+	return (uint32_t)t;
+}
+
+/* Emits one guest instruction; returns true when it ends the block. */
+static bool emit_insn(struct builder *b, struct insn *in)
+{
+	struct stats *st = b->x->stats;
+	uint32_t next = in->eip + in->d.length;
+	bool ok = true;
+
+	switch (in->cls) {
+	case XC_PLAIN:
+		ok = emit_plain(b, in);
+		if (ok) {
+			st->insn_verbatim++;
+			return false;
+		}
+		break;
+	case XC_PUSH:
+		ok = emit_push(b, in);
+		break;
+	case XC_POP:
+		ok = emit_pop(b, in);
+		break;
+	case XC_PUSHF:
+		emit_pushf(b);
+		break;
+	case XC_POPF:
+		emit_popf(b, in);
+		break;
+	case XC_LEAVE: {
+		const uint8_t seq[] = {
+			0x67, 0x44, 0x8B, 0x45, 0x00, /* mov 0(%ebp), %r8d */
+			0x8D, 0x65, 0x04,             /* lea 4(%rbp), %esp */
+			0x44, 0x89, 0xC5,             /* mov %r8d, %ebp */
+		};
+		emit_bytes(&b->e, seq, sizeof seq);
+		break;
+	}
+	case XC_CLI:
+	case XC_STI: {
+		const uint8_t set_vif[] = {0x41, 0xC7, 0x47, VC_VIF, 0, in->cls == XC_STI ? 2 : 0, 0, 0};
+		emit_bytes(&b->e, set_vif, sizeof set_vif);
+		if (in->cls == XC_STI) {
+			const uint8_t window[] = {
+				0x45, 0x8B, 0x57, VC_IRQ_WAIT, /* mov VC_IRQ_WAIT(%r15), %r10d */
+				0x45, 0x89, 0x57, VC_ATTN_IRQ, /* mov %r10d, VC_ATTN_IRQ(%r15) */
+			};
+			emit_bytes(&b->e, window, sizeof window);
+		}
+		break;
+	}
+	case XC_MOV_FROM_SREG:
+		ok = emit_mov_from_sreg(b, in);
+		break;
+	case XC_PUSH_SREG:
+		emit_push_sreg(b, in);
+		break;
+	case XC_JMP:
+		exit_to(b, branch_target(in));
+		st->insn_rewritten++;
+		return true;
+	case XC_JCC: {
+		unsigned cc = in->d.opcode & 0xF;
+		uint32_t target = branch_target(in);
+		uint32_t at = emit_jcc(&b->e, cc, 0);
+		add_exit(b, at, target, TCX_BRANCH, same_page(b, target));
+		exit_to(b, next);
+		st->insn_rewritten++;
+		return true;
+	}
+	case XC_LOOP: {
+		/* 67 E0..E3 +2 (ECX-based); jmp +5; jmp taken */
+		const uint8_t seq[] = {0x67, (uint8_t)in->d.opcode, 0x02, 0xEB, 0x05};
+		emit_bytes(&b->e, seq, sizeof seq);
+		exit_to(b, branch_target(in));
+		exit_to(b, next);
+		st->insn_rewritten++;
+		return true;
+	}
+	case XC_CALL:
+		emit_store_below_esp(&b->e, 0, next, 4);
+		emit_adjust_esp(&b->e, -4);
+		exit_to(b, branch_target(in));
+		st->insn_rewritten++;
+		return true;
+	case XC_JMP_IND:
+	case XC_CALL_IND:
+		if (!load_target_r8(b, in)) {
+			ok = false;
+			break;
+		}
+		if (in->cls == XC_CALL_IND) {
+			emit_store_below_esp(&b->e, 0, next, 4);
+			emit_adjust_esp(&b->e, -4);
+		}
+		emit_lookup(&b->e, b->x->tc->miss_stub);
+		st->insn_rewritten++;
+		return true;
+	case XC_RET: {
+		const uint8_t ld[] = {0x67, 0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
+		uint16_t imm = in->d.operand_count_visible ? (uint16_t)in->ops[0].imm.value.u : 0;
+		emit_bytes(&b->e, ld, sizeof ld);
+		emit_adjust_esp(&b->e, 4 + imm);
+		emit_lookup(&b->e, b->x->tc->miss_stub);
+		st->insn_rewritten++;
+		return true;
+	}
+	case XC_EMULATE:
+		ok = false;
+		break;
+	}
+	if (ok) {
+		st->insn_rewritten++;
+		return false;
+	}
+	/* Sent to the emulator: the block ends at this instruction. */
+	uint32_t at = emit_jmp(&b->e, 0);
+	add_exit(b, at, in->eip, TCX_EMULATE, false);
+	st->insn_callout++;
+	return true;
+}
+
+/* True when the block's first flag access overwrites every status flag, so
+ * the entry check may use cmp. */
+static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct insn *in = &ins[i];
+		switch (in->cls) {
+		case XC_PUSH:
+		case XC_POP:
+		case XC_LEAVE:
+		case XC_CLI:
+		case XC_STI:
+		case XC_MOV_FROM_SREG:
+		case XC_PUSH_SREG:
+			continue;
+		case XC_PLAIN:
+			break;
+		default:
+			return false;
+		}
+		const ZydisAccessedFlags *f = in->d.cpu_flags;
+		if (!f)
+			continue;
+		if (f->tested & FL_STATUS)
+			return false;
+		if (((f->modified | f->set_0 | f->set_1 | f->undefined) & FL_STATUS) == FL_STATUS)
+			return true;
+	}
+	return false;
+}
+
+static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, struct insn *ins)
+{
+	uint32_t page_end = (phys | (PAGE_SIZE_4K - 1)) + 1;
+	unsigned n = 0;
+
+	while (n < XLATE_MAX_INSNS) {
+		struct insn *in = &ins[n];
+		uint32_t avail = x->mem->size - phys;
+		if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
+			avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+		in->eip = eip;
+		in->bytes = gmem_ptr(x->mem, phys, 1);
+		if (!in->bytes)
+			break;
+		if (ZYAN_FAILED(ZydisDecoderDecodeFull(&x->dec, in->bytes, avail, &in->d, in->ops))) {
+			/* Invalid or cut short: the emulator raises the fault. */
+			memset(&in->d, 0, sizeof in->d);
+			in->d.length = 1;
+			in->cls = XC_EMULATE;
+			n++;
+			break;
+		}
+		if (n > 0 && phys + in->d.length > page_end)
+			break; /* only the first instruction may run onto the next page */
+		in->cls = xlate_classify(&in->d, in->ops);
+		n++;
+		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
+			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
+			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&
+			    in->cls != XC_PUSH_SREG && in->cls != XC_STI;
+		eip += in->d.length;
+		phys += in->d.length;
+		if (ends || phys >= page_end)
+			break;
+		if (n >= 2 && ins[n - 2].cls == XC_STI)
+			break; /* the interrupt shadow of sti covers one instruction */
+	}
+	return n;
+}
+
+static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode,
+			      const struct insn *ins, unsigned n)
+{
+	struct builder *b = calloc(1, sizeof *b);
+	struct tc *tc = x->tc;
+	bool ended = false;
+
+	BT86_ASSERT(b);
+	b->x = x;
+	b->e = (struct emit){.base = tc->base, .pos = tc->used, .limit = (uint32_t)tc->size};
+	b->start = tc->used;
+	b->page = eip >> PAGE_SHIFT_4K;
+
+	uint32_t attn = emit_attention_check(&b->e, flags_dead_at_entry(ins, n));
+	add_exit(b, attn, eip, TCX_ATTN, false);
+	for (unsigned i = 0; i < n && !ended; i++) {
+		b->map[b->n_insns++] = (struct tc_insn_map){i == 0 ? 0 : b->e.pos - b->start, ins[i].eip};
+		ended = emit_insn(b, (struct insn *)&ins[i]);
+	}
+	uint32_t end_eip = ins[b->n_insns - 1].eip + ins[b->n_insns - 1].d.length;
+	b->map[b->n_insns] = (struct tc_insn_map){b->e.pos - b->start, end_eip};
+	if (!ended)
+		exit_to(b, end_eip);
+
+	struct tc_block *blk = calloc(1, sizeof *blk);
+	BT86_ASSERT(blk);
+	blk->exits = calloc(b->n_exits, sizeof *blk->exits);
+	blk->map = malloc((b->n_insns + 1) * sizeof *blk->map);
+	BT86_ASSERT(blk->exits && blk->map);
+	for (unsigned i = 0; i < b->n_exits; i++) {
+		struct pending_exit *p = &b->exits[i];
+		uint32_t stub = b->e.pos;
+		emit_exit_stub(&b->e, stub);
+		emit_set_rel32(&b->e, p->patch, stub);
+		blk->exits[i] = (struct tc_exit){.stub = stub, .patch = p->chainable ? p->patch : 0,
+						 .guest_eip = p->guest_eip, .kind = p->kind, .owner = blk};
+	}
+	memcpy(blk->map, b->map, (b->n_insns + 1) * sizeof *blk->map);
+	blk->eip = eip;
+	blk->phys = phys;
+	blk->mode = mode;
+	blk->guest_len = end_eip - eip;
+	blk->host = b->start;
+	blk->host_len = b->e.pos - b->start;
+	blk->n_insns = (uint16_t)b->n_insns;
+	blk->n_exits = (uint16_t)b->n_exits;
+	blk->pages[0] = phys >> PAGE_SHIFT_4K;
+	blk->n_pages = 1;
+	uint32_t last = (phys + blk->guest_len - 1) >> PAGE_SHIFT_4K;
+	if (last != blk->pages[0] && last < tc->n_pages)
+		blk->pages[blk->n_pages++] = last;
+	bool overflow = b->e.overflow;
+	free(b);
+	if (overflow) {
+		free(blk->exits);
+		free(blk->map);
+		free(blk);
+		return NULL;
+	}
+	tc_commit(tc, blk);
+	return blk;
+}
+
+struct tc_block *xlate_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode)
+{
+	struct insn ins[XLATE_MAX_INSNS];
+	unsigned n;
+
+	if (!gmem_ptr(x->mem, phys, 1))
+		return NULL;
+	n = decode_block(x, eip, phys, ins);
+	BT86_ASSERT(n > 0);
+	if (!tc_has_room(x->tc, (size_t)n * XLATE_MAX_HOST_PER_INSN + 1024))
+		tc_flush(x->tc);
+	struct tc_block *b = build(x, eip, phys, mode, ins, n);
+	if (!b) {
+		tc_flush(x->tc);
+		b = build(x, eip, phys, mode, ins, n);
+	}
+	BT86_ASSERT(b);
+	return b;
+}

@@ -1,0 +1,78 @@
+/*
+ * The translator: scans guest code ahead of the PC one block at a time and
+ * emits 64-bit host code for it into the translation cache.
+ *
+ * A block is at most XLATE_MAX_INSNS instructions from one guest page (its
+ * first instruction may run onto the next) and ends at the first control
+ * transfer, at an instruction sent to the emulator, or one instruction after
+ * sti.  Each guest instruction becomes one of:
+ *  - a copy (XC_PLAIN): its own bytes with an address-size prefix when it
+ *    touches memory, so its addresses stay 32-bit and inside the guest window;
+ *  - an inline rewrite: stack operations (64-bit mode has no 32-bit push),
+ *    branches, cli/sti/pushf/popf and segment-register reads;
+ *  - an exit to the one-instruction emulator (XC_EMULATE): every other
+ *    sensitive instruction, and anything not known to behave the same in
+ *    64-bit mode.
+ *
+ * Invariant every rewrite keeps: the first host instruction of a guest
+ * instruction's code is the only one that can fault on guest memory, and
+ * guest registers and flags are unchanged until it has completed, so a fault
+ * maps back to the guest instruction with the exact guest state.
+ */
+#ifndef BT86_TRANSLATE_H
+#define BT86_TRANSLATE_H
+
+#include <stdint.h>
+
+#include <Zydis/Zydis.h>
+
+#define XLATE_MAX_INSNS 64u
+#define XLATE_MAX_HOST_PER_INSN 96u
+
+/* Mode bits a translation assumes (part of the block key). */
+#define XMODE_CPL_MASK 0x3u
+#define XMODE_PAGING 0x4u
+
+enum xclass {
+	XC_PLAIN,
+	XC_PUSH,
+	XC_POP,
+	XC_PUSHF,
+	XC_POPF,
+	XC_LEAVE,
+	XC_JMP,
+	XC_JCC,
+	XC_LOOP,
+	XC_CALL,
+	XC_JMP_IND,
+	XC_CALL_IND,
+	XC_RET,
+	XC_CLI,
+	XC_STI,
+	XC_MOV_FROM_SREG,
+	XC_PUSH_SREG,
+	XC_EMULATE,
+};
+
+struct tc;
+struct tc_block;
+struct gmem;
+struct stats;
+
+struct xlate {
+	struct tc *tc;
+	struct gmem *mem;
+	struct stats *stats;
+	ZydisDecoder dec;
+};
+
+void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *stats);
+
+enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops);
+
+/* Translates the block at guest linear `eip`, whose first byte is at
+ * guest-physical `phys`.  Returns NULL when that byte is not RAM.  Flushes
+ * the cache first when it is full (tc->generation tells callers). */
+struct tc_block *xlate_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode);
+
+#endif

@@ -1,0 +1,64 @@
+/* Multiboot entry and the exception stubs of the guest test runtime. */
+	.section .multiboot, "a"
+	.align 4
+	.long 0x1BADB002
+	.long 0x00000003
+	.long -(0x1BADB002 + 0x00000003)
+
+	.text
+	.globl _start
+_start:
+	mov $stack_top, %esp
+	push %ebx
+	push %eax
+	call rt_start
+1:	hlt
+	jmp 1b
+
+/* Vector stubs: push a dummy error code where the CPU pushes none, then the
+ * vector, and call rt_trap with a pointer to the frame. */
+.macro stub n, err
+	.globl trap_stub_\n
+trap_stub_\n:
+	.if \err == 0
+	push $0
+	.endif
+	push $\n
+	jmp trap_common
+.endm
+stub 0,0
+stub 1,0
+stub 2,0
+stub 3,0
+stub 4,0
+stub 5,0
+stub 6,0
+stub 7,0
+stub 8,1
+stub 9,0
+stub 10,1
+stub 11,1
+stub 12,1
+stub 13,1
+stub 14,1
+stub 15,0
+stub 16,0
+stub 17,1
+stub 18,0
+stub 19,0
+stub 48,0
+stub 128,0
+
+trap_common:
+	pusha
+	push %esp
+	call rt_trap
+	add $4, %esp
+	popa
+	add $8, %esp
+	iret
+
+	.bss
+	.align 16
+	.space 65536
+stack_top:

@@ -1,0 +1,51 @@
+/* The guest test runtime: serial output, TAP lines, descriptor tables,
+ * exception capture and the exit port. */
+#ifndef RT_H
+#define RT_H
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+struct trap_frame {
+	u32 edi, esi, ebp, esp_dummy, ebx, edx, ecx, eax;
+	u32 vector, error;
+	u32 eip, cs, eflags;
+};
+
+static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
+static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
+
+void putc_serial(char c);
+void puts_serial(const char *s);
+void printf_serial(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* TAP */
+void plan(int n);
+void ok(int cond, const char *desc);
+void is_u32(u32 got, u32 want, const char *desc);
+_Noreturn void done(void);
+
+/* The test's entry point, called with the Multiboot magic and info. */
+void test_main(u32 magic, u32 mbi);
+
+/* Exception capture: the next exception is recorded and execution resumes at
+ * `resume` (0 = after a faulting instruction, the handler's choice). */
+struct trap_record {
+	int count;
+	u32 vector, error, eip, cs, eflags;
+};
+extern volatile struct trap_record last_trap;
+extern volatile u32 trap_resume;
+void trap_reset(void);
+
+/* GDT: 0x08 code, 0x10 data, 0x18 code (alternate), 0x20 data (alternate),
+ * 0x28 TSS, 0x30 LDT, 0x38 free for tests. */
+extern u64 gdt[16];
+void gdt_load(void);
+void set_descriptor(int index, u32 base, u32 limit, u8 access, u8 flags);
+void idt_set(int vec, void (*handler)(void), int dpl);
+
+#endif
