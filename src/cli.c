@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/profile.h"
 #include "cache/stats.h"
 #include "cache/tc.h"
 #include "cpu/run.h"
@@ -40,9 +39,10 @@ static void usage(FILE *f)
 		"  -m SIZE             guest memory, in MiB unless suffixed K, M or G (default 128M)\n"
 		"  -append STRING      kernel command line\n"
 		"  -initrd FILE[,FILE] Multiboot modules; each item may carry arguments after a space\n"
-		"  --stats             print translation statistics to stderr on exit\n"
-		"  --stats-json FILE   write the statistics as JSON\n"
-		"  --stats-hot N       include the N hottest blocks (sampled), with their disassembly\n"
+		"  --stats             print translation statistics to stderr on exit; counts\n"
+		"                      block executions (a few instructions per block: not for timing)\n"
+		"  --stats-json FILE   write the statistics as JSON (counts executions too)\n"
+		"  --stats-hot N       include the N hottest blocks, with their disassembly\n"
 		"  --tc-size SIZE      translation cache size (default 64M)\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 		return 2;
 	if (gmem_init(&mem, (uint32_t)o.mem_bytes, err, sizeof err))
 		goto fail;
-	if (tc_init(&tc, &mem, &stats, o.tc_bytes, err, sizeof err))
+	if (tc_init(&tc, &mem, &stats, o.tc_bytes, o.stats || o.stats_json, err, sizeof err))
 		goto free_mem;
 	if (vcpu_init(&vcpu, &mem, &tc, &stats, &board, err, sizeof err))
 		goto free_tc;
@@ -182,15 +182,8 @@ int main(int argc, char **argv)
 		snprintf(err, sizeof err, "cannot start the terminal input thread");
 		goto free_board;
 	}
-	if (o.hot && profile_start(&tc, &stats, 997)) {
-		snprintf(err, sizeof err, "cannot start the profiling timer");
-		goto free_board;
-	}
-
 	vcpu_run(&vcpu, &x);
 
-	if (o.hot)
-		profile_stop();
 	fflush(stdout);
 	status = vcpu.exit_status;
 	if (vcpu.stop_reason[0])

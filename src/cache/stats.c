@@ -26,23 +26,31 @@ static double pct(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static int by_samples(const void *a, const void *b)
+static const struct tc *sort_tc;
+
+static uint64_t weight(const struct tc_block *b)
 {
-	const struct tc_block *x = *(struct tc_block *const *)a, *y = *(struct tc_block *const *)b;
-	return x->samples < y->samples ? 1 : x->samples > y->samples ? -1 : 0;
+	return tc_block_execs(sort_tc, b) * b->n_insns;
 }
 
-/* The `hot` blocks with the most samples, best first; returns how many. */
+static int by_weight(const void *a, const void *b)
+{
+	uint64_t x = weight(*(struct tc_block *const *)a), y = weight(*(struct tc_block *const *)b);
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The `hot` blocks that executed the most guest instructions, best first. */
 static size_t hottest(const struct tc *tc, unsigned hot, struct tc_block ***out)
 {
 	struct tc_block **v = malloc((tc->n_blocks ? tc->n_blocks : 1) * sizeof *v);
 	size_t n = 0;
 
 	for (size_t i = 0; v && i < tc->n_blocks; i++)
-		if (tc->by_host[i]->samples)
+		if (tc_block_execs(tc, tc->by_host[i]))
 			v[n++] = tc->by_host[i];
+	sort_tc = tc;
 	if (v)
-		qsort(v, n, sizeof *v, by_samples);
+		qsort(v, n, sizeof *v, by_weight);
 	*out = v;
 	return n < hot ? n : hot;
 }
@@ -71,14 +79,22 @@ static void disassemble(const struct tc *tc, const struct tc_block *b, FILE *out
 
 void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE *out)
 {
-	uint64_t translated = s->insn_verbatim + s->insn_rewritten + s->insn_callout;
+	uint64_t translated = s->insn_verbatim + s->insn_retargeted + s->insn_rewritten + s->insn_callout;
 
 	fprintf(out, "bt86 statistics\n");
 	fprintf(out, "  translated: %" PRIu64 " blocks, %" PRIu64 " host bytes, %" PRIu64 " guest instructions\n",
 		s->blocks, s->tc_bytes, s->guest_insns);
-	fprintf(out, "    verbatim %" PRIu64 " (%.1f%%), rewritten inline %" PRIu64 " (%.1f%%), callouts to the emulator %" PRIu64 " (%.1f%%)\n",
-		s->insn_verbatim, pct(s->insn_verbatim, translated), s->insn_rewritten,
-		pct(s->insn_rewritten, translated), s->insn_callout, pct(s->insn_callout, translated));
+	fprintf(out, "    verbatim %" PRIu64 " (%.1f%%), re-targeted branches %" PRIu64 " (%.1f%%), rewritten inline %" PRIu64 " (%.1f%%), callouts to the emulator %" PRIu64 " (%.1f%%)\n",
+		s->insn_verbatim, pct(s->insn_verbatim, translated), s->insn_retargeted,
+		pct(s->insn_retargeted, translated), s->insn_rewritten, pct(s->insn_rewritten, translated),
+		s->insn_callout, pct(s->insn_callout, translated));
+	if (tc->counting) {
+		uint64_t e[4];
+		tc_exec_totals(tc, e);
+		uint64_t all = e[0] + e[1] + e[2] + e[3];
+		fprintf(out, "  executed: %" PRIu64 " guest instructions: verbatim %.1f%%, re-targeted branches %.1f%%, rewritten inline %.1f%%, through the emulator %.1f%%\n",
+			all, pct(e[0], all), pct(e[1], all), pct(e[2], all), pct(e[3], all));
+	}
 	fprintf(out, "  emulated (executed by the emulator): %" PRIu64 "\n", s->insn_emulated);
 	fprintf(out, "  lookups: inline table %" PRIu64 " hits / %" PRIu64 " misses, hash %" PRIu64 " hits / %" PRIu64 " misses\n",
 		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
@@ -99,12 +115,10 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		return;
 	struct tc_block **v;
 	size_t n = hottest(tc, hot, &v);
-	fprintf(out, "  hottest blocks (%" PRIu64 " profile samples, %.1f%% in translated code):\n",
-		s->samples, pct(s->samples_in_tc, s->samples));
+	fprintf(out, "  hottest blocks (by guest instructions executed):\n");
 	for (size_t i = 0; i < n; i++) {
-		fprintf(out, "    #%zu eip %#010x, %u guest instructions, %" PRIu64 " samples (%.1f%%)%s\n", i + 1,
-			v[i]->eip, v[i]->n_insns, v[i]->samples, pct(v[i]->samples, s->samples),
-			v[i]->valid ? "" : ", invalidated");
+		fprintf(out, "    #%zu eip %#010x, %u guest instructions, executed %" PRIu64 " times%s\n", i + 1,
+			v[i]->eip, v[i]->n_insns, tc_block_execs(tc, v[i]), v[i]->valid ? "" : ", invalidated");
 		disassemble(tc, v[i], out, false);
 	}
 	free(v);
@@ -118,8 +132,8 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, c
 		return -1;
 	fprintf(f, "{\n  \"blocks\": %" PRIu64 ",\n  \"tc_bytes\": %" PRIu64 ",\n  \"guest_insns_translated\": %" PRIu64 ",\n",
 		s->blocks, s->tc_bytes, s->guest_insns);
-	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n",
-		s->insn_verbatim, s->insn_rewritten, s->insn_callout, s->insn_emulated);
+	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_retargeted\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n",
+		s->insn_verbatim, s->insn_retargeted, s->insn_rewritten, s->insn_callout, s->insn_emulated);
 	fprintf(f, "  \"lookups\": {\"inline_hits\": %" PRIu64 ", \"inline_misses\": %" PRIu64 ", \"hash_hits\": %" PRIu64 ", \"hash_misses\": %" PRIu64 "},\n",
 		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
 	fprintf(f, "  \"chains_made\": %" PRIu64 ",\n  \"chains_broken\": %" PRIu64 ",\n", s->chains_made, s->chains_broken);
@@ -133,13 +147,18 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, c
 	fprintf(f, "},\n  \"signals\": {");
 	for (int i = 0; i < SIGK_KINDS; i++)
 		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", signal_names[i], s->signals[i]);
-	fprintf(f, "},\n  \"guest_exceptions\": %" PRIu64 ",\n  \"guest_interrupts\": %" PRIu64 ",\n  \"samples\": %" PRIu64 ",\n  \"hot_blocks\": [",
-		s->guest_exceptions, s->guest_interrupts, s->samples);
+	uint64_t e[4] = {0, 0, 0, 0};
+	if (tc->counting)
+		tc_exec_totals(tc, e);
+	fprintf(f, "},\n  \"guest_exceptions\": %" PRIu64 ",\n  \"guest_interrupts\": %" PRIu64 ",\n",
+		s->guest_exceptions, s->guest_interrupts);
+	fprintf(f, "  \"executed\": {\"counted\": %s, \"verbatim\": %" PRIu64 ", \"retargeted\": %" PRIu64 ", \"rewritten\": %" PRIu64 ", \"emulator\": %" PRIu64 "},\n  \"hot_blocks\": [",
+		tc->counting ? "true" : "false", e[0], e[1], e[2], e[3]);
 	struct tc_block **v = NULL;
 	size_t n = hot ? hottest(tc, hot, &v) : 0;
 	for (size_t i = 0; i < n; i++) {
-		fprintf(f, "%s\n    {\"eip\": %u, \"guest_insns\": %u, \"samples\": %" PRIu64 ", \"disassembly\": [",
-			i ? "," : "", v[i]->eip, v[i]->n_insns, v[i]->samples);
+		fprintf(f, "%s\n    {\"eip\": %u, \"guest_insns\": %u, \"executions\": %" PRIu64 ", \"disassembly\": [",
+			i ? "," : "", v[i]->eip, v[i]->n_insns, tc_block_execs(tc, v[i]));
 		disassemble(tc, v[i], f, true);
 		fprintf(f, "]}");
 	}

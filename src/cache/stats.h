@@ -35,6 +35,7 @@ struct stats {
 	uint64_t tc_bytes;         /* host code bytes emitted */
 	uint64_t guest_insns;      /* guest instructions translated */
 	uint64_t insn_verbatim;    /* copied unchanged but for address-size fix-ups */
+	uint64_t insn_retargeted;  /* direct jmp/jcc/loop: same instruction, new target */
 	uint64_t insn_rewritten;   /* replaced by an inline sequence */
 	uint64_t insn_callout;     /* translated as an exit to the emulator */
 	uint64_t insn_emulated;    /* executed by the one-instruction emulator */
@@ -51,8 +52,8 @@ struct stats {
 	uint64_t signals[SIGK_KINDS];
 	uint64_t guest_exceptions;  /* delivered through the guest IDT */
 	uint64_t guest_interrupts;
-	uint64_t samples;           /* profiling samples taken (--stats-hot) */
-	uint64_t samples_in_tc;
+	/* Executed instructions of blocks flushed so far (counting only). */
+	uint64_t exec_verbatim, exec_retargeted, exec_rewritten, exec_callout;
 };
 
 extern const char *const stats_exit_names[EXIT_REASONS];

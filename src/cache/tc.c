@@ -12,6 +12,7 @@
 
 #define HASH_BUCKETS 16384u
 #define JTAB_BYTES (JTAB_ENTRIES * 8u)
+#define COUNTERS_BYTES (TC_COUNTERS * 8u)
 
 static unsigned hash_key(uint32_t phys, uint32_t mode)
 {
@@ -31,13 +32,19 @@ static void emit_miss_stub(struct tc *tc)
 	uint8_t stub[] = {0x45, 0x89, 0x47, VC_TARGET,
 			  0x41, 0xba, EXIT_ARG_LOOKUP_MISS, 0, 0, 0,
 			  0x41, 0xff, 0x67, VC_EXIT_GATE};
-	tc->miss_stub = JTAB_BYTES;
+	tc->miss_stub = JTAB_BYTES + COUNTERS_BYTES;
 	memcpy(tc_ptr(tc, tc->miss_stub), stub, sizeof stub);
-	tc->code_start = JTAB_BYTES + 64;
+	tc->code_start = tc->miss_stub + 64;
 }
 
-int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, char *err,
-	    size_t errlen)
+/* gmem calls this before the monitor writes into a page holding code. */
+static void monitor_write_hook(void *opaque, uint32_t page)
+{
+	tc_invalidate_page(opaque, page, INVAL_MONITOR_WRITE);
+}
+
+int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, bool counting,
+	    char *err, size_t errlen)
 {
 	memset(tc, 0, sizeof *tc);
 	tc->base = mmap(NULL, size, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -48,6 +55,8 @@ int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, c
 	}
 	BT86_ASSERT((uintptr_t)tc->base >= GUEST_WINDOW_SIZE);
 	tc->size = size;
+	tc->counters = (uint64_t *)(tc->base + JTAB_BYTES);
+	tc->counting = counting;
 	tc->mem = mem;
 	tc->stats = stats;
 	tc->n_pages = mem->size / PAGE_SIZE_4K;
@@ -60,6 +69,8 @@ int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, c
 	}
 	emit_miss_stub(tc);
 	tc->used = tc->code_start;
+	mem->code_write = monitor_write_hook;
+	mem->code_write_opaque = tc;
 	tc_jtab_clear(tc);
 	return 0;
 }
@@ -80,6 +91,8 @@ void tc_destroy(struct tc *tc)
 	free(tc->page_blocks);
 	if (tc->base && tc->base != MAP_FAILED)
 		munmap(tc->base, tc->size);
+	if (tc->mem)
+		tc->mem->code_write = NULL;
 	memset(tc, 0, sizeof *tc);
 }
 
@@ -257,10 +270,46 @@ void tc_invalidate_page(struct tc *tc, uint32_t page, enum inval_cause cause)
 	tc_jtab_clear(tc);
 }
 
+static void fold_counts(struct tc *tc, const struct tc_block *b)
+{
+	uint64_t n = tc_block_execs(tc, b);
+	tc->stats->exec_verbatim += n * b->n_verbatim;
+	tc->stats->exec_retargeted += n * b->n_retargeted;
+	tc->stats->exec_rewritten += n * b->n_rewritten;
+	tc->stats->exec_callout += n * b->n_callout;
+}
+
+uint32_t tc_counter_alloc(struct tc *tc)
+{
+	if (!tc->counting || tc->n_counted == TC_COUNTERS)
+		return TC_NO_COUNTER;
+	tc->counters[tc->n_counted] = 0;
+	return tc->n_counted++;
+}
+
+void tc_exec_totals(const struct tc *tc, uint64_t out[4])
+{
+	out[0] = tc->stats->exec_verbatim;
+	out[1] = tc->stats->exec_retargeted;
+	out[2] = tc->stats->exec_rewritten;
+	out[3] = tc->stats->exec_callout;
+	for (size_t i = 0; i < tc->n_blocks; i++) {
+		const struct tc_block *b = tc->by_host[i];
+		uint64_t n = tc_block_execs(tc, b);
+		out[0] += n * b->n_verbatim;
+		out[1] += n * b->n_retargeted;
+		out[2] += n * b->n_rewritten;
+		out[3] += n * b->n_callout;
+	}
+}
+
 void tc_flush(struct tc *tc)
 {
-	for (size_t i = 0; i < tc->n_blocks; i++)
+	for (size_t i = 0; i < tc->n_blocks; i++) {
+		fold_counts(tc, tc->by_host[i]);
 		free_block(tc->by_host[i]);
+	}
+	tc->n_counted = 0;
 	tc->n_blocks = 0;
 	memset(tc->hash, 0, HASH_BUCKETS * sizeof *tc->hash);
 	for (uint32_t p = 0; p < tc->n_pages; p++)

@@ -3,8 +3,11 @@
  * direct-mapped table in front of a hash on guest-physical address + mode),
  * chaining of direct branches, invalidation and flushing.
  *
- * One host mapping holds the lookup table and then the code; translated code
- * reaches both through r14, and every code offset here is relative to it.
+ * One host mapping holds the lookup table, the per-block execution counters
+ * and then the code; translated code reaches all three through r14, and every
+ * code offset here is relative to it.  Counters exist only when the cache was
+ * created with counting on (--stats): each block entry then increments its own
+ * with a flag-free load/lea/store.
  *
  * Invariants:
  *  - A valid block is in the hash and on the page list of each guest page its
@@ -71,11 +74,18 @@ struct tc_block {
 	struct tc_exit *incoming;
 	struct tc_block *hash_next;
 	struct tc_block *page_next[2];
-	uint64_t samples;     /* profiling samples that landed in this block */
+	uint32_t counter;     /* index into tc->counters, or TC_NO_COUNTER */
+	uint16_t n_verbatim, n_retargeted, n_rewritten, n_callout;
 };
 
+#define TC_NO_COUNTER 0xFFFFFFFFu
+#define TC_COUNTERS 262144u
+
 struct tc {
-	uint8_t *base;        /* r14: lookup table, then stubs, then code */
+	uint8_t *base;        /* r14: lookup table, counters, stubs, code */
+	uint64_t *counters;   /* execution counts, when counting */
+	uint32_t n_counted;   /* counters handed out this generation */
+	bool counting;
 	size_t size;
 	uint32_t code_start;  /* first code offset */
 	uint32_t used;        /* next free code offset */
@@ -90,8 +100,8 @@ struct tc {
 	struct stats *stats;
 };
 
-int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, char *err,
-	    size_t errlen);
+int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, bool counting,
+	    char *err, size_t errlen);
 void tc_destroy(struct tc *tc);
 
 static inline uint8_t *tc_ptr(const struct tc *tc, uint32_t off)
@@ -125,5 +135,15 @@ void tc_jtab_clear(struct tc *tc);
  * restores write access to it. */
 void tc_invalidate_page(struct tc *tc, uint32_t page, enum inval_cause cause);
 void tc_flush(struct tc *tc);
+
+/* Code offset of the next free counter, or TC_NO_COUNTER. */
+uint32_t tc_counter_alloc(struct tc *tc);
+static inline uint64_t tc_block_execs(const struct tc *tc, const struct tc_block *b)
+{
+	return b->counter == TC_NO_COUNTER ? 0 : tc->counters[b->counter];
+}
+/* Executed guest instructions by kind, over every generation so far:
+ * verbatim, re-targeted, rewritten, through the emulator. */
+void tc_exec_totals(const struct tc *tc, uint64_t out[4]);
 
 #endif

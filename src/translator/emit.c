@@ -101,6 +101,18 @@ uint32_t emit_attention_check(struct emit *e, bool flags_dead)
 	return at;
 }
 
+void emit_count(struct emit *e, uint32_t at)
+{
+	const uint8_t load[] = {0x4D, 0x8B, 0x96};             /* mov at(%r14), %r10 */
+	const uint8_t inc[] = {0x4D, 0x8D, 0x52, 0x01};        /* lea 1(%r10), %r10 */
+	const uint8_t store[] = {0x4D, 0x89, 0x96};            /* mov %r10, at(%r14) */
+	emit_bytes(e, load, sizeof load);
+	emit_u32(e, at);
+	emit_bytes(e, inc, sizeof inc);
+	emit_bytes(e, store, sizeof store);
+	emit_u32(e, at);
+}
+
 void emit_store_below_esp(struct emit *e, unsigned from_r8, uint32_t imm, unsigned size)
 {
 	/* mov %r8d/%r8w or $imm, -size(%esp), with 32-bit addressing; the
@@ -137,14 +149,39 @@ void emit_adjust_esp(struct emit *e, int32_t delta)
 	}
 }
 
+static bool is_legacy_prefix(uint8_t b)
+{
+	return b == 0x26 || b == 0x2E || b == 0x36 || b == 0x3E || b == 0x64 || b == 0x65 ||
+	       b == 0x66 || b == 0x67 || b == 0xF0 || b == 0xF2 || b == 0xF3;
+}
+
 bool emit_encoded(struct emit *e, ZydisEncoderRequest *req)
 {
-	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
-	ZyanUSize len = sizeof buf;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH + 1];
+	ZyanUSize len = sizeof buf - 1;
+	bool absolute = false;
 
 	req->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	for (unsigned i = 0; i < req->operand_count; i++)
+		if (req->operands[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    req->operands[i].mem.base == ZYDIS_REGISTER_NONE &&
+		    req->operands[i].mem.index == ZYDIS_REGISTER_NONE)
+			absolute = true;
 	if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(req, buf, &len)))
 		return false;
+	if (absolute && req->address_size_hint == ZYDIS_ADDRESS_SIZE_HINT_32) {
+		/* Zydis encodes an absolute address with 64-bit addressing,
+		 * where disp32 is sign-extended: add the address-size prefix
+		 * so the address stays a 32-bit guest one. */
+		bool has67 = false;
+		for (ZyanUSize i = 0; i < len && is_legacy_prefix(buf[i]); i++)
+			has67 |= buf[i] == 0x67;
+		if (!has67) {
+			memmove(buf + 1, buf, len);
+			buf[0] = 0x67;
+			len++;
+		}
+	}
 	emit_bytes(e, buf, (unsigned)len);
 	return true;
 }

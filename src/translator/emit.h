@@ -39,6 +39,9 @@ void emit_lookup(struct emit *e, uint32_t miss_stub);
  * jump to the attention stub.  flags_dead allows the shorter cmp form. */
 uint32_t emit_attention_check(struct emit *e, bool flags_dead);
 
+/* Increments the 64-bit counter at offset `at` from r14, flags untouched. */
+void emit_count(struct emit *e, uint32_t at);
+
 /* Guest stack, 32-bit ESP in rsp: */
 void emit_store_below_esp(struct emit *e, unsigned r8_or_imm, uint32_t imm, unsigned size);
 void emit_adjust_esp(struct emit *e, int32_t delta);

@@ -117,10 +117,13 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 		return XC_EMULATE; /* VEX/EVEX/XOP/3DNow!: the virtual CPU has none */
 	if (addr16 && (m >= 0 || d->meta.category == ZYDIS_CATEGORY_COND_BR))
 		return XC_EMULATE; /* 16-bit addressing has no 64-bit-mode form */
-	if (m >= 0 && ops[m].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
-	    is_fs_gs(ops[m].mem.segment) && d->meta.category != ZYDIS_CATEGORY_PUSH &&
-	    d->meta.category != ZYDIS_CATEGORY_POP)
-		return XC_EMULATE; /* fs:/gs: string instructions */
+	/* An implicit operand through FS or GS (string instructions, xlat)
+	 * would reach the host's FS/GS: the monitor's TLS. */
+	for (unsigned i = 0; i < d->operand_count; i++)
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    ops[i].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN && is_fs_gs(ops[i].mem.segment) &&
+		    d->meta.category != ZYDIS_CATEGORY_PUSH && d->meta.category != ZYDIS_CATEGORY_POP)
+			return XC_EMULATE;
 
 	switch (d->mnemonic) {
 	case ZYDIS_MNEMONIC_PUSH:
@@ -146,6 +149,8 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 			return d->mnemonic == ZYDIS_MNEMONIC_JMP ? XC_JMP : XC_CALL;
 		return d->mnemonic == ZYDIS_MNEMONIC_JMP ? XC_JMP_IND : XC_CALL_IND;
 	case ZYDIS_MNEMONIC_RET:
+		if (d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+			return XC_EMULATE; /* lret */
 		return op32 ? XC_RET : XC_EMULATE;
 	case ZYDIS_MNEMONIC_LOOP:
 	case ZYDIS_MNEMONIC_LOOPE:
@@ -274,7 +279,7 @@ static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 	lea.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
 	lea.operands[0].type = ZYDIS_OPERAND_TYPE_REGISTER;
 	lea.operands[0].reg.value = ZYDIS_REGISTER_R8D;
-	mem_from(&lea.operands[1], &in->ops[m], 0);
+	mem_from(&lea.operands[1], &in->ops[m], 4);
 	if (lea.operands[1].mem.base == ZYDIS_REGISTER_NONE &&
 	    lea.operands[1].mem.index == ZYDIS_REGISTER_NONE) {
 		/* lea of an absolute address is a mov of it */
@@ -297,14 +302,25 @@ static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 	return emit_encoded(&b->e, &req);
 }
 
+static bool emit_encoded_without_segment(struct builder *b, const struct insn *in)
+{
+	ZydisEncoderRequest req;
+	init_request_from(&req, in);
+	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS);
+	return emit_encoded(&b->e, &req);
+}
+
 static bool emit_plain(struct builder *b, const struct insn *in)
 {
 	const ZydisDecodedInstruction *d = &in->d;
 	int m = mem_operand(d, in->ops);
 
 	if (m >= 0 && in->ops[m].visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
-	    is_fs_gs(in->ops[m].mem.segment))
+	    is_fs_gs(in->ops[m].mem.segment)) {
+		if (in->ops[m].mem.type != ZYDIS_MEMOP_TYPE_MEM)
+			return emit_encoded_without_segment(b, in); /* lea, nop: no access */
 		return emit_seg_based(b, in, m);
+	}
 	if (d->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT &&
 	    ((d->opcode >= 0x40 && d->opcode <= 0x4F) || d->opcode == 0x82)) {
 		/* inc/dec r32 (REX prefixes in 64-bit mode) and the 0x82 alias
@@ -431,35 +447,39 @@ static void emit_popf(struct builder *b, const struct insn *in)
 static bool emit_mov_from_sreg(struct builder *b, const struct insn *in)
 {
 	const ZydisDecodedOperand *dst = &in->ops[0];
-	uint8_t off = (uint8_t)(VC_SEL + 4 * (in->ops[1].reg.value - ZYDIS_REGISTER_ES));
+	uint32_t off = VC_SEL + 4 * (uint32_t)(in->ops[1].reg.value - ZYDIS_REGISTER_ES);
 
 	if (dst->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 		ZydisRegisterClass c = ZydisRegisterGetClass(dst->reg.value);
 		unsigned r = (unsigned)ZydisRegisterGetId(dst->reg.value);
 		if (c == ZYDIS_REGCLASS_GPR32) {
-			const uint8_t l[] = {0x41, 0x8B, (uint8_t)(0x47 | r << 3), off}; /* mov off(%r15), %r32 */
+			const uint8_t l[] = {0x41, 0x8B, (uint8_t)(0x87 | r << 3)}; /* mov off32(%r15), %r32 */
 			emit_bytes(&b->e, l, sizeof l);
+			emit_u32(&b->e, off);
 			return true;
 		}
 		if (c == ZYDIS_REGCLASS_GPR16) {
-			const uint8_t l[] = {0x66, 0x41, 0x8B, (uint8_t)(0x47 | r << 3), off};
+			const uint8_t l[] = {0x66, 0x41, 0x8B, (uint8_t)(0x87 | r << 3)};
 			emit_bytes(&b->e, l, sizeof l);
+			emit_u32(&b->e, off);
 			return true;
 		}
 		return false;
 	}
-	const uint8_t l[] = {0x45, 0x8B, 0x47, off}; /* mov off(%r15), %r8d */
+	const uint8_t l[] = {0x45, 0x8B, 0x87}; /* mov off32(%r15), %r8d */
 	emit_bytes(&b->e, l, sizeof l);
+	emit_u32(&b->e, off);
 	return emit_r8_mem(b, dst, false, 0, 2);
 }
 
 static void emit_push_sreg(struct builder *b, const struct insn *in)
 {
-	uint8_t off = (uint8_t)(VC_SEL + 4 * (in->ops[0].reg.value - ZYDIS_REGISTER_ES));
-	const uint8_t l[] = {0x45, 0x8B, 0x47, off}; /* mov off(%r15), %r8d */
+	uint32_t off = VC_SEL + 4 * (uint32_t)(in->ops[0].reg.value - ZYDIS_REGISTER_ES);
+	const uint8_t l[] = {0x45, 0x8B, 0x87}; /* mov off32(%r15), %r8d */
 	unsigned size = in->d.operand_width / 8;
 
 	emit_bytes(&b->e, l, sizeof l);
+	emit_u32(&b->e, off);
 	emit_store_below_esp(&b->e, 1, 0, size);
 	emit_adjust_esp(&b->e, -(int32_t)size);
 }
@@ -542,7 +562,7 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		break;
 	case XC_JMP:
 		exit_to(b, branch_target(in));
-		st->insn_rewritten++;
+		st->insn_retargeted++;
 		return true;
 	case XC_JCC: {
 		unsigned cc = in->d.opcode & 0xF;
@@ -550,7 +570,7 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		uint32_t at = emit_jcc(&b->e, cc, 0);
 		add_exit(b, at, target, TCX_BRANCH, same_page(b, target));
 		exit_to(b, next);
-		st->insn_rewritten++;
+		st->insn_retargeted++;
 		return true;
 	}
 	case XC_LOOP: {
@@ -559,7 +579,7 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		emit_bytes(&b->e, seq, sizeof seq);
 		exit_to(b, branch_target(in));
 		exit_to(b, next);
-		st->insn_rewritten++;
+		st->insn_retargeted++;
 		return true;
 	}
 	case XC_CALL:
@@ -689,8 +709,13 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	b->start = tc->used;
 	b->page = eip >> PAGE_SHIFT_4K;
 
+	uint32_t counter = tc_counter_alloc(tc);
+	if (counter != TC_NO_COUNTER)
+		emit_count(&b->e, (uint32_t)((uint8_t *)&tc->counters[counter] - tc->base));
 	uint32_t attn = emit_attention_check(&b->e, flags_dead_at_entry(ins, n));
 	add_exit(b, attn, eip, TCX_ATTN, false);
+	uint64_t before[4] = {x->stats->insn_verbatim, x->stats->insn_retargeted, x->stats->insn_rewritten,
+			      x->stats->insn_callout};
 	for (unsigned i = 0; i < n && !ended; i++) {
 		b->map[b->n_insns++] = (struct tc_insn_map){i == 0 ? 0 : b->e.pos - b->start, ins[i].eip};
 		ended = emit_insn(b, (struct insn *)&ins[i]);
@@ -722,6 +747,11 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	blk->host_len = b->e.pos - b->start;
 	blk->n_insns = (uint16_t)b->n_insns;
 	blk->n_exits = (uint16_t)b->n_exits;
+	blk->counter = counter;
+	blk->n_verbatim = (uint16_t)(x->stats->insn_verbatim - before[0]);
+	blk->n_retargeted = (uint16_t)(x->stats->insn_retargeted - before[1]);
+	blk->n_rewritten = (uint16_t)(x->stats->insn_rewritten - before[2]);
+	blk->n_callout = (uint16_t)(x->stats->insn_callout - before[3]);
 	blk->pages[0] = phys >> PAGE_SHIFT_4K;
 	blk->n_pages = 1;
 	uint32_t last = (phys + blk->guest_len - 1) >> PAGE_SHIFT_4K;

@@ -1,4 +1,5 @@
 /* Multiboot entry and the exception stubs of the guest test runtime. */
+	.section .note.GNU-stack, "", @progbits
 	.section .multiboot, "a"
 	.align 4
 	.long 0x1BADB002
@@ -60,5 +61,5 @@ trap_common:
 
 	.bss
 	.align 16
-	.space 65536
+	.space 262144
 stack_top:

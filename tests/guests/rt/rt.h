@@ -48,4 +48,22 @@ void gdt_load(void);
 void set_descriptor(int index, u32 base, u32 limit, u8 access, u8 flags);
 void idt_set(int vec, void (*handler)(void), int dpl);
 
+
+static inline u32 read_eflags(void)
+{
+	u32 f;
+	__asm__ volatile("pushfl; popl %0" : "=r"(f));
+	return f;
+}
+
+/* Runs `insn` (asm text) expecting an exception; execution resumes after it.
+ * Sets *at to the address of the instruction. */
+#define EXPECT_TRAP(at, insn, ...)                                                    \
+	do {                                                                          \
+		trap_reset();                                                         \
+		__asm__ volatile("movl $2f, trap_resume\n"                          \
+				 "movl $1f, %0\n"                                     \
+				 "1: " insn "\n"                                      \
+				 "2:\n" : "=m"(at) : __VA_ARGS__ : "memory", "cc");    \
+	} while (0)
 #endif

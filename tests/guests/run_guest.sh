@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs one guest image under bt86 and, when qemu-system-i386 is installed,
+# under QEMU, and fails unless:
+#  - bt86's serial output is a complete TAP run with no failures,
+#  - bt86 leaves through the exit port with status 1 (guest reported success),
+#  - QEMU prints the same output and leaves with the same status.
+# usage: run_guest.sh BT86 IMAGE [extra bt86 options]
+set -uo pipefail
+bt86=$1 image=$2
+shift 2
+name=$(basename "$image" .elf)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+timeout 120 "$bt86" "$@" "$image" </dev/null >"$out/bt86.out" 2>"$out/bt86.err"
+bt86_status=$?
+fail=0
+if [ "$bt86_status" -ne 1 ]; then
+	echo "FAIL $name: bt86 exit status $bt86_status, expected 1"; fail=1
+fi
+plan=$(grep -m1 -E '^1\.\.[0-9]+$' "$out/bt86.out" | cut -d. -f3)
+count=$(grep -cE '^(not )?ok [0-9]+' "$out/bt86.out")
+if [ -z "$plan" ] || [ "$count" -ne "$plan" ]; then
+	echo "FAIL $name: TAP plan ${plan:-missing}, $count results"; fail=1
+fi
+if grep -q '^not ok' "$out/bt86.out"; then
+	echo "FAIL $name: failing TAP lines under bt86"; fail=1
+fi
+if command -v qemu-system-i386 >/dev/null; then
+	timeout 120 qemu-system-i386 -kernel "$image" -display none -serial stdio -no-reboot \
+		-device isa-debug-exit,iobase=0xf4,iosize=4 -m 128 </dev/null >"$out/qemu.out" 2>"$out/qemu.err"
+	qemu_status=$?
+	if [ "$qemu_status" -ne "$bt86_status" ]; then
+		echo "FAIL $name: exit status bt86 $bt86_status, QEMU $qemu_status"; fail=1
+	fi
+	if ! diff -u --label qemu --label bt86 "$out/qemu.out" "$out/bt86.out"; then
+		echo "FAIL $name: output differs from QEMU's"; fail=1
+	fi
+else
+	echo "note: qemu-system-i386 not installed; compared against TAP only"
+fi
+if [ "$fail" -ne 0 ]; then
+	echo "--- bt86 output"; cat "$out/bt86.out"; echo "--- bt86 stderr"; cat "$out/bt86.err"
+	exit 1
+fi
+echo "PASS $name ($count tests, same as QEMU)"

@@ -1,0 +1,191 @@
+/* The translation cache: insert, lookup, chain, unchain, invalidate, flush. */
+#include <string.h>
+
+#include "unit.h"
+
+/* Guest code: at A (page 0x100): jmp B (same page); at B: jmp C (next page). */
+#define A 0x100000u
+#define B 0x100100u
+#define C 0x101000u
+
+static void place_jmp(struct machine *m, uint32_t at, uint32_t to)
+{
+	int32_t rel = (int32_t)(to - (at + 5));
+	m->mem.ram[at] = 0xE9;
+	memcpy(m->mem.ram + at + 1, &rel, 4);
+}
+
+static int32_t rel_at(struct machine *m, uint32_t patch)
+{
+	int32_t rel;
+	memcpy(&rel, tc_ptr(&m->tc, patch), 4);
+	return rel;
+}
+
+static struct tc_exit *branch_exit(struct tc_block *b)
+{
+	for (unsigned i = 0; i < b->n_exits; i++)
+		if (b->exits[i].kind == TCX_BRANCH)
+			return &b->exits[i];
+	return NULL;
+}
+
+START_TEST(test_insert_and_lookup)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	place_jmp(&m, A, B);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A, 0), a);
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, 3)); /* another CPL is another key */
+	ck_assert_ptr_eq(tc_block_at(&m.tc, a->host), a);
+	ck_assert_ptr_eq(tc_block_at(&m.tc, a->host + a->host_len - 1), a);
+	ck_assert_ptr_null(tc_block_at(&m.tc, a->host + a->host_len));
+	ck_assert(m.mem.code_page[A >> 12]);
+	bool boundary;
+	ck_assert_uint_eq(tc_guest_eip_at(a, a->host, &boundary), A);
+	ck_assert(boundary);
+}
+END_TEST
+
+START_TEST(test_chain_and_unchain_on_invalidate)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	place_jmp(&m, A, B);
+	place_jmp(&m, B, C);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	struct tc_block *b = xlate_block(&m.x, B, B, 0);
+	struct tc_exit *x = branch_exit(a);
+	ck_assert_ptr_nonnull(x);
+	ck_assert_uint_ne(x->patch, 0);
+	ck_assert_int_eq(rel_at(&m, x->patch), (int32_t)(x->stub - (x->patch + 4)));
+	tc_chain(&m.tc, x, b);
+	ck_assert_int_eq(rel_at(&m, x->patch), (int32_t)(b->host - (x->patch + 4)));
+	ck_assert_ptr_eq(b->incoming, x);
+	ck_assert_uint_eq(m.stats.chains_made, 1);
+	/* B's branch to C crosses a page: never chained directly. */
+	ck_assert_uint_eq(branch_exit(b)->patch, 0);
+
+	tc_invalidate_page(&m.tc, B >> 12, INVAL_GUEST_WRITE);
+	ck_assert(!a->valid && !b->valid); /* same page */
+	ck_assert_int_eq(rel_at(&m, x->patch), (int32_t)(x->stub - (x->patch + 4)));
+	ck_assert_uint_eq(m.stats.chains_broken, 1);
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, 0));
+	ck_assert(!m.mem.code_page[A >> 12]);
+	ck_assert_uint_eq(m.stats.invalidations[INVAL_GUEST_WRITE], 1);
+}
+END_TEST
+
+START_TEST(test_invalidate_other_page_keeps_block)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	place_jmp(&m, A, B);
+	place_jmp(&m, C, A);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	struct tc_block *c = xlate_block(&m.x, C, C, 0);
+	tc_invalidate_page(&m.tc, C >> 12, INVAL_MONITOR_WRITE);
+	ck_assert(a->valid && !c->valid);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A, 0), a);
+	ck_assert(m.mem.code_page[A >> 12] && !m.mem.code_page[C >> 12]);
+}
+END_TEST
+
+START_TEST(test_monitor_write_invalidates)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	place_jmp(&m, A, B);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	gmem_write(&m.mem, A + 0x800, 4, 0xDEADBEEF);
+	ck_assert(!a->valid);
+	ck_assert_uint_eq(m.stats.invalidations[INVAL_MONITOR_WRITE], 1);
+}
+END_TEST
+
+START_TEST(test_lookup_table)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	place_jmp(&m, A, B);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	uint32_t *e = (uint32_t *)m.tc.base + 2 * (A & 0xFFFF);
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+	tc_jtab_set(&m.tc, A, a);
+	ck_assert_uint_eq(e[0], -A);
+	ck_assert_uint_eq(e[1], a->host);
+	tc_jtab_clear(&m.tc);
+	ck_assert_uint_eq(e[0], 0);
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+}
+END_TEST
+
+START_TEST(test_flush)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	place_jmp(&m, A, B);
+	xlate_block(&m.x, A, A, 0);
+	uint64_t gen = m.tc.generation;
+	uint32_t used = m.tc.used;
+	tc_flush(&m.tc);
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, 0));
+	ck_assert_uint_eq(m.tc.n_blocks, 0);
+	ck_assert_uint_lt(m.tc.used, used);
+	ck_assert_uint_eq(m.tc.generation, gen + 1);
+	ck_assert_uint_eq(m.stats.flushes, 1);
+	ck_assert(!m.mem.code_page[A >> 12]);
+}
+END_TEST
+
+START_TEST(test_flush_when_full)
+{
+	struct machine m;
+	char err[128];
+	memset(&m, 0, sizeof m);
+	ck_assert(gmem_init(&m.mem, 16u << 20, err, sizeof err) == 0);
+	/* A cache with room for only a few blocks past its tables. */
+	ck_assert(tc_init(&m.tc, &m.mem, &m.stats, (512u + 2048u + 16u) << 10, 0, err, sizeof err) == 0);
+	xlate_init(&m.x, &m.tc, &m.mem, &m.stats);
+	for (uint32_t i = 0; i < 2000; i++) {
+		uint32_t at = A + i * 16;
+		place_jmp(&m, at, at + 16);
+		ck_assert_ptr_nonnull(xlate_block(&m.x, at, at, 0));
+	}
+	ck_assert_uint_gt(m.stats.flushes, 0);
+}
+END_TEST
+
+START_TEST(test_execution_counts)
+{
+	struct machine m;
+	machine_init(&m, 1);
+	/* mov $100,%ecx; l: dec %ecx; jnz l */
+	const uint8_t code[] = {0xB9, 100, 0, 0, 0, 0x49, 0x75, 0xFD};
+	machine_run(&m, code, sizeof code);
+	struct tc_block *loop = tc_lookup(&m.tc, GUEST_CODE + 5, 0);
+	ck_assert_ptr_nonnull(loop);
+	/* The first pass runs in the entry block, the other 99 in the loop's. */
+	ck_assert_uint_eq(tc_block_execs(&m.tc, loop), 99);
+	uint64_t e[4];
+	tc_exec_totals(&m.tc, e);
+	ck_assert_uint_eq(e[1], 100); /* 100 executed jnz */
+}
+END_TEST
+
+Suite *cache_suite(void)
+{
+	Suite *s = suite_create("cache");
+	TCase *t = tcase_create("blocks");
+	tcase_add_test(t, test_insert_and_lookup);
+	tcase_add_test(t, test_chain_and_unchain_on_invalidate);
+	tcase_add_test(t, test_invalidate_other_page_keeps_block);
+	tcase_add_test(t, test_monitor_write_invalidates);
+	tcase_add_test(t, test_lookup_table);
+	tcase_add_test(t, test_flush);
+	tcase_add_test(t, test_flush_when_full);
+	tcase_add_test(t, test_execution_counts);
+	suite_add_tcase(s, t);
+	return s;
+}

@@ -1,0 +1,120 @@
+/* The port bus and the devices on it. */
+#include <string.h>
+
+#include "devices/debug_exit.h"
+#include "devices/iobus.h"
+#include "devices/uart16550.h"
+#include "unit.h"
+
+static uint8_t sent[64];
+static unsigned n_sent;
+static bool irq_level;
+
+static void tx(void *opaque, uint8_t b)
+{
+	(void)opaque;
+	sent[n_sent++] = b;
+}
+
+static void set_irq(void *opaque, bool level)
+{
+	(void)opaque;
+	irq_level = level;
+}
+
+START_TEST(test_bus_refuses_overlap)
+{
+	struct iobus bus = {0};
+	char err[256];
+	ck_assert_int_eq(iobus_register(&bus, 0x3F8, 8, "uart-a", NULL, NULL, NULL, err, sizeof err), 0);
+	ck_assert_int_eq(iobus_register(&bus, 0x3FC, 4, "uart-b", NULL, NULL, NULL, err, sizeof err), -1);
+	ck_assert(strstr(err, "uart-a") && strstr(err, "uart-b"));
+	ck_assert_int_eq(iobus_register(&bus, 0x400, 4, "other", NULL, NULL, NULL, err, sizeof err), 0);
+	ck_assert_uint_eq(iobus_read(&bus, 0x1234, 1), 0xFF);
+	ck_assert_uint_eq(iobus_read(&bus, 0x1234, 4), 0xFFFFFFFF);
+}
+END_TEST
+
+START_TEST(test_uart_registers)
+{
+	struct uart16550 u;
+	n_sent = 0;
+	uart_init(&u, tx, set_irq, NULL);
+	ck_assert_uint_eq(uart_read(&u, 5, 1) & 0x61, 0x60); /* THRE, TEMT, no data */
+	uart_write(&u, 7, 1, 0x5A);
+	ck_assert_uint_eq(uart_read(&u, 7, 1), 0x5A);
+	uart_write(&u, 3, 1, 0x80); /* DLAB */
+	uart_write(&u, 0, 1, 0x01);
+	uart_write(&u, 1, 1, 0x00);
+	ck_assert_uint_eq(uart_read(&u, 0, 1), 0x01);
+	uart_write(&u, 3, 1, 0x03);
+	uart_write(&u, 0, 1, 'A');
+	ck_assert_uint_eq(n_sent, 1);
+	ck_assert_uint_eq(sent[0], 'A');
+	uart_destroy(&u);
+}
+END_TEST
+
+START_TEST(test_uart_receive_and_interrupt)
+{
+	struct uart16550 u;
+	uart_init(&u, tx, set_irq, NULL);
+	irq_level = false;
+	uart_write(&u, 4, 1, 0x08); /* OUT2 */
+	uart_write(&u, 1, 1, 0x01); /* IER: receive */
+	ck_assert_uint_eq(uart_read(&u, 2, 1) & 0x0F, 0x01); /* no interrupt */
+	ck_assert_uint_eq(uart_receive(&u, (const uint8_t *)"hi", 2), 2);
+	ck_assert(irq_level);
+	ck_assert_uint_eq(uart_read(&u, 5, 1) & 1, 1);       /* DR */
+	ck_assert_uint_eq(uart_read(&u, 2, 1) & 0x0F, 0x04); /* received data available */
+	ck_assert_uint_eq(uart_read(&u, 0, 1), 'h');
+	ck_assert_uint_eq(uart_read(&u, 0, 1), 'i');
+	ck_assert_uint_eq(uart_read(&u, 5, 1) & 1, 0);
+	ck_assert(!irq_level);
+	uart_destroy(&u);
+}
+END_TEST
+
+START_TEST(test_uart_loopback)
+{
+	struct uart16550 u;
+	n_sent = 0;
+	uart_init(&u, tx, set_irq, NULL);
+	uart_write(&u, 4, 1, 0x10 | 0x03); /* loop, DTR, RTS */
+	uart_write(&u, 0, 1, 0xAE);
+	ck_assert_uint_eq(n_sent, 0);
+	ck_assert_uint_eq(uart_read(&u, 0, 1), 0xAE);
+	ck_assert_uint_eq(uart_read(&u, 6, 1) & 0x30, 0x30); /* DSR, CTS follow DTR, RTS */
+	uart_destroy(&u);
+}
+END_TEST
+
+static int exit_status = -1;
+static void on_exit_port(void *opaque, int status)
+{
+	(void)opaque;
+	exit_status = status;
+}
+
+START_TEST(test_exit_port)
+{
+	struct debug_exit d = {on_exit_port, NULL};
+	debug_exit_write(&d, 0, 4, 0);
+	ck_assert_int_eq(exit_status, 1);
+	debug_exit_write(&d, 0, 1, 0x21);
+	ck_assert_int_eq(exit_status, 0x43);
+}
+END_TEST
+
+Suite *devices_suite(void)
+{
+	Suite *s = suite_create("devices");
+	TCase *t = tcase_create("port bus");
+	tcase_add_test(t, test_bus_refuses_overlap);
+	tcase_add_test(t, test_uart_registers);
+	tcase_add_test(t, test_uart_receive_and_interrupt);
+	tcase_add_test(t, test_uart_loopback);
+	tcase_add_test(t, test_exit_port);
+	suite_add_tcase(s, t);
+	return s;
+}

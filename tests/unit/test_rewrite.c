@@ -1,0 +1,202 @@
+/* The translator's output: what host code a guest instruction becomes
+ * (disassembled with Capstone), and that the rewrites compute what the guest
+ * instruction would. */
+#include <capstone/capstone.h>
+#include <string.h>
+
+#include "unit.h"
+
+static char listing[8192];
+
+/* Translates the guest bytes and returns the host code as Intel text. */
+static const char *translate(struct machine *m, const uint8_t *code, size_t len)
+{
+	csh cs;
+	cs_insn *insn;
+
+	memcpy(m->mem.ram + GUEST_CODE, code, len);
+	m->mem.ram[GUEST_CODE + len] = 0xF4;
+	struct tc_block *b = xlate_block(&m->x, GUEST_CODE, GUEST_CODE, 0);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(cs_open(CS_ARCH_X86, CS_MODE_64, &cs), CS_ERR_OK);
+	size_t n = cs_disasm(cs, tc_ptr(&m->tc, b->host), b->host_len, 0, 0, &insn);
+	listing[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(listing);
+		snprintf(listing + l, sizeof listing - l, "%s %s\n", insn[i].mnemonic, insn[i].op_str);
+	}
+	cs_free(insn, n);
+	cs_close(&cs);
+	return listing;
+}
+
+#define HAS(text, needle) ck_assert_msg(strstr(text, needle), "expected '%s' in:\n%s", needle, text)
+#define LACKS(text, needle) ck_assert_msg(!strstr(text, needle), "unexpected '%s' in:\n%s", needle, text)
+
+START_TEST(test_memory_operand_gets_32bit_address)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const char *t = translate(&m, (const uint8_t[]){0x8B, 0x18}, 2); /* mov (%eax),%ebx */
+	HAS(t, "mov ebx, dword ptr [eax]");
+}
+END_TEST
+
+START_TEST(test_absolute_address_is_not_rip_relative)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const char *t = translate(&m, (const uint8_t[]){0x8B, 0x0D, 0x78, 0x56, 0x34, 0x12}, 6);
+	HAS(t, "mov ecx, dword ptr [0x12345678]");
+	LACKS(t, "rip");
+}
+END_TEST
+
+START_TEST(test_push_pop_use_the_guest_stack)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const char *t = translate(&m, (const uint8_t[]){0x50, 0x5B}, 2); /* push %eax; pop %ebx */
+	HAS(t, "mov dword ptr [esp - 4], eax");
+	HAS(t, "lea esp, [rsp - 4]");
+	HAS(t, "mov ebx, dword ptr [esp]");
+	LACKS(t, "push rax");
+}
+END_TEST
+
+START_TEST(test_cli_sti_are_inline_stores)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const char *t = translate(&m, (const uint8_t[]){0xFA, 0xFB, 0x90}, 3);
+	HAS(t, "mov dword ptr [r15 + 0x28], 0\n");
+	HAS(t, "mov dword ptr [r15 + 0x28], 0x200");
+	LACKS(t, "cli");
+	LACKS(t, "sti");
+}
+END_TEST
+
+START_TEST(test_fs_override_adds_the_segment_base)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const char *t = translate(&m, (const uint8_t[]){0x64, 0x8B, 0x48, 0x04}, 4); /* mov %fs:4(%eax),%ecx */
+	HAS(t, "lea r8d, [eax + 4]");
+	HAS(t, "lea r8d, [r8 + r9]");
+	HAS(t, "mov ecx, dword ptr [r8d]");
+}
+END_TEST
+
+START_TEST(test_call_through_absolute_high_address)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* call *0xc0001000: the operand must stay a 32-bit address */
+	const char *t = translate(&m, (const uint8_t[]){0xFF, 0x15, 0x00, 0x10, 0x00, 0xC0}, 6);
+	HAS(t, "mov r8d, dword ptr [0xc0001000]");
+	LACKS(t, "0xffffffffc0001000");
+}
+END_TEST
+
+START_TEST(test_sensitive_instruction_exits)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const char *t = translate(&m, (const uint8_t[]){0x0F, 0xA2}, 2); /* cpuid */
+	LACKS(t, "cpuid");
+	HAS(t, "jmp qword ptr [r15 + 0x50]");
+}
+END_TEST
+
+/* Execution of rewrites: guest code computes, the test checks registers. */
+START_TEST(test_push_pop_call_ret_execute)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* push $0x1234; pop %ebx; call f; jmp end; f: mov $7,%ecx; ret; end: */
+	const uint8_t code[] = {0x68, 0x34, 0x12, 0, 0, 0x5B, 0xE8, 0x02, 0, 0, 0, 0xEB, 0x06,
+				0xB9, 7, 0, 0, 0, 0xC3};
+	uint32_t esp = m.v.hot->gpr[R_ESP];
+	machine_run(&m, code, sizeof code);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EBX], 0x1234);
+	ck_assert_uint_eq(m.v.hot->gpr[R_ECX], 7);
+	ck_assert_uint_eq(m.v.hot->gpr[R_ESP], esp);
+}
+END_TEST
+
+START_TEST(test_pushf_popf_virtual_if_and_iopl)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* sti; pushf; pop %eax; push $0x3002; popf; pushf; pop %ebx; cli; pushf; pop %ecx */
+	const uint8_t code[] = {0xFB, 0x9C, 0x58, 0x68, 0x02, 0x30, 0, 0, 0x9D, 0x9C, 0x5B, 0xFA, 0x9C, 0x59};
+	machine_run(&m, code, sizeof code);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EAX] & 0x3200, 0x200);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EBX] & 0x3200, 0x3000);
+	ck_assert_uint_eq(m.v.hot->gpr[R_ECX] & 0x3200, 0x3000);
+	ck_assert_uint_eq(m.v.hot->vsys & FL_IOPL, 0x3000);
+}
+END_TEST
+
+START_TEST(test_loop_and_jump_table_execute)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* mov $10,%ecx; xor %eax,%eax; l: add %ecx,%eax; loop l; jecxz t; mov $1,%ebx; t: */
+	const uint8_t code[] = {0xB9, 10, 0, 0, 0, 0x31, 0xC0, 0x01, 0xC8, 0xE2, 0xFC, 0xE3, 0x05,
+				0xBB, 1, 0, 0, 0};
+	machine_run(&m, code, sizeof code);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EAX], 55);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EBX], 0);
+	ck_assert_uint_gt(m.stats.chains_made, 0);
+}
+END_TEST
+
+START_TEST(test_page_zero_access_is_emulated)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* mov $0xabcd,%eax; mov %eax,0x10; mov 0x10,%ebx (host page 0 is never mapped) */
+	const uint8_t code[] = {0xB8, 0xCD, 0xAB, 0, 0, 0xA3, 0x10, 0, 0, 0, 0x8B, 0x1D, 0x10, 0, 0, 0};
+	machine_run(&m, code, sizeof code);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EBX], 0xABCD);
+	ck_assert_uint_eq(m.mem.ram[0x10], 0xCD);
+	ck_assert_uint_ge(m.stats.insn_emulated, 2);
+}
+END_TEST
+
+START_TEST(test_store_into_next_instruction)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* movb $0x2a, next+1; next: mov $0,%al */
+	uint32_t next = GUEST_CODE + 7;
+	const uint8_t code[] = {0xC6, 0x05, (uint8_t)(next + 1), (uint8_t)((next + 1) >> 8),
+				(uint8_t)((next + 1) >> 16), 0, 0x2A, 0xB0, 0x00};
+	machine_run(&m, code, sizeof code);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EAX] & 0xFF, 0x2A);
+	ck_assert_uint_eq(m.stats.invalidations[INVAL_GUEST_WRITE], 1);
+}
+END_TEST
+
+Suite *rewrite_suite(void)
+{
+	Suite *s = suite_create("rewrite");
+	TCase *t = tcase_create("emitted code");
+	tcase_add_test(t, test_memory_operand_gets_32bit_address);
+	tcase_add_test(t, test_absolute_address_is_not_rip_relative);
+	tcase_add_test(t, test_push_pop_use_the_guest_stack);
+	tcase_add_test(t, test_cli_sti_are_inline_stores);
+	tcase_add_test(t, test_fs_override_adds_the_segment_base);
+	tcase_add_test(t, test_call_through_absolute_high_address);
+	tcase_add_test(t, test_sensitive_instruction_exits);
+	suite_add_tcase(s, t);
+	t = tcase_create("execution");
+	tcase_add_test(t, test_push_pop_call_ret_execute);
+	tcase_add_test(t, test_pushf_popf_virtual_if_and_iopl);
+	tcase_add_test(t, test_loop_and_jump_table_execute);
+	tcase_add_test(t, test_page_zero_access_is_emulated);
+	tcase_add_test(t, test_store_into_next_instruction);
+	suite_add_tcase(s, t);
+	return s;
+}
