@@ -22,6 +22,15 @@
 
 #define BT86_VERSION "0.1.0"
 
+static struct vcpu *running;
+
+static void on_terminate(int sig)
+{
+	(void)sig;
+	if (running)
+		vcpu_request_stop(running);
+}
+
 struct options {
 	const char *kernel, *append, *initrd, *stats_json;
 	uint64_t mem_bytes;
@@ -182,6 +191,11 @@ int main(int argc, char **argv)
 		snprintf(err, sizeof err, "cannot start the terminal input thread");
 		goto free_board;
 	}
+	struct sigaction sa = {.sa_handler = on_terminate, .sa_flags = SA_ONSTACK};
+	sigemptyset(&sa.sa_mask);
+	running = &vcpu;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	vcpu_run(&vcpu, &x);
 
 	fflush(stdout);

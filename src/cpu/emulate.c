@@ -12,6 +12,11 @@
 #include "exception.h"
 #include "segment.h"
 
+/* A rep string instruction runs at most this many iterations per step, then
+ * leaves EIP on itself: like hardware, it can be interrupted between
+ * iterations, and a huge count cannot hold the monitor. */
+#define REP_CHUNK 65536u
+
 struct emu {
 	struct vcpu *v;
 	ZydisDecodedInstruction d;
@@ -181,7 +186,11 @@ static void string_io(struct emu *e, bool in)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !in)
 			src = seg_of(&e->ops[i]);
 	check_io(e);
-	while (!rep || v->hot->gpr[R_ECX] != 0) {
+	for (unsigned n = 0; !rep || v->hot->gpr[R_ECX] != 0; n++) {
+		if (n == REP_CHUNK) {
+			e->next = v->hot->eip;
+			return;
+		}
 		if (in) {
 			uint32_t lin = vmem_seg_lin(v, S_ES, v->hot->gpr[R_EDI], size, true);
 			vmem_write(v, lin, size, board_io_read(v->board, port, size));
@@ -230,7 +239,11 @@ static bool data_move(struct emu *e)
 		for (unsigned i = 0; i < e->d.operand_count; i++)
 			if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
 				src = seg_of(&e->ops[i]);
-		while (!rep || v->hot->gpr[R_ECX] != 0) {
+		for (unsigned k = 0; !rep || v->hot->gpr[R_ECX] != 0; k++) {
+			if (k == REP_CHUNK) {
+				e->next = v->hot->eip;
+				return true;
+			}
 			uint32_t val = stos ? v->hot->gpr[R_EAX]
 					    : vmem_seg_read(v, src, v->hot->gpr[R_ESI], size);
 			vmem_seg_write(v, S_ES, v->hot->gpr[R_EDI], size, val);
@@ -246,6 +259,97 @@ static bool data_move(struct emu *e)
 	default:
 		return false;
 	}
+}
+
+static void set_flag(struct vcpu *v, uint32_t flag, bool on)
+{
+	if (on)
+		v->hot->eflags |= flag;
+	else
+		v->hot->eflags &= ~flag;
+}
+
+/* SF, ZF and PF from an 8-bit result. */
+static void set_szp8(struct vcpu *v, uint8_t r)
+{
+	set_flag(v, FL_SF, r & 0x80);
+	set_flag(v, FL_ZF, r == 0);
+	set_flag(v, FL_PF, !__builtin_parity(r));
+}
+
+/* The BCD adjustments and salc: no 64-bit-mode encoding exists for them.
+ * Pseudo-code from the SDM, vol. 2. */
+static bool decimal(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	uint32_t *eax = &v->hot->gpr[R_EAX];
+	uint8_t al = (uint8_t)*eax, ah = (uint8_t)(*eax >> 8), old_al = al;
+	bool cf = v->hot->eflags & FL_CF, af = v->hot->eflags & FL_AF;
+
+	switch (e->d.mnemonic) {
+	case ZYDIS_MNEMONIC_DAA:
+	case ZYDIS_MNEMONIC_DAS: {
+		bool add = e->d.mnemonic == ZYDIS_MNEMONIC_DAA, new_cf = false;
+		if ((al & 0xF) > 9 || af) {
+			new_cf = cf || (add ? al > 0xF9 : al < 6);
+			al = (uint8_t)(add ? al + 6 : al - 6);
+			af = true;
+		} else {
+			af = false;
+		}
+		if (old_al > 0x99 || cf) {
+			al = (uint8_t)(add ? al + 0x60 : al - 0x60);
+			new_cf = true;
+		}
+		cf = new_cf;
+		set_szp8(v, al);
+		break;
+	}
+	case ZYDIS_MNEMONIC_AAA:
+	case ZYDIS_MNEMONIC_AAS:
+		if ((al & 0xF) > 9 || af) {
+			if (e->d.mnemonic == ZYDIS_MNEMONIC_AAA) {
+				uint16_t ax = (uint16_t)(((ah << 8) | al) + 0x106);
+				ah = (uint8_t)(ax >> 8);
+				al = (uint8_t)ax;
+			} else {
+				uint16_t ax = (uint16_t)(((ah << 8) | al) - 6);
+				ah = (uint8_t)((ax >> 8) - 1);
+				al = (uint8_t)ax;
+			}
+			af = cf = true;
+		} else {
+			af = cf = false;
+		}
+		al &= 0xF;
+		break;
+	case ZYDIS_MNEMONIC_AAM: {
+		uint8_t base = (uint8_t)e->ops[0].imm.value.u;
+		if (base == 0)
+			vcpu_raise(v, EXC_DE, false, 0);
+		ah = al / base;
+		al = al % base;
+		set_szp8(v, al);
+		break;
+	}
+	case ZYDIS_MNEMONIC_AAD: {
+		uint8_t base = (uint8_t)e->ops[0].imm.value.u;
+		al = (uint8_t)(al + ah * base);
+		ah = 0;
+		set_szp8(v, al);
+		break;
+	}
+	case ZYDIS_MNEMONIC_SALC:
+		al = cf ? 0xFF : 0;
+		*eax = (*eax & ~0xFFu) | al;
+		return true;
+	default:
+		return false;
+	}
+	set_flag(v, FL_CF, cf);
+	set_flag(v, FL_AF, af);
+	*eax = (*eax & 0xFFFF0000u) | ((uint32_t)ah << 8) | al;
+	return true;
 }
 
 static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
@@ -677,11 +781,8 @@ void emu_step(struct vcpu *v)
 		break;
 	}
 	case ZYDIS_MNEMONIC_RET:
-		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
-			unsupported(e, "retf imm");
-			return;
-		}
 		if (e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR && e->d.operand_width == 32) {
+			uint32_t extra = e->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (uint16_t)e->ops[0].imm.value.u : 0;
 			uint32_t esp = v->hot->gpr[R_ESP];
 			uint32_t new_eip = vmem_seg_read(v, S_SS, esp, 4);
 			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, esp + 4, 4);
@@ -690,7 +791,7 @@ void emu_step(struct vcpu *v)
 				return;
 			}
 			seg_load_cs(v, sel, v->cpl);
-			v->hot->gpr[R_ESP] = esp + 8;
+			v->hot->gpr[R_ESP] = esp + 8 + extra;
 			e->next = new_eip;
 			break;
 		}
@@ -726,6 +827,36 @@ void emu_step(struct vcpu *v)
 		v->hot->gpr[R_ESP] = esp - size;
 		break;
 	}
+	case ZYDIS_MNEMONIC_BOUND: {
+		if (e->d.operand_width != 32) {
+			unsupported(e, "16-bit bound");
+			return;
+		}
+		int32_t idx = (int32_t)op_read(e, 0);
+		uint32_t off = ea(e, &e->ops[1]);
+		enum sreg s = seg_of(&e->ops[1]);
+		int32_t lo = (int32_t)vmem_seg_read(v, s, off, 4), hi = (int32_t)vmem_seg_read(v, s, off + 4, 4);
+		if (idx < lo || idx > hi)
+			vcpu_raise(v, EXC_BR, false, 0);
+		break;
+	}
+	case ZYDIS_MNEMONIC_ARPL: {
+		uint16_t dst = (uint16_t)op_read(e, 0), src = (uint16_t)op_read(e, 1);
+		bool adjust = (dst & 3) < (src & 3);
+		if (adjust)
+			op_write(e, 0, (dst & ~3u) | (src & 3u));
+		set_zf(v, adjust);
+		break;
+	}
+	case ZYDIS_MNEMONIC_DAA:
+	case ZYDIS_MNEMONIC_DAS:
+	case ZYDIS_MNEMONIC_AAA:
+	case ZYDIS_MNEMONIC_AAS:
+	case ZYDIS_MNEMONIC_AAM:
+	case ZYDIS_MNEMONIC_AAD:
+	case ZYDIS_MNEMONIC_SALC:
+		decimal(e);
+		break;
 	case ZYDIS_MNEMONIC_SYSENTER:
 	case ZYDIS_MNEMONIC_SYSEXIT:
 	case ZYDIS_MNEMONIC_SYSCALL:

@@ -143,7 +143,7 @@ void vcpu_deliver(struct vcpu *v, unsigned vec_in, bool has_err_in, uint32_t err
 		delivery_env = NULL;
 		struct fault f = delivery_fault;
 		if (vec == EXC_DF) {
-			vcpu_stop(v, 3, "triple fault: vector %u (error %#x) while delivering #DF at eip %#x",
+			vcpu_stop(v, 1, "triple fault: vector %u (error %#x) while delivering #DF at eip %#x",
 				  f.vec, f.err, v->hot->eip);
 			return;
 		}

@@ -205,6 +205,11 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 	return 0;
 }
 
+void vcpu_request_stop(struct vcpu *v)
+{
+	__atomic_or_fetch(&v->hot->attn_req, ATTN_REQ_STOP, __ATOMIC_RELAXED);
+}
+
 static uint32_t current_mode(const struct vcpu *v)
 {
 	return v->cpl | ((v->cr0 & CR0_PG) ? XMODE_PAGING : 0);
@@ -232,8 +237,10 @@ static void handle_attention(struct vcpu *v)
 		/* Masked: park it until sti or popf opens the window. */
 		h->attn_irq = 0;
 	}
-	if (h->attn_req & ATTN_REQ_STOP)
-		vcpu_stop(v, 1, "stopped by the host");
+	if (h->attn_req & ATTN_REQ_STOP) {
+		h->attn_req &= ~ATTN_REQ_STOP;
+		vcpu_stop(v, 1, "stopped by the host at eip %#x", h->eip);
+	}
 }
 
 void vcpu_run(struct vcpu *v, struct xlate *x)

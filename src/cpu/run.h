@@ -23,6 +23,10 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen);
 /* Runs until the guest ends the run (exit port, triple fault, a stop). */
 void vcpu_run(struct vcpu *v, struct xlate *x);
 
+/* Asks the run to stop at the next block boundary.  Async-signal-safe: the
+ * host's SIGINT/SIGTERM handlers call it. */
+void vcpu_request_stop(struct vcpu *v);
+
 /* switch.S */
 void vcpu_switch_enter(struct vcpu_hot *hot, uint64_t host_pc);
 void vcpu_exit_gate(void);

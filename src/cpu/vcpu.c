@@ -30,20 +30,21 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct tc *tc, struct stats *sta
 	__asm__ volatile("fninit; fxsave64 %0" : "=m"(v->hot->fx_guest));
 	uint32_t mxcsr = 0x1F80;
 	memcpy(v->hot->fx_guest + 24, &mxcsr, 4);
-	/* As a Multiboot loader leaves it (and as QEMU's does): protected
+	/* As a Multiboot loader leaves it, and exactly as QEMU's Multiboot
+	 * ROM does (where the specification leaves a choice): protected
 	 * mode, paging off, flat 4 GiB segments, interrupts disabled. */
-	v->cr0 = CR0_PE | CR0_ET | CR0_NW | CR0_CD;
+	v->cr0 = CR0_PE | CR0_ET;
 	v->cpl = 0;
-	seg_set_flat(v, S_CS, 0x10, true);
-	seg_set_flat(v, S_DS, 0x18, false);
-	seg_set_flat(v, S_ES, 0x18, false);
-	seg_set_flat(v, S_SS, 0x18, false);
-	seg_set_flat(v, S_FS, 0x18, false);
-	seg_set_flat(v, S_GS, 0x18, false);
+	seg_set_flat(v, S_CS, 0x08, true);
+	seg_set_flat(v, S_DS, 0x10, false);
+	seg_set_flat(v, S_ES, 0x10, false);
+	seg_set_flat(v, S_SS, 0x10, false);
+	seg_set_flat(v, S_FS, 0x10, false);
+	seg_set_flat(v, S_GS, 0x10, false);
 	v->tr.type = 0xB;
 	v->gdtr.limit = 0xFFFF;
 	v->idtr.limit = 0x3FF;
-	vcpu_set_eflags(v, 0x2);
+	vcpu_set_eflags(v, 0x2 | FL_PF);
 	v->tsc_base = __rdtsc();
 	return 0;
 }

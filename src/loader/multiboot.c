@@ -19,6 +19,9 @@
 #define MBI_MMAP 0x40u
 #define MBI_LOADER_NAME 0x200u
 
+/* RAM at the top that the firmware keeps (QEMU + SeaBIOS). */
+#define FIRMWARE_RESERVED 0x20000u
+
 struct mb_header {
 	uint32_t magic, flags, checksum;
 	uint32_t header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr;
@@ -255,16 +258,19 @@ int multiboot_load(struct gmem *mem, const char *kernel, const char *cmdline, co
 	}
 	free(list);
 	uint32_t mods_at = n_mods ? info_put(&a, mods, n_mods * 16) : 0;
-	/* The PC memory map QEMU's firmware reports. */
+	/* The PC memory map QEMU's firmware (SeaBIOS) reports: it keeps the
+	 * top 128 KiB of RAM and the BIOS ROM below 4 GiB for itself. */
 	struct {
 		uint32_t size;
 		uint64_t addr, len;
 		uint32_t type;
-	} __attribute__((packed)) mmap[4] = {
+	} __attribute__((packed)) mmap[6] = {
 		{20, 0, 0x9FC00, 1},
 		{20, 0x9FC00, 0x400, 2},
 		{20, 0xF0000, 0x10000, 2},
-		{20, 0x100000, mem->size - 0x100000, 1},
+		{20, 0x100000, mem->size - 0x100000 - FIRMWARE_RESERVED, 1},
+		{20, mem->size - FIRMWARE_RESERVED, FIRMWARE_RESERVED, 2},
+		{20, 0xFFFC0000u, 0x40000, 2},
 	};
 	uint32_t mmap_at = info_put(&a, mmap, sizeof mmap);
 	uint32_t name_at = info_put(&a, "bt86", 5);
@@ -273,8 +279,8 @@ int multiboot_load(struct gmem *mem, const char *kernel, const char *cmdline, co
 		goto out;
 	}
 	mbi[0] = MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_LOADER_NAME | (n_mods ? MBI_MODS : 0);
-	mbi[1] = 640;
-	mbi[2] = (mem->size - 0x100000) / 1024;
+	mbi[1] = 639;
+	mbi[2] = (mem->size - 0x100000 - FIRMWARE_RESERVED) / 1024;
 	mbi[4] = cmd_at;
 	mbi[5] = n_mods;
 	mbi[6] = mods_at;

@@ -48,7 +48,7 @@ static int try_load(const char *path, const char *cmdline, const char *mods, str
 	if (rc == 0) {
 		uint32_t *mbi = (uint32_t *)(mem.ram + bs->ebx);
 		ck_assert_uint_eq(mbi[0] & 0x24D, 0x24D); /* mem, cmdline, mmap, name (+mods) */
-		ck_assert_uint_eq(mbi[2], (16u << 20) / 1024 - 1024);
+		ck_assert_uint_eq(mbi[2], (16u << 20) / 1024 - 1024 - 128);
 		char *cmd = (char *)mem.ram + mbi[4];
 		ck_assert_msg(strncmp(cmd, path, strlen(path)) == 0, "cmdline starts with the path: %s", cmd);
 		if (cmdline)

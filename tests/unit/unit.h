@@ -20,6 +20,7 @@ Suite *cache_suite(void);
 Suite *loader_suite(void);
 Suite *devices_suite(void);
 Suite *insn_suite(void);
+Suite *robust_suite(void);
 
 #define GUEST_CODE 0x100000u
 

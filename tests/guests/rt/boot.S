@@ -9,7 +9,17 @@
 	.text
 	.globl _start
 _start:
+	mov %cs, boot_state
+	mov %ds, boot_state+4
+	mov %ss, boot_state+8
+	mov %es, boot_state+12
+	mov %eax, boot_state+16
+	mov %cr0, %eax
+	mov %eax, boot_state+20
+	mov boot_state+16, %eax
 	mov $stack_top, %esp
+	pushf
+	popl boot_state+24
 	push %ebx
 	push %eax
 	call rt_start
@@ -58,6 +68,11 @@ trap_common:
 	popa
 	add $8, %esp
 	iret
+
+	.data
+	.globl boot_state
+boot_state:
+	.space 28
 
 	.bss
 	.align 16
