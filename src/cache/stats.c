@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <Zydis/Zydis.h>
 #include <capstone/capstone.h>
 
 #include "../mem/gmem.h"
@@ -20,6 +21,8 @@ static const char *const signal_names[SIGK_KINDS] = {
 	[SIGK_SEGV] = "SIGSEGV", [SIGK_BUS] = "SIGBUS", [SIGK_FPE] = "SIGFPE",
 	[SIGK_ILL] = "SIGILL", [SIGK_TRAP] = "SIGTRAP",
 };
+
+_Static_assert(ZYDIS_MNEMONIC_MAX_VALUE < STATS_MNEMONICS, "emulated_by is too small");
 
 static double pct(uint64_t part, uint64_t whole)
 {
@@ -77,6 +80,26 @@ static void disassemble(const struct tc *tc, const struct tc_block *b, FILE *out
 	cs_close(&cs);
 }
 
+/* Mnemonics the emulator ran, most frequent first; returns how many. */
+static unsigned top_emulated(const struct stats *s, unsigned *idx, unsigned max)
+{
+	unsigned n = 0;
+	for (unsigned m = 0; m < STATS_MNEMONICS; m++) {
+		if (!s->emulated_by[m])
+			continue;
+		unsigned i = n < max ? n++ : max - 1;
+		if (n == max && s->emulated_by[idx[i]] >= s->emulated_by[m])
+			continue;
+		idx[i] = m;
+		for (; i > 0 && s->emulated_by[idx[i - 1]] < s->emulated_by[idx[i]]; i--) {
+			unsigned t = idx[i];
+			idx[i] = idx[i - 1];
+			idx[i - 1] = t;
+		}
+	}
+	return n;
+}
+
 void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE *out)
 {
 	uint64_t translated = s->insn_verbatim + s->insn_retargeted + s->insn_rewritten + s->insn_callout;
@@ -95,7 +118,13 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		fprintf(out, "  executed: %" PRIu64 " guest instructions: verbatim %.1f%%, re-targeted branches %.1f%%, rewritten inline %.1f%%, through the emulator %.1f%%\n",
 			all, pct(e[0], all), pct(e[1], all), pct(e[2], all), pct(e[3], all));
 	}
-	fprintf(out, "  emulated (executed by the emulator): %" PRIu64 "\n", s->insn_emulated);
+	fprintf(out, "  emulated (executed by the emulator): %" PRIu64, s->insn_emulated);
+	unsigned idx[8];
+	unsigned ne = top_emulated(s, idx, 8);
+	for (unsigned i = 0; i < ne; i++)
+		fprintf(out, "%s%s %" PRIu64, i ? ", " : ": ", ZydisMnemonicGetString((ZydisMnemonic)idx[i]),
+			s->emulated_by[idx[i]]);
+	fprintf(out, "\n");
 	fprintf(out, "  lookups: inline table %" PRIu64 " hits / %" PRIu64 " misses, hash %" PRIu64 " hits / %" PRIu64 " misses\n",
 		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
 	fprintf(out, "  chains: %" PRIu64 " made, %" PRIu64 " broken\n", s->chains_made, s->chains_broken);
@@ -134,6 +163,14 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, c
 		s->blocks, s->tc_bytes, s->guest_insns);
 	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_retargeted\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n",
 		s->insn_verbatim, s->insn_retargeted, s->insn_rewritten, s->insn_callout, s->insn_emulated);
+	fprintf(f, "  \"emulated_by_mnemonic\": {");
+	for (unsigned m = 0, first = 1; m < STATS_MNEMONICS; m++)
+		if (s->emulated_by[m]) {
+			fprintf(f, "%s\"%s\": %" PRIu64, first ? "" : ", ", ZydisMnemonicGetString((ZydisMnemonic)m),
+				s->emulated_by[m]);
+			first = 0;
+		}
+	fprintf(f, "},\n");
 	fprintf(f, "  \"lookups\": {\"inline_hits\": %" PRIu64 ", \"inline_misses\": %" PRIu64 ", \"hash_hits\": %" PRIu64 ", \"hash_misses\": %" PRIu64 "},\n",
 		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
 	fprintf(f, "  \"chains_made\": %" PRIu64 ",\n  \"chains_broken\": %" PRIu64 ",\n", s->chains_made, s->chains_broken);

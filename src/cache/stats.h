@@ -28,6 +28,8 @@ enum inval_cause {
 	INVAL_CAUSES,
 };
 
+#define STATS_MNEMONICS 2048 /* more than Zydis has mnemonics */
+
 enum signal_kind { SIGK_SEGV, SIGK_BUS, SIGK_FPE, SIGK_ILL, SIGK_TRAP, SIGK_KINDS };
 
 struct stats {
@@ -52,6 +54,8 @@ struct stats {
 	uint64_t signals[SIGK_KINDS];
 	uint64_t guest_exceptions;  /* delivered through the guest IDT */
 	uint64_t guest_interrupts;
+	/* Instructions the emulator executed, by Zydis mnemonic. */
+	uint64_t emulated_by[STATS_MNEMONICS];
 	/* Executed instructions of blocks flushed so far (counting only). */
 	uint64_t exec_verbatim, exec_retargeted, exec_rewritten, exec_callout;
 };

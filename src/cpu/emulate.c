@@ -535,6 +535,8 @@ void emu_step(struct vcpu *v)
 	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, e->bytes, sizeof e->bytes, &e->d, e->ops)))
 		vcpu_raise(v, EXC_UD, false, 0);
 	e->next = eip + e->d.length;
+	if (e->d.mnemonic < STATS_MNEMONICS)
+		v->stats->emulated_by[e->d.mnemonic]++;
 	if (e->d.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
 		vcpu_raise(v, EXC_UD, false, 0); /* no AVX, no 3DNow! in the model */
 

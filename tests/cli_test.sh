@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The runner's command line: help and version, and one clear line with a
+# non-zero status for every kind of bad input (never a crash or a signal).
+# usage: cli_test.sh BT86 GOOD_IMAGE
+set -uo pipefail
+bt86=$1 good=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 passes=0
+
+# expect STATUS PATTERN -- ARGS...: stderr must be one line matching PATTERN
+expect() {
+	local want=$1 pattern=$2
+	shift 3
+	"$bt86" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+	local got=$?
+	local lines
+	lines=$(wc -l <"$tmp/err")
+	if [ "$got" -ne "$want" ] || ! grep -qE -- "$pattern" "$tmp/err" || [ "$lines" -ne 1 ]; then
+		echo "FAIL: bt86 $* -> status $got (want $want), stderr:"; cat "$tmp/err"
+		fails=$((fails + 1))
+	else
+		passes=$((passes + 1))
+	fi
+}
+
+"$bt86" --help >"$tmp/help" && grep -q "usage: bt86" "$tmp/help" && passes=$((passes + 1)) || { echo "FAIL: --help"; fails=$((fails + 1)); }
+"$bt86" --version | grep -qE '^bt86 [0-9]+\.[0-9]+' && passes=$((passes + 1)) || { echo "FAIL: --version"; fails=$((fails + 1)); }
+
+expect 2 "no kernel given" --
+expect 2 "unknown option --frobnicate" -- --frobnicate "$good"
+expect 2 "option -m needs a value" -- "$good" -m
+expect 2 "-m 12Q" -- -m 12Q "$good"
+expect 2 "-m 1M: guest memory must be" -- -m 1M "$good"
+expect 2 "-m 8G: guest memory must be" -- -m 8G "$good"
+expect 2 "--tc-size 100K: expected" -- --tc-size 100K "$good"
+expect 2 "unexpected argument" -- "$good" "$good"
+expect 1 "/nonexistent/k.elf: No such file" -- /nonexistent/k.elf
+printf 'not an image' >"$tmp/text"
+expect 1 "$tmp/text: not a Multiboot kernel" -- "$tmp/text"
+head -c 100 "$good" >"$tmp/short"
+expect 1 "$tmp/short: not a Multiboot kernel" -- "$tmp/short"
+expect 1 "/nonexistent/mod: No such file" -- -initrd /nonexistent/mod "$good"
+head -c 3000000 /dev/zero >"$tmp/big"
+expect 1 "$tmp/big: module .* does not fit" -- -m 2M -initrd "$tmp/big" "$good"
+
+# A good run: the exit port's status, and the statistics in both forms.
+"$bt86" --stats --stats-json "$tmp/s.json" --stats-hot 2 -append "a b" "$good" </dev/null >"$tmp/out" 2>"$tmp/err"
+status=$?
+if [ "$status" -eq 1 ] && grep -q "^ok 1" "$tmp/out" && grep -q "chains:" "$tmp/err" &&
+	grep -q "hottest blocks" "$tmp/err" && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['blocks'] > 0 and d['executed']['counted']" "$tmp/s.json"; then
+	passes=$((passes + 1))
+else
+	echo "FAIL: a good run with statistics (status $status)"; cat "$tmp/err"; fails=$((fails + 1))
+fi
+expect 1 "cannot write /nonexistent/dir/s.json" -- --stats-json /nonexistent/dir/s.json "$good"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
