@@ -187,6 +187,8 @@ int main(int argc, char **argv)
 	xlate_init(&x, &tc, &mem, &stats);
 	if (vcpu_signals_install(&vcpu, err, sizeof err))
 		goto free_board;
+	if (board_start_timer(&board, err, sizeof err))
+		goto free_board;
 	if (board_start_input(&board, STDIN_FILENO)) {
 		snprintf(err, sizeof err, "cannot start the terminal input thread");
 		goto free_board;
@@ -197,6 +199,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	vcpu_run(&vcpu, &x);
+	vcpu_signals_quiesce();
+	running = NULL;
 
 	fflush(stdout);
 	status = vcpu.exit_status;
@@ -213,6 +217,7 @@ int main(int argc, char **argv)
 	return status;
 
 free_board:
+	vcpu_signals_quiesce();
 	board_destroy(&board);
 free_vcpu:
 	vcpu_destroy(&vcpu);

@@ -16,12 +16,15 @@
  */
 #include "run.h"
 
+#include <dlfcn.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "../cache/stats.h"
+#include "../devices/board.h"
 #include "../cache/tc.h"
 #include "../mem/gmem.h"
 #include "../mem/layout.h"
@@ -41,9 +44,12 @@ static struct {
 
 static void die_in_monitor(int sig, uint64_t rip)
 {
-	char msg[96];
-	int n = snprintf(msg, sizeof msg, "bt86: internal error: signal %d at %#lx in the monitor\n", sig,
-			 (unsigned long)rip);
+	char msg[256];
+	Dl_info info;
+	bool named = dladdr((void *)(uintptr_t)rip, &info) && info.dli_fname;
+	int n = snprintf(msg, sizeof msg, "bt86: internal error: signal %d at %#lx (%s+%#lx) in the monitor\n",
+			 sig, (unsigned long)rip, named && info.dli_sname ? info.dli_sname : named ? info.dli_fname : "?",
+			 named ? (unsigned long)(rip - (uintptr_t)(info.dli_sname ? info.dli_saddr : info.dli_fbase)) : 0ul);
 	if (write(2, msg, (size_t)n) < 0)
 		_exit(70);
 	signal(sig, SIG_DFL); /* re-fault with the default action: a core dump */
@@ -179,6 +185,19 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	to_monitor(v, uc, eip, SIGACT_EXCEPTION, vec, err);
 }
 
+static void on_poke(int sig)
+{
+	(void)sig;
+	if (sig_vcpu)
+		__atomic_or_fetch(&sig_vcpu->hot->attn_req, ATTN_REQ_POLL, __ATOMIC_RELAXED);
+}
+
+void vcpu_signals_quiesce(void)
+{
+	signal(BOARD_POKE_SIGNAL, SIG_IGN);
+	sig_vcpu = NULL;
+}
+
 int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 {
 	static uint8_t altstack[256 * 1024];
@@ -201,6 +220,12 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 			snprintf(err, errlen, "sigaction failed");
 			return -1;
 		}
+	sa.sa_handler = on_poke;
+	sa.sa_flags = SA_ONSTACK | SA_RESTART;
+	if (sigaction(BOARD_POKE_SIGNAL, &sa, NULL) != 0) {
+		snprintf(err, errlen, "sigaction failed");
+		return -1;
+	}
 	sig_vcpu = v;
 	return 0;
 }
@@ -209,6 +234,15 @@ void vcpu_request_stop(struct vcpu *v)
 {
 	__atomic_or_fetch(&v->hot->attn_req, ATTN_REQ_STOP, __ATOMIC_RELAXED);
 }
+
+void vcpu_set_irq_line(struct vcpu *v, bool level)
+{
+	/* irq_wait follows the line; attn_irq asks for a look at the next
+	 * block entry (the loop parks it again while IF = 0). */
+	v->hot->irq_wait = level;
+	v->hot->attn_irq = level;
+}
+
 
 static uint32_t current_mode(const struct vcpu *v)
 {
@@ -233,14 +267,54 @@ static void handle_attention(struct vcpu *v)
 {
 	struct vcpu_hot *h = v->hot;
 
-	if (h->attn_irq && !h->vif) {
-		/* Masked: park it until sti or popf opens the window. */
-		h->attn_irq = 0;
+	if (h->attn_req & ATTN_REQ_POLL) {
+		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_POLL, __ATOMIC_RELAXED);
+		board_poll(v->board, pit_now_ns());
+	}
+	if (h->attn_irq) {
+		if (h->vif) {
+			int vec = pic_acknowledge(&v->board->pic);
+			if (vec >= 0) {
+				v->halted = false;
+				vcpu_deliver(v, (unsigned)vec, false, 0, false, h->eip);
+			}
+		} else {
+			/* Masked: park it until sti, popf or iret opens the window. */
+			h->attn_irq = 0;
+		}
 	}
 	if (h->attn_req & ATTN_REQ_STOP) {
 		h->attn_req &= ~ATTN_REQ_STOP;
 		vcpu_stop(v, 1, "stopped by the host at eip %#x", h->eip);
 	}
+}
+
+/* hlt: sleep until a device deadline or terminal input, or end the run
+ * when nothing can ever wake the guest. */
+static void wait_for_interrupt(struct vcpu *v)
+{
+	struct vcpu_hot *h = v->hot;
+	struct board *b = v->board;
+
+	if (!h->vif) {
+		vcpu_stop(v, 0, "guest halted with interrupts disabled at eip %#x", h->eip);
+		return;
+	}
+	uint64_t deadline = board_next_deadline(b);
+	bool input = __atomic_load_n(&b->input_open, __ATOMIC_ACQUIRE);
+	if (deadline == UINT64_MAX && !input && !h->irq_wait) {
+		vcpu_stop(v, 0, "guest halted with no interrupt source left at eip %#x", h->eip);
+		return;
+	}
+	uint64_t now = pit_now_ns();
+	if (deadline > now && !h->attn_req) {
+		uint64_t ns = deadline == UINT64_MAX ? 100000000u : deadline - now;
+		if (ns > 100000000u)
+			ns = 100000000u;
+		struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+		nanosleep(&ts, NULL); /* a poke cuts it short */
+	}
+	board_poll(b, pit_now_ns());
 }
 
 void vcpu_run(struct vcpu *v, struct xlate *x)
@@ -255,16 +329,16 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		next = NULL;
 	}
 	while (!v->stopped) {
+		if (h->irq_wait && h->vif)
+			h->attn_irq = 1; /* the monitor opened the window (iret, emulated popf) */
 		if (h->attn_irq || h->attn_req) {
 			handle_attention(v);
 			next = NULL;
 			continue;
 		}
 		if (v->halted) {
-			vcpu_stop(v, 0, h->vif ? "guest halted with no interrupt source at eip %#x"
-					       : "guest halted with interrupts disabled at eip %#x",
-				  h->eip);
-			break;
+			wait_for_interrupt(v);
+			continue;
 		}
 		struct tc_block *b = next ? next : block_for(v, x, h->eip);
 		next = NULL;

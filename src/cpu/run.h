@@ -19,9 +19,15 @@ void vcpu_destroy(struct vcpu *v);
 
 /* Installs the fault handlers for translated code on the calling thread. */
 int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen);
+/* Before the VCPU is destroyed: later pokes (terminal input, the timer) are
+ * ignored instead of reaching freed state. */
+void vcpu_signals_quiesce(void);
 
 /* Runs until the guest ends the run (exit port, triple fault, a stop). */
 void vcpu_run(struct vcpu *v, struct xlate *x);
+
+/* The interrupt controller's output line (VCPU thread only). */
+void vcpu_set_irq_line(struct vcpu *v, bool level);
 
 /* Asks the run to stop at the next block boundary.  Async-signal-safe: the
  * host's SIGINT/SIGTERM handlers call it. */

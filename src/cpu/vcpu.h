@@ -90,6 +90,7 @@ struct dtr {
 
 /* Monitor requests (hot->attn_req). */
 #define ATTN_REQ_STOP 0x1u
+#define ATTN_REQ_POLL 0x2u  /* a device deadline passed or input arrived */
 
 struct board;
 struct tc;

@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../cpu/run.h"
 #include "../cpu/vcpu.h"
 
 static void serial_tx(void *opaque, uint8_t byte)
@@ -21,15 +23,41 @@ static void exit_run(void *opaque, int status)
 	vcpu_stop(b->v, status, NULL);
 }
 
+static void pic_output(void *opaque, bool level)
+{
+	struct board *b = opaque;
+	vcpu_set_irq_line(b->v, level);
+}
+
+static void pit_irq0(void *opaque)
+{
+	struct board *b = opaque;
+	pic_set_irq(&b->pic, 0, true);
+	pic_set_irq(&b->pic, 0, false);
+}
+
+static void com1_irq(void *opaque, bool level)
+{
+	struct board *b = opaque;
+	pic_set_irq(&b->pic, BOARD_COM1_IRQ, level);
+}
+
 int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, size_t errlen)
 {
 	memset(b, 0, sizeof *b);
 	b->v = v;
 	b->serial_out = serial_out;
 	b->input_fd = -1;
-	uart_init(&b->com1, serial_tx, NULL, b);
+	pic_init(&b->pic, pic_output, b);
+	pit_init(&b->pit, pit_irq0, b);
+	uart_init(&b->com1, serial_tx, com1_irq, b);
 	b->exit_port = (struct debug_exit){.exit = exit_run, .opaque = b};
-	if (iobus_register(&b->io, BOARD_COM1_PORT, 8, "uart16550 (COM1)", &b->com1, uart_read,
+	if (iobus_register(&b->io, BOARD_PIC_MASTER_PORT, 2, "i8259 (master)", &b->pic, pic_master_read,
+			   pic_master_write, err, errlen) ||
+	    iobus_register(&b->io, BOARD_PIC_SLAVE_PORT, 2, "i8259 (slave)", &b->pic, pic_slave_read,
+			   pic_slave_write, err, errlen) ||
+	    iobus_register(&b->io, BOARD_PIT_PORT, 4, "i8254", &b->pit, pit_read, pit_write, err, errlen) ||
+	    iobus_register(&b->io, BOARD_COM1_PORT, 8, "uart16550 (COM1)", &b->com1, uart_read,
 			   uart_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_EXIT_PORT, 4, "debug-exit", &b->exit_port, NULL,
 			   debug_exit_write, err, errlen) ||
@@ -49,19 +77,61 @@ static void *input_main(void *p)
 		ssize_t n = read(b->input_fd, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			__atomic_store_n(&b->input_open, false, __ATOMIC_RELEASE);
+			syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
 			return NULL;
+		}
 		for (ssize_t done = 0; done < n;) {
 			done += uart_receive(&b->com1, buf + done, (unsigned)(n - done));
+			syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
 			if (done < n)
 				poll(NULL, 0, 1); /* FIFO full: let the guest drain it */
 		}
 	}
 }
 
+int board_start_timer(struct board *b, char *err, size_t errlen)
+{
+	struct sigevent sev;
+
+	memset(&sev, 0, sizeof sev);
+	b->vcpu_tid = (pid_t)syscall(SYS_gettid);
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = BOARD_POKE_SIGNAL;
+	sev._sigev_un._tid = b->vcpu_tid;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &b->timer) != 0) {
+		snprintf(err, errlen, "cannot create the host timer: %s", strerror(errno));
+		return -1;
+	}
+	b->timer_armed = true;
+	return 0;
+}
+
+uint64_t board_next_deadline(const struct board *b)
+{
+	return pit_next_deadline(&b->pit);
+}
+
+void board_poll(struct board *b, uint64_t now_ns)
+{
+	pit_poll(&b->pit, now_ns);
+	uart_sync(&b->com1);
+	if (!b->timer_armed)
+		return;
+	uint64_t next = board_next_deadline(b);
+	struct itimerspec its = {{0, 0}, {0, 0}};
+	if (next != UINT64_MAX) {
+		its.it_value.tv_sec = (time_t)(next / 1000000000u);
+		its.it_value.tv_nsec = (long)(next % 1000000000u);
+	}
+	timer_settime(b->timer, TIMER_ABSTIME, &its, NULL);
+}
+
 int board_start_input(struct board *b, int fd)
 {
 	b->input_fd = fd;
+	b->input_open = true;
 	if (pthread_create(&b->input_thread, NULL, input_main, b) != 0)
 		return -1;
 	pthread_detach(b->input_thread);
@@ -71,6 +141,9 @@ int board_start_input(struct board *b, int fd)
 void board_destroy(struct board *b)
 {
 	fflush(b->serial_out);
+	if (b->timer_armed)
+		timer_delete(b->timer);
+	b->timer_armed = false;
 	/* The detached input thread may still sit in read(); it touches only
 	 * the UART, which stays valid until the process exits. */
 }

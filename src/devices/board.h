@@ -11,29 +11,55 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <signal.h>
+#include <sys/types.h>
+#include <time.h>
+
 #include "debug_exit.h"
+#include "i8254.h"
+#include "i8259.h"
 #include "iobus.h"
 #include "uart16550.h"
 
 #define BOARD_COM1_PORT 0x3F8
 #define BOARD_EXIT_PORT 0xF4
 #define BOARD_POST_PORT 0x80
+#define BOARD_PIC_MASTER_PORT 0x20
+#define BOARD_PIC_SLAVE_PORT 0xA0
+#define BOARD_PIT_PORT 0x40
+#define BOARD_COM1_IRQ 4
+/* The host signal that pokes the VCPU thread: a device deadline passed, or
+ * terminal input arrived. */
+#define BOARD_POKE_SIGNAL (SIGRTMIN + 0)
 
 struct vcpu;
 
 struct board {
 	struct iobus io;
+	struct i8259 pic;
+	struct i8254 pit;
 	struct uart16550 com1;
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;
 	int input_fd;
 	pthread_t input_thread;
+	bool input_open;        /* the terminal may still send bytes */
+	pid_t vcpu_tid;
+	timer_t timer;
+	bool timer_armed;
 };
 
 int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, size_t errlen);
+/* Creates the host timer aimed at the calling (VCPU) thread. */
+int board_start_timer(struct board *b, char *err, size_t errlen);
 /* Feeds bytes read from fd (the host terminal) to COM1 until EOF. */
 int board_start_input(struct board *b, int fd);
+/* VCPU thread: brings every device up to `now`, updates interrupt lines
+ * and re-arms the host timer for the next deadline. */
+void board_poll(struct board *b, uint64_t now_ns);
+/* The next device deadline, or UINT64_MAX. */
+uint64_t board_next_deadline(const struct board *b);
 void board_destroy(struct board *b);
 
 uint32_t board_io_read(struct board *b, uint16_t port, unsigned size);

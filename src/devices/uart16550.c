@@ -174,7 +174,13 @@ unsigned uart_receive(struct uart16550 *u, const uint8_t *p, unsigned n)
 	pthread_mutex_lock(&u->lock);
 	while (taken < n && u->rx_count < UART_FIFO)
 		rx_push(u, p[taken++]);
-	uart_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 	return taken;
+}
+
+void uart_sync(struct uart16550 *u)
+{
+	pthread_mutex_lock(&u->lock);
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
 }

@@ -31,7 +31,10 @@ void uart_init(struct uart16550 *u, void (*tx)(void *, uint8_t), void (*set_irq)
 void uart_destroy(struct uart16550 *u);
 uint32_t uart_read(void *dev, uint16_t offset, unsigned size);
 void uart_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
-/* Host side: bytes typed on the terminal.  Returns how many were taken. */
+/* Host side, any thread: bytes typed on the terminal.  Returns how many
+ * were taken.  The interrupt line follows at the next uart_sync. */
 unsigned uart_receive(struct uart16550 *u, const uint8_t *p, unsigned n);
+/* VCPU thread: brings the interrupt line up to date with received bytes. */
+void uart_sync(struct uart16550 *u);
 
 #endif

@@ -2,6 +2,8 @@
 #include <string.h>
 
 #include "devices/debug_exit.h"
+#include "devices/i8254.h"
+#include "devices/i8259.h"
 #include "devices/iobus.h"
 #include "devices/uart16550.h"
 #include "unit.h"
@@ -64,6 +66,8 @@ START_TEST(test_uart_receive_and_interrupt)
 	uart_write(&u, 1, 1, 0x01); /* IER: receive */
 	ck_assert_uint_eq(uart_read(&u, 2, 1) & 0x0F, 0x01); /* no interrupt */
 	ck_assert_uint_eq(uart_receive(&u, (const uint8_t *)"hi", 2), 2);
+	ck_assert(!irq_level); /* the line follows on the VCPU thread */
+	uart_sync(&u);
 	ck_assert(irq_level);
 	ck_assert_uint_eq(uart_read(&u, 5, 1) & 1, 1);       /* DR */
 	ck_assert_uint_eq(uart_read(&u, 2, 1) & 0x0F, 0x04); /* received data available */
@@ -106,6 +110,99 @@ START_TEST(test_exit_port)
 }
 END_TEST
 
+static bool pic_out;
+static void on_pic(void *opaque, bool level)
+{
+	(void)opaque;
+	pic_out = level;
+}
+
+static void pic_program(struct i8259 *p)
+{
+	pic_master_write(p, 0, 1, 0x11);
+	pic_master_write(p, 1, 1, 0x20);
+	pic_master_write(p, 1, 1, 0x04);
+	pic_master_write(p, 1, 1, 0x01);
+	pic_slave_write(p, 0, 1, 0x11);
+	pic_slave_write(p, 1, 1, 0x28);
+	pic_slave_write(p, 1, 1, 0x02);
+	pic_slave_write(p, 1, 1, 0x01);
+}
+
+START_TEST(test_pic_priority_and_eoi)
+{
+	struct i8259 p;
+	pic_init(&p, on_pic, NULL);
+	pic_program(&p);
+	pic_out = false;
+	pic_set_irq(&p, 4, true);
+	pic_set_irq(&p, 1, true);
+	ck_assert(pic_out);
+	ck_assert_int_eq(pic_acknowledge(&p), 0x21); /* IRQ 1 before IRQ 4 */
+	ck_assert(!pic_out); /* IRQ 4 is lower than the one in service */
+	pic_master_write(&p, 0, 1, 0x20);            /* non-specific EOI */
+	ck_assert(pic_out);
+	ck_assert_int_eq(pic_acknowledge(&p), 0x24);
+	pic_master_write(&p, 0, 1, 0x0B);            /* OCW3: read ISR */
+	ck_assert_uint_eq(pic_master_read(&p, 0, 1), 0x10);
+	pic_master_write(&p, 0, 1, 0x64);            /* specific EOI for IRQ 4 */
+	ck_assert_uint_eq(pic_master_read(&p, 0, 1), 0x00);
+	ck_assert_int_eq(pic_acknowledge(&p), -1);
+}
+END_TEST
+
+START_TEST(test_pic_mask_edge_and_cascade)
+{
+	struct i8259 p;
+	pic_init(&p, on_pic, NULL);
+	pic_program(&p);
+	pic_master_write(&p, 1, 1, 0xFE);            /* only IRQ 0 */
+	pic_set_irq(&p, 3, true);
+	ck_assert(!pic_out);
+	pic_set_irq(&p, 3, true);                    /* a held line is one edge */
+	pic_master_write(&p, 1, 1, 0x00);
+	ck_assert(pic_out);
+	ck_assert_int_eq(pic_acknowledge(&p), 0x23);
+	pic_master_write(&p, 0, 1, 0x20);
+	ck_assert_int_eq(pic_acknowledge(&p), -1);
+	pic_set_irq(&p, 12, true);                   /* slave IRQ 4 through IRQ 2 */
+	ck_assert(pic_out);
+	ck_assert_int_eq(pic_acknowledge(&p), 0x2C);
+}
+END_TEST
+
+static int pulses;
+static void on_pulse(void *opaque)
+{
+	(void)opaque;
+	pulses++;
+}
+
+START_TEST(test_pit_periods_and_latch)
+{
+	struct i8254 t;
+	pit_init(&t, on_pulse, NULL);
+	pit_write(&t, 3, 1, 0x34);                   /* channel 0, lo/hi, mode 2 */
+	pit_write(&t, 0, 1, 1193 & 0xFF);
+	pit_write(&t, 0, 1, 1193 >> 8);              /* 1 kHz */
+	uint64_t start = t.ch[0].start_ns;
+	uint64_t d = pit_next_deadline(&t);
+	ck_assert(d > start && d - start >= 999000 && d - start <= 1001000);
+	pulses = 0;
+	pit_poll(&t, start + 500000);
+	ck_assert_int_eq(pulses, 0);
+	pit_poll(&t, start + 1000100);
+	ck_assert_int_eq(pulses, 1);
+	pit_poll(&t, start + 5000100);               /* four periods late: one edge */
+	ck_assert_int_eq(pulses, 2);
+	ck_assert(pit_next_deadline(&t) > start + 5000100);
+	pit_write(&t, 3, 1, 0x00);                   /* latch */
+	uint16_t v = (uint16_t)(pit_read(&t, 0, 1) | pit_read(&t, 0, 1) << 8);
+	ck_assert_uint_le(v, 1193);
+	ck_assert_uint_ge(v, 1);
+}
+END_TEST
+
 Suite *devices_suite(void)
 {
 	Suite *s = suite_create("devices");
@@ -115,6 +212,9 @@ Suite *devices_suite(void)
 	tcase_add_test(t, test_uart_receive_and_interrupt);
 	tcase_add_test(t, test_uart_loopback);
 	tcase_add_test(t, test_exit_port);
+	tcase_add_test(t, test_pic_priority_and_eoi);
+	tcase_add_test(t, test_pic_mask_edge_and_cascade);
+	tcase_add_test(t, test_pit_periods_and_latch);
 	suite_add_tcase(s, t);
 	return s;
 }
