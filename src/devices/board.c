@@ -52,10 +52,10 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	pit_init(&b->pit, pit_irq0, b);
 	uart_init(&b->com1, serial_tx, com1_irq, b);
 	b->exit_port = (struct debug_exit){.exit = exit_run, .opaque = b};
-	if (iobus_register(&b->io, BOARD_PIC_MASTER_PORT, 2, "i8259 (master)", &b->pic, pic_master_read,
-			   pic_master_write, err, errlen) ||
-	    iobus_register(&b->io, BOARD_PIC_SLAVE_PORT, 2, "i8259 (slave)", &b->pic, pic_slave_read,
-			   pic_slave_write, err, errlen) ||
+	if (iobus_register(&b->io, BOARD_PIC_MASTER_PORT, 2, "i8259 (master)", &b->pic.chip[0], pic_read,
+			   pic_write, err, errlen) ||
+	    iobus_register(&b->io, BOARD_PIC_SLAVE_PORT, 2, "i8259 (slave)", &b->pic.chip[1], pic_read,
+			   pic_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_PIT_PORT, 4, "i8254", &b->pit, pit_read, pit_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_COM1_PORT, 8, "uart16550 (COM1)", &b->com1, uart_read,
 			   uart_write, err, errlen) ||

@@ -5,8 +5,10 @@
 static void chip_reset(struct pic_chip *c)
 {
 	uint8_t base = c->vector_base;
+	struct i8259 *pair = c->pair;
 	memset(c, 0, sizeof *c);
 	c->vector_base = base;
+	c->pair = pair;
 }
 
 void pic_init(struct i8259 *p, void (*set_output)(void *, bool), void *opaque)
@@ -14,6 +16,7 @@ void pic_init(struct i8259 *p, void (*set_output)(void *, bool), void *opaque)
 	memset(p, 0, sizeof *p);
 	p->chip[0].vector_base = 0x08; /* the BIOS defaults */
 	p->chip[1].vector_base = 0x70;
+	p->chip[0].pair = p->chip[1].pair = p;
 	p->set_output = set_output;
 	p->opaque = opaque;
 }
@@ -152,30 +155,16 @@ static void chip_write(struct pic_chip *c, uint16_t offset, uint8_t v)
 	}
 }
 
-uint32_t pic_master_read(void *dev, uint16_t offset, unsigned size)
+uint32_t pic_read(void *dev, uint16_t offset, unsigned size)
 {
 	(void)size;
-	return chip_read(&((struct i8259 *)dev)->chip[0], offset);
+	return chip_read(dev, offset);
 }
 
-void pic_master_write(void *dev, uint16_t offset, unsigned size, uint32_t val)
+void pic_write(void *dev, uint16_t offset, unsigned size, uint32_t val)
 {
-	struct i8259 *p = dev;
+	struct pic_chip *c = dev;
 	(void)size;
-	chip_write(&p->chip[0], offset, (uint8_t)val);
-	pic_update_irq(p);
-}
-
-uint32_t pic_slave_read(void *dev, uint16_t offset, unsigned size)
-{
-	(void)size;
-	return chip_read(&((struct i8259 *)dev)->chip[1], offset);
-}
-
-void pic_slave_write(void *dev, uint16_t offset, unsigned size, uint32_t val)
-{
-	struct i8259 *p = dev;
-	(void)size;
-	chip_write(&p->chip[1], offset, (uint8_t)val);
-	pic_update_irq(p);
+	chip_write(c, offset, (uint8_t)val);
+	pic_update_irq(c->pair);
 }

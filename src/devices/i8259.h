@@ -12,7 +12,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct i8259;
+
 struct pic_chip {
+	struct i8259 *pair;     /* for the shared output after a register write */
 	uint8_t irr, isr, imr;
 	uint8_t last_level;     /* input lines, for edge detection */
 	uint8_t vector_base;
@@ -34,10 +37,9 @@ void pic_set_irq(struct i8259 *p, unsigned irq, bool level);
 /* The CPU's interrupt acknowledge: returns the vector and moves the request
  * in service; -1 when nothing is pending. */
 int pic_acknowledge(struct i8259 *p);
-/* Port handlers, one pair a chip (the board places them at 0x20 and 0xA0). */
-uint32_t pic_master_read(void *dev, uint16_t offset, unsigned size);
-void pic_master_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
-uint32_t pic_slave_read(void *dev, uint16_t offset, unsigned size);
-void pic_slave_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
+/* Port handlers; dev is one chip, &pair->chip[0] or [1] (the board places
+ * them at 0x20 and 0xA0). */
+uint32_t pic_read(void *dev, uint16_t offset, unsigned size);
+void pic_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
 
 #endif

@@ -119,14 +119,14 @@ static void on_pic(void *opaque, bool level)
 
 static void pic_program(struct i8259 *p)
 {
-	pic_master_write(p, 0, 1, 0x11);
-	pic_master_write(p, 1, 1, 0x20);
-	pic_master_write(p, 1, 1, 0x04);
-	pic_master_write(p, 1, 1, 0x01);
-	pic_slave_write(p, 0, 1, 0x11);
-	pic_slave_write(p, 1, 1, 0x28);
-	pic_slave_write(p, 1, 1, 0x02);
-	pic_slave_write(p, 1, 1, 0x01);
+	pic_write(&p->chip[0], 0, 1, 0x11);
+	pic_write(&p->chip[0], 1, 1, 0x20);
+	pic_write(&p->chip[0], 1, 1, 0x04);
+	pic_write(&p->chip[0], 1, 1, 0x01);
+	pic_write(&p->chip[1], 0, 1, 0x11);
+	pic_write(&p->chip[1], 1, 1, 0x28);
+	pic_write(&p->chip[1], 1, 1, 0x02);
+	pic_write(&p->chip[1], 1, 1, 0x01);
 }
 
 START_TEST(test_pic_priority_and_eoi)
@@ -140,13 +140,13 @@ START_TEST(test_pic_priority_and_eoi)
 	ck_assert(pic_out);
 	ck_assert_int_eq(pic_acknowledge(&p), 0x21); /* IRQ 1 before IRQ 4 */
 	ck_assert(!pic_out); /* IRQ 4 is lower than the one in service */
-	pic_master_write(&p, 0, 1, 0x20);            /* non-specific EOI */
+	pic_write(&p.chip[0], 0, 1, 0x20);            /* non-specific EOI */
 	ck_assert(pic_out);
 	ck_assert_int_eq(pic_acknowledge(&p), 0x24);
-	pic_master_write(&p, 0, 1, 0x0B);            /* OCW3: read ISR */
-	ck_assert_uint_eq(pic_master_read(&p, 0, 1), 0x10);
-	pic_master_write(&p, 0, 1, 0x64);            /* specific EOI for IRQ 4 */
-	ck_assert_uint_eq(pic_master_read(&p, 0, 1), 0x00);
+	pic_write(&p.chip[0], 0, 1, 0x0B);            /* OCW3: read ISR */
+	ck_assert_uint_eq(pic_read(&p.chip[0], 0, 1), 0x10);
+	pic_write(&p.chip[0], 0, 1, 0x64);            /* specific EOI for IRQ 4 */
+	ck_assert_uint_eq(pic_read(&p.chip[0], 0, 1), 0x00);
 	ck_assert_int_eq(pic_acknowledge(&p), -1);
 }
 END_TEST
@@ -156,14 +156,14 @@ START_TEST(test_pic_mask_edge_and_cascade)
 	struct i8259 p;
 	pic_init(&p, on_pic, NULL);
 	pic_program(&p);
-	pic_master_write(&p, 1, 1, 0xFE);            /* only IRQ 0 */
+	pic_write(&p.chip[0], 1, 1, 0xFE);            /* only IRQ 0 */
 	pic_set_irq(&p, 3, true);
 	ck_assert(!pic_out);
 	pic_set_irq(&p, 3, true);                    /* a held line is one edge */
-	pic_master_write(&p, 1, 1, 0x00);
+	pic_write(&p.chip[0], 1, 1, 0x00);
 	ck_assert(pic_out);
 	ck_assert_int_eq(pic_acknowledge(&p), 0x23);
-	pic_master_write(&p, 0, 1, 0x20);
+	pic_write(&p.chip[0], 0, 1, 0x20);
 	ck_assert_int_eq(pic_acknowledge(&p), -1);
 	pic_set_irq(&p, 12, true);                   /* slave IRQ 4 through IRQ 2 */
 	ck_assert(pic_out);
