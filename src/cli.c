@@ -18,6 +18,7 @@
 #include "devices/board.h"
 #include "loader/multiboot.h"
 #include "mem/gmem.h"
+#include "mem/shadow.h"
 #include "translator/translate.h"
 
 #define BT86_VERSION "0.1.0"
@@ -159,6 +160,7 @@ static int parse(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
 	static struct gmem mem;
+	static struct shadow shadow;
 	static struct tc tc;
 	static struct stats stats;
 	static struct vcpu vcpu;
@@ -173,9 +175,11 @@ int main(int argc, char **argv)
 		return 2;
 	if (gmem_init(&mem, (uint32_t)o.mem_bytes, err, sizeof err))
 		goto fail;
-	if (tc_init(&tc, &mem, &stats, o.tc_bytes, o.stats || o.stats_json, err, sizeof err))
+	if (shadow_init(&shadow, &mem, &stats, err, sizeof err))
 		goto free_mem;
-	if (vcpu_init(&vcpu, &mem, &tc, &stats, &board, err, sizeof err))
+	if (tc_init(&tc, &mem, &stats, o.tc_bytes, o.stats || o.stats_json, err, sizeof err))
+		goto free_shadow;
+	if (vcpu_init(&vcpu, &mem, &shadow, &tc, &stats, &board, err, sizeof err))
 		goto free_tc;
 	if (board_init(&board, &vcpu, stdout, err, sizeof err))
 		goto free_vcpu;
@@ -213,6 +217,7 @@ int main(int argc, char **argv)
 	board_destroy(&board);
 	vcpu_destroy(&vcpu);
 	tc_destroy(&tc);
+	shadow_destroy(&shadow);
 	gmem_destroy(&mem);
 	return status;
 
@@ -223,6 +228,8 @@ free_vcpu:
 	vcpu_destroy(&vcpu);
 free_tc:
 	tc_destroy(&tc);
+free_shadow:
+	shadow_destroy(&shadow);
 free_mem:
 	gmem_destroy(&mem);
 fail:

@@ -54,6 +54,11 @@ struct stats {
 	uint64_t signals[SIGK_KINDS];
 	uint64_t guest_exceptions;  /* delivered through the guest IDT */
 	uint64_t guest_interrupts;
+	/* Shadow paging. */
+	uint64_t hidden_faults;       /* shadow fills */
+	uint64_t guest_page_faults;   /* #PF delivered to the guest */
+	uint64_t shadow_flushes[3];   /* cr3, mode, capacity: enum shadow_flush_cause */
+	uint64_t shadow_mappings, shadow_mappings_peak;
 	/* Instructions the emulator executed, by Zydis mnemonic. */
 	uint64_t emulated_by[STATS_MNEMONICS];
 	/* Executed instructions of blocks flushed so far (counting only). */

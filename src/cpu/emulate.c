@@ -7,7 +7,9 @@
 
 #include "../cache/stats.h"
 #include "../devices/board.h"
+#include "../cache/tc.h"
 #include "../mem/gmem.h"
+#include "../mem/shadow.h"
 #include "../mem/vmem.h"
 #include "exception.h"
 #include "segment.h"
@@ -486,15 +488,12 @@ static void mov_cr(struct emu *e)
 		return;
 	}
 	uint32_t val = reg_read(v, e->ops[1].reg.value);
+	uint32_t old = *regs[n];
 	if (n == 0) {
 		if ((val & CR0_PG) && !(val & CR0_PE))
 			vcpu_raise(v, EXC_GP, true, 0);
 		if ((val & CR0_NW) && !(val & CR0_CD))
 			vcpu_raise(v, EXC_GP, true, 0);
-		if (val & CR0_PG) {
-			unsupported(e, "paging (CR0.PG)");
-			return;
-		}
 		if (!(val & CR0_PE)) {
 			unsupported(e, "return to real mode (CR0.PE = 0)");
 			return;
@@ -510,6 +509,20 @@ static void mov_cr(struct emu *e)
 		}
 	}
 	*regs[n] = val;
+	/* The linear->physical view changed: the shadow and the inline
+	 * lookup table (keyed by linear EIP) follow. */
+	if (n == 0 && ((old ^ val) & CR0_PG)) {
+		shadow_set_paging(v->shadow, val & CR0_PG);
+		tc_jtab_clear(v->tc);
+	} else if (n == 0 && ((old ^ val) & CR0_WP) && (val & CR0_PG)) {
+		shadow_flush(v->shadow, false, SHFLUSH_MODE);
+	} else if (n == 3 && (v->cr0 & CR0_PG)) {
+		shadow_flush(v->shadow, true, SHFLUSH_CR3);
+		tc_jtab_clear(v->tc);
+	} else if (n == 4 && ((old ^ val) & 0x90) && (v->cr0 & CR0_PG)) {
+		shadow_flush(v->shadow, false, SHFLUSH_MODE);
+		tc_jtab_clear(v->tc);
+	}
 }
 
 void emu_step(struct vcpu *v)
@@ -526,13 +539,24 @@ void emu_step(struct vcpu *v)
 		dec_ready = true;
 	}
 	v->stats->insn_emulated++;
-	for (unsigned i = 0; i < sizeof e->bytes; i++)
-		e->bytes[i] = (uint8_t)vmem_read(v, lin + i, 1);
-	if (!gmem_is_ram(v->mem, lin, 1)) {
+	/* Fetch to the end of the page first: a short instruction must not
+	 * fault on the next page. */
+	unsigned avail = 0x1000 - (lin & 0xFFF);
+	if (avail > sizeof e->bytes)
+		avail = sizeof e->bytes;
+	if (!gmem_is_ram(v->mem, vmem_translate(v, lin, false), 1)) {
 		vcpu_stop(v, 1, "execution outside RAM at eip %#x", eip);
 		return;
 	}
-	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, e->bytes, sizeof e->bytes, &e->d, e->ops)))
+	for (unsigned i = 0; i < avail; i++)
+		e->bytes[i] = (uint8_t)vmem_read(v, lin + i, 1);
+	ZyanStatus st = ZydisDecoderDecodeFull(&dec, e->bytes, avail, &e->d, e->ops);
+	if (st == ZYDIS_STATUS_NO_MORE_DATA) {
+		for (unsigned i = avail; i < sizeof e->bytes; i++)
+			e->bytes[i] = (uint8_t)vmem_read(v, lin + i, 1);
+		st = ZydisDecoderDecodeFull(&dec, e->bytes, sizeof e->bytes, &e->d, e->ops);
+	}
+	if (ZYAN_FAILED(st))
 		vcpu_raise(v, EXC_UD, false, 0);
 	e->next = eip + e->d.length;
 	if (e->d.mnemonic < STATS_MNEMONICS)
@@ -720,6 +744,12 @@ void emu_step(struct vcpu *v)
 		v->cr0 &= ~CR0_TS;
 		break;
 	case ZYDIS_MNEMONIC_INVLPG:
+		require_cpl0(e);
+		if (v->cr0 & CR0_PG) {
+			shadow_unmap(v->shadow, (v->seg[seg_of(&e->ops[0])].base + ea(e, &e->ops[0])) >> 12);
+			tc_jtab_clear(v->tc);
+		}
+		break;
 	case ZYDIS_MNEMONIC_WBINVD:
 	case ZYDIS_MNEMONIC_INVD:
 		require_cpl0(e);

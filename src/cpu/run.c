@@ -28,6 +28,9 @@
 #include "../cache/tc.h"
 #include "../mem/gmem.h"
 #include "../mem/layout.h"
+#include "../mem/pagewalk.h"
+#include "../mem/shadow.h"
+#include "../mem/vmem.h"
 #include "../translator/translate.h"
 #include "../util.h"
 #include "emulate.h"
@@ -88,6 +91,41 @@ static void to_monitor(struct vcpu *v, ucontext_t *uc, uint32_t guest_eip, enum 
 	g[REG_EFL] = 0x202;
 }
 
+/* A store to a page holding translated code: invalidate, retry, and if the
+ * running block died, single-step to the next instruction boundary. */
+static void smc_write(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, uint32_t page)
+{
+	tc_invalidate_page(v->tc, page, INVAL_GUEST_WRITE);
+	if (!b->valid) {
+		uc->uc_mcontext.gregs[REG_EFL] |= FL_TF;
+		v->smc_step = true;
+	}
+}
+
+/* A fault in the window with paging on: a hidden fault (fill the shadow and
+ * retry), a dirty-bit or code-page write, or the guest's own #PF. */
+static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, uint32_t eip,
+			 uint32_t lin, bool write)
+{
+	struct pw_result r;
+	unsigned access = (write ? PF_W : 0) | (v->cpl == 3 ? PF_U : 0);
+
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
+		v->cr2 = lin;
+		v->stats->guest_page_faults++;
+		to_monitor(v, uc, eip, SIGACT_EXCEPTION, EXC_PF, r.err);
+		return;
+	}
+	uint32_t page = r.phys >> PAGE_SHIFT_4K;
+	if (!gmem_is_ram(v->mem, r.phys, 1) || (lin >> PAGE_SHIFT_4K) < (v->mem->low_hole >> PAGE_SHIFT_4K)) {
+		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0); /* not RAM, or host page 0 */
+		return;
+	}
+	if (write && v->mem->code_page[page])
+		smc_write(v, uc, b, page);
+	shadow_map(v->shadow, lin >> PAGE_SHIFT_4K, page, r.writable && r.dirty, r.global);
+}
+
 static void on_signal(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
@@ -140,16 +178,17 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 		die_in_monitor(sig, rip);
 		return;
 	}
+	if (sig == SIGSEGV && trapno == 14 && v->shadow->paging &&
+	    (uint64_t)(uintptr_t)si->si_addr < GUEST_WINDOW_SIZE) {
+		shadow_fault(v, uc, b, eip, (uint32_t)(uintptr_t)si->si_addr, err & 2);
+		return;
+	}
 	if (sig == SIGSEGV && trapno == 14) {
 		uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
 		uint32_t page = (uint32_t)(addr >> PAGE_SHIFT_4K);
 		if (addr < GUEST_WINDOW_SIZE && (err & 2) && page < v->tc->n_pages &&
 		    v->mem->code_page[page]) {
-			tc_invalidate_page(v->tc, page, INVAL_GUEST_WRITE);
-			if (!b->valid) {
-				g[REG_EFL] |= FL_TF;
-				v->smc_step = true;
-			}
+			smc_write(v, uc, b, page);
 			return; /* retry the store, now writable */
 		}
 		if (addr < GUEST_WINDOW_SIZE) {
@@ -252,7 +291,7 @@ static uint32_t current_mode(const struct vcpu *v)
 static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 {
 	uint32_t lin = v->seg[S_CS].base + eip;
-	uint32_t phys = lin; /* paging off */
+	uint32_t phys = vmem_translate(v, lin, false); /* an instruction fetch */
 	uint32_t mode = current_mode(v);
 	struct tc_block *b = tc_lookup(v->tc, phys, mode);
 

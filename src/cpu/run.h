@@ -13,8 +13,8 @@
 
 struct xlate;
 
-int vcpu_init(struct vcpu *v, struct gmem *mem, struct tc *tc, struct stats *stats,
-	      struct board *board, char *err, size_t errlen);
+int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc *tc,
+	      struct stats *stats, struct board *board, char *err, size_t errlen);
 void vcpu_destroy(struct vcpu *v);
 
 /* Installs the fault handlers for translated code on the calling thread. */

@@ -10,8 +10,8 @@
 #include "run.h"
 #include "segment.h"
 
-int vcpu_init(struct vcpu *v, struct gmem *mem, struct tc *tc, struct stats *stats,
-	      struct board *board, char *err, size_t errlen)
+int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc *tc,
+	      struct stats *stats, struct board *board, char *err, size_t errlen)
 {
 	memset(v, 0, sizeof *v);
 	v->hot = aligned_alloc(64, sizeof *v->hot);
@@ -23,6 +23,7 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct tc *tc, struct stats *sta
 	v->hot->exit_gate = (uint64_t)(uintptr_t)vcpu_exit_gate;
 	v->hot->jtab = (uint64_t)(uintptr_t)tc->base;
 	v->mem = mem;
+	v->shadow = shadow;
 	v->tc = tc;
 	v->stats = stats;
 	v->board = board;

@@ -95,6 +95,7 @@ struct dtr {
 struct board;
 struct tc;
 struct gmem;
+struct shadow;
 struct stats;
 
 struct vcpu {
@@ -118,6 +119,7 @@ struct vcpu {
 	struct board *board;
 	struct tc *tc;
 	struct gmem *mem;
+	struct shadow *shadow;
 	struct stats *stats;
 	uint64_t tsc_base;      /* host TSC when the guest's TSC read 0 */
 	uint64_t tsc_virtual;   /* guest-written TSC adjustment */

@@ -132,8 +132,8 @@ void gmem_protect_code(struct gmem *m, uint32_t page)
 	if (m->code_page[page])
 		return;
 	m->code_page[page] = 1;
-	if (page * PAGE >= m->low_hole && mprotect(shadow_of(page * PAGE), PAGE, PROT_READ) != 0)
-		BT86_ASSERT(!"mprotect of a shadow page failed");
+	if (m->protect)
+		m->protect(m->protect_opaque, page, true);
 }
 
 void gmem_unprotect_code(struct gmem *m, uint32_t page)
@@ -141,6 +141,6 @@ void gmem_unprotect_code(struct gmem *m, uint32_t page)
 	if (!m->code_page[page])
 		return;
 	m->code_page[page] = 0;
-	if (page * PAGE >= m->low_hole && mprotect(shadow_of(page * PAGE), PAGE, PROT_READ | PROT_WRITE) != 0)
-		BT86_ASSERT(!"mprotect of a shadow page failed");
+	if (m->protect)
+		m->protect(m->protect_opaque, page, false);
 }

@@ -12,8 +12,8 @@
  *  - A guest-physical page that holds translated code is read-only in the
  *    shadow; the monitor's own writes go through gmem_write*, which tell the
  *    translation cache (through the code-write hook) before writing.
- *  - With paging off (the only mode so far) the shadow of guest linear page L
- *    is the RAM page L itself.
+ *  - Which host pages alias a RAM page is the shadow's business (shadow.h);
+ *    gmem only records which pages hold code and asks it to apply that.
  */
 #ifndef BT86_GMEM_H
 #define BT86_GMEM_H
@@ -33,6 +33,9 @@ struct gmem {
 	/* Called before the monitor writes to a page holding translated code. */
 	void (*code_write)(void *opaque, uint32_t page);
 	void *code_write_opaque;
+	/* Applies code_page[page] to the page's shadow aliases (shadow.c). */
+	void (*protect)(void *opaque, uint32_t page, bool code);
+	void *protect_opaque;
 };
 
 /* Reserves the low 4 GiB and maps `size` bytes of RAM.

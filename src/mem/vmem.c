@@ -1,18 +1,50 @@
 #include "vmem.h"
 
+#include "../cache/stats.h"
 #include "../cpu/exception.h"
 #include "gmem.h"
+#include "pagewalk.h"
 
-/* Paging is off: linear = physical.  RAM reads and writes go through gmem,
- * which keeps translated code coherent; other addresses are open bus. */
+uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write)
+{
+	struct pw_result r;
+	unsigned access = (write ? PF_W : 0) | (v->cpl == 3 ? PF_U : 0);
+
+	if (!(v->cr0 & CR0_PG))
+		return lin;
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
+		v->cr2 = lin;
+		v->stats->guest_page_faults++;
+		vcpu_raise(v, EXC_PF, true, r.err);
+	}
+	return r.phys;
+}
+
+/* RAM reads and writes go through gmem, which keeps translated code
+ * coherent; other physical addresses are open bus.  An access that crosses
+ * a page is done a byte at a time, each byte translated. */
 uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size)
 {
-	return gmem_read(v->mem, lin, size);
+	if ((lin & 0xFFF) + size > 0x1000) {
+		uint32_t val = 0;
+		for (unsigned i = 0; i < size; i++)
+			val |= gmem_read(v->mem, vmem_translate(v, lin + i, false), 1) << (8 * i);
+		return val;
+	}
+	return gmem_read(v->mem, vmem_translate(v, lin, false), size);
 }
 
 void vmem_write(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val)
 {
-	gmem_write(v->mem, lin, size, val);
+	if ((lin & 0xFFF) + size > 0x1000) {
+		uint32_t phys[4];
+		for (unsigned i = 0; i < size; i++) /* all or nothing: translate first */
+			phys[i] = vmem_translate(v, lin + i, true);
+		for (unsigned i = 0; i < size; i++)
+			gmem_write(v->mem, phys[i], 1, (val >> (8 * i)) & 0xFF);
+		return;
+	}
+	gmem_write(v->mem, vmem_translate(v, lin, true), size, val);
 }
 
 uint32_t vmem_seg_lin(struct vcpu *v, enum sreg s, uint32_t off, unsigned size, bool write)

@@ -1,8 +1,8 @@
 /*
  * Guest linear memory as the monitor sees it: segment checks, the
- * linear->physical step (identity while CR0.PG = 0, the only mode so far) and
- * the access itself.  Faults are raised in the guest (vcpu_raise) and never
- * return.
+ * linear->physical step (the guest's page tables when CR0.PG = 1, setting A
+ * and D as the processor does) and the access itself.  Faults are raised in
+ * the guest (vcpu_raise, with CR2 for #PF) and never return.
  */
 #ifndef BT86_VMEM_H
 #define BT86_VMEM_H
@@ -12,6 +12,9 @@
 
 #include "../cpu/vcpu.h"
 
+/* Physical address of `lin` for an access by the current privilege level;
+ * raises #PF. */
+uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write);
 uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size);
 void vmem_write(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val);
 

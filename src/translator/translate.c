@@ -656,7 +656,7 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 	return false;
 }
 
-static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, struct insn *ins)
+static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, bool paging, struct insn *ins)
 {
 	uint32_t page_end = (phys | (PAGE_SIZE_4K - 1)) + 1;
 	unsigned n = 0;
@@ -681,6 +681,8 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, struc
 		if (n > 0 && phys + in->d.length > page_end)
 			break; /* only the first instruction may run onto the next page */
 		in->cls = xlate_classify(&in->d, in->ops);
+		if (paging && phys + in->d.length > page_end)
+			in->cls = XC_EMULATE; /* its second page is elsewhere in RAM */
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
@@ -776,7 +778,7 @@ struct tc_block *xlate_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 
 	if (!gmem_ptr(x->mem, phys, 1))
 		return NULL;
-	n = decode_block(x, eip, phys, ins);
+	n = decode_block(x, eip, phys, mode & XMODE_PAGING, ins);
 	BT86_ASSERT(n > 0);
 	if (!tc_has_room(x->tc, (size_t)n * XLATE_MAX_HOST_PER_INSN + 1024))
 		tc_flush(x->tc);

@@ -9,8 +9,9 @@ void machine_init(struct machine *m, int counting)
 
 	memset(m, 0, sizeof *m);
 	ck_assert_msg(gmem_init(&m->mem, 16u << 20, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(shadow_init(&m->shadow, &m->mem, &m->stats, err, sizeof err) == 0, "%s", err);
 	ck_assert_msg(tc_init(&m->tc, &m->mem, &m->stats, 8u << 20, counting, err, sizeof err) == 0, "%s", err);
-	ck_assert_msg(vcpu_init(&m->v, &m->mem, &m->tc, &m->stats, &m->board, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(vcpu_init(&m->v, &m->mem, &m->shadow, &m->tc, &m->stats, &m->board, err, sizeof err) == 0, "%s", err);
 	m->serial = open_memstream(&m->serial_buf, &m->serial_len);
 	ck_assert_msg(board_init(&m->board, &m->v, m->serial, err, sizeof err) == 0, "%s", err);
 	xlate_init(&m->x, &m->tc, &m->mem, &m->stats);
@@ -40,6 +41,7 @@ int main(void)
 	srunner_add_suite(sr, loader_suite());
 	srunner_add_suite(sr, devices_suite());
 	srunner_add_suite(sr, robust_suite());
+	srunner_add_suite(sr, paging_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -145,6 +145,7 @@ START_TEST(test_flush_when_full)
 	char err[128];
 	memset(&m, 0, sizeof m);
 	ck_assert(gmem_init(&m.mem, 16u << 20, err, sizeof err) == 0);
+	ck_assert(shadow_init(&m.shadow, &m.mem, &m.stats, err, sizeof err) == 0);
 	/* A cache with room for only a few blocks past its tables. */
 	ck_assert(tc_init(&m.tc, &m.mem, &m.stats, (512u + 2048u + 16u) << 10, 0, err, sizeof err) == 0);
 	xlate_init(&m.x, &m.tc, &m.mem, &m.stats);

@@ -34,8 +34,10 @@ START_TEST(test_random_code_stops_in_order)
 			seed = seed * 1664525u + 1013904223u;
 			code[k] = (uint8_t)(seed >> 24);
 		}
+		if (m.shadow.paging)
+			shadow_set_paging(&m.shadow, false);
 		vcpu_destroy(&m.v);
-		ck_assert(vcpu_init(&m.v, &m.mem, &m.tc, &m.stats, &m.board, err, sizeof err) == 0);
+		ck_assert(vcpu_init(&m.v, &m.mem, &m.shadow, &m.tc, &m.stats, &m.board, err, sizeof err) == 0);
 		tc_flush(&m.tc);
 		m.v.hot->gpr[R_ESP] = 0x90000;
 		gmem_write_block(&m.mem, GUEST_CODE, code, sizeof code);

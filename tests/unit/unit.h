@@ -12,6 +12,7 @@
 #include "cpu/run.h"
 #include "devices/board.h"
 #include "mem/gmem.h"
+#include "mem/shadow.h"
 #include "translator/translate.h"
 
 Suite *classify_suite(void);
@@ -21,11 +22,13 @@ Suite *loader_suite(void);
 Suite *devices_suite(void);
 Suite *insn_suite(void);
 Suite *robust_suite(void);
+Suite *paging_suite(void);
 
 #define GUEST_CODE 0x100000u
 
 struct machine {
 	struct gmem mem;
+	struct shadow shadow;
 	struct tc tc;
 	struct stats stats;
 	struct vcpu v;

@@ -1,0 +1,45 @@
+/*
+ * The guest's 2-level page tables (IA-32 without PAE, SDM vol. 3 ch. 4.3):
+ * 4 KiB pages and, with CR4.PSE, 4 MiB pages; permissions with CR0.WP; the
+ * accessed and dirty bits set as the processor sets them.
+ */
+#ifndef BT86_PAGEWALK_H
+#define BT86_PAGEWALK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PTE_P 0x1u
+#define PTE_W 0x2u
+#define PTE_U 0x4u
+#define PTE_A 0x20u
+#define PTE_D 0x40u
+#define PTE_PS 0x80u
+#define PTE_G 0x100u
+
+/* Access kinds, which are also the #PF error-code bits. */
+#define PF_P 0x1u
+#define PF_W 0x2u
+#define PF_U 0x4u
+
+#define CR4_PSE 0x10u
+#define CR4_PGE 0x80u
+
+struct gmem;
+
+struct pw_result {
+	uint32_t phys;      /* physical address of the byte */
+	bool writable;      /* a write at this privilege would succeed */
+	bool user;          /* user-accessible */
+	bool global;        /* G with CR4.PGE */
+	bool dirty;         /* D is set in the mapping entry */
+	uint32_t err;       /* #PF error code when the walk failed */
+};
+
+/* Translates `lin` for an access of kind `access` (PF_W, PF_U).  Returns
+ * true with *r filled, setting A (and D for a write) in guest memory, or
+ * false with r->err the #PF error code (P when a present entry denied it). */
+bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin, unsigned access,
+	     struct pw_result *r);
+
+#endif

@@ -1,0 +1,208 @@
+#include "shadow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "../cache/stats.h"
+#include "../util.h"
+#include "gmem.h"
+#include "layout.h"
+
+#define LIN_PAGES (1u << 20)
+
+static void *host(uint32_t page)
+{
+	return (void *)((uintptr_t)page << PAGE_SHIFT_4K);
+}
+
+static void reserve(const struct shadow *s, uint32_t page, uint32_t n)
+{
+	/* Pages below mmap_min_addr were never mapped and cannot be. */
+	uint32_t first = s->mem->low_hole >> PAGE_SHIFT_4K;
+	if (page < first) {
+		if (page + n <= first)
+			return;
+		n -= first - page;
+		page = first;
+	}
+	void *p = mmap(host(page), (size_t)n << PAGE_SHIFT_4K, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	BT86_ASSERT(p != MAP_FAILED);
+}
+
+static void identity(struct shadow *s)
+{
+	struct gmem *m = s->mem;
+	if (m->size <= m->low_hole)
+		return;
+	void *p = mmap(host(m->low_hole >> PAGE_SHIFT_4K), m->size - m->low_hole, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_FIXED, m->fd, m->low_hole);
+	BT86_ASSERT(p != MAP_FAILED);
+	for (uint32_t pg = m->low_hole >> PAGE_SHIFT_4K; pg < m->size >> PAGE_SHIFT_4K; pg++)
+		if (m->code_page[pg])
+			BT86_ASSERT(mprotect(host(pg), PAGE_SIZE_4K, PROT_READ) == 0);
+}
+
+static void protect_hook(void *opaque, uint32_t page, bool code)
+{
+	shadow_protect(opaque, page, code);
+}
+
+int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	s->mem = mem;
+	s->stats = stats;
+	s->lin_phys = malloc(LIN_PAGES * sizeof *s->lin_phys);
+	s->lin_flags = calloc(LIN_PAGES, 1);
+	s->alias_next = malloc(LIN_PAGES * sizeof *s->alias_next);
+	s->alias_head = malloc((mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
+	s->mapped = malloc(SHADOW_MAX_PAGES * sizeof *s->mapped);
+	if (!s->lin_phys || !s->lin_flags || !s->alias_next || !s->alias_head || !s->mapped) {
+		snprintf(err, errlen, "out of memory for the shadow page tables");
+		shadow_destroy(s);
+		return -1;
+	}
+	memset(s->lin_phys, 0xFF, LIN_PAGES * sizeof *s->lin_phys);
+	memset(s->alias_head, 0xFF, (mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
+	mem->protect = protect_hook;
+	mem->protect_opaque = s;
+	return 0;
+}
+
+void shadow_destroy(struct shadow *s)
+{
+	if (s->mem && s->mem->protect == protect_hook)
+		s->mem->protect = NULL;
+	free(s->lin_phys);
+	free(s->lin_flags);
+	free(s->alias_next);
+	free(s->alias_head);
+	free(s->mapped);
+	memset(s, 0, sizeof *s);
+}
+
+static int prot_for(const struct shadow *s, uint32_t lin)
+{
+	bool rw = (s->lin_flags[lin] & SHADOW_RW) && !s->mem->code_page[s->lin_phys[lin]];
+	return rw ? PROT_READ | PROT_WRITE : PROT_READ;
+}
+
+static void unlink_alias(struct shadow *s, uint32_t lin)
+{
+	uint32_t *pp = &s->alias_head[s->lin_phys[lin]];
+	while (*pp != lin) {
+		BT86_ASSERT(*pp != SHADOW_NONE);
+		pp = &s->alias_next[*pp];
+	}
+	*pp = s->alias_next[lin];
+}
+
+/* Forgets a mapping without touching the host (the caller reserves). */
+static void forget(struct shadow *s, uint32_t lin)
+{
+	unlink_alias(s, lin);
+	s->lin_phys[lin] = SHADOW_NONE;
+	s->lin_flags[lin] = 0;
+}
+
+void shadow_unmap(struct shadow *s, uint32_t lin)
+{
+	if (!s->paging || s->lin_phys[lin] == SHADOW_NONE)
+		return;
+	forget(s, lin);
+	reserve(s, lin, 1);
+	for (uint32_t i = 0; i < s->n_mapped; i++)
+		if (s->mapped[i] == lin) {
+			s->mapped[i] = s->mapped[--s->n_mapped];
+			break;
+		}
+	s->stats->shadow_mappings = s->n_mapped;
+}
+
+static int by_page(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause)
+{
+	uint32_t kept = 0;
+
+	s->stats->shadow_flushes[cause]++;
+	qsort(s->mapped, s->n_mapped, sizeof *s->mapped, by_page);
+	for (uint32_t i = 0; i < s->n_mapped;) {
+		uint32_t lin = s->mapped[i];
+		if (keep_global && (s->lin_flags[lin] & SHADOW_GLOBAL)) {
+			s->mapped[kept++] = lin;
+			i++;
+			continue;
+		}
+		/* Re-reserve a run of consecutive dropped pages with one call. */
+		uint32_t run = 1;
+		forget(s, lin);
+		while (i + run < s->n_mapped && s->mapped[i + run] == lin + run &&
+		       !(keep_global && (s->lin_flags[lin + run] & SHADOW_GLOBAL))) {
+			forget(s, lin + run);
+			run++;
+		}
+		reserve(s, lin, run);
+		i += run;
+	}
+	s->n_mapped = kept;
+	s->stats->shadow_mappings = s->n_mapped;
+}
+
+void shadow_set_paging(struct shadow *s, bool on)
+{
+	if (s->paging) {
+		shadow_flush(s, false, SHFLUSH_MODE);
+	}
+	s->paging = on;
+	if (on) {
+		reserve(s, s->mem->low_hole >> PAGE_SHIFT_4K, (s->mem->size - s->mem->low_hole) >> PAGE_SHIFT_4K);
+	} else {
+		identity(s);
+	}
+}
+
+void shadow_map(struct shadow *s, uint32_t lin, uint32_t phys, bool rw, bool global)
+{
+	BT86_ASSERT(s->paging && phys < s->mem->size >> PAGE_SHIFT_4K);
+	if (lin < s->mem->low_hole >> PAGE_SHIFT_4K)
+		return; /* host page 0: accesses there are emulated */
+	if (s->lin_phys[lin] != SHADOW_NONE) {
+		forget(s, lin); /* remapped (another frame, or now writable) */
+	} else {
+		if (s->n_mapped == SHADOW_MAX_PAGES)
+			shadow_flush(s, false, SHFLUSH_CAPACITY);
+		s->mapped[s->n_mapped++] = lin;
+	}
+	s->lin_phys[lin] = phys;
+	s->lin_flags[lin] = (uint8_t)((rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
+	s->alias_next[lin] = s->alias_head[phys];
+	s->alias_head[phys] = lin;
+	void *p = mmap(host(lin), PAGE_SIZE_4K, prot_for(s, lin), MAP_SHARED | MAP_FIXED, s->mem->fd,
+		       (off_t)phys << PAGE_SHIFT_4K);
+	BT86_ASSERT(p != MAP_FAILED);
+	s->stats->hidden_faults++;
+	s->stats->shadow_mappings = s->n_mapped;
+	if (s->n_mapped > s->stats->shadow_mappings_peak)
+		s->stats->shadow_mappings_peak = s->n_mapped;
+}
+
+void shadow_protect(struct shadow *s, uint32_t phys, bool code)
+{
+	(void)code; /* gmem's code_page already says which; prot_for reads it */
+	if (!s->paging) {
+		if ((phys << PAGE_SHIFT_4K) >= s->mem->low_hole)
+			BT86_ASSERT(mprotect(host(phys), PAGE_SIZE_4K,
+					     s->mem->code_page[phys] ? PROT_READ : PROT_READ | PROT_WRITE) == 0);
+		return;
+	}
+	for (uint32_t lin = s->alias_head[phys]; lin != SHADOW_NONE; lin = s->alias_next[lin])
+		BT86_ASSERT(mprotect(host(lin), PAGE_SIZE_4K, prot_for(s, lin)) == 0);
+}

@@ -1,0 +1,70 @@
+/*
+ * The shadow page tables: the host's own page tables over the low 4 GiB,
+ * driven by mmap, acting as a virtual TLB for the guest's linear space.
+ *
+ * With paging off the window is the identity view of guest RAM.  With paging
+ * on, a guest linear page enters the window on first use (a hidden fault),
+ * mapped to its guest-physical page of the RAM memfd; invlpg drops one page,
+ * a CR3 load drops the non-global ones, paging-mode changes drop all.
+ *
+ * Invariants:
+ *  - A mapped page is writable in the window only if the guest's entry allows
+ *    the write, its dirty bit is already set, and its physical page holds no
+ *    translated code; so the first write of a clean page faults and sets D,
+ *    and every write to a code page faults (at every alias: the reverse map
+ *    links each physical page to the linear pages mapping it).
+ *  - Pages leave the window by being re-reserved PROT_NONE, never unmapped,
+ *    so no host mapping can ever land where guest code reaches.
+ *  - The number of mapped pages stays below SHADOW_MAX_PAGES; reaching it
+ *    flushes the shadow (counted), which bounds the host's mapping count.
+ */
+#ifndef BT86_SHADOW_H
+#define BT86_SHADOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHADOW_MAX_PAGES 32768u
+#define SHADOW_NONE 0xFFFFFFFFu
+
+enum shadow_flush_cause {
+	SHFLUSH_CR3,       /* CR3 load (non-global pages) */
+	SHFLUSH_MODE,      /* CR0.PG/WP or CR4.PSE/PGE changed */
+	SHFLUSH_CAPACITY,  /* the mapping count reached its bound */
+	SHFLUSH_CAUSES,
+};
+
+struct gmem;
+struct stats;
+
+struct shadow {
+	struct gmem *mem;
+	struct stats *stats;
+	bool paging;
+	uint32_t *lin_phys;    /* per linear page: physical page, or SHADOW_NONE */
+	uint8_t *lin_flags;    /* per linear page: SHADOW_RW, SHADOW_GLOBAL */
+	uint32_t *alias_next;  /* per linear page: next alias of the same physical page */
+	uint32_t *alias_head;  /* per physical RAM page: first linear page mapping it */
+	uint32_t *mapped;      /* the mapped linear pages, for flushes */
+	uint32_t n_mapped;
+};
+
+#define SHADOW_RW 0x1u      /* the guest may write and D is set */
+#define SHADOW_GLOBAL 0x2u
+
+int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *err, size_t errlen);
+void shadow_destroy(struct shadow *s);
+
+/* CR0.PG changed: drops every mapping; off restores the identity view. */
+void shadow_set_paging(struct shadow *s, bool on);
+/* Maps linear page `lin` to physical page `phys` (RAM) with the guest's
+ * permission `rw` (write allowed and dirty) and globalness. */
+void shadow_map(struct shadow *s, uint32_t lin, uint32_t phys, bool rw, bool global);
+void shadow_unmap(struct shadow *s, uint32_t lin);
+void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause);
+/* Write-protects every alias of physical page `phys` (code) or restores the
+ * write access its mappings allow. */
+void shadow_protect(struct shadow *s, uint32_t phys, bool code);
+
+#endif

@@ -1,0 +1,117 @@
+/* Paging at ring 0: A and D bits, #PF error codes and CR2, invlpg and CR3
+ * reloads, CR0.WP, a 4 MiB page, and a store through a second alias of a
+ * page that holds code. */
+#include "rt/rt.h"
+
+#define P 0x1u
+#define W 0x2u
+#define A 0x20u
+#define D 0x40u
+#define PS 0x80u
+
+static u32 pd[1024] __attribute__((aligned(4096)));
+static u32 pt_low[4][1024] __attribute__((aligned(4096)));   /* identity 0-16 MiB */
+static u32 pt_test[1024] __attribute__((aligned(4096)));     /* 0x40000000 - 0x403FFFFF */
+static u8 frames[4][4096] __attribute__((aligned(4096)));
+static u8 code_frame[4096] __attribute__((aligned(4096)));
+
+#define TEST_BASE 0x40000000u
+#define LARGE_BASE 0x80000000u
+
+static void invlpg(u32 lin)
+{
+	__asm__ volatile("invlpg (%0)" : : "r"(lin) : "memory");
+}
+
+static void reload_cr3(void)
+{
+	__asm__ volatile("movl %%cr3, %%eax; movl %%eax, %%cr3" : : : "eax", "memory");
+}
+
+static u32 *pte(u32 lin)
+{
+	return &pt_test[(lin >> 12) & 0x3FF];
+}
+
+void test_main(u32 magic, u32 mbi)
+{
+	u32 at;
+	(void)magic;
+	(void)mbi;
+	plan(17);
+	for (u32 i = 0; i < 4 * 1024; i++)
+		pt_low[i / 1024][i % 1024] = (i << 12) | P | W;
+	for (u32 i = 0; i < 4; i++)
+		pd[i] = (u32)pt_low[i] | P | W;
+	pd[TEST_BASE >> 22] = (u32)pt_test | P | W;
+	pd[LARGE_BASE >> 22] = 0x00000000u | PS | P | W; /* 4 MiB page onto 0-4 MiB */
+	*pte(TEST_BASE) = (u32)frames[0] | P | W;
+	*pte(TEST_BASE + 0x1000) = (u32)frames[1] | P;          /* read-only */
+	*pte(TEST_BASE + 0x3000) = (u32)code_frame | P | W;     /* alias of code */
+	frames[0][0] = 0x11;
+	frames[1][0] = 0x22;
+	__asm__ volatile("movl %0, %%cr3\n"
+			 "movl %%cr4, %%eax; orl $0x10, %%eax; movl %%eax, %%cr4\n" /* PSE */
+			 "movl %%cr0, %%eax; orl $0x80010000, %%eax; movl %%eax, %%cr0\n" /* PG, WP */
+			 "jmp 1f\n1:" : : "r"(pd) : "eax", "memory");
+	u32 cr0;
+	__asm__ volatile("movl %%cr0, %0" : "=r"(cr0));
+	ok((cr0 & 0x80010000u) == 0x80010000u, "paging on, CR0.WP set");
+
+	volatile u8 *t = (volatile u8 *)TEST_BASE;
+	is_u32(*pte(TEST_BASE) & (A | D), 0, "A and D clear before any access");
+	is_u32(t[0], 0x11, "a read through the mapping");
+	is_u32(*pte(TEST_BASE) & (A | D), A, "a read sets A only");
+	ok((pd[TEST_BASE >> 22] & A) != 0, "and A in the directory entry");
+	t[1] = 0x33;
+	is_u32(*pte(TEST_BASE) & (A | D), A | D, "a write sets D");
+	is_u32(frames[0][1], 0x33, "the write reached the frame");
+
+	EXPECT_TRAP(at, "movb (%%eax), %%al", "a"(TEST_BASE + 0x2000));
+	u32 cr2;
+	__asm__ volatile("movl %%cr2, %0" : "=r"(cr2));
+	ok(last_trap.vector == 14 && last_trap.error == 0 && last_trap.eip == at && cr2 == TEST_BASE + 0x2000,
+	   "#PF(0) and CR2 for a read of a non-present page");
+	EXPECT_TRAP(at, "movb %%al, 5(%%ecx)", "a"(0), "c"(TEST_BASE + 0x2000));
+	__asm__ volatile("movl %%cr2, %0" : "=r"(cr2));
+	ok(last_trap.vector == 14 && last_trap.error == W && cr2 == TEST_BASE + 0x2005,
+	   "#PF(W) for a write to a non-present page");
+	EXPECT_TRAP(at, "movb %%al, (%%ecx)", "a"(0x44), "c"(TEST_BASE + 0x1000));
+	ok(last_trap.vector == 14 && last_trap.error == (P | W) && frames[1][0] == 0x22,
+	   "#PF(P|W) for a supervisor write to a read-only page with WP = 1");
+
+	__asm__ volatile("movl %%cr0, %%eax; andl $~0x10000, %%eax; movl %%eax, %%cr0" : : : "eax");
+	trap_reset();
+	*(volatile u8 *)(TEST_BASE + 0x1000) = 0x55;
+	ok(last_trap.count == 0 && frames[1][0] == 0x55, "with WP = 0 the supervisor writes a read-only page");
+	__asm__ volatile("movl %%cr0, %%eax; orl $0x10000, %%eax; movl %%eax, %%cr0" : : : "eax");
+
+	*pte(TEST_BASE) = (u32)frames[2] | P | W;
+	frames[2][0] = 0x66;
+	invlpg(TEST_BASE);
+	is_u32(t[0], 0x66, "after invlpg the new mapping is seen");
+	*pte(TEST_BASE) = (u32)frames[3] | P | W;
+	frames[3][0] = 0x77;
+	reload_cr3();
+	is_u32(t[0], 0x77, "after a CR3 reload the new mapping is seen");
+
+	volatile u32 *large = (volatile u32 *)(LARGE_BASE + (u32)&frames[3][0x10]);
+	frames[3][0x10] = 0x88;
+	__asm__ volatile("" : : : "memory");
+	is_u32(*large & 0xFF, 0x88, "a 4 MiB page maps its 4 MiB of frames");
+	ok((pd[LARGE_BASE >> 22] & (A | D)) == A, "a 4 MiB page's A bit is in the directory entry");
+
+	/* Code in code_frame, run at its identity address, patched through the
+	 * alias at TEST_BASE + 0x3000. */
+	static const u8 ret42[] = {0xB8, 42, 0, 0, 0, 0xC3}; /* mov $42, %eax; ret */
+	for (unsigned i = 0; i < sizeof ret42; i++)
+		code_frame[i] = ret42[i];
+	u32 (*fn)(void) = (u32 (*)(void))code_frame;
+	u32 first = fn();
+	*(volatile u8 *)(TEST_BASE + 0x3000 + 1) = 43;
+	u32 second = fn();
+	ok(first == 42 && second == 43, "a store through another alias reaches translated code");
+	u32 cr3;
+	__asm__ volatile("movl %%cr3, %0" : "=r"(cr3));
+	is_u32(cr3, (u32)pd, "CR3 reads back");
+}

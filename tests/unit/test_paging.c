@@ -1,0 +1,134 @@
+/* The page walker and the shadow's bookkeeping. */
+#include <string.h>
+
+#include "mem/pagewalk.h"
+#include "unit.h"
+
+#define PD 0x10000u
+#define PT 0x11000u
+
+static struct machine m;
+
+static uint32_t rd(uint32_t phys)
+{
+	return gmem_read(&m.mem, phys, 4);
+}
+
+static void wr(uint32_t phys, uint32_t v)
+{
+	gmem_write(&m.mem, phys, 4, v);
+}
+
+static void tables(void)
+{
+	machine_init(&m, 0);
+	wr(PD + 0, PT | PTE_P | PTE_W | PTE_U);
+	wr(PT + 1 * 4, 0x200000 | PTE_P | PTE_W | PTE_U);   /* 0x1000: user RW */
+	wr(PT + 2 * 4, 0x201000 | PTE_P);                   /* 0x2000: supervisor RO */
+	wr(PT + 3 * 4, 0x202000 | PTE_P | PTE_W | PTE_G);   /* 0x3000: supervisor RW global */
+	wr(PD + 4, 0x00400000 | PTE_PS | PTE_P | PTE_W);    /* 4 MiB at 0x400000 */
+}
+
+START_TEST(test_walk_translates_and_sets_accessed_dirty)
+{
+	struct pw_result r;
+	tables();
+	ck_assert(pw_walk(&m.mem, CR0_PG | CR0_PE, PD, 0, 0x1234, 0, &r));
+	ck_assert_uint_eq(r.phys, 0x200234);
+	ck_assert(r.user && r.writable && !r.dirty);
+	ck_assert_uint_eq(rd(PT + 4) & (PTE_A | PTE_D), PTE_A);
+	ck_assert_uint_eq(rd(PD) & PTE_A, PTE_A);
+	ck_assert(pw_walk(&m.mem, CR0_PG | CR0_PE, PD, 0, 0x1234, PF_W, &r));
+	ck_assert(r.dirty);
+	ck_assert_uint_eq(rd(PT + 4) & (PTE_A | PTE_D), PTE_A | PTE_D);
+}
+END_TEST
+
+START_TEST(test_walk_error_codes)
+{
+	struct pw_result r;
+	tables();
+	ck_assert(!pw_walk(&m.mem, CR0_PG, PD, 0, 0x5000, 0, &r));
+	ck_assert_uint_eq(r.err, 0);                          /* not present, read */
+	ck_assert(!pw_walk(&m.mem, CR0_PG, PD, 0, 0x800000, PF_W | PF_U, &r));
+	ck_assert_uint_eq(r.err, PF_W | PF_U);                /* PDE not present */
+	ck_assert(!pw_walk(&m.mem, CR0_PG, PD, 0, 0x2000, PF_U, &r));
+	ck_assert_uint_eq(r.err, PF_P | PF_U);                /* user read of a supervisor page */
+	ck_assert(!pw_walk(&m.mem, CR0_PG | CR0_WP, PD, 0, 0x2000, PF_W, &r));
+	ck_assert_uint_eq(r.err, PF_P | PF_W);                /* WP: supervisor write to RO */
+	ck_assert(pw_walk(&m.mem, CR0_PG, PD, 0, 0x2000, PF_W, &r)); /* WP = 0 allows it */
+	ck_assert_uint_eq(rd(PT + 8) & PTE_A, PTE_A);
+	wr(PT + 8, 0x201000 | PTE_P);
+	ck_assert(!pw_walk(&m.mem, CR0_PG | CR0_WP, PD, 0, 0x2000, PF_W, &r));
+	ck_assert_uint_eq(rd(PT + 8) & (PTE_A | PTE_D), 0);   /* a faulting walk sets nothing */
+}
+END_TEST
+
+START_TEST(test_walk_large_and_global)
+{
+	struct pw_result r;
+	tables();
+	ck_assert(pw_walk(&m.mem, CR0_PG, PD, CR4_PSE, 0x456789, PF_W, &r));
+	ck_assert_uint_eq(r.phys, 0x456789);
+	ck_assert_uint_eq(rd(PD + 4) & (PTE_A | PTE_D), PTE_A | PTE_D);
+	/* Without CR4.PSE the PS bit is ignored: the entry names a page table. */
+	ck_assert(pw_walk(&m.mem, CR0_PG, PD, 0, 0x400000, 0, &r) || r.err == 0);
+	ck_assert(pw_walk(&m.mem, CR0_PG, PD, CR4_PGE, 0x3000, 0, &r));
+	ck_assert(r.global);
+	ck_assert(pw_walk(&m.mem, CR0_PG, PD, 0, 0x3000, 0, &r));
+	ck_assert(!r.global);
+}
+END_TEST
+
+START_TEST(test_shadow_aliases_and_flushes)
+{
+	machine_init(&m, 0);
+	shadow_set_paging(&m.shadow, true);
+	uint32_t frame = 0x300; /* physical page 0x300000 */
+	shadow_map(&m.shadow, 0x40000, frame, true, false);
+	shadow_map(&m.shadow, 0x50000, frame, true, true);
+	shadow_map(&m.shadow, 0x60000, 0x301, false, false);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 3);
+	ck_assert_uint_eq(m.shadow.alias_head[frame], 0x50000);
+	ck_assert_uint_eq(m.shadow.alias_next[0x50000], 0x40000);
+	gmem_write(&m.mem, 0x300010, 4, 0xCAFE);
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)0x40000010, 0xCAFE); /* both aliases see it */
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)0x50000010, 0xCAFE);
+	shadow_unmap(&m.shadow, 0x40000);
+	ck_assert_uint_eq(m.shadow.alias_head[frame], 0x50000);
+	ck_assert_uint_eq(m.shadow.alias_next[0x50000], SHADOW_NONE);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 2);
+	shadow_flush(&m.shadow, true, SHFLUSH_CR3);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 1); /* the global one stays */
+	ck_assert_uint_eq(m.shadow.lin_phys[0x50000], frame);
+	ck_assert_uint_eq(m.shadow.lin_phys[0x60000], SHADOW_NONE);
+	shadow_flush(&m.shadow, false, SHFLUSH_MODE);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 0);
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CR3], 1);
+}
+END_TEST
+
+START_TEST(test_shadow_capacity_bound)
+{
+	machine_init(&m, 0);
+	shadow_set_paging(&m.shadow, true);
+	for (uint32_t i = 0; i <= SHADOW_MAX_PAGES; i++)
+		shadow_map(&m.shadow, 0x40000 + i, 0x100 + (i % 256), false, false);
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CAPACITY], 1);
+	ck_assert_uint_le(m.stats.shadow_mappings_peak, SHADOW_MAX_PAGES);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 1);
+}
+END_TEST
+
+Suite *paging_suite(void)
+{
+	Suite *s = suite_create("paging");
+	TCase *t = tcase_create("walker and shadow");
+	tcase_add_test(t, test_walk_translates_and_sets_accessed_dirty);
+	tcase_add_test(t, test_walk_error_codes);
+	tcase_add_test(t, test_walk_large_and_global);
+	tcase_add_test(t, test_shadow_aliases_and_flushes);
+	tcase_add_test(t, test_shadow_capacity_bound);
+	suite_add_tcase(s, t);
+	return s;
+}
