@@ -629,13 +629,29 @@ void emu_step(struct vcpu *v)
 		uint32_t new_eip = vmem_seg_read(v, S_SS, esp, 4);
 		uint16_t new_cs = (uint16_t)vmem_seg_read(v, S_SS, esp + 4, 4);
 		uint32_t new_fl = vmem_seg_read(v, S_SS, esp + 8, 4);
-		if ((new_cs & 3u) != v->cpl) {
-			unsupported(e, "iret to another privilege level");
-			return;
+		unsigned rpl = new_cs & 3u;
+		if (rpl < v->cpl)
+			vcpu_raise(v, EXC_GP, true, new_cs & ~3u);
+		if (rpl == v->cpl) {
+			seg_load_cs(v, new_cs, v->cpl);
+			v->hot->gpr[R_ESP] = esp + 12;
+			load_eflags(e, new_fl, 4);
+			e->next = new_eip;
+			break;
 		}
-		seg_load_cs(v, new_cs, v->cpl);
-		v->hot->gpr[R_ESP] = esp + 12;
+		/* Return to an outer level: check everything, then commit
+		 * (EFLAGS with the old CPL's rights, then CS, SS:ESP). */
+		uint32_t new_esp = vmem_seg_read(v, S_SS, esp + 12, 4);
+		uint16_t new_ss = (uint16_t)vmem_seg_read(v, S_SS, esp + 16, 4);
+		struct seg_cache ss;
+		unsigned fault = seg_check_stack(v, new_ss, rpl, &ss);
+		if (fault)
+			vcpu_raise(v, fault == EXC_TS ? EXC_GP : fault, true, new_ss & ~3u);
 		load_eflags(e, new_fl, 4);
+		seg_load_cs(v, new_cs, rpl);
+		seg_set(v, S_SS, new_ss, &ss);
+		v->hot->gpr[R_ESP] = new_esp;
+		seg_null_inaccessible(v);
 		e->next = new_eip;
 		break;
 	}

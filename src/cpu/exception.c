@@ -92,26 +92,43 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	if (!cs.p)
 		delivery_raise(EXC_NP, (sel & ~3u) + ext);
 	unsigned new_cpl = (cs.type & 4) ? v->cpl : cs.dpl;
-	if (new_cpl != v->cpl) {
-		vcpu_stop(v, 1, "unsupported: interrupt %u changes privilege (CPL %u -> %u) at eip %#x",
-			  vec, v->cpl, new_cpl, v->hot->eip);
-		return;
-	}
 
-	/* Push the frame on the current stack, all or nothing. */
+	/* The frame, lowest address first: [error], EIP, CS, EFLAGS, and for
+	 * a change to an inner level the old ESP and SS. */
+	uint32_t frame[6], words = 0;
+	if (has_err)
+		frame[words++] = err;
+	frame[words++] = next_eip;
+	frame[words++] = v->seg[S_CS].sel;
+	frame[words++] = vcpu_eflags(v);
+	struct seg_cache ss = v->seg[S_SS];
+	uint16_t ss_sel = v->seg[S_SS].sel;
 	uint32_t esp = v->hot->gpr[R_ESP];
-	uint32_t frame[4] = {next_eip, v->seg[S_CS].sel, vcpu_eflags(v), 0};
-	unsigned words = 3;
-	if (has_err) {
-		memmove(frame + 1, frame, 3 * sizeof frame[0]);
-		frame[0] = err;
-		words = 4;
+	if (new_cpl < v->cpl) {
+		/* Stack switch through the 32-bit TSS (SDM 6.12.1). */
+		uint32_t at = 4 + 8 * new_cpl;
+		if (!v->tr.valid || at + 5 > v->tr.limit)
+			delivery_raise(EXC_TS, (v->tr.sel & ~3u) + ext);
+		uint32_t new_esp = vmem_read_supervisor(v, v->tr.base + at, 4);
+		uint16_t new_ss = (uint16_t)vmem_read_supervisor(v, v->tr.base + at + 4, 2);
+		unsigned fault = seg_check_stack(v, new_ss, new_cpl, &ss);
+		if (fault)
+			delivery_raise(fault, (new_ss & ~3u) + ext);
+		frame[words++] = esp;
+		frame[words++] = ss_sel;
+		ss_sel = new_ss;
+		esp = new_esp;
+	} else if (new_cpl > v->cpl) {
+		delivery_raise(EXC_GP, (sel & ~3u) + ext);
 	}
 	uint32_t new_esp = esp - 4 * words;
-	uint32_t lin = vmem_seg_lin(v, S_SS, new_esp, 4 * words, true);
+	if (new_esp + 4 * words - 1 > ss.limit && ss.limit != 0xFFFFFFFFu)
+		delivery_raise(EXC_SS, ext);
 	for (unsigned i = 0; i < words; i++)
-		vmem_write(v, lin + 4 * i, 4, frame[i]);
+		vmem_write_supervisor(v, ss.base + new_esp + 4 * i, 4, frame[i]);
 
+	if (new_cpl != v->cpl)
+		seg_set(v, S_SS, ss_sel, &ss);
 	v->hot->gpr[R_ESP] = new_esp;
 	seg_load_cs(v, sel, new_cpl);
 	v->hot->eip = offset;

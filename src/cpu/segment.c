@@ -1,5 +1,7 @@
 #include "segment.h"
 
+#include <string.h>
+
 #include "../mem/vmem.h"
 #include "exception.h"
 
@@ -57,6 +59,39 @@ static void commit(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_c
 	else if (s == S_GS)
 		v->hot->gs_base = c->valid ? c->base : 0;
 	check_flat(v, s);
+}
+
+void seg_set(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *c)
+{
+	commit(v, s, sel, c);
+}
+
+unsigned seg_check_stack(struct vcpu *v, uint16_t sel, unsigned cpl, struct seg_cache *c)
+{
+	uint32_t lo, hi;
+
+	memset(c, 0, sizeof *c);
+	if ((sel & ~3u) == 0 || (sel & 3u) != cpl || !seg_read_descriptor(v, sel, &lo, &hi))
+		return EXC_TS;
+	seg_decode(lo, hi, c);
+	if (!c->s || (c->type & 8) || !(c->type & 2) || c->dpl != cpl)
+		return EXC_TS;
+	if (!c->p)
+		return EXC_SS;
+	return 0;
+}
+
+void seg_null_inaccessible(struct vcpu *v)
+{
+	static const enum sreg data[] = {S_ES, S_DS, S_FS, S_GS};
+	for (unsigned i = 0; i < 4; i++) {
+		struct seg_cache *c = &v->seg[data[i]];
+		bool conforming_code = (c->type & 0xC) == 0xC;
+		if (c->valid && c->dpl < v->cpl && !conforming_code) {
+			struct seg_cache null = {0};
+			commit(v, data[i], 0, &null);
+		}
+	}
 }
 
 void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)

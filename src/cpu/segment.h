@@ -28,6 +28,16 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel);
 /* Loads CS for a far transfer at the same privilege level; raises #GP/#NP. */
 void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl);
 
+/* Checks `sel` as a stack segment for privilege `cpl` (SDM: RPL = DPL =
+ * cpl, writable data, present) and decodes it into *c; returns 0 or the
+ * exception vector (#TS, #SS) to raise with error code sel & ~3. */
+unsigned seg_check_stack(struct vcpu *v, uint16_t sel, unsigned cpl, struct seg_cache *c);
+/* Installs an already-checked cache into a segment register. */
+void seg_set(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *c);
+/* On a return to an outer level: data segments the new CPL may not use
+ * become null (SDM IRET/RET). */
+void seg_null_inaccessible(struct vcpu *v);
+
 /* Sets a segment register without checks (reset, boot protocol). */
 void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code);
 

@@ -7,8 +7,13 @@
 
 uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write)
 {
+	return vmem_translate_as(v, lin, write, v->cpl == 3);
+}
+
+uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user)
+{
 	struct pw_result r;
-	unsigned access = (write ? PF_W : 0) | (v->cpl == 3 ? PF_U : 0);
+	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
 
 	if (!(v->cr0 & CR0_PG))
 		return lin;
@@ -32,6 +37,23 @@ uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size)
 		return val;
 	}
 	return gmem_read(v->mem, vmem_translate(v, lin, false), size);
+}
+
+void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val)
+{
+	for (unsigned i = 0; i < size; i++)
+		if (i == 0 || ((lin + i) & 0xFFF) == 0)
+			vmem_translate_as(v, lin + i, true, false);
+	for (unsigned i = 0; i < size; i++)
+		gmem_write(v->mem, vmem_translate_as(v, lin + i, true, false), 1, (val >> (8 * i)) & 0xFF);
+}
+
+uint32_t vmem_read_supervisor(struct vcpu *v, uint32_t lin, unsigned size)
+{
+	uint32_t val = 0;
+	for (unsigned i = 0; i < size; i++)
+		val |= gmem_read(v->mem, vmem_translate_as(v, lin + i, false, false), 1) << (8 * i);
+	return val;
 }
 
 void vmem_write(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val)

@@ -15,6 +15,12 @@
 /* Physical address of `lin` for an access by the current privilege level;
  * raises #PF. */
 uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write);
+/* The same for an explicitly supervisor (user = false) or user access:
+ * stack switches and descriptor-table accesses are supervisor accesses
+ * whatever the CPL. */
+uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user);
+void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val);
+uint32_t vmem_read_supervisor(struct vcpu *v, uint32_t lin, unsigned size);
 uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size);
 void vmem_write(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val);
 
