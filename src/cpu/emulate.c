@@ -165,10 +165,23 @@ static uint16_t port_of(struct emu *e, unsigned i)
 	return (uint16_t)op_read(e, i);
 }
 
-static void check_io(struct emu *e)
+/* I/O permission (SDM vol. 1, 19.5): with CPL > IOPL every port byte must
+ * have its bit clear in the TSS's I/O permission bitmap. */
+static void check_io(struct emu *e, uint16_t port, unsigned size)
 {
-	if (e->v->cpl > iopl(e->v))
-		vcpu_raise(e->v, EXC_GP, true, 0);
+	struct vcpu *v = e->v;
+
+	if (v->cpl <= iopl(v))
+		return;
+	if (!v->tr.valid || v->tr.limit < 103 || !(v->tr.type & 8))
+		vcpu_raise(v, EXC_GP, true, 0);
+	uint32_t map = vmem_read_supervisor(v, v->tr.base + 102, 2);
+	uint32_t first = map + port / 8, last = map + (port + size - 1) / 8;
+	if (last > v->tr.limit)
+		vcpu_raise(v, EXC_GP, true, 0);
+	uint32_t bits = vmem_read_supervisor(v, v->tr.base + first, last == first ? 1 : 2);
+	if ((bits >> (port & 7)) & ((1u << size) - 1))
+		vcpu_raise(v, EXC_GP, true, 0);
 }
 
 static void string_io(struct emu *e, bool in)
@@ -179,6 +192,7 @@ static void string_io(struct emu *e, bool in)
 	int32_t step = (v->hot->eflags & FL_DF) ? -(int32_t)size : (int32_t)size;
 	uint16_t port = (uint16_t)v->hot->gpr[R_EDX];
 	enum sreg src = S_DS;
+	check_io(e, port, size);
 
 	if (e->d.address_width != 32) {
 		unsupported(e, "16-bit addressing");
@@ -187,7 +201,6 @@ static void string_io(struct emu *e, bool in)
 	for (unsigned i = 0; i < e->d.operand_count; i++)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !in)
 			src = seg_of(&e->ops[i]);
-	check_io(e);
 	for (unsigned n = 0; !rep || v->hot->gpr[R_ECX] != 0; n++) {
 		if (n == REP_CHUNK) {
 			e->next = v->hot->eip;
@@ -360,8 +373,12 @@ static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 	uint32_t lo, hi;
 
 	if ((sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi) && !((hi >> 12) & 1)) {
-		unsupported(e, "far transfer through a gate");
-		return;
+		unsigned type = (hi >> 8) & 0xF;
+		if (type == 4 || type == 0xC || type == 5 || type == 1 || type == 3 || type == 9 || type == 0xB) {
+			unsupported(e, "far transfer through a gate or to a TSS");
+			return;
+		}
+		vcpu_raise(v, EXC_GP, true, sel & ~3u); /* any other system descriptor */
 	}
 	uint16_t old_cs = v->seg[S_CS].sel;
 	if (call) {
@@ -589,11 +606,11 @@ void emu_step(struct vcpu *v)
 		v->halted = true;
 		break;
 	case ZYDIS_MNEMONIC_IN:
-		check_io(e);
+		check_io(e, port_of(e, 1), e->ops[0].size / 8);
 		op_write(e, 0, board_io_read(v->board, port_of(e, 1), e->ops[0].size / 8));
 		break;
 	case ZYDIS_MNEMONIC_OUT:
-		check_io(e);
+		check_io(e, port_of(e, 0), e->ops[1].size / 8);
 		board_io_write(v->board, port_of(e, 0), e->ops[1].size / 8, op_read(e, 1));
 		break;
 	case ZYDIS_MNEMONIC_INSB:

@@ -16,7 +16,9 @@
  */
 #include "run.h"
 
+#include <asm/prctl.h>
 #include <dlfcn.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -105,10 +107,12 @@ static void smc_write(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, 
 /* A fault in the window with paging on: a hidden fault (fill the shadow and
  * retry), a dirty-bit or code-page write, or the guest's own #PF. */
 static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, uint32_t eip,
-			 uint32_t lin, bool write)
+			 unsigned window, uint32_t lin, bool write)
 {
 	struct pw_result r;
-	unsigned access = (write ? PF_W : 0) | (v->cpl == 3 ? PF_U : 0);
+	/* The user window only ever serves user accesses. */
+	bool user = window == SHADOW_USER || v->cpl == 3;
+	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
 
 	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
 		v->cr2 = lin;
@@ -123,7 +127,7 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 	}
 	if (write && v->mem->code_page[page])
 		smc_write(v, uc, b, page);
-	shadow_map(v->shadow, lin >> PAGE_SHIFT_4K, page, r.writable && r.dirty, r.global);
+	shadow_map(v->shadow, window, lin >> PAGE_SHIFT_4K, page, r.writable && r.dirty, r.global);
 }
 
 static void on_signal(int sig, siginfo_t *si, void *ucv)
@@ -178,20 +182,20 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 		die_in_monitor(sig, rip);
 		return;
 	}
-	if (sig == SIGSEGV && trapno == 14 && v->shadow->paging &&
-	    (uint64_t)(uintptr_t)si->si_addr < GUEST_WINDOW_SIZE) {
-		shadow_fault(v, uc, b, eip, (uint32_t)(uintptr_t)si->si_addr, err & 2);
+	uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+	bool in_windows = addr < USER_WINDOW_BASE + GUEST_WINDOW_SIZE;
+	unsigned window = addr >= USER_WINDOW_BASE ? SHADOW_USER : SHADOW_KERNEL;
+	if (sig == SIGSEGV && trapno == 14 && v->shadow->paging && in_windows) {
+		shadow_fault(v, uc, b, eip, window, (uint32_t)addr, err & 2);
 		return;
 	}
 	if (sig == SIGSEGV && trapno == 14) {
-		uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
-		uint32_t page = (uint32_t)(addr >> PAGE_SHIFT_4K);
-		if (addr < GUEST_WINDOW_SIZE && (err & 2) && page < v->tc->n_pages &&
-		    v->mem->code_page[page]) {
+		uint32_t page = (uint32_t)addr >> PAGE_SHIFT_4K;
+		if (in_windows && (err & 2) && page < v->tc->n_pages && v->mem->code_page[page]) {
 			smc_write(v, uc, b, page);
 			return; /* retry the store, now writable */
 		}
-		if (addr < GUEST_WINDOW_SIZE) {
+		if (in_windows) {
 			/* Guest memory the shadow does not back. */
 			to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0);
 			return;
@@ -244,6 +248,11 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
 	struct sigaction sa;
 
+	/* Ring-3 blocks address the user window through %gs. */
+	if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)USER_WINDOW_BASE) != 0) {
+		snprintf(err, errlen, "arch_prctl(ARCH_SET_GS) failed");
+		return -1;
+	}
 	/* Translated code keeps the guest's ESP in rsp: the kernel must
 	 * never push a signal frame there. */
 	if (sigaltstack(&ss, NULL) != 0) {

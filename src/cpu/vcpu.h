@@ -45,7 +45,8 @@ struct vcpu_hot {
 	uint32_t gs_base;
 	uint32_t entry_flags;
 	uint32_t sel[6];
-	uint8_t pad[VC_FX_GUEST - VC_SEL - 24];
+	uint8_t scratch_stack[VC_SCRATCH_TOP - VC_SEL - 24];
+	uint8_t pad[VC_FX_GUEST - VC_SCRATCH_TOP];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 	uint8_t fx_mon[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));

@@ -11,6 +11,8 @@
  *   r13                          count of inline lookup hits
  *   r12                          guest GS base, r9 guest FS base
  *   r8 r10 r11                   scratch for rewrite sequences
+ * Ring-3 blocks reach guest memory with a gs: prefix: the host GS base is
+ * the user window (layout.h), which holds only user-accessible pages.
  * Guest code can never name r8-r15, so rewrites need no spill slots.
  *
  * Invariants:
@@ -45,6 +47,7 @@
 #define VC_GS_BASE 0x68
 #define VC_ENTRY_FLAGS 0x6c /* host RFLAGS to enter guest code with */
 #define VC_SEL 0x70         /* 6 x u32 guest selectors: es cs ss ds fs gs */
+#define VC_SCRATCH_TOP 0xA0 /* 16-byte stack for pushfq/popfq, growing down to 0x90 */
 #define VC_FX_GUEST 0x100   /* 512-byte fxsave image of the guest FPU/SSE */
 #define VC_FX_MON 0x300     /* the monitor's, while guest code runs */
 #define VC_HOT_SIZE 0x500

@@ -156,4 +156,7 @@ uint32_t board_io_read(struct board *b, uint16_t port, unsigned size)
 void board_io_write(struct board *b, uint16_t port, unsigned size, uint32_t val)
 {
 	iobus_write(&b->io, port, size, val);
+	/* Programming the PIT moves the next deadline: re-arm the host timer. */
+	if (port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4)
+		board_poll(b, pit_now_ns());
 }

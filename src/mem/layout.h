@@ -16,6 +16,9 @@
 #define BT86_LAYOUT_H
 
 #define GUEST_WINDOW_SIZE 0x100000000ull
+/* Ring-3 code sees guest linear space through a second window holding only
+ * the pages a user access may touch; its host base is the GS base. */
+#define USER_WINDOW_BASE 0x100000000ull
 #define PAGE_SIZE_4K 4096u
 #define PAGE_SHIFT_4K 12
 

@@ -11,15 +11,22 @@
 #include "layout.h"
 
 #define LIN_PAGES (1u << 20)
+#define SLOTS (2u * LIN_PAGES)
 
-static void *host(uint32_t page)
+static uint32_t slot(unsigned window, uint32_t lin)
 {
-	return (void *)((uintptr_t)page << PAGE_SHIFT_4K);
+	return window << 20 | lin;
+}
+
+static void *host(uint32_t slot)
+{
+	return (void *)((uintptr_t)slot << PAGE_SHIFT_4K);
 }
 
 static void reserve(const struct shadow *s, uint32_t page, uint32_t n)
 {
-	/* Pages below mmap_min_addr were never mapped and cannot be. */
+	/* Kernel-window pages below mmap_min_addr were never mapped and
+	 * cannot be. */
 	uint32_t first = s->mem->low_hole >> PAGE_SHIFT_4K;
 	if (page < first) {
 		if (page + n <= first)
@@ -35,14 +42,17 @@ static void reserve(const struct shadow *s, uint32_t page, uint32_t n)
 static void identity(struct shadow *s)
 {
 	struct gmem *m = s->mem;
-	if (m->size <= m->low_hole)
-		return;
-	void *p = mmap(host(m->low_hole >> PAGE_SHIFT_4K), m->size - m->low_hole, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_FIXED, m->fd, m->low_hole);
+	uint32_t user = slot(SHADOW_USER, 0);
+	void *p = mmap(host(user), m->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, m->fd, 0);
 	BT86_ASSERT(p != MAP_FAILED);
-	for (uint32_t pg = m->low_hole >> PAGE_SHIFT_4K; pg < m->size >> PAGE_SHIFT_4K; pg++)
+	if (m->size > m->low_hole) {
+		p = mmap(host(m->low_hole >> PAGE_SHIFT_4K), m->size - m->low_hole, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, m->fd, m->low_hole);
+		BT86_ASSERT(p != MAP_FAILED);
+	}
+	for (uint32_t pg = 0; pg < m->size >> PAGE_SHIFT_4K; pg++)
 		if (m->code_page[pg])
-			BT86_ASSERT(mprotect(host(pg), PAGE_SIZE_4K, PROT_READ) == 0);
+			shadow_protect(s, pg, true);
 }
 
 static void protect_hook(void *opaque, uint32_t page, bool code)
@@ -55,9 +65,9 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 	memset(s, 0, sizeof *s);
 	s->mem = mem;
 	s->stats = stats;
-	s->lin_phys = malloc(LIN_PAGES * sizeof *s->lin_phys);
-	s->lin_flags = calloc(LIN_PAGES, 1);
-	s->alias_next = malloc(LIN_PAGES * sizeof *s->alias_next);
+	s->lin_phys = malloc(SLOTS * sizeof *s->lin_phys);
+	s->lin_flags = calloc(SLOTS, 1);
+	s->alias_next = malloc(SLOTS * sizeof *s->alias_next);
 	s->alias_head = malloc((mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
 	s->mapped = malloc(SHADOW_MAX_PAGES * sizeof *s->mapped);
 	if (!s->lin_phys || !s->lin_flags || !s->alias_next || !s->alias_head || !s->mapped) {
@@ -65,10 +75,20 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 		shadow_destroy(s);
 		return -1;
 	}
-	memset(s->lin_phys, 0xFF, LIN_PAGES * sizeof *s->lin_phys);
+	memset(s->lin_phys, 0xFF, SLOTS * sizeof *s->lin_phys);
 	memset(s->alias_head, 0xFF, (mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
+	/* The user window, like the kernel window, is reserved whole. */
+	void *w = mmap((void *)(uintptr_t)USER_WINDOW_BASE, GUEST_WINDOW_SIZE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (w == MAP_FAILED) {
+		snprintf(err, errlen, "cannot reserve the user window at 4 GiB");
+		shadow_destroy(s);
+		return -1;
+	}
+	s->user_window = true;
 	mem->protect = protect_hook;
 	mem->protect_opaque = s;
+	identity(s);
 	return 0;
 }
 
@@ -76,6 +96,8 @@ void shadow_destroy(struct shadow *s)
 {
 	if (s->mem && s->mem->protect == protect_hook)
 		s->mem->protect = NULL;
+	if (s->user_window)
+		munmap((void *)(uintptr_t)USER_WINDOW_BASE, GUEST_WINDOW_SIZE);
 	free(s->lin_phys);
 	free(s->lin_flags);
 	free(s->alias_next);
@@ -108,18 +130,26 @@ static void forget(struct shadow *s, uint32_t lin)
 	s->lin_flags[lin] = 0;
 }
 
-void shadow_unmap(struct shadow *s, uint32_t lin)
+static void unmap_slot(struct shadow *s, uint32_t sl)
 {
-	if (!s->paging || s->lin_phys[lin] == SHADOW_NONE)
+	if (s->lin_phys[sl] == SHADOW_NONE)
 		return;
-	forget(s, lin);
-	reserve(s, lin, 1);
+	forget(s, sl);
+	reserve(s, sl, 1);
 	for (uint32_t i = 0; i < s->n_mapped; i++)
-		if (s->mapped[i] == lin) {
+		if (s->mapped[i] == sl) {
 			s->mapped[i] = s->mapped[--s->n_mapped];
 			break;
 		}
 	s->stats->shadow_mappings = s->n_mapped;
+}
+
+void shadow_unmap(struct shadow *s, uint32_t lin)
+{
+	if (!s->paging)
+		return;
+	unmap_slot(s, slot(SHADOW_KERNEL, lin));
+	unmap_slot(s, slot(SHADOW_USER, lin));
 }
 
 static int by_page(const void *a, const void *b)
@@ -163,14 +193,16 @@ void shadow_set_paging(struct shadow *s, bool on)
 	}
 	s->paging = on;
 	if (on) {
-		reserve(s, s->mem->low_hole >> PAGE_SHIFT_4K, (s->mem->size - s->mem->low_hole) >> PAGE_SHIFT_4K);
+		reserve(s, slot(SHADOW_KERNEL, 0), s->mem->size >> PAGE_SHIFT_4K);
+		reserve(s, slot(SHADOW_USER, 0), s->mem->size >> PAGE_SHIFT_4K);
 	} else {
 		identity(s);
 	}
 }
 
-void shadow_map(struct shadow *s, uint32_t lin, uint32_t phys, bool rw, bool global)
+void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t phys, bool rw, bool global)
 {
+	uint32_t lin = slot(window, lin_page);
 	BT86_ASSERT(s->paging && phys < s->mem->size >> PAGE_SHIFT_4K);
 	if (lin < s->mem->low_hole >> PAGE_SHIFT_4K)
 		return; /* host page 0: accesses there are emulated */
@@ -198,9 +230,10 @@ void shadow_protect(struct shadow *s, uint32_t phys, bool code)
 {
 	(void)code; /* gmem's code_page already says which; prot_for reads it */
 	if (!s->paging) {
+		int prot = s->mem->code_page[phys] ? PROT_READ : PROT_READ | PROT_WRITE;
 		if ((phys << PAGE_SHIFT_4K) >= s->mem->low_hole)
-			BT86_ASSERT(mprotect(host(phys), PAGE_SIZE_4K,
-					     s->mem->code_page[phys] ? PROT_READ : PROT_READ | PROT_WRITE) == 0);
+			BT86_ASSERT(mprotect(host(slot(SHADOW_KERNEL, phys)), PAGE_SIZE_4K, prot) == 0);
+		BT86_ASSERT(mprotect(host(slot(SHADOW_USER, phys)), PAGE_SIZE_4K, prot) == 0);
 		return;
 	}
 	for (uint32_t lin = s->alias_head[phys]; lin != SHADOW_NONE; lin = s->alias_next[lin])

@@ -2,17 +2,24 @@
  * The shadow page tables: the host's own page tables over the low 4 GiB,
  * driven by mmap, acting as a virtual TLB for the guest's linear space.
  *
- * With paging off the window is the identity view of guest RAM.  With paging
- * on, a guest linear page enters the window on first use (a hidden fault),
- * mapped to its guest-physical page of the RAM memfd; invlpg drops one page,
- * a CR3 load drops the non-global ones, paging-mode changes drop all.
+ * There are two windows onto guest linear space: the kernel window at host
+ * address 0, which translated ring-0 code uses, and the user window at
+ * USER_WINDOW_BASE, which ring-3 code reaches through its gs: prefix and
+ * which only ever holds pages a user access may touch.  A "slot" names a
+ * page of either: window << 20 | linear page.
+ *
+ * With paging off both windows are the identity view of guest RAM.  With
+ * paging on, a guest linear page enters a window on first use (a hidden
+ * fault), mapped to its guest-physical page of the RAM memfd; invlpg drops
+ * one page from both, a CR3 load drops the non-global ones, paging-mode
+ * changes drop all.
  *
  * Invariants:
  *  - A mapped page is writable in the window only if the guest's entry allows
  *    the write, its dirty bit is already set, and its physical page holds no
  *    translated code; so the first write of a clean page faults and sets D,
- *    and every write to a code page faults (at every alias: the reverse map
- *    links each physical page to the linear pages mapping it).
+ *    and every write to a code page faults (at every alias, in both windows:
+ *    the reverse map links each physical page to the slots mapping it).
  *  - Pages leave the window by being re-reserved PROT_NONE, never unmapped,
  *    so no host mapping can ever land where guest code reaches.
  *  - The number of mapped pages stays below SHADOW_MAX_PAGES; reaching it
@@ -42,12 +49,13 @@ struct shadow {
 	struct gmem *mem;
 	struct stats *stats;
 	bool paging;
-	uint32_t *lin_phys;    /* per linear page: physical page, or SHADOW_NONE */
-	uint8_t *lin_flags;    /* per linear page: SHADOW_RW, SHADOW_GLOBAL */
-	uint32_t *alias_next;  /* per linear page: next alias of the same physical page */
-	uint32_t *alias_head;  /* per physical RAM page: first linear page mapping it */
-	uint32_t *mapped;      /* the mapped linear pages, for flushes */
+	uint32_t *lin_phys;    /* per slot: physical page, or SHADOW_NONE */
+	uint8_t *lin_flags;    /* per slot: SHADOW_RW, SHADOW_GLOBAL */
+	uint32_t *alias_next;  /* per slot: next slot mapping the same physical page */
+	uint32_t *alias_head;  /* per physical RAM page: first slot mapping it */
+	uint32_t *mapped;      /* the mapped slots, for flushes */
 	uint32_t n_mapped;
+	bool user_window;      /* the user window is reserved (for teardown) */
 };
 
 #define SHADOW_RW 0x1u      /* the guest may write and D is set */
@@ -58,9 +66,14 @@ void shadow_destroy(struct shadow *s);
 
 /* CR0.PG changed: drops every mapping; off restores the identity view. */
 void shadow_set_paging(struct shadow *s, bool on);
-/* Maps linear page `lin` to physical page `phys` (RAM) with the guest's
- * permission `rw` (write allowed and dirty) and globalness. */
-void shadow_map(struct shadow *s, uint32_t lin, uint32_t phys, bool rw, bool global);
+#define SHADOW_KERNEL 0u
+#define SHADOW_USER 1u
+
+/* Maps linear page `lin` of window `window` to physical page `phys` (RAM)
+ * with the guest's permission `rw` (write allowed and dirty) and
+ * globalness. */
+void shadow_map(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw, bool global);
+/* invlpg: drops linear page `lin` from both windows. */
 void shadow_unmap(struct shadow *s, uint32_t lin);
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause);
 /* Write-protects every alias of physical page `phys` (code) or restores the

@@ -113,6 +113,13 @@ void emit_count(struct emit *e, uint32_t at)
 	emit_u32(e, at);
 }
 
+void emit_guest_prefix(struct emit *e)
+{
+	if (e->seg)
+		emit_u8(e, e->seg);
+	emit_u8(e, 0x67);
+}
+
 void emit_store_below_esp(struct emit *e, unsigned from_r8, uint32_t imm, unsigned size)
 {
 	/* mov %r8d/%r8w or $imm, -size(%esp), with 32-bit addressing; the
@@ -121,12 +128,13 @@ void emit_store_below_esp(struct emit *e, unsigned from_r8, uint32_t imm, unsign
 
 	if (size == 2)
 		emit_u8(e, 0x66);
+	emit_guest_prefix(e);
 	if (from_r8) {
-		const uint8_t st[] = {0x67, 0x44, 0x89, 0x44, 0x24, disp};
+		const uint8_t st[] = {0x44, 0x89, 0x44, 0x24, disp};
 		emit_bytes(e, st, sizeof st);
 		return;
 	}
-	const uint8_t st[] = {0x67, 0xC7, 0x44, 0x24, disp};
+	const uint8_t st[] = {0xC7, 0x44, 0x24, disp};
 	emit_bytes(e, st, sizeof st);
 	if (size == 2) {
 		uint16_t v = (uint16_t)imm;
@@ -155,13 +163,15 @@ static bool is_legacy_prefix(uint8_t b)
 	       b == 0x66 || b == 0x67 || b == 0xF0 || b == 0xF2 || b == 0xF3;
 }
 
-bool emit_encoded(struct emit *e, ZydisEncoderRequest *req)
+bool emit_encoded(struct emit *e, ZydisEncoderRequest *req, bool guest_mem)
 {
 	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH + 1];
 	ZyanUSize len = sizeof buf - 1;
 	bool absolute = false;
 
 	req->machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	if (guest_mem && e->seg)
+		req->prefixes |= ZYDIS_ATTRIB_HAS_SEGMENT_GS;
 	for (unsigned i = 0; i < req->operand_count; i++)
 		if (req->operands[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
 		    req->operands[i].mem.base == ZYDIS_REGISTER_NONE &&

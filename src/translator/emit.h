@@ -14,6 +14,7 @@
 
 struct emit {
 	uint8_t *base;   /* r14: offsets are relative to it */
+	uint8_t seg;     /* 0x65 when guest memory is the user window (ring 3), else 0 */
 	uint32_t pos;    /* next byte */
 	uint32_t limit;  /* first byte not to write */
 	bool overflow;
@@ -47,7 +48,12 @@ void emit_store_below_esp(struct emit *e, unsigned r8_or_imm, uint32_t imm, unsi
 void emit_adjust_esp(struct emit *e, int32_t delta);
 
 /* Encodes one 64-bit-mode instruction; false (and e->overflow untouched) if
- * Zydis cannot encode it. */
-bool emit_encoded(struct emit *e, ZydisEncoderRequest *req);
+ * Zydis cannot encode it.  guest_mem: its memory operand is guest memory
+ * (gets the window prefix). */
+bool emit_encoded(struct emit *e, ZydisEncoderRequest *req, bool guest_mem);
+
+/* The prefixes every access to guest memory carries: the user window's
+ * segment (ring 3) and the 32-bit address size. */
+void emit_guest_prefix(struct emit *e);
 
 #endif

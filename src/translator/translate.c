@@ -264,7 +264,7 @@ static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool lo
 	req.operands[r].reg.value = size == 2 ? ZYDIS_REGISTER_R8W : ZYDIS_REGISTER_R8D;
 	mem_from(&req.operands[mm], m, size);
 	req.operands[mm].mem.displacement = (int32_t)(req.operands[mm].mem.displacement + adjust);
-	return emit_encoded(&b->e, &req);
+	return emit_encoded(&b->e, &req, true);
 }
 
 /* A copy whose memory operand goes through FS or GS: compute the linear
@@ -287,7 +287,7 @@ static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 		lea.operands[1].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
 		lea.operands[1].imm.u = (uint32_t)in->ops[m].mem.disp.value;
 	}
-	if (!emit_encoded(&b->e, &lea))
+	if (!emit_encoded(&b->e, &lea, false))
 		return false;
 	/* lea (%r8,%r9|%r12), %r8d: add the segment base, modulo 4 GiB */
 	const uint8_t add_fs[] = {0x47, 0x8D, 0x04, 0x08}, add_gs[] = {0x47, 0x8D, 0x04, 0x20};
@@ -299,7 +299,7 @@ static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 	o->mem.index = ZYDIS_REGISTER_NONE;
 	o->mem.scale = 0;
 	o->mem.displacement = 0;
-	return emit_encoded(&b->e, &req);
+	return emit_encoded(&b->e, &req, true);
 }
 
 static bool emit_encoded_without_segment(struct builder *b, const struct insn *in)
@@ -307,7 +307,7 @@ static bool emit_encoded_without_segment(struct builder *b, const struct insn *i
 	ZydisEncoderRequest req;
 	init_request_from(&req, in);
 	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS);
-	return emit_encoded(&b->e, &req);
+	return emit_encoded(&b->e, &req, false);
 }
 
 static bool emit_plain(struct builder *b, const struct insn *in)
@@ -327,21 +327,31 @@ static bool emit_plain(struct builder *b, const struct insn *in)
 		 * of group 1: the encoder picks the 64-bit-mode forms. */
 		ZydisEncoderRequest req;
 		init_request_from(&req, in);
-		return emit_encoded(&b->e, &req);
+		return emit_encoded(&b->e, &req, m >= 0);
 	}
-	if (m >= 0)
-		emit_u8(&b->e, 0x67);
+	unsigned skip = 0; /* legacy prefixes to copy from, past the ones we drop */
+	if (m >= 0) {
+		emit_guest_prefix(&b->e);
+		/* In the user window the gs: prefix must be the only segment
+		 * override (cs/ds/es/ss mean base 0 anyway). */
+		while (b->e.seg && skip < d->raw.prefix_count) {
+			uint8_t p = in->bytes[skip];
+			if (p != 0x26 && p != 0x2E && p != 0x36 && p != 0x3E)
+				break;
+			skip++;
+		}
+	}
 	if (m >= 0 && (d->attributes & ZYDIS_ATTRIB_HAS_MODRM) && d->raw.modrm.mod == 0 &&
 	    d->raw.modrm.rm == 5) {
 		/* disp32 alone is RIP-relative in 64-bit mode: use the SIB form. */
 		unsigned mo = d->raw.modrm.offset;
-		emit_bytes(&b->e, in->bytes, mo);
+		emit_bytes(&b->e, in->bytes + skip, mo - skip);
 		emit_u8(&b->e, (uint8_t)((in->bytes[mo] & 0xF8) | 4));
 		emit_u8(&b->e, 0x25);
 		emit_bytes(&b->e, in->bytes + mo + 1, d->length - mo - 1);
 		return true;
 	}
-	emit_bytes(&b->e, in->bytes, d->length);
+	emit_bytes(&b->e, in->bytes + skip, d->length - skip);
 	return true;
 }
 
@@ -354,7 +364,8 @@ static bool emit_push(struct builder *b, const struct insn *in)
 		if (!is_gpr32(o->reg.value))
 			return false;
 		/* mov %reg, -4(%esp) */
-		const uint8_t st[] = {0x67, 0x89, (uint8_t)(0x44 | gpr_num(o->reg.value) << 3), 0x24, 0xFC};
+		const uint8_t st[] = {0x89, (uint8_t)(0x44 | gpr_num(o->reg.value) << 3), 0x24, 0xFC};
+		emit_guest_prefix(&b->e);
 		emit_bytes(&b->e, st, sizeof st);
 		break;
 	}
@@ -381,12 +392,14 @@ static bool emit_pop(struct builder *b, const struct insn *in)
 		if (!is_gpr32(o->reg.value))
 			return false;
 		/* mov (%esp), %reg */
-		const uint8_t ld[] = {0x67, 0x8B, (uint8_t)(0x04 | gpr_num(o->reg.value) << 3), 0x24};
+		const uint8_t ld[] = {0x8B, (uint8_t)(0x04 | gpr_num(o->reg.value) << 3), 0x24};
+		emit_guest_prefix(&b->e);
 		emit_bytes(&b->e, ld, sizeof ld);
 		if (o->reg.value == ZYDIS_REGISTER_ESP)
 			return true; /* pop %esp: the loaded value wins */
 	} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
-		const uint8_t ld[] = {0x67, 0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
+		const uint8_t ld[] = {0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
+		emit_guest_prefix(&b->e);
 		emit_bytes(&b->e, ld, sizeof ld);
 		/* An ESP-based destination is addressed after the increment. */
 		int32_t adj = o->mem.base == ZYDIS_REGISTER_ESP ? 4 : 0;
@@ -399,11 +412,21 @@ static bool emit_pop(struct builder *b, const struct insn *in)
 	return true;
 }
 
+/* pushfq/popfq run on a scratch stack in the VCPU: the guest's stack is
+ * guest memory, reached only through 32-bit addresses. */
+static const uint8_t to_scratch_stack[] = {
+	0x49, 0x89, 0xE3,                           /* mov %rsp, %r11 */
+	0x49, 0x8D, 0xA7, VC_SCRATCH_TOP, 0, 0, 0,  /* lea VC_SCRATCH_TOP(%r15), %rsp */
+};
+static const uint8_t from_scratch_stack[] = {0x4C, 0x89, 0xDC}; /* mov %r11, %rsp */
+
 static void emit_pushf(struct builder *b)
 {
+	emit_bytes(&b->e, to_scratch_stack, sizeof to_scratch_stack);
 	const uint8_t seq[] = {
 		0x9C,                               /* pushfq */
 		0x41, 0x58,                         /* pop %r8 */
+		0x4C, 0x89, 0xDC,                   /* mov %r11, %rsp */
 		0x45, 0x8B, 0x57, VC_VIF,           /* mov VC_VIF(%r15), %r10d */
 		0x47, 0x8D, 0x84, 0x10, 0x00, 0xFE, 0xFF, 0xFF, /* lea -0x200(%r8,%r10), %r8d */
 		0x45, 0x8B, 0x57, VC_VSYS,          /* mov VC_VSYS(%r15), %r10d */
@@ -417,9 +440,10 @@ static void emit_pushf(struct builder *b)
 static void emit_popf(struct builder *b, const struct insn *in)
 {
 	const uint8_t load[] = {
-		0x67, 0x44, 0x8B, 0x04, 0x24,       /* mov (%esp), %r8d */
+		0x44, 0x8B, 0x04, 0x24,             /* mov (%esp), %r8d */
 		0x41, 0xF7, 0xC0, 0x00, 0x01, 0x00, 0x00, /* test $TF, %r8d */
 	};
+	emit_guest_prefix(&b->e);
 	emit_bytes(&b->e, load, sizeof load);
 	uint32_t at = emit_jcc(&b->e, 0x5, 0);  /* jnz: single-step requested */
 	add_exit(b, at, in->eip, TCX_EMULATE, false);
@@ -440,7 +464,9 @@ static void emit_popf(struct builder *b, const struct insn *in)
 	emit_bytes(&b->e, rest, sizeof rest);
 	emit_u32(&b->e, FL_HOST_HELD);
 	const uint8_t load_flags[] = {0x41, 0x50, 0x9D}; /* push %r8; popfq */
+	emit_bytes(&b->e, to_scratch_stack, sizeof to_scratch_stack);
 	emit_bytes(&b->e, load_flags, sizeof load_flags);
+	emit_bytes(&b->e, from_scratch_stack, sizeof from_scratch_stack);
 	emit_adjust_esp(&b->e, 4);
 }
 
@@ -534,10 +560,11 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		break;
 	case XC_LEAVE: {
 		const uint8_t seq[] = {
-			0x67, 0x44, 0x8B, 0x45, 0x00, /* mov 0(%ebp), %r8d */
+			0x44, 0x8B, 0x45, 0x00,       /* mov 0(%ebp), %r8d */
 			0x8D, 0x65, 0x04,             /* lea 4(%rbp), %esp */
 			0x44, 0x89, 0xC5,             /* mov %r8d, %ebp */
 		};
+		emit_guest_prefix(&b->e);
 		emit_bytes(&b->e, seq, sizeof seq);
 		break;
 	}
@@ -602,8 +629,9 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		st->insn_rewritten++;
 		return true;
 	case XC_RET: {
-		const uint8_t ld[] = {0x67, 0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
+		const uint8_t ld[] = {0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
 		uint16_t imm = in->d.operand_count_visible ? (uint16_t)in->ops[0].imm.value.u : 0;
+		emit_guest_prefix(&b->e);
 		emit_bytes(&b->e, ld, sizeof ld);
 		emit_adjust_esp(&b->e, 4 + imm);
 		emit_lookup(&b->e, b->x->tc->miss_stub);
@@ -656,8 +684,31 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 	return false;
 }
 
-static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, bool paging, struct insn *ins)
+/* At CPL 3: cli, sti and popf depend on IOPL and go to the emulator; so do
+ * string instructions that write or compare through ES:EDI, because ES
+ * cannot be overridden in 64-bit mode and would reach the kernel window. */
+static enum xclass user_class(const struct insn *in)
 {
+	switch (in->cls) {
+	case XC_CLI:
+	case XC_STI:
+	case XC_POPF:
+		return XC_EMULATE;
+	case XC_PLAIN:
+		for (unsigned i = 0; i < in->d.operand_count; i++)
+			if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+			    in->ops[i].mem.segment == ZYDIS_REGISTER_ES &&
+			    in->ops[i].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN)
+				return XC_EMULATE;
+		return XC_PLAIN;
+	default:
+		return in->cls;
+	}
+}
+
+static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode, struct insn *ins)
+{
+	bool paging = mode & XMODE_PAGING, user = (mode & XMODE_CPL_MASK) == 3;
 	uint32_t page_end = (phys | (PAGE_SIZE_4K - 1)) + 1;
 	unsigned n = 0;
 
@@ -683,6 +734,8 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, bool 
 		in->cls = xlate_classify(&in->d, in->ops);
 		if (paging && phys + in->d.length > page_end)
 			in->cls = XC_EMULATE; /* its second page is elsewhere in RAM */
+		if (user)
+			in->cls = user_class(in);
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
@@ -707,7 +760,8 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 
 	BT86_ASSERT(b);
 	b->x = x;
-	b->e = (struct emit){.base = tc->base, .pos = tc->used, .limit = (uint32_t)tc->size};
+	b->e = (struct emit){.base = tc->base, .pos = tc->used, .limit = (uint32_t)tc->size,
+			     .seg = (mode & XMODE_CPL_MASK) == 3 ? 0x65 : 0};
 	b->start = tc->used;
 	b->page = eip >> PAGE_SHIFT_4K;
 
@@ -778,7 +832,7 @@ struct tc_block *xlate_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 
 	if (!gmem_ptr(x->mem, phys, 1))
 		return NULL;
-	n = decode_block(x, eip, phys, mode & XMODE_PAGING, ins);
+	n = decode_block(x, eip, phys, mode, ins);
 	BT86_ASSERT(n > 0);
 	if (!tc_has_room(x->tc, (size_t)n * XLATE_MAX_HOST_PER_INSN + 1024))
 		tc_flush(x->tc);

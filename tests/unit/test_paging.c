@@ -1,6 +1,7 @@
 /* The page walker and the shadow's bookkeeping. */
 #include <string.h>
 
+#include "mem/layout.h"
 #include "mem/pagewalk.h"
 #include "unit.h"
 
@@ -85,9 +86,13 @@ START_TEST(test_shadow_aliases_and_flushes)
 	machine_init(&m, 0);
 	shadow_set_paging(&m.shadow, true);
 	uint32_t frame = 0x300; /* physical page 0x300000 */
-	shadow_map(&m.shadow, 0x40000, frame, true, false);
-	shadow_map(&m.shadow, 0x50000, frame, true, true);
-	shadow_map(&m.shadow, 0x60000, 0x301, false, false);
+	shadow_map(&m.shadow, SHADOW_KERNEL, 0x40000, frame, true, false);
+	shadow_map(&m.shadow, SHADOW_KERNEL, 0x50000, frame, true, true);
+	shadow_map(&m.shadow, SHADOW_KERNEL, 0x60000, 0x301, false, false);
+	shadow_map(&m.shadow, SHADOW_USER, 0x70000, frame, false, false);
+	ck_assert_uint_eq(m.shadow.alias_head[frame], (1u << 20) | 0x70000); /* user-window slot */
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(USER_WINDOW_BASE + 0x70000000u), 0);
+	shadow_unmap(&m.shadow, 0x70000);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 3);
 	ck_assert_uint_eq(m.shadow.alias_head[frame], 0x50000);
 	ck_assert_uint_eq(m.shadow.alias_next[0x50000], 0x40000);
@@ -113,7 +118,7 @@ START_TEST(test_shadow_capacity_bound)
 	machine_init(&m, 0);
 	shadow_set_paging(&m.shadow, true);
 	for (uint32_t i = 0; i <= SHADOW_MAX_PAGES; i++)
-		shadow_map(&m.shadow, 0x40000 + i, 0x100 + (i % 256), false, false);
+		shadow_map(&m.shadow, SHADOW_KERNEL, 0x40000 + i, 0x100 + (i % 256), false, false);
 	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CAPACITY], 1);
 	ck_assert_uint_le(m.stats.shadow_mappings_peak, SHADOW_MAX_PAGES);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 1);

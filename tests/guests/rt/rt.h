@@ -12,7 +12,11 @@ struct trap_frame {
 	u32 edi, esi, ebp, esp_dummy, ebx, edx, ecx, eax;
 	u32 vector, error;
 	u32 eip, cs, eflags;
+	u32 user_esp, user_ss; /* only when cs & 3 = 3 */
 };
+
+/* Called for int $0x80 (vector 128) when set; may change the frame. */
+extern void (*syscall_hook)(struct trap_frame *f);
 
 static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }

@@ -1,0 +1,152 @@
+/* Ring 3 with paging: system calls through int $0x80, exceptions raised at
+ * CPL 3 reaching the kernel on its TSS stack, privileged instructions,
+ * user/supervisor page protection, and a ring-3 loop preempted by the
+ * timer.  User code reports through system calls. */
+#include "rt/rt.h"
+
+#define P 0x1u
+#define W 0x2u
+#define U 0x4u
+#define USER_CS 0x3B
+#define USER_DS 0x43
+
+static u32 pd[1024] __attribute__((aligned(4096)));
+static u32 pts[4][1024] __attribute__((aligned(4096)));
+static u32 tss[26];
+static u8 kstack[8192] __attribute__((aligned(16)));
+static u8 ustack[8192] __attribute__((aligned(16)));
+static volatile u32 secret[1024] __attribute__((aligned(4096)));   /* supervisor-only page */
+static volatile u32 readonly[1024] __attribute__((aligned(4096))); /* user read-only page */
+volatile u32 ticks, preempted;
+
+extern void tick_stub(void);
+__asm__(".text\n"
+	"tick_stub: incl ticks\n"
+	"pushl %eax\n movb $0x20, %al\n outb %al, $0x20\n popl %eax\n"
+	"iret\n");
+
+/* System calls: eax = 1 ok(ebx, ecx = description), 2 is_u32(ebx, edx,
+ * ecx), 3 end of the user program, 4 return the CPL the caller ran at. */
+static void sys(struct trap_frame *f)
+{
+	switch (f->eax) {
+	case 1:
+		ok(f->ebx, (const char *)f->ecx);
+		break;
+	case 2:
+		is_u32(f->ebx, f->edx, (const char *)f->ecx);
+		break;
+	case 3:
+		ok((f->cs & 3) == 3 && f->user_ss == USER_DS, "the program ends by a system call from ring 3");
+		done();
+	case 4:
+		f->eax = f->cs & 3;
+		break;
+	}
+}
+
+#define UOK(cond, desc) __asm__ volatile("int $0x80" : : "a"(1), "b"(cond), "c"(desc) : "memory")
+#define UIS(got, want, desc) __asm__ volatile("int $0x80" : : "a"(2), "b"(got), "d"(want), "c"(desc) : "memory")
+
+static void user_main(void)
+{
+	u32 at, cpl;
+	__asm__ volatile("int $0x80" : "=a"(cpl) : "a"(4) : "memory");
+	UIS(cpl, 3, "user code runs at CPL 3");
+	u16 cs;
+	__asm__ volatile("movw %%cs, %0" : "=r"(cs));
+	UIS(cs, USER_CS, "and reads its own CS");
+
+	EXPECT_TRAP(at, "cli");
+	UOK(last_trap.vector == 13 && last_trap.error == 0 && last_trap.eip == at && (last_trap.cs & 3) == 3,
+	    "cli at CPL 3 raises #GP(0)");
+	EXPECT_TRAP(at, "inb $0x60, %%al", "a"(0));
+	UOK(last_trap.vector == 13 && last_trap.eip == at, "in at CPL 3 raises #GP(0) with no I/O bitmap");
+	EXPECT_TRAP(at, "outb %%al, $0x80", "a"(0));
+	UOK(last_trap.vector == 13, "so does out");
+	EXPECT_TRAP(at, "hlt");
+	UOK(last_trap.vector == 13, "hlt at CPL 3 raises #GP(0)");
+	EXPECT_TRAP(at, "movl %%cr0, %%eax", "a"(0));
+	UOK(last_trap.vector == 13, "mov from CR0 at CPL 3 raises #GP(0)");
+	EXPECT_TRAP(at, "int $48");
+	UOK(last_trap.vector == 13 && last_trap.error == 48 * 8 + 2, "int to a DPL 0 gate raises #GP(vector)");
+	EXPECT_TRAP(at, "syscall");
+	UOK(last_trap.vector == 6 && last_trap.eip == at, "syscall raises #UD (no SYSCALL in the CPU)");
+	EXPECT_TRAP(at, "divl %%ecx", "a"(1), "d"(0), "c"(0));
+	UOK(last_trap.vector == 0 && last_trap.eip == at, "#DE at CPL 3 reaches the kernel");
+	EXPECT_TRAP(at, "ljmp $0x33, $0");
+	UOK(last_trap.vector == 13 && last_trap.error == 0x30, "a far jump to selector 0x33 is the guest's own #GP");
+
+	u32 fl_before, fl_after;
+	__asm__ volatile("pushfl; popl %0; pushl %0; xorl $0x200, (%%esp); popfl; pushfl; popl %1"
+			 : "=&r"(fl_before), "=r"(fl_after) : : "cc", "memory");
+	UOK(((fl_before ^ fl_after) & 0x200) == 0, "popf at CPL 3 cannot change IF");
+	UOK((fl_after & 0x3000) == 0, "IOPL reads as 0");
+	u32 vendor[3];
+	__asm__ volatile("cpuid" : "=b"(vendor[0]), "=d"(vendor[1]), "=c"(vendor[2]) : "a"(0));
+	UOK(vendor[0] == 0x756E6547 && vendor[1] == 0x49656E69 && vendor[2] == 0x6C65746E, "cpuid at CPL 3 says GenuineIntel");
+
+	EXPECT_TRAP(at, "movl (%%ecx), %%eax", "c"(&secret[4]), "a"(0));
+	UOK(last_trap.vector == 14 && last_trap.error == (P | U) && last_trap.eip == at,
+	    "#PF(P|U) reading a supervisor page");
+	EXPECT_TRAP(at, "movl %%eax, (%%ecx)", "c"(&readonly[2]), "a"(1));
+	UOK(last_trap.vector == 14 && last_trap.error == (P | W | U), "#PF(P|W|U) writing a read-only page");
+	UIS(readonly[2], 0, "and the page is unchanged");
+	EXPECT_TRAP(at, "movl (%%ecx), %%eax", "c"(0xB0000000), "a"(0));
+	UOK(last_trap.vector == 14 && last_trap.error == U, "#PF(U) reading a non-present page");
+	volatile u32 *mine = (volatile u32 *)ustack;
+	mine[3] = 0x1234;
+	UIS(mine[3], 0x1234, "user pages are readable and writable");
+
+	/* Preemption: spin without ever entering the kernel until the timer
+	 * interrupt handler has run ten times. */
+	u32 start = ticks;
+	while (ticks - start < 10)
+		preempted++;
+	UOK(ticks - start >= 10, "a ring-3 loop is preempted by the timer");
+	__asm__ volatile("int $0x80" : : "a"(3));
+}
+
+void test_main(u32 magic, u32 mbi)
+{
+	(void)magic;
+	(void)mbi;
+	plan(22);
+	set_descriptor(7, 0, 0xFFFFF, 0xFA, 0xC); /* 0x38: user code, DPL 3 */
+	set_descriptor(8, 0, 0xFFFFF, 0xF2, 0xC); /* 0x40: user data, DPL 3 */
+	tss[1] = (u32)kstack + sizeof kstack;     /* ESP0 */
+	tss[2] = 0x10;                            /* SS0 */
+	tss[25] = (u32)sizeof tss << 16;          /* I/O map base past the limit: no port */
+	set_descriptor(5, (u32)tss, sizeof tss - 1, 0x89, 0x0);
+	gdt[6] = 0;
+	gdt_load();
+	__asm__ volatile("ltr %w0" : : "r"(0x28));
+	syscall_hook = sys;
+
+	for (u32 i = 0; i < 4 * 1024; i++)
+		pts[i / 1024][i % 1024] = (i << 12) | P | W | U;
+	pts[0][(u32)secret >> 12] &= ~U;
+	pts[0][(u32)readonly >> 12] &= ~W;
+	for (u32 i = 0; i < 4; i++)
+		pd[i] = (u32)pts[i] | P | W | U;
+	__asm__ volatile("movl %0, %%cr3\n"
+			 "movl %%cr0, %%eax; orl $0x80010000, %%eax; movl %%eax, %%cr0\n"
+			 "jmp 1f\n1:" : : "r"(pd) : "eax", "memory");
+	ok(1, "paging on with user pages");
+
+	outb(0x20, 0x11); outb(0xA0, 0x11);
+	outb(0x21, 0x20); outb(0xA1, 0x28);
+	outb(0x21, 0x04); outb(0xA1, 0x02);
+	outb(0x21, 0x01); outb(0xA1, 0x01);
+	outb(0x21, 0xFE); outb(0xA1, 0xFF);
+	idt_set(0x20, tick_stub, 0);
+	outb(0x43, 0x34);
+	outb(0x40, 11932 & 0xFF);
+	outb(0x40, 11932 >> 8);
+
+	/* iret to ring 3 with interrupts enabled. */
+	__asm__ volatile("pushl %0\n pushl %1\n pushl $0x202\n pushl %2\n pushl %3\n"
+			 "movw %w0, %%ax\n movw %%ax, %%ds\n movw %%ax, %%es\n"
+			 "iret" : : "r"(USER_DS), "r"((u32)ustack + sizeof ustack), "r"(USER_CS),
+			 "r"((u32)user_main) : "eax", "memory");
+}
