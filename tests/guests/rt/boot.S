@@ -57,8 +57,10 @@ stub 16,0
 stub 17,1
 stub 18,0
 stub 19,0
+stub 32,0
 stub 48,0
 stub 128,0
+stub 129,0
 
 trap_common:
 	pusha

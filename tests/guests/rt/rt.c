@@ -9,6 +9,8 @@ u64 gdt[16];
 static u64 idt[256];
 volatile struct trap_record last_trap;
 void (*syscall_hook)(struct trap_frame *f);
+void (*irq_hook)(struct trap_frame *f);
+int (*fault_hook)(struct trap_frame *f);
 volatile u32 trap_resume;
 static int test_no, failures;
 
@@ -140,6 +142,13 @@ void idt_set(int vec, void (*handler)(void), int dpl)
 #define STUB(n) extern void trap_stub_##n(void);
 STUB(0) STUB(1) STUB(2) STUB(3) STUB(4) STUB(5) STUB(6) STUB(7) STUB(8) STUB(9) STUB(10)
 STUB(11) STUB(12) STUB(13) STUB(14) STUB(15) STUB(16) STUB(17) STUB(18) STUB(19) STUB(48) STUB(128)
+STUB(32) STUB(129)
+
+void idt_hooks(void)
+{
+	idt_set(32, trap_stub_32, 0);
+	idt_set(129, trap_stub_129, 3);
+}
 
 static void idt_init(void)
 {
@@ -165,10 +174,16 @@ void trap_reset(void)
 void rt_trap(struct trap_frame *f);
 void rt_trap(struct trap_frame *f)
 {
-	if (f->vector == 128 && syscall_hook) {
+	if ((f->vector == 128 || f->vector == 129) && syscall_hook) {
 		syscall_hook(f);
 		return;
 	}
+	if (f->vector == 32 && irq_hook) {
+		irq_hook(f);
+		return;
+	}
+	if (f->vector < 32 && fault_hook && fault_hook(f))
+		return;
 	last_trap.count++;
 	last_trap.vector = f->vector;
 	last_trap.error = f->error;

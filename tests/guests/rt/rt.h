@@ -15,8 +15,15 @@ struct trap_frame {
 	u32 user_esp, user_ss; /* only when cs & 3 = 3 */
 };
 
-/* Called for int $0x80 (vector 128) when set; may change the frame. */
+/* Called for int $0x80 and int $0x81 when set; may change the frame. */
 extern void (*syscall_hook)(struct trap_frame *f);
+/* Called for IRQ 0 (vector 32, after an idt_irq0() call) when set. */
+extern void (*irq_hook)(struct trap_frame *f);
+/* Called first for exceptions (vectors 0-31) when set; returns nonzero
+ * when it handled the exception. */
+extern int (*fault_hook)(struct trap_frame *f);
+/* Routes vector 32 and 129 (DPL 3) through the hooks above. */
+void idt_hooks(void);
 
 static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
