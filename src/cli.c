@@ -14,6 +14,7 @@
 
 #include "cache/stats.h"
 #include "cache/tc.h"
+#include "cpu/contain.h"
 #include "cpu/run.h"
 #include "devices/board.h"
 #include "loader/multiboot.h"
@@ -171,8 +172,15 @@ int main(int argc, char **argv)
 	char err[512];
 	int status = 1;
 
+	FILE *json = NULL;
+
 	if (parse(argc, argv, &o))
 		return 2;
+	/* Opened now: once contained, the monitor opens nothing. */
+	if (o.stats_json && !(json = fopen(o.stats_json, "w"))) {
+		fprintf(stderr, "bt86: cannot write %s: %s\n", o.stats_json, strerror(errno));
+		return 1;
+	}
 	if (gmem_init(&mem, (uint32_t)o.mem_bytes, err, sizeof err))
 		goto fail;
 	if (shadow_init(&shadow, &mem, &stats, err, sizeof err))
@@ -197,6 +205,8 @@ int main(int argc, char **argv)
 		snprintf(err, sizeof err, "cannot start the terminal input thread");
 		goto free_board;
 	}
+	if (contain_install(&tc, err, sizeof err))
+		goto free_board;
 	struct sigaction sa = {.sa_handler = on_terminate, .sa_flags = SA_ONSTACK};
 	sigemptyset(&sa.sa_mask);
 	running = &vcpu;
@@ -212,7 +222,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bt86: %s\n", vcpu.stop_reason);
 	if (o.stats)
 		stats_print(&stats, &tc, o.hot, stderr);
-	if (o.stats_json && stats_write_json(&stats, &tc, o.hot, o.stats_json))
+	if (json && stats_write_json(&stats, &tc, o.hot, json))
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.stats_json, strerror(errno));
 	board_destroy(&board);
 	vcpu_destroy(&vcpu);

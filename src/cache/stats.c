@@ -157,12 +157,8 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 	free(v);
 }
 
-int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, const char *path)
+int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, FILE *f)
 {
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		return -1;
 	fprintf(f, "{\n  \"blocks\": %" PRIu64 ",\n  \"tc_bytes\": %" PRIu64 ",\n  \"guest_insns_translated\": %" PRIu64 ",\n",
 		s->blocks, s->tc_bytes, s->guest_insns);
 	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_retargeted\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n",

@@ -70,7 +70,7 @@ extern const char *const stats_exit_names[EXIT_REASONS];
 struct tc;
 /* Writes the text report (and the `hot` hottest blocks, when non-zero). */
 void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE *out);
-/* Writes the JSON report; returns 0 or -1 with errno set. */
-int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, const char *path);
+/* Writes the JSON report to f and closes it; returns 0 or -1 with errno set. */
+int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, FILE *f);
 
 #endif

@@ -47,8 +47,22 @@ int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, b
 	    char *err, size_t errlen)
 {
 	memset(tc, 0, sizeof *tc);
-	tc->base = mmap(NULL, size, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-			-1, 0);
+	/* The containment filter compares 32-bit halves of addresses: keep the
+	 * cache inside one 4 GiB-aligned region.  Of twice the size, either the
+	 * first half does not cross a boundary or the part from the boundary
+	 * on does not. */
+	uint8_t *region = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE | PROT_EXEC,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	tc->base = region;
+	if (region != MAP_FAILED) {
+		uintptr_t r = (uintptr_t)region;
+		uintptr_t start = (r >> 32) == ((r + size - 1) >> 32) ? r : ((r >> 32) + 1) << 32;
+		tc->base = (uint8_t *)start;
+		if (start > r)
+			munmap(region, start - r);
+		if (start + size < r + 2 * size)
+			munmap((void *)(start + size), r + 2 * size - (start + size));
+	}
 	if (tc->base == MAP_FAILED) {
 		snprintf(err, errlen, "cannot map the translation cache: %s", strerror(errno));
 		return -1;

@@ -50,6 +50,14 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	b->input_fd = -1;
 	pic_init(&b->pic, pic_output, b);
 	pit_init(&b->pit, pit_irq0, b);
+	/* The state PC firmware (SeaBIOS, under QEMU) leaves: IRQ 0, 1, 2 and 6
+	 * open on the master, 8, 12, 13 and 14 on the slave, and channel 0
+	 * counting 65536 in mode 2 (18.2 Hz) on IRQ 0, at vector 8. */
+	b->pic.chip[0].imr = 0xB8;
+	b->pic.chip[1].imr = 0x8E;
+	pit_write(&b->pit, 3, 1, 0x34);
+	pit_write(&b->pit, 0, 1, 0);
+	pit_write(&b->pit, 0, 1, 0);
 	uart_init(&b->com1, serial_tx, com1_irq, b);
 	b->exit_port = (struct debug_exit){.exit = exit_run, .opaque = b};
 	if (iobus_register(&b->io, BOARD_PIC_MASTER_PORT, 2, "i8259 (master)", &b->pic.chip[0], pic_read,
@@ -105,6 +113,7 @@ int board_start_timer(struct board *b, char *err, size_t errlen)
 		return -1;
 	}
 	b->timer_armed = true;
+	board_poll(b, pit_now_ns());
 	return 0;
 }
 

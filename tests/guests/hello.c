@@ -3,6 +3,7 @@
 #include "rt/rt.h"
 
 extern u32 boot_state[7]; /* cs ds ss es eax cr0 eflags, saved by _start */
+extern u8 boot_pic_imr[2];
 
 void test_main(u32 magic, u32 mbi)
 {
@@ -17,6 +18,9 @@ void test_main(u32 magic, u32 mbi)
 	for (; e < end; e = (u32 *)((u8 *)e + e[0] + 4))
 		printf_serial("# mmap: base %08x%08x length %08x%08x type %u\n", e[2], e[1], e[4], e[3], e[5]);
 	printf_serial("# mem_lower %u KiB, mem_upper %u KiB\n", info[1], info[2]);
+	/* What the firmware left in the interrupt controller (rt_start saved
+	 * it before masking every line). */
+	printf_serial("# pic at entry: imr %02x %02x\n", boot_pic_imr[0], boot_pic_imr[1]);
 	const char *cmd = (const char *)info[4];
 	int n = 0;
 	while (cmd[n])

@@ -42,6 +42,7 @@ int main(void)
 	srunner_add_suite(sr, devices_suite());
 	srunner_add_suite(sr, robust_suite());
 	srunner_add_suite(sr, paging_suite());
+	srunner_add_suite(sr, contain_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

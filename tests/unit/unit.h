@@ -23,6 +23,7 @@ Suite *devices_suite(void);
 Suite *insn_suite(void);
 Suite *robust_suite(void);
 Suite *paging_suite(void);
+Suite *contain_suite(void);
 
 #define GUEST_CODE 0x100000u
 

@@ -1,0 +1,26 @@
+/*
+ * Containment (issue 3): once set up, the monitor keeps only the system calls
+ * it needs, and a system call made from guest-reachable memory (the two
+ * guest windows) or from translated code (the translation cache) ends the
+ * VM with a diagnostic.  Guest code never runs natively on this host, so
+ * either would be a monitor bug or an escape; both are stopped.
+ *
+ * Two filters stack (the stricter verdict wins): an allow-list built with
+ * libseccomp, which also refuses new executable mappings, and a few
+ * classic-BPF instructions of our own that check the architecture and the
+ * instruction pointer, which libseccomp cannot express.
+ */
+#ifndef BT86_CONTAIN_H
+#define BT86_CONTAIN_H
+
+#include <stddef.h>
+
+/* Exit status of a run ended by a blocked system call. */
+#define CONTAIN_EXIT_STATUS 99
+
+struct tc;
+
+/* Applies to every thread of the process; call after all set-up. */
+int contain_install(const struct tc *tc, char *err, size_t errlen);
+
+#endif
