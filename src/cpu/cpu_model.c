@@ -4,8 +4,8 @@
  * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, CX8, PGE, CMOV, CLFSH,
  * MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2 and POPCNT.  Hidden: SEP and
  * SYSCALL (guests use int n), PAE and long mode, XSAVE/OSXSAVE/AVX (the
- * monitor switches only fxsave-sized state), VMX, MTRR, MCE/MCA, APIC (no
- * local APIC until the platform has one).  Every instruction these features
+ * monitor switches only fxsave-sized state), VMX, MTRR, MCE/MCA.  The local
+ * APIC is present (APIC_BASE MSR 0x1B, at 0xFEE00000).  Every instruction these features
  * name runs natively in translated code, with identical results in 64-bit
  * mode.
  */
@@ -13,6 +13,8 @@
 #include <x86intrin.h>
 
 #include "emulate.h"
+
+#include "../devices/board.h"
 
 #define CPUID_MAX_BASIC 0x1u
 #define CPUID_MAX_EXT 0x80000004u
@@ -33,7 +35,7 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[0] = 0x000006F1;       /* family 6, model 15, stepping 1 */
 		out[1] = 8u << 8;          /* CLFLUSH line 64 bytes, APIC ID 0 */
 		out[2] = (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23);
-		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 13) |
+		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | (1u << 13) |
 			 (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
 		break;
 	case 0x80000000u:
@@ -64,6 +66,9 @@ bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 	case 0x10: /* IA32_TIME_STAMP_COUNTER */
 		*val = cpu_rdtsc(v);
 		return true;
+	case 0x1B: /* IA32_APIC_BASE: the bootstrap processor, enabled */
+		*val = LAPIC_DEFAULT_BASE | 0x100 | (v->board->lapic.global_enable ? 0x800 : 0);
+		return true;
 	case 0x17: /* IA32_PLATFORM_ID */
 	case 0x8B: /* IA32_BIOS_SIGN_ID */
 		*val = 0;
@@ -80,6 +85,14 @@ bool cpu_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 		v->tsc_virtual += val - cpu_rdtsc(v);
 		return true;
 	case 0x8B:
+		return true;
+	case 0x1B:
+		/* The base stays put (relocating it is not modelled); the
+		 * global enable bit is honoured. */
+		if ((val & 0xFFFFF000u) != LAPIC_DEFAULT_BASE)
+			return false;
+		v->board->lapic.global_enable = val & 0x800;
+		v->board->lapic.update(v->board->lapic.opaque);
 		return true;
 	default:
 		return false;

@@ -319,9 +319,13 @@ static void handle_attention(struct vcpu *v)
 		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_POLL, __ATOMIC_RELAXED);
 		board_poll(v->board, pit_now_ns());
 	}
+	if (board_take_nmi(v->board)) {
+		v->halted = false;
+		vcpu_deliver(v, EXC_NMI, false, 0, false, h->eip); /* whatever IF says */
+	}
 	if (h->attn_irq) {
 		if (h->vif) {
-			int vec = pic_acknowledge(&v->board->pic);
+			int vec = board_acknowledge(v->board);
 			if (vec >= 0) {
 				v->halted = false;
 				vcpu_deliver(v, (unsigned)vec, false, 0, false, h->eip);

@@ -23,10 +23,46 @@ static void exit_run(void *opaque, int status)
 	vcpu_stop(b->v, status, NULL);
 }
 
+/* The CPU's INTR line: the local APIC's deliverable vector, an NMI, or the
+ * 8259A's output when LINT0 passes it. */
+static void update_line(struct board *b)
+{
+	bool level = lapic_pending(&b->lapic) >= 0 || b->lapic.nmi_pending ||
+		     (b->pic.output && lapic_passes_extint(&b->lapic));
+	vcpu_set_irq_line(b->v, level);
+}
+
+static void rearm(struct board *b)
+{
+	uint64_t next = board_next_deadline(b);
+	if (!b->timer_armed || next == b->armed_deadline)
+		return;
+	struct itimerspec its = {{0, 0}, {0, 0}};
+	if (next != UINT64_MAX) {
+		its.it_value.tv_sec = (time_t)(next / 1000000000u);
+		its.it_value.tv_nsec = (long)(next % 1000000000u);
+	}
+	timer_settime(b->timer, TIMER_ABSTIME, &its, NULL);
+	b->armed_deadline = next;
+}
+
 static void pic_output(void *opaque, bool level)
 {
+	(void)level;
+	update_line(opaque);
+}
+
+static void lapic_changed(void *opaque)
+{
 	struct board *b = opaque;
-	vcpu_set_irq_line(b->v, level);
+	update_line(b);
+	rearm(b);
+}
+
+static void lapic_eoi_level(void *opaque, unsigned vector)
+{
+	(void)opaque;
+	(void)vector; /* no level-triggered sources until the I/O APIC */
 }
 
 static void pit_irq0(void *opaque)
@@ -50,11 +86,17 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	b->input_fd = -1;
 	pic_init(&b->pic, pic_output, b);
 	pit_init(&b->pit, pit_irq0, b);
+	lapic_init(&b->lapic, lapic_changed, lapic_eoi_level, b);
 	/* The state PC firmware (SeaBIOS, under QEMU) leaves: IRQ 0, 1, 2 and 6
 	 * open on the master, 8, 12, 13 and 14 on the slave, and channel 0
 	 * counting 65536 in mode 2 (18.2 Hz) on IRQ 0, at vector 8. */
 	b->pic.chip[0].imr = 0xB8;
 	b->pic.chip[1].imr = 0x8E;
+	/* and the local APIC enabled in virtual wire mode: LINT0 passes the
+	 * 8259A (ExtINT), LINT1 is NMI, both level-triggered. */
+	b->lapic.svr = 0x1FF;
+	b->lapic.lvt[3] = 0x8700;
+	b->lapic.lvt[4] = 0x8400;
 	pit_write(&b->pit, 3, 1, 0x34);
 	pit_write(&b->pit, 0, 1, 0);
 	pit_write(&b->pit, 0, 1, 0);
@@ -69,7 +111,9 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 			   uart_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_EXIT_PORT, 4, "debug-exit", &b->exit_port, NULL,
 			   debug_exit_write, err, errlen) ||
-	    iobus_register(&b->io, BOARD_POST_PORT, 1, "post-code", NULL, NULL, NULL, err, errlen)) {
+	    iobus_register(&b->io, BOARD_POST_PORT, 1, "post-code", NULL, NULL, NULL, err, errlen) ||
+	    mmio_register(&b->mmio, LAPIC_DEFAULT_BASE, 0x1000, "local APIC", &b->lapic, lapic_read,
+			  lapic_write, err, errlen)) {
 		uart_destroy(&b->com1);
 		return -1;
 	}
@@ -113,28 +157,41 @@ int board_start_timer(struct board *b, char *err, size_t errlen)
 		return -1;
 	}
 	b->timer_armed = true;
+	b->armed_deadline = 0;
 	board_poll(b, pit_now_ns());
 	return 0;
 }
 
 uint64_t board_next_deadline(const struct board *b)
 {
-	return pit_next_deadline(&b->pit);
+	uint64_t p = pit_next_deadline(&b->pit), l = lapic_next_deadline(&b->lapic);
+	return p < l ? p : l;
 }
 
 void board_poll(struct board *b, uint64_t now_ns)
 {
 	pit_poll(&b->pit, now_ns);
+	lapic_poll(&b->lapic, now_ns);
 	uart_sync(&b->com1);
-	if (!b->timer_armed)
-		return;
-	uint64_t next = board_next_deadline(b);
-	struct itimerspec its = {{0, 0}, {0, 0}};
-	if (next != UINT64_MAX) {
-		its.it_value.tv_sec = (time_t)(next / 1000000000u);
-		its.it_value.tv_nsec = (long)(next % 1000000000u);
-	}
-	timer_settime(b->timer, TIMER_ABSTIME, &its, NULL);
+	rearm(b);
+}
+
+int board_acknowledge(struct board *b)
+{
+	int vec = lapic_acknowledge(&b->lapic);
+	if (vec < 0 && b->pic.output && lapic_passes_extint(&b->lapic))
+		vec = pic_acknowledge(&b->pic);
+	update_line(b);
+	return vec;
+}
+
+bool board_take_nmi(struct board *b)
+{
+	if (!b->lapic.nmi_pending)
+		return false;
+	b->lapic.nmi_pending = false;
+	update_line(b);
+	return true;
 }
 
 int board_start_input(struct board *b, int fd)

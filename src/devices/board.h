@@ -19,6 +19,8 @@
 #include "i8254.h"
 #include "i8259.h"
 #include "iobus.h"
+#include "lapic.h"
+#include "mmiobus.h"
 #include "uart16550.h"
 
 #define BOARD_COM1_PORT 0x3F8
@@ -36,8 +38,10 @@ struct vcpu;
 
 struct board {
 	struct iobus io;
+	struct mmiobus mmio;
 	struct i8259 pic;
 	struct i8254 pit;
+	struct lapic lapic;
 	struct uart16550 com1;
 	struct debug_exit exit_port;
 	struct vcpu *v;
@@ -48,6 +52,7 @@ struct board {
 	pid_t vcpu_tid;
 	timer_t timer;
 	bool timer_armed;
+	uint64_t armed_deadline;
 };
 
 int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, size_t errlen);
@@ -60,6 +65,12 @@ int board_start_input(struct board *b, int fd);
 void board_poll(struct board *b, uint64_t now_ns);
 /* The next device deadline, or UINT64_MAX. */
 uint64_t board_next_deadline(const struct board *b);
+/* The CPU's interrupt acknowledge: the vector of the highest-priority
+ * deliverable interrupt (local APIC first, then the 8259A through LINT0),
+ * or -1. */
+int board_acknowledge(struct board *b);
+/* Takes a pending NMI; true if there was one. */
+bool board_take_nmi(struct board *b);
 void board_destroy(struct board *b);
 
 uint32_t board_io_read(struct board *b, uint16_t port, unsigned size);

@@ -2,6 +2,7 @@
 
 #include "../cache/stats.h"
 #include "../cpu/exception.h"
+#include "../devices/board.h"
 #include "gmem.h"
 #include "pagewalk.h"
 
@@ -26,17 +27,32 @@ uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user)
 }
 
 /* RAM reads and writes go through gmem, which keeps translated code
- * coherent; other physical addresses are open bus.  An access that crosses
- * a page is done a byte at a time, each byte translated. */
+ * coherent; other physical addresses go to the MMIO bus.  An access that
+ * crosses a page is done a byte at a time, each byte translated. */
+static uint32_t phys_read(struct vcpu *v, uint32_t phys, unsigned size)
+{
+	if (gmem_is_ram(v->mem, phys, size) || !v->board)
+		return gmem_read(v->mem, phys, size);
+	return mmio_read(&v->board->mmio, phys, size);
+}
+
+static void phys_write(struct vcpu *v, uint32_t phys, unsigned size, uint32_t val)
+{
+	if (gmem_is_ram(v->mem, phys, size) || !v->board)
+		gmem_write(v->mem, phys, size, val);
+	else
+		mmio_write(&v->board->mmio, phys, size, val);
+}
+
 uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size)
 {
 	if ((lin & 0xFFF) + size > 0x1000) {
 		uint32_t val = 0;
 		for (unsigned i = 0; i < size; i++)
-			val |= gmem_read(v->mem, vmem_translate(v, lin + i, false), 1) << (8 * i);
+			val |= phys_read(v, vmem_translate(v, lin + i, false), 1) << (8 * i);
 		return val;
 	}
-	return gmem_read(v->mem, vmem_translate(v, lin, false), size);
+	return phys_read(v, vmem_translate(v, lin, false), size);
 }
 
 void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val)
@@ -63,10 +79,10 @@ void vmem_write(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val)
 		for (unsigned i = 0; i < size; i++) /* all or nothing: translate first */
 			phys[i] = vmem_translate(v, lin + i, true);
 		for (unsigned i = 0; i < size; i++)
-			gmem_write(v->mem, phys[i], 1, (val >> (8 * i)) & 0xFF);
+			phys_write(v, phys[i], 1, (val >> (8 * i)) & 0xFF);
 		return;
 	}
-	gmem_write(v->mem, vmem_translate(v, lin, true), size, val);
+	phys_write(v, vmem_translate(v, lin, true), size, val);
 }
 
 uint32_t vmem_seg_lin(struct vcpu *v, enum sreg s, uint32_t off, unsigned size, bool write)

@@ -21,6 +21,13 @@ void test_main(u32 magic, u32 mbi)
 	/* What the firmware left in the interrupt controller (rt_start saved
 	 * it before masking every line). */
 	printf_serial("# pic at entry: imr %02x %02x\n", boot_pic_imr[0], boot_pic_imr[1]);
+	volatile u32 *apic = (volatile u32 *)0xFEE00000;
+	u32 lo, hi;
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0x1B));
+	printf_serial("# local apic: base msr %08x, id %08x, version %08x, svr %08x, tpr %x\n", lo,
+		      apic[0x20 / 4], apic[0x30 / 4], apic[0xF0 / 4], apic[0x80 / 4]);
+	printf_serial("# local apic: lint0 %08x, lint1 %08x, timer %08x, error %08x\n", apic[0x350 / 4],
+		      apic[0x360 / 4], apic[0x320 / 4], apic[0x370 / 4]);
 	const char *cmd = (const char *)info[4];
 	int n = 0;
 	while (cmd[n])
