@@ -15,9 +15,11 @@
 #include "cache/stats.h"
 #include "cache/tc.h"
 #include "cpu/contain.h"
+#include "cpu/emulate.h"
 #include "cpu/run.h"
 #include "devices/board.h"
 #include "loader/multiboot.h"
+#include "loader/mptable.h"
 #include "mem/gmem.h"
 #include "mem/shadow.h"
 #include "translator/translate.h"
@@ -193,6 +195,12 @@ int main(int argc, char **argv)
 		goto free_vcpu;
 	if (multiboot_load(&mem, o.kernel, o.append, o.initrd, &boot, err, sizeof err))
 		goto free_board;
+	uint32_t id[4];
+	cpu_cpuid(1, 0, id);
+	if (mptable_write(&mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE, id[0], id[3])) {
+		snprintf(err, sizeof err, "no room for the MP table below 1 MiB");
+		goto free_board;
+	}
 	vcpu.hot->eip = boot.entry;
 	vcpu.hot->gpr[R_EAX] = boot.eax;
 	vcpu.hot->gpr[R_EBX] = boot.ebx;

@@ -61,21 +61,27 @@ static void lapic_changed(void *opaque)
 
 static void lapic_eoi_level(void *opaque, unsigned vector)
 {
-	(void)opaque;
-	(void)vector; /* no level-triggered sources until the I/O APIC */
+	struct board *b = opaque;
+	ioapic_eoi(&b->ioapic, vector);
+}
+
+/* An ISA interrupt line reaches both the 8259A and the I/O APIC, IRQ 0 on
+ * pin 2 (the MP table says so too). */
+static void isa_irq(struct board *b, unsigned irq, bool level)
+{
+	pic_set_irq(&b->pic, irq, level);
+	ioapic_set_irq(&b->ioapic, irq == 0 ? 2 : irq, level);
 }
 
 static void pit_irq0(void *opaque)
 {
-	struct board *b = opaque;
-	pic_set_irq(&b->pic, 0, true);
-	pic_set_irq(&b->pic, 0, false);
+	isa_irq(opaque, 0, true);
+	isa_irq(opaque, 0, false);
 }
 
 static void com1_irq(void *opaque, bool level)
 {
-	struct board *b = opaque;
-	pic_set_irq(&b->pic, BOARD_COM1_IRQ, level);
+	isa_irq(opaque, BOARD_COM1_IRQ, level);
 }
 
 int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, size_t errlen)
@@ -87,6 +93,8 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	pic_init(&b->pic, pic_output, b);
 	pit_init(&b->pit, pit_irq0, b);
 	lapic_init(&b->lapic, lapic_changed, lapic_eoi_level, b);
+	ioapic_init(&b->ioapic, &b->lapic);
+	b->ioapic.id = 1;
 	/* The state PC firmware (SeaBIOS, under QEMU) leaves: IRQ 0, 1, 2 and 6
 	 * open on the master, 8, 12, 13 and 14 on the slave, and channel 0
 	 * counting 65536 in mode 2 (18.2 Hz) on IRQ 0, at vector 8. */
@@ -113,7 +121,9 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 			   debug_exit_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_POST_PORT, 1, "post-code", NULL, NULL, NULL, err, errlen) ||
 	    mmio_register(&b->mmio, LAPIC_DEFAULT_BASE, 0x1000, "local APIC", &b->lapic, lapic_read,
-			  lapic_write, err, errlen)) {
+			  lapic_write, err, errlen) ||
+	    mmio_register(&b->mmio, IOAPIC_DEFAULT_BASE, 0x20, "I/O APIC", &b->ioapic, ioapic_read,
+			  ioapic_write, err, errlen)) {
 		uart_destroy(&b->com1);
 		return -1;
 	}

@@ -19,6 +19,7 @@
 #include "i8254.h"
 #include "i8259.h"
 #include "iobus.h"
+#include "ioapic.h"
 #include "lapic.h"
 #include "mmiobus.h"
 #include "uart16550.h"
@@ -42,6 +43,7 @@ struct board {
 	struct i8259 pic;
 	struct i8254 pit;
 	struct lapic lapic;
+	struct ioapic ioapic;
 	struct uart16550 com1;
 	struct debug_exit exit_port;
 	struct vcpu *v;
