@@ -127,10 +127,14 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 	fprintf(out, "\n");
 	fprintf(out, "  lookups: inline table %" PRIu64 " hits / %" PRIu64 " misses, hash %" PRIu64 " hits / %" PRIu64 " misses\n",
 		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
+	fprintf(out, "  time: %.1f%% in translated guest code, %.1f%% in the monitor (%" PRIu64 " Mcycles)\n",
+		pct(s->cycles_guest, s->cycles_total), 100.0 - pct(s->cycles_guest, s->cycles_total),
+		s->cycles_total / 1000000);
 	fprintf(out, "  chains: %" PRIu64 " made, %" PRIu64 " broken\n", s->chains_made, s->chains_broken);
-	fprintf(out, "  shadow paging: %" PRIu64 " hidden faults, %" PRIu64 " guest page faults, flushes cr3 %" PRIu64
-		     " mode %" PRIu64 " capacity %" PRIu64 ", mappings %" PRIu64 " live / %" PRIu64 " peak\n",
-		s->hidden_faults, s->guest_page_faults, s->shadow_flushes[0], s->shadow_flushes[1],
+	fprintf(out, "  shadow paging: %" PRIu64 " hidden faults (%" PRIu64 " 4 MiB runs), %" PRIu64
+		     " guest page faults, flushes cr3 %" PRIu64 " mode %" PRIu64 " capacity %" PRIu64
+		     ", mappings %" PRIu64 " live / %" PRIu64 " peak\n",
+		s->hidden_faults, s->shadow_runs, s->guest_page_faults, s->shadow_flushes[0], s->shadow_flushes[1],
 		s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak);
 	fprintf(out, "  invalidations:");
 	for (int i = 0; i < INVAL_CAUSES; i++)
@@ -173,6 +177,8 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 	fprintf(f, "},\n");
 	fprintf(f, "  \"lookups\": {\"inline_hits\": %" PRIu64 ", \"inline_misses\": %" PRIu64 ", \"hash_hits\": %" PRIu64 ", \"hash_misses\": %" PRIu64 "},\n",
 		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
+	fprintf(f, "  \"cycles\": {\"guest\": %" PRIu64 ", \"total\": %" PRIu64 "},\n", s->cycles_guest,
+		s->cycles_total);
 	fprintf(f, "  \"chains_made\": %" PRIu64 ",\n  \"chains_broken\": %" PRIu64 ",\n", s->chains_made, s->chains_broken);
 	fprintf(f, "  \"shadow\": {\"hidden_faults\": %" PRIu64 ", \"guest_page_faults\": %" PRIu64
 		   ", \"flushes\": {\"cr3\": %" PRIu64 ", \"mode\": %" PRIu64 ", \"capacity\": %" PRIu64

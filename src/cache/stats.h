@@ -54,8 +54,13 @@ struct stats {
 	uint64_t signals[SIGK_KINDS];
 	uint64_t guest_exceptions;  /* delivered through the guest IDT */
 	uint64_t guest_interrupts;
+	/* Where the time went (TSC cycles): in translated guest code, and all
+	 * of the run.  There is no direct mode on this host: everything the
+	 * guest runs is translated. */
+	uint64_t cycles_guest, cycles_total;
 	/* Shadow paging. */
 	uint64_t hidden_faults;       /* shadow fills */
+	uint64_t shadow_runs;         /* of them, 4 MiB pages mapped with one mmap */
 	uint64_t guest_page_faults;   /* #PF delivered to the guest */
 	uint64_t shadow_flushes[3];   /* cr3, mode, capacity: enum shadow_flush_cause */
 	uint64_t shadow_mappings, shadow_mappings_peak;

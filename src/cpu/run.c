@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <x86intrin.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -127,7 +128,11 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 	}
 	if (write && v->mem->code_page[page])
 		smc_write(v, uc, b, page);
-	shadow_map(v->shadow, window, lin >> PAGE_SHIFT_4K, page, r.writable && r.dirty, r.global);
+	uint32_t base_phys = (r.phys & 0xFFC00000u) >> PAGE_SHIFT_4K, base_lin = (lin & 0xFFC00000u) >> PAGE_SHIFT_4K;
+	if (r.large && gmem_is_ram(v->mem, base_phys << PAGE_SHIFT_4K, 0x400000))
+		shadow_map_run(v->shadow, window, base_lin, base_phys, 1024, r.writable && r.dirty, r.global);
+	else
+		shadow_map(v->shadow, window, lin >> PAGE_SHIFT_4K, page, r.writable && r.dirty, r.global);
 }
 
 static void on_signal(int sig, siginfo_t *si, void *ucv)
@@ -374,6 +379,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 	struct vcpu_hot *h = v->hot;
 	struct stats *st = v->stats;
 	struct tc_block *volatile next = NULL;
+	const uint64_t start = __rdtsc();
 
 	if (setjmp(v->raise_env)) {
 		/* A guest exception raised inside the monitor. */
@@ -399,7 +405,9 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			break;
 		}
 		h->entry_flags = (h->eflags & FL_HOST_HELD) | 0x202 | (v->smc_step ? FL_TF : 0);
+		uint64_t t0 = __rdtsc();
 		vcpu_switch_enter(h, (uint64_t)(uintptr_t)tc_ptr(v->tc, b->host));
+		st->cycles_guest += __rdtsc() - t0;
 		st->lookup_inline_hits = h->lookup_hits;
 
 		uint32_t arg = h->exit_arg;
@@ -446,4 +454,5 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			break;
 		}
 	}
+	st->cycles_total = __rdtsc() - start;
 }

@@ -45,6 +45,7 @@ bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t 
 	r->user = u_ok;
 	r->writable = w_ok || (!user && !(cr0 & CR0_WP));
 	r->global = (pte & PTE_G) && (cr4 & CR4_PGE);
+	r->large = large;
 	if (large) {
 		r->phys = (pde & 0xFFC00000u) | (lin & 0x3FFFFF);
 		set_bits(m, pde_at, pde, PTE_A | (write ? PTE_D : 0));

@@ -33,6 +33,7 @@ struct pw_result {
 	bool user;          /* user-accessible */
 	bool global;        /* G with CR4.PGE */
 	bool dirty;         /* D is set in the mapping entry */
+	bool large;         /* a 4 MiB page */
 	uint32_t err;       /* #PF error code when the walk failed */
 };
 

@@ -226,6 +226,42 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t p
 		s->stats->shadow_mappings_peak = s->n_mapped;
 }
 
+void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t phys, uint32_t n, bool rw,
+		    bool global)
+{
+	uint32_t first = slot(window, lin_page);
+	BT86_ASSERT(s->paging && phys + n <= s->mem->size >> PAGE_SHIFT_4K);
+	if (first < s->mem->low_hole >> PAGE_SHIFT_4K || n > SHADOW_MAX_PAGES / 4) {
+		shadow_map(s, window, lin_page, phys, rw, global); /* host page 0 in the way */
+		return;
+	}
+	if (s->n_mapped + n > SHADOW_MAX_PAGES)
+		shadow_flush(s, false, SHFLUSH_CAPACITY);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t sl = first + i;
+		if (s->lin_phys[sl] != SHADOW_NONE)
+			forget(s, sl);
+		else
+			s->mapped[s->n_mapped++] = sl;
+		s->lin_phys[sl] = phys + i;
+		s->lin_flags[sl] = (uint8_t)((rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
+		s->alias_next[sl] = s->alias_head[phys + i];
+		s->alias_head[phys + i] = sl;
+	}
+	void *p = mmap(host(first), (size_t)n << PAGE_SHIFT_4K, rw ? PROT_READ | PROT_WRITE : PROT_READ,
+		       MAP_SHARED | MAP_FIXED, s->mem->fd, (off_t)phys << PAGE_SHIFT_4K);
+	BT86_ASSERT(p != MAP_FAILED);
+	if (rw) /* code pages inside the run stay read-only */
+		for (uint32_t i = 0; i < n; i++)
+			if (s->mem->code_page[phys + i])
+				BT86_ASSERT(mprotect(host(first + i), PAGE_SIZE_4K, PROT_READ) == 0);
+	s->stats->hidden_faults++;
+	s->stats->shadow_runs++;
+	s->stats->shadow_mappings = s->n_mapped;
+	if (s->n_mapped > s->stats->shadow_mappings_peak)
+		s->stats->shadow_mappings_peak = s->n_mapped;
+}
+
 void shadow_protect(struct shadow *s, uint32_t phys, bool code)
 {
 	(void)code; /* gmem's code_page already says which; prot_for reads it */

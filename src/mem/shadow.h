@@ -73,6 +73,10 @@ void shadow_set_paging(struct shadow *s, bool on);
  * with the guest's permission `rw` (write allowed and dirty) and
  * globalness. */
 void shadow_map(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw, bool global);
+/* Maps `n` consecutive linear pages onto consecutive physical pages with
+ * one host mapping (a 4 MiB page), same permissions for all. */
+void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, uint32_t n, bool rw,
+		    bool global);
 /* invlpg: drops linear page `lin` from both windows. */
 void shadow_unmap(struct shadow *s, uint32_t lin);
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause);

@@ -113,6 +113,24 @@ START_TEST(test_shadow_aliases_and_flushes)
 }
 END_TEST
 
+START_TEST(test_shadow_run_keeps_code_read_only)
+{
+	machine_init(&m, 0);
+	shadow_set_paging(&m.shadow, true);
+	gmem_protect_code(&m.mem, 0x405);
+	shadow_map_run(&m.shadow, SHADOW_KERNEL, 0x80000, 0x400, 1024, true, false);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 1024);
+	ck_assert_uint_eq(m.stats.shadow_runs, 1);
+	ck_assert_uint_eq(m.shadow.lin_phys[0x80005], 0x405);
+	*(volatile uint32_t *)(uintptr_t)0x80004000u = 7;      /* a data page: writable */
+	ck_assert_uint_eq(gmem_read(&m.mem, 0x404000, 4), 7);
+	ck_assert_uint_eq(m.shadow.alias_head[0x405], 0x80005); /* the code page is in the reverse map */
+	shadow_flush(&m.shadow, false, SHFLUSH_MODE);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 0);
+	ck_assert_uint_eq(m.shadow.alias_head[0x405], SHADOW_NONE);
+}
+END_TEST
+
 START_TEST(test_shadow_capacity_bound)
 {
 	machine_init(&m, 0);
@@ -133,6 +151,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_walk_error_codes);
 	tcase_add_test(t, test_walk_large_and_global);
 	tcase_add_test(t, test_shadow_aliases_and_flushes);
+	tcase_add_test(t, test_shadow_run_keeps_code_read_only);
 	tcase_add_test(t, test_shadow_capacity_bound);
 	suite_add_tcase(s, t);
 	return s;
