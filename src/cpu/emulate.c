@@ -922,6 +922,10 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_SALC:
 		decimal(e);
 		break;
+	case ZYDIS_MNEMONIC_ENDBR32:
+	case ZYDIS_MNEMONIC_ENDBR64:
+	case ZYDIS_MNEMONIC_NOP:
+		break;
 	case ZYDIS_MNEMONIC_SYSENTER:
 	case ZYDIS_MNEMONIC_SYSEXIT:
 	case ZYDIS_MNEMONIC_SYSCALL:

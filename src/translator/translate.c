@@ -176,6 +176,9 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 		if (ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[1].reg.value))
 			return XC_MOV_FROM_SREG;
 		break;
+	case ZYDIS_MNEMONIC_ENDBR32: /* CET landing pads: hint NOPs without CET */
+	case ZYDIS_MNEMONIC_ENDBR64:
+		return XC_PLAIN;
 	case ZYDIS_MNEMONIC_BOUND:  /* 62: EVEX in 64-bit mode */
 	case ZYDIS_MNEMONIC_ARPL:   /* 63: MOVSXD */
 	case ZYDIS_MNEMONIC_LDS:    /* C5: VEX */
@@ -789,7 +792,16 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	for (unsigned i = 0; i < b->n_exits; i++) {
 		struct pending_exit *p = &b->exits[i];
 		uint32_t stub = b->e.pos;
-		emit_exit_stub(&b->e, stub);
+		if (p->kind == TCX_BRANCH && !p->chainable) {
+			/* Another page: never chained (its mapping may change), so
+			 * look the target up inline rather than leave. */
+			emit_u8(&b->e, 0x41); /* mov $target, %r8d */
+			emit_u8(&b->e, 0xB8);
+			emit_u32(&b->e, p->guest_eip);
+			emit_lookup(&b->e, tc->miss_stub);
+		} else {
+			emit_exit_stub(&b->e, stub);
+		}
 		emit_set_rel32(&b->e, p->patch, stub);
 		blk->exits[i] = (struct tc_exit){.stub = stub, .patch = p->chainable ? p->patch : 0,
 						 .guest_eip = p->guest_eip, .kind = p->kind, .owner = blk};

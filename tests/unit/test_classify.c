@@ -39,6 +39,8 @@ static const struct {
 	{"64 8b 00", "mov %fs:(%eax),%eax", XC_PLAIN},
 	{"0f 0b", "ud2 (raises #UD natively)", XC_PLAIN},
 	{"0f af c3", "imul %ebx,%eax", XC_PLAIN},
+	{"f3 0f 1e fb", "endbr32 (a NOP without CET)", XC_PLAIN},
+	{"f3 0f 1e fa", "endbr64", XC_PLAIN},
 	{"fa", "cli", XC_CLI},
 	{"fb", "sti", XC_STI},
 	{"9c", "pushf", XC_PUSHF},

@@ -1,0 +1,193 @@
+/* bt86 nanobenchmarks (after Adams & Agesen, ASPLOS 2006): each operation
+ * timed with rdtsc inside the guest, printed as "bench NAME CYCLES_x100"
+ * (cycles per operation times 100).  The same image runs under QEMU. */
+#include "rt/rt.h"
+#include "../../bench/compute_kernel.h" /* relative to tests/guests */
+
+#define P 0x1u
+#define W 0x2u
+#define U 0x4u
+#define USER_CS 0x3B
+#define USER_DS 0x43
+#define FAULT_BASE 0x40000000u
+#define FAULT_PAGES 256
+
+static u32 pd[1024] __attribute__((aligned(4096))), pd_alt[1024] __attribute__((aligned(4096)));
+static u32 pts[4][1024] __attribute__((aligned(4096)));
+static u32 pt_fault[1024] __attribute__((aligned(4096)));
+static u32 tss[26];
+static u8 kstack[16384] __attribute__((aligned(16)));
+static u8 ustack[16384] __attribute__((aligned(16)));
+static u8 buffer[KERNEL_BYTES];
+static volatile u32 sink;
+u32 iterations = 20000;
+u32 alt_cr3, main_cr3;
+
+static inline u64 rdtsc(void)
+{
+	u32 lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((u64)hi << 32) | lo;
+}
+
+static void report(const char *name, u64 cycles, u32 ops)
+{
+	printf_serial("bench %s %u\n", name, (u32)(cycles * 100 / ops));
+}
+
+/* Handlers kept minimal: the cost measured is the CPU's (or the VMM's). */
+extern void sys_stub(void), cr3_stub(void), de_stub(void), pf_stub(void), end_stub(void);
+__asm__(".text\n"
+	"sys_stub: iret\n"
+	"cr3_stub: pushl %eax\n movl %cr3, %eax\n cmpl main_cr3, %eax\n jne 1f\n"
+	"  movl alt_cr3, %eax\n jmp 2f\n1: movl main_cr3, %eax\n2: movl %eax, %cr3\n popl %eax\n iret\n"
+	"de_stub: addl $2, (%esp)\n iret\n"                      /* skip the 2-byte div */
+	"pf_stub: pushl %eax\n pushl %ecx\n movl %cr2, %eax\n"
+	"  movl %eax, %ecx\n shrl $12, %ecx\n andl $0x3FF, %ecx\n"
+	"  movl %eax, %eax\n andl $0xFFFFF000, %eax\n subl $0x40000000, %eax\n addl $buffer, %eax\n"
+	"  andl $0xFFFFF000, %eax\n orl $7, %eax\n movl %eax, pt_fault(,%ecx,4)\n"
+	"  popl %ecx\n popl %eax\n addl $4, %esp\n iret\n");
+
+static void ring0_benches(void)
+{
+	u32 n = iterations;
+	u64 t;
+
+	t = rdtsc();
+	for (u32 i = 0; i < n; i++)
+		__asm__ volatile("cli; sti");
+	report("cli_sti", rdtsc() - t, 2 * n);
+	__asm__ volatile("cli");
+	t = rdtsc();
+	for (u32 i = 0; i < n; i++)
+		__asm__ volatile("pushfl; popfl" : : : "memory");
+	report("pushf_popf", rdtsc() - t, 2 * n);
+	t = rdtsc();
+	for (u32 i = 0; i < n; i++)
+		__asm__ volatile("call 1f; jmp 2f; 1: ret; 2:" : : : "memory");
+	report("call_ret", rdtsc() - t, n);
+	static void *const table[4] = {&&t0, &&t1, &&t2, &&t3};
+	u32 k = 0;
+	t = rdtsc();
+	for (u32 i = 0; i < n; i++) {
+		goto *table[i & 3];
+	t0: k += 1; continue;
+	t1: k += 2; continue;
+	t2: k += 3; continue;
+	t3: k += 4; continue;
+	}
+	sink = k;
+	report("indirect_jump", rdtsc() - t, n);
+	t = rdtsc();
+	for (u32 i = 0; i < n / 10; i++)
+		outb(0x80, (u8)i);
+	report("port_out", rdtsc() - t, n / 10);
+	t = rdtsc();
+	for (u32 i = 0; i < n / 10; i++)
+		sink = inb(0x80);
+	report("port_in", rdtsc() - t, n / 10);
+	t = rdtsc();
+	for (u32 i = 0; i < n / 10; i++)
+		__asm__ volatile("divl %%ecx" : : "a"(1), "d"(0), "c"(0));
+	report("divide_error", rdtsc() - t, n / 10);
+	volatile u32 *page = (volatile u32 *)FAULT_BASE;
+	pt_fault[0] = (u32)buffer | P | W | U;
+	t = rdtsc();
+	for (u32 i = 0; i < n / 10; i++) {
+		pt_fault[0] = ((u32)buffer + (i & 1) * 4096) | P | W | U;
+		__asm__ volatile("invlpg (%0)" : : "r"(page) : "memory");
+		sink = page[0];
+	}
+	report("pte_invlpg", rdtsc() - t, n / 10);
+	pt_fault[0] = 0;
+	__asm__ volatile("invlpg (%0)" : : "r"(page) : "memory");
+	t = rdtsc();
+	for (u32 r = 0; r < 8; r++)
+		sink = crc_kernel(buffer, KERNEL_BYTES);
+	report("compute_ring0", rdtsc() - t, 8 * KERNEL_BYTES);
+}
+
+static u64 results[4];
+
+static void user_benches(void)
+{
+	u32 n = iterations;
+	u64 t = rdtsc();
+	for (u32 i = 0; i < n / 10; i++)
+		__asm__ volatile("int $0x80");
+	results[0] = rdtsc() - t;
+	t = rdtsc();
+	for (u32 i = 0; i < FAULT_PAGES; i++)
+		sink = *(volatile u32 *)(FAULT_BASE + i * 4096);
+	results[1] = rdtsc() - t;
+	t = rdtsc();
+	for (u32 i = 0; i < n / 10; i++)
+		__asm__ volatile("int $0x82");
+	results[2] = rdtsc() - t;
+	t = rdtsc();
+	for (u32 r = 0; r < 8; r++)
+		sink = crc_kernel(buffer, KERNEL_BYTES);
+	results[3] = rdtsc() - t;
+	__asm__ volatile("int $0x81");
+}
+
+static void after_user(void)
+{
+	u32 n = iterations;
+	report("syscall", results[0], n / 10);
+	report("user_page_fault", results[1], FAULT_PAGES);
+	report("cr3_switch_syscall", results[2], n / 10);
+	report("compute_ring3", results[3], 8 * KERNEL_BYTES);
+	printf_serial("bench done\n");
+	done();
+}
+
+extern void end_entry(void);
+__asm__(".text\n end_stub: movl $kstack+16384, %esp\n jmp end_entry\n");
+void end_entry(void);
+void end_entry(void)
+{
+	after_user();
+}
+
+void test_main(u32 magic, u32 mbi)
+{
+	const char *cmd = (const char *)((u32 *)mbi)[4];
+	(void)magic;
+	for (const char *p = cmd; *p; p++)
+		if (p[0] == 'q' && p[1] == 'u' && p[2] == 'i' && p[3] == 'c' && p[4] == 'k')
+			iterations = 2000;
+	crc_init();
+	for (u32 i = 0; i < KERNEL_BYTES; i++)
+		buffer[i] = (u8)(i * 7 + 3);
+	set_descriptor(7, 0, 0xFFFFF, 0xFA, 0xC);
+	set_descriptor(8, 0, 0xFFFFF, 0xF2, 0xC);
+	tss[1] = (u32)kstack + sizeof kstack;
+	tss[2] = 0x10;
+	tss[25] = (u32)sizeof tss << 16;
+	set_descriptor(5, (u32)tss, sizeof tss - 1, 0x89, 0x0);
+	gdt_load();
+	__asm__ volatile("ltr %w0" : : "r"(0x28));
+	idt_set(0x80, sys_stub, 3);
+	idt_set(0x82, cr3_stub, 3);
+	idt_set(0x81, end_stub, 3);
+	idt_set(0, de_stub, 0);
+	idt_set(14, pf_stub, 0);
+	for (u32 i = 0; i < 4 * 1024; i++)
+		pts[i / 1024][i % 1024] = (i << 12) | P | W | U;
+	for (u32 i = 0; i < 4; i++)
+		pd[i] = pd_alt[i] = (u32)pts[i] | P | W | U;
+	pd[FAULT_BASE >> 22] = pd_alt[FAULT_BASE >> 22] = (u32)pt_fault | P | W | U;
+	main_cr3 = (u32)pd;
+	alt_cr3 = (u32)pd_alt;
+	__asm__ volatile("movl %0, %%cr3\n movl %%cr0, %%eax; orl $0x80000000, %%eax; movl %%eax, %%cr0\n"
+			 "jmp 1f\n1:" : : "r"(pd) : "eax", "memory");
+	ring0_benches();
+	for (u32 i = 0; i < FAULT_PAGES; i++)
+		pt_fault[i] = 0;
+	__asm__ volatile("movl %%cr3, %%eax; movl %%eax, %%cr3" : : : "eax", "memory");
+	__asm__ volatile("pushl %0\n pushl %1\n pushl $0x202\n pushl %2\n pushl %3\n"
+			 "movw %w0, %%ax\n movw %%ax, %%ds\n movw %%ax, %%es\n"
+			 "iret" : : "r"(USER_DS), "r"((u32)ustack + sizeof ustack), "r"(USER_CS),
+			 "r"((u32)user_benches) : "eax", "memory");
+}
