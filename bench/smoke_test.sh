@@ -6,7 +6,7 @@ out=$(timeout 120 "$1" -append quick "$2" </dev/null)
 status=$?
 missing=0
 for f in syscall port_in port_out cli_sti pushf_popf call_ret indirect_jump user_page_fault divide_error \
-	pte_invlpg cr3_switch_syscall compute_ring3 compute_ring0 done; do
+	pte_invlpg context_switch compute_ring3 compute_ring0 done; do
 	grep -qE "^bench $f( [0-9]+)?$" <<<"$out" || { echo "missing figure: $f"; missing=1; }
 done
 [ "$status" -eq 1 ] || { echo "bt86 exit status $status, expected 1"; missing=1; }
