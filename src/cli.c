@@ -16,8 +16,10 @@
 #include "cache/tc.h"
 #include "cpu/contain.h"
 #include "cpu/emulate.h"
+#include "cpu/segment.h"
 #include "cpu/run.h"
 #include "devices/board.h"
+#include "loader/linux.h"
 #include "loader/multiboot.h"
 #include "loader/mptable.h"
 #include "mem/gmem.h"
@@ -48,10 +50,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bt86 [options] KERNEL\n"
 		"Runs a 32-bit x86 Multiboot kernel by binary translation.\n\n"
-		"  -kernel FILE        the kernel (or give it as the last argument)\n"
+		"  -kernel FILE        the kernel: a Multiboot ELF, or a Linux bzImage (or give it last)\n"
 		"  -m SIZE             guest memory, in MiB unless suffixed K, M or G (default 128M)\n"
 		"  -append STRING      kernel command line\n"
-		"  -initrd FILE[,FILE] Multiboot modules; each item may carry arguments after a space\n"
+		"  -initrd FILE[,FILE] Linux: the initrd; Multiboot: modules, each may carry arguments\n"
 		"  --stats             print translation statistics to stderr on exit; counts\n"
 		"                      block executions (a few instructions per block: not for timing)\n"
 		"  --stats-json FILE   write the statistics as JSON (counts executions too)\n"
@@ -193,8 +195,22 @@ int main(int argc, char **argv)
 		goto free_tc;
 	if (board_init(&board, &vcpu, stdout, err, sizeof err))
 		goto free_vcpu;
-	if (multiboot_load(&mem, o.kernel, o.append, o.initrd, &boot, err, sizeof err))
+	if (linux_is_bzimage(o.kernel)) {
+		/* The Linux boot protocol: ESI = boot_params, flat __BOOT_CS and
+		 * __BOOT_DS from a GDT in guest memory, interrupts off. */
+		struct linux_boot lb;
+		if (linux_load(&mem, o.kernel, o.append, o.initrd, &lb, err, sizeof err))
+			goto free_board;
+		boot = (struct boot_state){.entry = lb.entry};
+		vcpu.gdtr = (struct dtr){.base = lb.gdt_base, .limit = lb.gdt_limit};
+		seg_set_flat(&vcpu, S_CS, LINUX_BOOT_CS, true);
+		for (enum sreg s = S_ES; s < S_COUNT; s++)
+			if (s != S_CS)
+				seg_set_flat(&vcpu, s, LINUX_BOOT_DS, false);
+		vcpu.hot->gpr[R_ESI] = lb.boot_params;
+	} else if (multiboot_load(&mem, o.kernel, o.append, o.initrd, &boot, err, sizeof err)) {
 		goto free_board;
+	}
 	uint32_t id[4];
 	cpu_cpuid(1, 0, id);
 	if (mptable_write(&mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE, id[0], id[3])) {
@@ -202,8 +218,10 @@ int main(int argc, char **argv)
 		goto free_board;
 	}
 	vcpu.hot->eip = boot.entry;
-	vcpu.hot->gpr[R_EAX] = boot.eax;
-	vcpu.hot->gpr[R_EBX] = boot.ebx;
+	if (boot.eax == MULTIBOOT_BOOTLOADER_MAGIC) {
+		vcpu.hot->gpr[R_EAX] = boot.eax;
+		vcpu.hot->gpr[R_EBX] = boot.ebx;
+	}
 	xlate_init(&x, &tc, &mem, &stats);
 	if (vcpu_signals_install(&vcpu, err, sizeof err))
 		goto free_board;

@@ -34,7 +34,11 @@ static void emit_miss_stub(struct tc *tc)
 			  0x41, 0xff, 0x67, VC_EXIT_GATE};
 	tc->miss_stub = JTAB_BYTES + COUNTERS_BYTES;
 	memcpy(tc_ptr(tc, tc->miss_stub), stub, sizeof stub);
-	tc->code_start = tc->miss_stub + 64;
+	/* Room the emulator rewrites for each instruction it runs natively
+	 * against a bounce buffer: executable memory made before containment
+	 * forbids new executable mappings. */
+	tc->bounce = tc->miss_stub + 64;
+	tc->code_start = tc->bounce + 256;
 }
 
 /* gmem calls this before the monitor writes into a page holding code. */

@@ -90,6 +90,7 @@ struct tc {
 	uint32_t code_start;  /* first code offset */
 	uint32_t used;        /* next free code offset */
 	uint32_t miss_stub;   /* code offset of the shared lookup-miss stub */
+	uint32_t bounce;      /* code offset of the emulator's bounce thunk (emulate.c) */
 	struct tc_block **hash;
 	struct tc_block **by_host; /* every block of this generation, by host offset */
 	size_t n_blocks, cap_blocks;

@@ -55,9 +55,12 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 	}
 }
 
+/* The guest's TSC is the host's plus an offset that stays 0 until the
+ * guest writes IA32_TIME_STAMP_COUNTER; while it is 0 translated code runs
+ * rdtsc natively (XMODE_TSC_NATIVE). */
 uint64_t cpu_rdtsc(struct vcpu *v)
 {
-	return __rdtsc() - v->tsc_base + v->tsc_virtual;
+	return __rdtsc() + v->tsc_virtual;
 }
 
 bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
@@ -68,6 +71,9 @@ bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 		return true;
 	case 0x1B: /* IA32_APIC_BASE: the bootstrap processor, enabled */
 		*val = LAPIC_DEFAULT_BASE | 0x100 | (v->board->lapic.global_enable ? 0x800 : 0);
+		return true;
+	case 0x1A0: /* IA32_MISC_ENABLE: fast strings on, as QEMU reports */
+		*val = 1;
 		return true;
 	case 0x17: /* IA32_PLATFORM_ID */
 	case 0x8B: /* IA32_BIOS_SIGN_ID */
@@ -83,8 +89,9 @@ bool cpu_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 	switch (msr) {
 	case 0x10:
 		v->tsc_virtual += val - cpu_rdtsc(v);
-		return true;
+		return true; /* the mode changes, so blocks built for a native rdtsc are not reused */
 	case 0x8B:
+	case 0x1A0:
 		return true;
 	case 0x1B:
 		/* The base stays put (relocating it is not modelled); the

@@ -221,6 +221,106 @@ static void string_io(struct emu *e, bool in)
 	}
 }
 
+/* Any other integer instruction whose one memory operand is not RAM (MMIO,
+ * open bus): read the operand into a bounce buffer, run the instruction
+ * natively in a thunk with its memory operand re-encoded as (%r8) and the
+ * guest's registers and flags loaded, and write the operand back if the
+ * instruction writes it.  The thunk lives in the translation cache's
+ * mapping (tc->bounce); the FPU there is the monitor's, so x87/SSE/MMX
+ * instructions are declined. */
+struct bounce_frame {
+	uint32_t gpr[8];   /* 0x00; ESP is neither loaded nor stored */
+	uint64_t flags;    /* 0x20 */
+	uint64_t buffer;   /* 0x28: address of the bounce bytes */
+};
+
+static bool bounce(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	int m = -1;
+	ZydisEncoderRequest req;
+	uint8_t insn[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	ZyanUSize ilen = sizeof insn;
+
+	for (unsigned i = 0; i < e->d.operand_count; i++) {
+		const ZydisDecodedOperand *o = &e->ops[i];
+		if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			if (m >= 0 || o->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN || o->mem.type != ZYDIS_MEMOP_TYPE_MEM)
+				return false;
+			m = (int)i;
+		}
+		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && o->visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
+		    ZydisRegisterGetClass(o->reg.value) != ZYDIS_REGCLASS_GPR32 &&
+		    ZydisRegisterGetClass(o->reg.value) != ZYDIS_REGCLASS_GPR16 &&
+		    !(ZydisRegisterGetClass(o->reg.value) == ZYDIS_REGCLASS_GPR8 &&
+		      ZydisRegisterGetId(o->reg.value) < 4))
+			return false; /* ESP is fine as GPR32 only below; FPU, SSE, high bytes are not */
+		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && (o->reg.value == ZYDIS_REGISTER_ESP ||
+							    o->reg.value == ZYDIS_REGISTER_SP))
+			return false;
+	}
+	if ((m >= 0 && (e->ops[m].size == 0 || e->ops[m].size > 64)) || e->d.meta.category == ZYDIS_CATEGORY_X87_ALU ||
+	    e->d.meta.category == ZYDIS_CATEGORY_SSE || e->d.meta.category == ZYDIS_CATEGORY_MMX)
+		return false;
+	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(&e->d, e->ops, e->d.operand_count_visible, &req)))
+		return false;
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_CS | ZYDIS_ATTRIB_HAS_SEGMENT_DS | ZYDIS_ATTRIB_HAS_SEGMENT_ES |
+				   ZYDIS_ATTRIB_HAS_SEGMENT_SS | ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS |
+				   ZYDIS_ATTRIB_HAS_SEGMENT);
+	req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
+	if (m >= 0) {
+		ZydisEncoderOperand *o = &req.operands[m];
+		o->mem.base = ZYDIS_REGISTER_R8;
+		o->mem.index = ZYDIS_REGISTER_NONE;
+		o->mem.scale = 0;
+		o->mem.displacement = 0;
+	}
+	if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(&req, insn, &ilen)))
+		return false;
+
+	unsigned size = m >= 0 ? e->ops[m].size / 8 : 0;
+	uint32_t lin = m >= 0 ? v->seg[seg_of(&e->ops[m])].base + ea(e, &e->ops[m]) : 0;
+	uint8_t buf[8] = {0};
+	bool reads = m >= 0 && (e->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ);
+	bool writes = m >= 0 && (e->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
+	for (unsigned i = 0; reads && i < size; i++)
+		buf[i] = (uint8_t)vmem_read(v, lin + i, 1);
+
+	static const uint8_t prologue[] = {
+		0x53, 0x55, 0x49, 0x89, 0xFB,                   /* push rbx; push rbp; mov %rdi, %r11 */
+		0x41, 0xFF, 0x73, 0x20, 0x9D,                   /* push 0x20(%r11); popfq */
+		0x41, 0x8B, 0x03, 0x41, 0x8B, 0x4B, 0x04,       /* eax, ecx */
+		0x41, 0x8B, 0x53, 0x08, 0x41, 0x8B, 0x5B, 0x0C, /* edx, ebx */
+		0x41, 0x8B, 0x6B, 0x14, 0x41, 0x8B, 0x73, 0x18, /* ebp, esi */
+		0x41, 0x8B, 0x7B, 0x1C,                         /* edi */
+		0x4D, 0x8B, 0x43, 0x28,                         /* mov 0x28(%r11), %r8 */
+	};
+	static const uint8_t epilogue[] = {
+		0x41, 0x89, 0x03, 0x41, 0x89, 0x4B, 0x04, 0x41, 0x89, 0x53, 0x08, 0x41, 0x89, 0x5B, 0x0C,
+		0x41, 0x89, 0x6B, 0x14, 0x41, 0x89, 0x73, 0x18, 0x41, 0x89, 0x7B, 0x1C,
+		0x9C, 0x41, 0x8F, 0x43, 0x20,                   /* pushfq; pop 0x20(%r11) */
+		0xFC, 0x5D, 0x5B, 0xC3,                         /* cld; pop rbp; pop rbx; ret */
+	};
+	uint8_t *thunk = tc_ptr(v->tc, v->tc->bounce);
+	memcpy(thunk, prologue, sizeof prologue);
+	memcpy(thunk + sizeof prologue, insn, ilen);
+	memcpy(thunk + sizeof prologue + ilen, epilogue, sizeof epilogue);
+
+	struct bounce_frame f;
+	memcpy(f.gpr, v->hot->gpr, sizeof f.gpr);
+	f.flags = (vcpu_eflags(v) & FL_HOST_HELD) | 0x202;
+	f.buffer = (uint64_t)(uintptr_t)buf;
+	((void (*)(struct bounce_frame *))thunk)(&f);
+	for (unsigned r = 0; r < 8; r++)
+		if (r != R_ESP)
+			v->hot->gpr[r] = f.gpr[r];
+	v->hot->eflags = (v->hot->eflags & ~FL_HOST_HELD) | ((uint32_t)f.flags & FL_HOST_HELD);
+	for (unsigned i = 0; writes && i < size; i++)
+		vmem_write(v, lin + i, 1, buf[i]);
+	return true;
+}
+
 /* Data instructions whose access faulted for the monitor's own reasons. */
 static bool data_move(struct emu *e)
 {
@@ -230,6 +330,9 @@ static bool data_move(struct emu *e)
 	switch (e->d.mnemonic) {
 	case ZYDIS_MNEMONIC_MOV:
 		op_write(e, 0, op_read(e, 1));
+		return true;
+	case ZYDIS_MNEMONIC_LEA:
+		op_write(e, 0, ea(e, &e->ops[1]));
 		return true;
 	case ZYDIS_MNEMONIC_MOVZX:
 		op_write(e, 0, op_read(e, 1));
@@ -365,6 +468,83 @@ static bool decimal(struct emu *e)
 	set_flag(v, FL_AF, af);
 	*eax = (*eax & 0xFFFF0000u) | ((uint32_t)ah << 8) | al;
 	return true;
+}
+
+/* Condition code cc (the low nibble of Jcc/SETcc/CMOVcc) on the guest flags. */
+static bool condition(const struct vcpu *v, unsigned cc)
+{
+	uint32_t f = v->hot->eflags;
+	bool cf = f & FL_CF, zf = f & FL_ZF, sf = f & FL_SF, of = f & FL_OF, pf = f & FL_PF, r;
+	switch (cc >> 1) {
+	case 0: r = of; break;
+	case 1: r = cf; break;
+	case 2: r = zf; break;
+	case 3: r = cf || zf; break;
+	case 4: r = sf; break;
+	case 5: r = pf; break;
+	case 6: r = sf != of; break;
+	default: r = zf || sf != of; break;
+	}
+	return (cc & 1) ? !r : r;
+}
+
+static uint32_t branch_target(struct emu *e)
+{
+	ZyanU64 t = 0;
+	if (e->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		ZydisCalcAbsoluteAddress(&e->d, &e->ops[0], e->v->hot->eip, &t);
+		return (uint32_t)t;
+	}
+	return op_read(e, 0);
+}
+
+/* Near control transfers, for the ones the translator hands over (an
+ * instruction that runs onto another page). */
+static bool near_branch(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	ZydisMnemonic mn = e->d.mnemonic;
+
+	if (e->d.operand_width != 32 || e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+		return false;
+	switch (mn) {
+	case ZYDIS_MNEMONIC_JMP:
+		e->next = branch_target(e);
+		return true;
+	case ZYDIS_MNEMONIC_CALL: {
+		uint32_t target = branch_target(e);
+		vmem_push(v, 4, e->next);
+		e->next = target;
+		return true;
+	}
+	case ZYDIS_MNEMONIC_RET: {
+		uint32_t esp = v->hot->gpr[R_ESP];
+		uint32_t target = vmem_seg_read(v, S_SS, esp, 4);
+		v->hot->gpr[R_ESP] = esp + 4 + (e->d.operand_count_visible ? (uint16_t)e->ops[0].imm.value.u : 0);
+		e->next = target;
+		return true;
+	}
+	case ZYDIS_MNEMONIC_LOOP:
+	case ZYDIS_MNEMONIC_LOOPE:
+	case ZYDIS_MNEMONIC_LOOPNE: {
+		uint32_t ecx = --v->hot->gpr[R_ECX];
+		bool zf = v->hot->eflags & FL_ZF;
+		bool take = ecx != 0 && (mn == ZYDIS_MNEMONIC_LOOP || (mn == ZYDIS_MNEMONIC_LOOPE ? zf : !zf));
+		if (take)
+			e->next = branch_target(e);
+		return true;
+	}
+	case ZYDIS_MNEMONIC_JECXZ:
+		if (v->hot->gpr[R_ECX] == 0)
+			e->next = branch_target(e);
+		return true;
+	default:
+		if (e->d.meta.category != ZYDIS_CATEGORY_COND_BR)
+			return false;
+		if (condition(v, e->d.opcode & 0xF))
+			e->next = branch_target(e);
+		return true;
+	}
 }
 
 static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
@@ -710,15 +890,15 @@ void emu_step(struct vcpu *v)
 			v->hot->gpr[R_ESP] = esp + size;
 			break;
 		}
-		if (e->d.operand_width == 16) {
+		{
+			/* the destination's address is computed after the increment */
+			unsigned size = e->d.operand_width / 8;
 			uint32_t esp = v->hot->gpr[R_ESP];
-			uint32_t val = vmem_seg_read(v, S_SS, esp, 2);
-			v->hot->gpr[R_ESP] = esp + 2;
+			uint32_t val = vmem_seg_read(v, S_SS, esp, size);
+			v->hot->gpr[R_ESP] = esp + size;
 			op_write(e, 0, val);
 			break;
 		}
-		unsupported(e, "pop form");
-		return;
 	case ZYDIS_MNEMONIC_PUSH:
 		vmem_push(v, e->d.operand_width / 8, op_read(e, 0));
 		break;
@@ -830,6 +1010,8 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_JMP:
 	case ZYDIS_MNEMONIC_CALL: {
 		bool call = e->d.mnemonic == ZYDIS_MNEMONIC_CALL;
+		if (near_branch(e))
+			break;
 		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_POINTER) {
 			far_jump(e, e->ops[0].ptr.segment, e->ops[0].ptr.offset, call);
 		} else if (e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR &&
@@ -846,6 +1028,8 @@ void emu_step(struct vcpu *v)
 		break;
 	}
 	case ZYDIS_MNEMONIC_RET:
+		if (near_branch(e))
+			break;
 		if (e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR && e->d.operand_width == 32) {
 			uint32_t extra = e->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (uint16_t)e->ops[0].imm.value.u : 0;
 			uint32_t esp = v->hot->gpr[R_ESP];
@@ -939,7 +1123,7 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_UD2:
 		vcpu_raise(v, EXC_UD, false, 0); /* not in the virtual CPU model */
 	default:
-		if (!data_move(e)) {
+		if (!near_branch(e) && !data_move(e) && !bounce(e)) {
 			unsupported(e, "instruction");
 			return;
 		}

@@ -299,7 +299,9 @@ void vcpu_set_irq_line(struct vcpu *v, bool level)
 
 static uint32_t current_mode(const struct vcpu *v)
 {
-	return v->cpl | ((v->cr0 & CR0_PG) ? XMODE_PAGING : 0);
+	bool tsd = (v->cr4 & 0x4) && v->cpl != 0;
+	return v->cpl | ((v->cr0 & CR0_PG) ? XMODE_PAGING : 0) |
+	       (v->tsc_virtual == 0 && !tsd ? XMODE_TSC_NATIVE : 0);
 }
 
 static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)

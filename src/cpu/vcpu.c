@@ -46,7 +46,6 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 	v->gdtr.limit = 0xFFFF;
 	v->idtr.limit = 0x3FF;
 	vcpu_set_eflags(v, 0x2 | FL_PF);
-	v->tsc_base = __rdtsc();
 	return 0;
 }
 

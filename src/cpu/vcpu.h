@@ -122,8 +122,7 @@ struct vcpu {
 	struct gmem *mem;
 	struct shadow *shadow;
 	struct stats *stats;
-	uint64_t tsc_base;      /* host TSC when the guest's TSC read 0 */
-	uint64_t tsc_virtual;   /* guest-written TSC adjustment */
+	uint64_t tsc_virtual;   /* guest-written TSC adjustment (0: the host's TSC) */
 	/* A store into translated code is being single-stepped to completion. */
 	bool smc_step;
 };

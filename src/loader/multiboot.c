@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../mem/gmem.h"
+#include "e820.h"
 
 #define MB_FLAG_PAGE_ALIGN 0x1u
 #define MB_FLAG_MEMINFO 0x2u
@@ -19,8 +20,6 @@
 #define MBI_MMAP 0x40u
 #define MBI_LOADER_NAME 0x200u
 
-/* RAM at the top that the firmware keeps (QEMU + SeaBIOS). */
-#define FIRMWARE_RESERVED 0x20000u
 
 struct mb_header {
 	uint32_t magic, flags, checksum;
@@ -258,21 +257,18 @@ int multiboot_load(struct gmem *mem, const char *kernel, const char *cmdline, co
 	}
 	free(list);
 	uint32_t mods_at = n_mods ? info_put(&a, mods, n_mods * 16) : 0;
-	/* The PC memory map QEMU's firmware (SeaBIOS) reports: it keeps the
-	 * top 128 KiB of RAM and the BIOS ROM below 4 GiB for itself. */
+	/* The PC memory map, each entry preceded by its size (20). */
+	struct e820_entry e820[E820_MAX];
+	unsigned n_e820 = e820_pc_map(mem->size, e820);
 	struct {
 		uint32_t size;
-		uint64_t addr, len;
-		uint32_t type;
-	} __attribute__((packed)) mmap[6] = {
-		{20, 0, 0x9FC00, 1},
-		{20, 0x9FC00, 0x400, 2},
-		{20, 0xF0000, 0x10000, 2},
-		{20, 0x100000, mem->size - 0x100000 - FIRMWARE_RESERVED, 1},
-		{20, mem->size - FIRMWARE_RESERVED, FIRMWARE_RESERVED, 2},
-		{20, 0xFFFC0000u, 0x40000, 2},
-	};
-	uint32_t mmap_at = info_put(&a, mmap, sizeof mmap);
+		struct e820_entry e;
+	} __attribute__((packed)) mmap[E820_MAX];
+	for (unsigned i = 0; i < n_e820; i++) {
+		mmap[i].size = 20;
+		mmap[i].e = e820[i];
+	}
+	uint32_t mmap_at = info_put(&a, mmap, n_e820 * sizeof mmap[0]);
 	uint32_t name_at = info_put(&a, "bt86", 5);
 	if (a.full) {
 		snprintf(err, errlen, "%s: no room in guest memory for the Multiboot information", kernel);
@@ -280,11 +276,11 @@ int multiboot_load(struct gmem *mem, const char *kernel, const char *cmdline, co
 	}
 	mbi[0] = MBI_MEM | MBI_CMDLINE | MBI_MMAP | MBI_LOADER_NAME | (n_mods ? MBI_MODS : 0);
 	mbi[1] = 639;
-	mbi[2] = (mem->size - 0x100000 - FIRMWARE_RESERVED) / 1024;
+	mbi[2] = (mem->size - 0x100000 - E820_FIRMWARE_RESERVED) / 1024;
 	mbi[4] = cmd_at;
 	mbi[5] = n_mods;
 	mbi[6] = mods_at;
-	mbi[11] = sizeof mmap;
+	mbi[11] = n_e820 * sizeof mmap[0];
 	mbi[12] = mmap_at;
 	mbi[16] = name_at;
 	memcpy(mem->ram + mbi_at, mbi, sizeof mbi);

@@ -285,13 +285,13 @@ static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 	mem_from(&lea.operands[1], &in->ops[m], 4);
 	if (lea.operands[1].mem.base == ZYDIS_REGISTER_NONE &&
 	    lea.operands[1].mem.index == ZYDIS_REGISTER_NONE) {
-		/* lea of an absolute address is a mov of it */
-		lea.mnemonic = ZYDIS_MNEMONIC_MOV;
-		lea.operands[1].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
-		lea.operands[1].imm.u = (uint32_t)in->ops[m].mem.disp.value;
-	}
-	if (!emit_encoded(&b->e, &lea, false))
+		/* lea of an absolute address is a mov of it: mov $disp, %r8d */
+		emit_u8(&b->e, 0x41);
+		emit_u8(&b->e, 0xB8);
+		emit_u32(&b->e, (uint32_t)in->ops[m].mem.disp.value);
+	} else if (!emit_encoded(&b->e, &lea, false)) {
 		return false;
+	}
 	/* lea (%r8,%r9|%r12), %r8d: add the segment base, modulo 4 GiB */
 	const uint8_t add_fs[] = {0x47, 0x8D, 0x04, 0x08}, add_gs[] = {0x47, 0x8D, 0x04, 0x20};
 	emit_bytes(&b->e, in->ops[m].mem.segment == ZYDIS_REGISTER_FS ? add_fs : add_gs, 4);
@@ -690,6 +690,13 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 /* At CPL 3: cli, sti and popf depend on IOPL and go to the emulator; so do
  * string instructions that write or compare through ES:EDI, because ES
  * cannot be overridden in 64-bit mode and would reach the kernel window. */
+static enum xclass tsc_class(const struct insn *in, uint32_t mode)
+{
+	if (in->d.mnemonic == ZYDIS_MNEMONIC_RDTSC && (mode & XMODE_TSC_NATIVE))
+		return XC_PLAIN; /* the guest's TSC is the host's */
+	return in->cls;
+}
+
 static enum xclass user_class(const struct insn *in)
 {
 	switch (in->cls) {
@@ -739,6 +746,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			in->cls = XC_EMULATE; /* its second page is elsewhere in RAM */
 		if (user)
 			in->cls = user_class(in);
+		in->cls = tsc_class(in, mode);
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&

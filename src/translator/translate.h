@@ -32,6 +32,9 @@
 /* Mode bits a translation assumes (part of the block key). */
 #define XMODE_CPL_MASK 0x3u
 #define XMODE_PAGING 0x4u
+/* rdtsc may run natively: the guest's TSC is the host's (never written)
+ * and CR4.TSD does not apply. */
+#define XMODE_TSC_NATIVE 0x8u
 
 enum xclass {
 	XC_PLAIN,

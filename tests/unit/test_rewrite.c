@@ -98,6 +98,17 @@ START_TEST(test_call_through_absolute_high_address)
 }
 END_TEST
 
+START_TEST(test_fs_absolute_high_address)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* sub %fs:0xcde5e6e0, %eax (Linux's per-CPU accesses look like this) */
+	const char *t = translate(&m, (const uint8_t[]){0x64, 0x2B, 0x05, 0xE0, 0xE6, 0xE5, 0xCD}, 7);
+	HAS(t, "mov r8d, 0xcde5e6e0");
+	HAS(t, "sub eax, dword ptr [r8d]");
+}
+END_TEST
+
 START_TEST(test_sensitive_instruction_exits)
 {
 	struct machine m;
@@ -189,6 +200,7 @@ Suite *rewrite_suite(void)
 	tcase_add_test(t, test_cli_sti_are_inline_stores);
 	tcase_add_test(t, test_fs_override_adds_the_segment_base);
 	tcase_add_test(t, test_call_through_absolute_high_address);
+	tcase_add_test(t, test_fs_absolute_high_address);
 	tcase_add_test(t, test_sensitive_instruction_exits);
 	suite_add_tcase(s, t);
 	t = tcase_create("execution");
