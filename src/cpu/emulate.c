@@ -1,5 +1,6 @@
 #include "emulate.h"
 
+#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -228,6 +229,19 @@ static void string_io(struct emu *e, bool in)
  * instruction writes it.  The thunk lives in the translation cache's
  * mapping (tc->bounce); the FPU there is the monitor's, so x87/SSE/MMX
  * instructions are declined. */
+static sigjmp_buf bounce_env;
+
+_Noreturn void emu_bounce_fault(unsigned vec)
+{
+	siglongjmp(bounce_env, (int)vec + 1);
+}
+
+bool emu_in_bounce(const struct vcpu *v, uint64_t rip)
+{
+	uint64_t t = (uint64_t)(uintptr_t)tc_ptr(v->tc, v->tc->bounce);
+	return rip >= t && rip < t + 256;
+}
+
 struct bounce_frame {
 	uint32_t gpr[8];   /* 0x00; ESP is neither loaded nor stored */
 	uint64_t flags;    /* 0x20 */
@@ -311,6 +325,9 @@ static bool bounce(struct emu *e)
 	memcpy(f.gpr, v->hot->gpr, sizeof f.gpr);
 	f.flags = (vcpu_eflags(v) & FL_HOST_HELD) | 0x202;
 	f.buffer = (uint64_t)(uintptr_t)buf;
+	int fault = sigsetjmp(bounce_env, 1); /* restore the mask: the handler left SIGILL etc. blocked */
+	if (fault)
+		vcpu_raise(v, (unsigned)(fault - 1), exception_has_error((unsigned)(fault - 1)), 0);
 	((void (*)(struct bounce_frame *))thunk)(&f);
 	for (unsigned r = 0; r < 8; r++)
 		if (r != R_ESP)

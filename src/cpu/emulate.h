@@ -13,6 +13,13 @@
 
 void emu_step(struct vcpu *v);
 
+/* A fault while the emulator runs a guest instruction natively in its bounce
+ * thunk (run.c's signal handler calls this for faults at that address):
+ * becomes the guest exception `vec`.  Does not return. */
+_Noreturn void emu_bounce_fault(unsigned vec);
+/* Whether host address rip lies in the bounce thunk. */
+bool emu_in_bounce(const struct vcpu *v, uint64_t rip);
+
 /* The virtual CPU model (cpu_model.c). */
 void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 uint64_t cpu_rdtsc(struct vcpu *v);

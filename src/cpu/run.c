@@ -144,6 +144,10 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	unsigned trapno = (unsigned)g[REG_TRAPNO];
 	uint32_t err = (uint32_t)g[REG_ERR];
 
+	if (v && emu_in_bounce(v, rip) && sig != SIGTRAP) {
+		/* The emulator's native run of a guest instruction faulted. */
+		emu_bounce_fault(sig == SIGFPE ? EXC_DE : sig == SIGILL ? EXC_UD : EXC_GP);
+	}
 	if (!v || !in_tc(v->tc, rip)) {
 		if (sig == SIGTRAP && v && v->smc_step) {
 			/* Single-stepping ran into the exit path: let it finish. */

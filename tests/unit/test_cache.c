@@ -165,7 +165,7 @@ START_TEST(test_execution_counts)
 	/* mov $100,%ecx; l: dec %ecx; jnz l */
 	const uint8_t code[] = {0xB9, 100, 0, 0, 0, 0x49, 0x75, 0xFD};
 	machine_run(&m, code, sizeof code);
-	struct tc_block *loop = tc_lookup(&m.tc, GUEST_CODE + 5, 0);
+	struct tc_block *loop = tc_lookup(&m.tc, GUEST_CODE + 5, XMODE_TSC_NATIVE);
 	ck_assert_ptr_nonnull(loop);
 	/* The first pass runs in the entry block, the other 99 in the loop's. */
 	ck_assert_uint_eq(tc_block_execs(&m.tc, loop), 99);
