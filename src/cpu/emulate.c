@@ -243,7 +243,7 @@ bool emu_in_bounce(const struct vcpu *v, uint64_t rip)
 }
 
 struct bounce_frame {
-	uint32_t gpr[8];   /* 0x00; ESP is neither loaded nor stored */
+	uint32_t gpr[8];   /* 0x00; ESP travels in r9d (rsp is the thunk's stack) */
 	uint64_t flags;    /* 0x20 */
 	uint64_t buffer;   /* 0x28: address of the bounce bytes */
 };
@@ -268,10 +268,7 @@ static bool bounce(struct emu *e)
 		    ZydisRegisterGetClass(o->reg.value) != ZYDIS_REGCLASS_GPR16 &&
 		    !(ZydisRegisterGetClass(o->reg.value) == ZYDIS_REGCLASS_GPR8 &&
 		      ZydisRegisterGetId(o->reg.value) < 4))
-			return false; /* ESP is fine as GPR32 only below; FPU, SSE, high bytes are not */
-		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && (o->reg.value == ZYDIS_REGISTER_ESP ||
-							    o->reg.value == ZYDIS_REGISTER_SP))
-			return false;
+			return false; /* FPU, SSE, segment and high-byte registers */
 	}
 	if ((m >= 0 && (e->ops[m].size == 0 || e->ops[m].size > 64)) || e->d.meta.category == ZYDIS_CATEGORY_X87_ALU ||
 	    e->d.meta.category == ZYDIS_CATEGORY_SSE || e->d.meta.category == ZYDIS_CATEGORY_MMX)
@@ -283,6 +280,15 @@ static bool bounce(struct emu *e)
 				   ZYDIS_ATTRIB_HAS_SEGMENT_SS | ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS |
 				   ZYDIS_ATTRIB_HAS_SEGMENT);
 	req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
+	for (unsigned i = 0; i < req.operand_count; i++) {
+		/* the guest's ESP as r9d in the thunk */
+		if (req.operands[i].type != ZYDIS_OPERAND_TYPE_REGISTER)
+			continue;
+		if (req.operands[i].reg.value == ZYDIS_REGISTER_ESP)
+			req.operands[i].reg.value = ZYDIS_REGISTER_R9D;
+		else if (req.operands[i].reg.value == ZYDIS_REGISTER_SP)
+			req.operands[i].reg.value = ZYDIS_REGISTER_R9W;
+	}
 	if (m >= 0) {
 		ZydisEncoderOperand *o = &req.operands[m];
 		o->mem.base = ZYDIS_REGISTER_R8;
@@ -308,11 +314,13 @@ static bool bounce(struct emu *e)
 		0x41, 0x8B, 0x53, 0x08, 0x41, 0x8B, 0x5B, 0x0C, /* edx, ebx */
 		0x41, 0x8B, 0x6B, 0x14, 0x41, 0x8B, 0x73, 0x18, /* ebp, esi */
 		0x41, 0x8B, 0x7B, 0x1C,                         /* edi */
+		0x45, 0x8B, 0x4B, 0x10,                         /* mov 0x10(%r11), %r9d: ESP */
 		0x4D, 0x8B, 0x43, 0x28,                         /* mov 0x28(%r11), %r8 */
 	};
 	static const uint8_t epilogue[] = {
 		0x41, 0x89, 0x03, 0x41, 0x89, 0x4B, 0x04, 0x41, 0x89, 0x53, 0x08, 0x41, 0x89, 0x5B, 0x0C,
 		0x41, 0x89, 0x6B, 0x14, 0x41, 0x89, 0x73, 0x18, 0x41, 0x89, 0x7B, 0x1C,
+		0x45, 0x89, 0x4B, 0x10,                         /* mov %r9d, 0x10(%r11) */
 		0x9C, 0x41, 0x8F, 0x43, 0x20,                   /* pushfq; pop 0x20(%r11) */
 		0xFC, 0x5D, 0x5B, 0xC3,                         /* cld; pop rbp; pop rbx; ret */
 	};
@@ -329,9 +337,7 @@ static bool bounce(struct emu *e)
 	if (fault)
 		vcpu_raise(v, (unsigned)(fault - 1), exception_has_error((unsigned)(fault - 1)), 0);
 	((void (*)(struct bounce_frame *))thunk)(&f);
-	for (unsigned r = 0; r < 8; r++)
-		if (r != R_ESP)
-			v->hot->gpr[r] = f.gpr[r];
+	memcpy(v->hot->gpr, f.gpr, sizeof f.gpr);
 	v->hot->eflags = (v->hot->eflags & ~FL_HOST_HELD) | ((uint32_t)f.flags & FL_HOST_HELD);
 	for (unsigned i = 0; writes && i < size; i++)
 		vmem_write(v, lin + i, 1, buf[i]);

@@ -62,8 +62,9 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 
 	if (vec * 8 + 7 > v->idtr.limit)
 		delivery_raise(EXC_GP, gate_err);
-	lo = vmem_read(v, v->idtr.base + vec * 8, 4);
-	hi = vmem_read(v, v->idtr.base + vec * 8 + 4, 4);
+	/* IDT and descriptor reads are supervisor accesses whatever the CPL. */
+	lo = vmem_read_supervisor(v, v->idtr.base + vec * 8, 4);
+	hi = vmem_read_supervisor(v, v->idtr.base + vec * 8 + 4, 4);
 	unsigned type = (hi >> 8) & 0x1F, dpl = (hi >> 13) & 3;
 	if (type != 0x0E && type != 0x0F) {
 		if (type == 0x05 || type == 0x06 || type == 0x07) {

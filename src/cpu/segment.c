@@ -20,8 +20,9 @@ bool seg_read_descriptor(struct vcpu *v, uint16_t sel, uint32_t *lo, uint32_t *h
 	}
 	if ((uint32_t)(sel & ~7u) + 7 > limit)
 		return false;
-	*lo = vmem_read(v, base + (sel & ~7u), 4);
-	*hi = vmem_read(v, base + (sel & ~7u) + 4, 4);
+	/* Descriptor-table accesses are supervisor accesses whatever the CPL. */
+	*lo = vmem_read_supervisor(v, base + (sel & ~7u), 4);
+	*hi = vmem_read_supervisor(v, base + (sel & ~7u) + 4, 4);
 	return true;
 }
 
@@ -130,7 +131,7 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 	/* Set the accessed bit as the CPU does. */
 	if (!(c.type & 1)) {
 		uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
-		vmem_write(v, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 1);
+		vmem_write_supervisor(v, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 1);
 		c.type |= 1;
 	}
 	commit(v, s, sel, &c);
@@ -160,7 +161,7 @@ void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
 	}
 	if (!(c.type & 1)) {
 		uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
-		vmem_write(v, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 1);
+		vmem_write_supervisor(v, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 1);
 		c.type |= 1;
 	}
 	v->cpl = new_cpl;

@@ -84,6 +84,19 @@ static void com1_irq(void *opaque, bool level)
 	isa_irq(opaque, BOARD_COM1_IRQ, level);
 }
 
+static void kbc_irq(void *opaque, unsigned irq, bool level)
+{
+	isa_irq(opaque, irq, level);
+}
+
+/* The reset line: a PC reboots; bt86, like QEMU with -no-reboot, ends the
+ * run cleanly. */
+static void kbc_reset(void *opaque)
+{
+	struct board *b = opaque;
+	vcpu_stop(b->v, 0, "the guest reset the machine (i8042 reset line)");
+}
+
 int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, size_t errlen)
 {
 	memset(b, 0, sizeof *b);
@@ -109,6 +122,7 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	pit_write(&b->pit, 0, 1, 0);
 	pit_write(&b->pit, 0, 1, 0);
 	uart_init(&b->com1, serial_tx, com1_irq, b);
+	i8042_init(&b->kbc, kbc_irq, kbc_reset, b);
 	b->exit_port = (struct debug_exit){.exit = exit_run, .opaque = b};
 	if (iobus_register(&b->io, BOARD_PIC_MASTER_PORT, 2, "i8259 (master)", &b->pic.chip[0], pic_read,
 			   pic_write, err, errlen) ||
@@ -120,6 +134,10 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	    iobus_register(&b->io, BOARD_EXIT_PORT, 4, "debug-exit", &b->exit_port, NULL,
 			   debug_exit_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_POST_PORT, 1, "post-code", NULL, NULL, NULL, err, errlen) ||
+	    iobus_register(&b->io, 0x60, 1, "i8042 data", &b->kbc, i8042_data_read, i8042_data_write, err,
+			   errlen) ||
+	    iobus_register(&b->io, 0x64, 1, "i8042 status/command", &b->kbc, i8042_status_read,
+			   i8042_command_write, err, errlen) ||
 	    mmio_register(&b->mmio, LAPIC_DEFAULT_BASE, 0x1000, "local APIC", &b->lapic, lapic_read,
 			  lapic_write, err, errlen) ||
 	    mmio_register(&b->mmio, IOAPIC_DEFAULT_BASE, 0x20, "I/O APIC", &b->ioapic, ioapic_read,

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "debug_exit.h"
+#include "i8042.h"
 #include "i8254.h"
 #include "i8259.h"
 #include "iobus.h"
@@ -45,6 +46,7 @@ struct board {
 	struct lapic lapic;
 	struct ioapic ioapic;
 	struct uart16550 com1;
+	struct i8042 kbc;
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;
