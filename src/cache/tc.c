@@ -114,10 +114,10 @@ void tc_destroy(struct tc *tc)
 	memset(tc, 0, sizeof *tc);
 }
 
-struct tc_block *tc_lookup(struct tc *tc, uint32_t phys, uint32_t mode)
+struct tc_block *tc_lookup(struct tc *tc, uint32_t eip, uint32_t phys, uint32_t mode)
 {
 	for (struct tc_block *b = tc->hash[hash_key(phys, mode)]; b; b = b->hash_next)
-		if (b->phys == phys && b->mode == mode) {
+		if (b->phys == phys && b->eip == eip && b->mode == mode) {
 			tc->stats->lookup_hash_hits++;
 			return b;
 		}

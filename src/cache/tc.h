@@ -1,6 +1,7 @@
 /*
  * The translation cache: blocks of translated code, their lookup (an inline
- * direct-mapped table in front of a hash on guest-physical address + mode),
+ * direct-mapped table in front of a hash on guest-physical address, EIP and
+ * mode),
  * chaining of direct branches, invalidation and flushing.
  *
  * One host mapping holds the lookup table, the per-block execution counters
@@ -110,7 +111,11 @@ static inline uint8_t *tc_ptr(const struct tc *tc, uint32_t off)
 	return tc->base + off;
 }
 
-struct tc_block *tc_lookup(struct tc *tc, uint32_t phys, uint32_t mode);
+/* The block for guest EIP `eip` whose code is at guest-physical `phys`.
+ * Both must match: a block's exits, return addresses and fault EIPs are
+ * absolute guest EIPs, so one physical page mapped at two addresses (the
+ * vDSO in two processes, a shared library) needs a translation for each. */
+struct tc_block *tc_lookup(struct tc *tc, uint32_t eip, uint32_t phys, uint32_t mode);
 
 /* Room for at most `max` bytes of new code at tc_ptr(tc, tc->used), or false
  * when the cache is full (the caller flushes and translates again). */

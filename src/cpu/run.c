@@ -313,7 +313,7 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 	uint32_t lin = v->seg[S_CS].base + eip;
 	uint32_t phys = vmem_translate(v, lin, false); /* an instruction fetch */
 	uint32_t mode = current_mode(v);
-	struct tc_block *b = tc_lookup(v->tc, phys, mode);
+	struct tc_block *b = tc_lookup(v->tc, eip, phys, mode);
 
 	if (!b)
 		b = xlate_block(x, eip, phys, mode);

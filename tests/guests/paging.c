@@ -1,6 +1,6 @@
 /* Paging at ring 0: A and D bits, #PF error codes and CR2, invlpg and CR3
  * reloads, CR0.WP, a 4 MiB page, and a store through a second alias of a
- * page that holds code. */
+ * page that holds code, and code run through two mappings of one page. */
 #include "rt/rt.h"
 
 #define P 0x1u
@@ -38,7 +38,7 @@ void test_main(u32 magic, u32 mbi)
 	u32 at;
 	(void)magic;
 	(void)mbi;
-	plan(17);
+	plan(18);
 	for (u32 i = 0; i < 4 * 1024; i++)
 		pt_low[i / 1024][i % 1024] = (i << 12) | P | W;
 	for (u32 i = 0; i < 4; i++)
@@ -111,6 +111,15 @@ void test_main(u32 magic, u32 mbi)
 	*(volatile u8 *)(TEST_BASE + 0x3000 + 1) = 43;
 	u32 second = fn();
 	ok(first == 42 && second == 43, "a store through another alias reaches translated code");
+
+	/* The same code run at both addresses reports where it runs: one
+	 * physical page mapped twice is two translations (Linux's vDSO). */
+	static const u8 where[] = {0xE8, 0, 0, 0, 0, 0x58, 0x83, 0xE8, 0x05, 0xC3}; /* call 1f; 1: pop; sub $5; ret */
+	for (unsigned i = 0; i < sizeof where; i++)
+		code_frame[i] = where[i];
+	u32 here = fn();
+	u32 there = ((u32 (*)(void))(TEST_BASE + 0x3000))();
+	ok(here == (u32)code_frame && there == TEST_BASE + 0x3000, "code mapped twice runs at each address");
 	u32 cr3;
 	__asm__ volatile("movl %%cr3, %0" : "=r"(cr3));
 	is_u32(cr3, (u32)pd, "CR3 reads back");

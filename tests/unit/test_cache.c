@@ -36,8 +36,8 @@ START_TEST(test_insert_and_lookup)
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
 	struct tc_block *a = xlate_block(&m.x, A, A, 0);
-	ck_assert_ptr_eq(tc_lookup(&m.tc, A, 0), a);
-	ck_assert_ptr_null(tc_lookup(&m.tc, A, 3)); /* another CPL is another key */
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0), a);
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 3)); /* another CPL is another key */
 	ck_assert_ptr_eq(tc_block_at(&m.tc, a->host), a);
 	ck_assert_ptr_eq(tc_block_at(&m.tc, a->host + a->host_len - 1), a);
 	ck_assert_ptr_null(tc_block_at(&m.tc, a->host + a->host_len));
@@ -45,6 +45,15 @@ START_TEST(test_insert_and_lookup)
 	bool boundary;
 	ck_assert_uint_eq(tc_guest_eip_at(a, a->host, &boundary), A);
 	ck_assert(boundary);
+	/* The same physical code at another EIP (one page mapped twice) is
+	 * another translation: its exits name other guest addresses. */
+	ck_assert_ptr_null(tc_lookup(&m.tc, A + 0x10000, A, 0));
+	struct tc_block *alias = xlate_block(&m.x, A + 0x10000, A, 0);
+	ck_assert_ptr_nonnull(alias);
+	ck_assert_ptr_ne(alias, a);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A + 0x10000, A, 0), alias);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0), a);
+	ck_assert_uint_eq(branch_exit(alias)->guest_eip, B + 0x10000);
 }
 END_TEST
 
@@ -71,7 +80,7 @@ START_TEST(test_chain_and_unchain_on_invalidate)
 	ck_assert(!a->valid && !b->valid); /* same page */
 	ck_assert_int_eq(rel_at(&m, x->patch), (int32_t)(x->stub - (x->patch + 4)));
 	ck_assert_uint_eq(m.stats.chains_broken, 1);
-	ck_assert_ptr_null(tc_lookup(&m.tc, A, 0));
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 0));
 	ck_assert(!m.mem.code_page[A >> 12]);
 	ck_assert_uint_eq(m.stats.invalidations[INVAL_GUEST_WRITE], 1);
 }
@@ -87,7 +96,7 @@ START_TEST(test_invalidate_other_page_keeps_block)
 	struct tc_block *c = xlate_block(&m.x, C, C, 0);
 	tc_invalidate_page(&m.tc, C >> 12, INVAL_MONITOR_WRITE);
 	ck_assert(a->valid && !c->valid);
-	ck_assert_ptr_eq(tc_lookup(&m.tc, A, 0), a);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0), a);
 	ck_assert(m.mem.code_page[A >> 12] && !m.mem.code_page[C >> 12]);
 }
 END_TEST
@@ -130,7 +139,7 @@ START_TEST(test_flush)
 	uint64_t gen = m.tc.generation;
 	uint32_t used = m.tc.used;
 	tc_flush(&m.tc);
-	ck_assert_ptr_null(tc_lookup(&m.tc, A, 0));
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 0));
 	ck_assert_uint_eq(m.tc.n_blocks, 0);
 	ck_assert_uint_lt(m.tc.used, used);
 	ck_assert_uint_eq(m.tc.generation, gen + 1);
@@ -165,7 +174,7 @@ START_TEST(test_execution_counts)
 	/* mov $100,%ecx; l: dec %ecx; jnz l */
 	const uint8_t code[] = {0xB9, 100, 0, 0, 0, 0x49, 0x75, 0xFD};
 	machine_run(&m, code, sizeof code);
-	struct tc_block *loop = tc_lookup(&m.tc, GUEST_CODE + 5, XMODE_TSC_NATIVE);
+	struct tc_block *loop = tc_lookup(&m.tc, GUEST_CODE + 5, GUEST_CODE + 5, XMODE_TSC_NATIVE);
 	ck_assert_ptr_nonnull(loop);
 	/* The first pass runs in the entry block, the other 99 in the loop's. */
 	ck_assert_uint_eq(tc_block_execs(&m.tc, loop), 99);
