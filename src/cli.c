@@ -19,6 +19,7 @@
 #include "cpu/segment.h"
 #include "cpu/run.h"
 #include "devices/board.h"
+#include "devices/console.h"
 #include "loader/linux.h"
 #include "loader/multiboot.h"
 #include "loader/mptable.h"
@@ -49,7 +50,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bt86 [options] KERNEL\n"
-		"Runs a 32-bit x86 Multiboot kernel by binary translation.\n\n"
+		"Runs a 32-bit x86 kernel (Multiboot ELF or Linux bzImage) by binary translation.\n\n"
 		"  -kernel FILE        the kernel: a Multiboot ELF, or a Linux bzImage (or give it last)\n"
 		"  -m SIZE             guest memory, in MiB unless suffixed K, M or G (default 128M)\n"
 		"  -append STRING      kernel command line\n"
@@ -61,8 +62,10 @@ static void usage(FILE *f)
 		"  --tc-size SIZE      translation cache size (default 64M)\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
-		"Guest serial (COM1) is on stdin/stdout.  Writing V to port 0xf4 ends the run\n"
-		"with exit status (V << 1) | 1, as QEMU's isa-debug-exit does.\n");
+		"Guest serial (COM1) is on stdin/stdout; a terminal is put in raw mode\n"
+		"while the guest runs (^C goes to the guest).  Ctrl-A x ends the run,\n"
+		"Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h lists the keys.  Writing V to port\n"
+		"0xf4 ends the run with exit status (V << 1) | 1, as QEMU's isa-debug-exit does.\n");
 }
 
 /* QEMU's size syntax: a number with an optional K/M/G suffix, MiB by default. */
@@ -227,6 +230,7 @@ int main(int argc, char **argv)
 		goto free_board;
 	if (board_start_timer(&board, err, sizeof err))
 		goto free_board;
+	console_raw_begin(STDIN_FILENO);
 	if (board_start_input(&board, STDIN_FILENO)) {
 		snprintf(err, sizeof err, "cannot start the terminal input thread");
 		goto free_board;
@@ -241,6 +245,7 @@ int main(int argc, char **argv)
 	vcpu_run(&vcpu, &x);
 	vcpu_signals_quiesce();
 	running = NULL;
+	console_restore();
 
 	fflush(stdout);
 	status = vcpu.exit_status;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../cache/tc.h"
+#include "../devices/console.h"
 #include "../mem/layout.h"
 
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
@@ -24,6 +25,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	int n = snprintf(msg, sizeof msg, "bt86: blocked system call %d from %p: the VM is stopped\n",
 			 si->si_syscall, si->si_call_addr);
+	console_restore();
 	if (write(2, msg, (size_t)n) < 0)
 		_exit(CONTAIN_EXIT_STATUS);
 	_exit(CONTAIN_EXIT_STATUS);

@@ -28,6 +28,7 @@
 
 #include "../cache/stats.h"
 #include "../devices/board.h"
+#include "../devices/console.h"
 #include "../cache/tc.h"
 #include "../mem/gmem.h"
 #include "../mem/layout.h"
@@ -56,6 +57,7 @@ static void die_in_monitor(int sig, uint64_t rip)
 	int n = snprintf(msg, sizeof msg, "bt86: internal error: signal %d at %#lx (%s+%#lx) in the monitor\n",
 			 sig, (unsigned long)rip, named && info.dli_sname ? info.dli_sname : named ? info.dli_fname : "?",
 			 named ? (unsigned long)(rip - (uintptr_t)(info.dli_sname ? info.dli_saddr : info.dli_fbase)) : 0ul);
+	console_restore();
 	if (write(2, msg, (size_t)n) < 0)
 		_exit(70);
 	signal(sig, SIG_DFL); /* re-fault with the default action: a core dump */
@@ -292,6 +294,11 @@ void vcpu_request_stop(struct vcpu *v)
 	__atomic_or_fetch(&v->hot->attn_req, ATTN_REQ_STOP, __ATOMIC_RELAXED);
 }
 
+void vcpu_request_quit(struct vcpu *v)
+{
+	__atomic_or_fetch(&v->hot->attn_req, ATTN_REQ_QUIT, __ATOMIC_RELAXED);
+}
+
 void vcpu_set_irq_line(struct vcpu *v, bool level)
 {
 	/* irq_wait follows the line; attn_irq asks for a look at the next
@@ -347,8 +354,12 @@ static void handle_attention(struct vcpu *v)
 		}
 	}
 	if (h->attn_req & ATTN_REQ_STOP) {
-		h->attn_req &= ~ATTN_REQ_STOP;
+		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_STOP, __ATOMIC_RELAXED);
 		vcpu_stop(v, 1, "stopped by the host at eip %#x", h->eip);
+	}
+	if (h->attn_req & ATTN_REQ_QUIT) {
+		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_QUIT, __ATOMIC_RELAXED);
+		vcpu_stop(v, 0, "terminated from the console (Ctrl-A x)");
 	}
 }
 

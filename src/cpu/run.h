@@ -32,6 +32,9 @@ void vcpu_set_irq_line(struct vcpu *v, bool level);
 /* Asks the run to stop at the next block boundary.  Async-signal-safe: the
  * host's SIGINT/SIGTERM handlers call it. */
 void vcpu_request_stop(struct vcpu *v);
+/* The same for the console's Ctrl-A x: the run ends with status 0, as QEMU's
+ * does.  Any thread. */
+void vcpu_request_quit(struct vcpu *v);
 
 /* switch.S */
 void vcpu_switch_enter(struct vcpu_hot *hot, uint64_t host_pc);

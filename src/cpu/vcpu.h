@@ -92,6 +92,7 @@ struct dtr {
 /* Monitor requests (hot->attn_req). */
 #define ATTN_REQ_STOP 0x1u
 #define ATTN_REQ_POLL 0x2u  /* a device deadline passed or input arrived */
+#define ATTN_REQ_QUIT 0x4u  /* the user ended the run from the console */
 
 struct board;
 struct tc;

@@ -8,6 +8,7 @@
 
 #include "../cpu/run.h"
 #include "../cpu/vcpu.h"
+#include "console.h"
 
 static void serial_tx(void *opaque, uint8_t byte)
 {
@@ -152,13 +153,21 @@ static void *input_main(void *p)
 {
 	struct board *b = p;
 	uint8_t buf[256];
+	struct console_escape esc = {0};
 
 	for (;;) {
-		ssize_t n = read(b->input_fd, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
+		ssize_t got = read(b->input_fd, buf, sizeof buf);
+		if (got < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
+		if (got <= 0) {
 			__atomic_store_n(&b->input_open, false, __ATOMIC_RELEASE);
+			syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
+			return NULL;
+		}
+		bool quit = false;
+		ssize_t n = (ssize_t)console_escape(&esc, buf, (size_t)got, &quit);
+		if (quit) {
+			vcpu_request_quit(b->v);
 			syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
 			return NULL;
 		}

@@ -1,6 +1,7 @@
 /* The port bus and the devices on it. */
 #include <string.h>
 
+#include "devices/console.h"
 #include "devices/debug_exit.h"
 #include "devices/i8254.h"
 #include "devices/i8259.h"
@@ -203,11 +204,35 @@ START_TEST(test_pit_periods_and_latch)
 }
 END_TEST
 
+/* QEMU's console keys on terminal input: Ctrl-A x quits, Ctrl-A Ctrl-A is
+ * one Ctrl-A for the guest, an escape may be split across reads. */
+START_TEST(test_console_escape)
+{
+	struct console_escape st = {0};
+	bool quit = false;
+	uint8_t a[] = {'l', 's', CONSOLE_ESCAPE, CONSOLE_ESCAPE, '\r', CONSOLE_ESCAPE, 'z', 'k'};
+	size_t n = console_escape(&st, a, sizeof a, &quit);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_mem_eq(a, "ls\x01\rk", 5);
+	ck_assert(!quit && !st.pending);
+
+	uint8_t b[] = {'e', CONSOLE_ESCAPE};
+	n = console_escape(&st, b, sizeof b, &quit);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(st.pending && !quit);
+	uint8_t c[] = {'x', 'l', 'o', 's', 't'};
+	n = console_escape(&st, c, sizeof c, &quit);
+	ck_assert_uint_eq(n, 0);
+	ck_assert(quit);
+}
+END_TEST
+
 Suite *devices_suite(void)
 {
 	Suite *s = suite_create("devices");
 	TCase *t = tcase_create("port bus");
 	tcase_add_test(t, test_bus_refuses_overlap);
+	tcase_add_test(t, test_console_escape);
 	tcase_add_test(t, test_uart_registers);
 	tcase_add_test(t, test_uart_receive_and_interrupt);
 	tcase_add_test(t, test_uart_loopback);
