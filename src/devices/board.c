@@ -8,6 +8,7 @@
 
 #include "../cpu/run.h"
 #include "../cpu/vcpu.h"
+#include "../mem/gmem.h"
 #include "console.h"
 
 static void serial_tx(void *opaque, uint8_t byte)
@@ -85,6 +86,11 @@ static void com1_irq(void *opaque, bool level)
 	isa_irq(opaque, BOARD_COM1_IRQ, level);
 }
 
+static void rtc_irq(void *opaque, bool level)
+{
+	isa_irq(opaque, BOARD_RTC_IRQ, level);
+}
+
 static void kbc_irq(void *opaque, unsigned irq, bool level)
 {
 	isa_irq(opaque, irq, level);
@@ -124,6 +130,7 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	pit_write(&b->pit, 0, 1, 0);
 	uart_init(&b->com1, serial_tx, com1_irq, b);
 	i8042_init(&b->kbc, kbc_irq, kbc_reset, b);
+	rtc_init(&b->rtc, v->mem->size, rtc_irq, b);
 	b->exit_port = (struct debug_exit){.exit = exit_run, .opaque = b};
 	if (iobus_register(&b->io, BOARD_PIC_MASTER_PORT, 2, "i8259 (master)", &b->pic.chip[0], pic_read,
 			   pic_write, err, errlen) ||
@@ -135,6 +142,8 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	    iobus_register(&b->io, BOARD_EXIT_PORT, 4, "debug-exit", &b->exit_port, NULL,
 			   debug_exit_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_POST_PORT, 1, "post-code", NULL, NULL, NULL, err, errlen) ||
+	    iobus_register(&b->io, BOARD_RTC_PORT, 2, "mc146818 (RTC/CMOS)", &b->rtc, rtc_read, rtc_write, err,
+			   errlen) ||
 	    iobus_register(&b->io, 0x60, 1, "i8042 data", &b->kbc, i8042_data_read, i8042_data_write, err,
 			   errlen) ||
 	    iobus_register(&b->io, 0x64, 1, "i8042 status/command", &b->kbc, i8042_status_read,
@@ -202,13 +211,16 @@ int board_start_timer(struct board *b, char *err, size_t errlen)
 uint64_t board_next_deadline(const struct board *b)
 {
 	uint64_t p = pit_next_deadline(&b->pit), l = lapic_next_deadline(&b->lapic);
-	return p < l ? p : l;
+	uint64_t r = rtc_next_deadline(&b->rtc);
+	uint64_t first = p < l ? p : l;
+	return r < first ? r : first;
 }
 
 void board_poll(struct board *b, uint64_t now_ns)
 {
 	pit_poll(&b->pit, now_ns);
 	lapic_poll(&b->lapic, now_ns);
+	rtc_poll(&b->rtc, now_ns);
 	uart_sync(&b->com1);
 	rearm(b);
 }
@@ -259,7 +271,8 @@ uint32_t board_io_read(struct board *b, uint16_t port, unsigned size)
 void board_io_write(struct board *b, uint16_t port, unsigned size, uint32_t val)
 {
 	iobus_write(&b->io, port, size, val);
-	/* Programming the PIT moves the next deadline: re-arm the host timer. */
-	if (port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4)
+	/* Programming the PIT or the RTC moves the next deadline: re-arm the
+	 * host timer. */
+	if ((port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4) || port == BOARD_RTC_PORT + 1)
 		board_poll(b, pit_now_ns());
 }

@@ -22,6 +22,7 @@
 #include "iobus.h"
 #include "ioapic.h"
 #include "lapic.h"
+#include "mc146818.h"
 #include "mmiobus.h"
 #include "uart16550.h"
 
@@ -32,6 +33,8 @@
 #define BOARD_PIC_SLAVE_PORT 0xA0
 #define BOARD_PIT_PORT 0x40
 #define BOARD_COM1_IRQ 4
+#define BOARD_RTC_PORT 0x70
+#define BOARD_RTC_IRQ 8
 /* The host signal that pokes the VCPU thread: a device deadline passed, or
  * terminal input arrived. */
 #define BOARD_POKE_SIGNAL (SIGRTMIN + 0)
@@ -47,6 +50,7 @@ struct board {
 	struct ioapic ioapic;
 	struct uart16550 com1;
 	struct i8042 kbc;
+	struct mc146818 rtc;
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;

@@ -1,11 +1,13 @@
 /* The port bus and the devices on it. */
 #include <string.h>
+#include <time.h>
 
 #include "devices/console.h"
 #include "devices/debug_exit.h"
 #include "devices/i8254.h"
 #include "devices/i8259.h"
 #include "devices/iobus.h"
+#include "devices/mc146818.h"
 #include "devices/uart16550.h"
 #include "unit.h"
 
@@ -227,12 +229,73 @@ START_TEST(test_console_escape)
 }
 END_TEST
 
+static bool rtc_line;
+static void rtc_set_irq(void *opaque, bool level)
+{
+	(void)opaque;
+	rtc_line = level;
+}
+
+static uint8_t cmos(struct mc146818 *r, uint8_t reg)
+{
+	rtc_write(r, 0, 1, reg);
+	return (uint8_t)rtc_read(r, 1, 1);
+}
+
+static void cmos_set(struct mc146818 *r, uint8_t reg, uint8_t val)
+{
+	rtc_write(r, 0, 1, reg);
+	rtc_write(r, 1, 1, val);
+}
+
+/* The RTC tells the host's UTC time in BCD, then binary; a guest write moves
+ * its clock; the periodic interrupt sets PF and IRQF until C is read. */
+START_TEST(test_rtc_time_and_periodic)
+{
+	struct mc146818 r;
+	rtc_init(&r, 256u << 20, rtc_set_irq, NULL);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	unsigned year = (cmos(&r, 0x32) >> 4) * 1000 + (cmos(&r, 0x32) & 0xF) * 100 +
+			(cmos(&r, 0x09) >> 4) * 10 + (cmos(&r, 0x09) & 0xF);
+	ck_assert_uint_eq(year, (unsigned)tm.tm_year + 1900);
+	ck_assert_uint_eq(cmos(&r, 0x08), (unsigned)((tm.tm_mon + 1) / 10 << 4 | (tm.tm_mon + 1) % 10));
+	ck_assert_uint_eq(cmos(&r, 0x0D), 0x80);
+	ck_assert_uint_eq(cmos(&r, 0x34) | cmos(&r, 0x35) << 8, (256 - 16) * 16); /* 64 KiB units above 16 MiB */
+
+	cmos_set(&r, RTC_REG_B, RTC_B_24H | RTC_B_BINARY);
+	ck_assert_uint_eq(cmos(&r, 0x07), (unsigned)tm.tm_mday);
+	cmos_set(&r, 0x09, 99); /* year 2099 (binary) */
+	ck_assert_uint_eq(cmos(&r, 0x09), 99);
+	ck_assert_uint_eq(cmos(&r, 0x32), (unsigned)(tm.tm_year + 1900) / 100);
+	ck_assert(r.offset_s > 0);
+
+	/* 1024 Hz (rate 6) with PIE: no interrupt before the period, one after. */
+	uint64_t t0 = pit_now_ns();
+	cmos_set(&r, RTC_REG_A, 0x26);
+	cmos_set(&r, RTC_REG_B, RTC_B_24H | RTC_B_PIE);
+	ck_assert_uint_ge(rtc_next_deadline(&r), t0 + 976000);
+	ck_assert_uint_le(rtc_next_deadline(&r), pit_now_ns() + 977000);
+	rtc_poll(&r, rtc_next_deadline(&r) - 1);
+	ck_assert(!rtc_line);
+	rtc_poll(&r, rtc_next_deadline(&r));
+	ck_assert(rtc_line);
+	ck_assert_uint_eq(cmos(&r, RTC_REG_C), RTC_C_IRQF | RTC_C_PF);
+	ck_assert(!rtc_line);
+	ck_assert_uint_eq(cmos(&r, RTC_REG_C), 0);
+	cmos_set(&r, RTC_REG_B, RTC_B_24H);
+	ck_assert_uint_eq(rtc_next_deadline(&r), UINT64_MAX);
+}
+END_TEST
+
 Suite *devices_suite(void)
 {
 	Suite *s = suite_create("devices");
 	TCase *t = tcase_create("port bus");
 	tcase_add_test(t, test_bus_refuses_overlap);
 	tcase_add_test(t, test_console_escape);
+	tcase_add_test(t, test_rtc_time_and_periodic);
 	tcase_add_test(t, test_uart_registers);
 	tcase_add_test(t, test_uart_receive_and_interrupt);
 	tcase_add_test(t, test_uart_loopback);
