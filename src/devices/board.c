@@ -104,6 +104,28 @@ static void kbc_reset(void *opaque)
 	vcpu_stop(b->v, 0, "the guest reset the machine (i8042 reset line)");
 }
 
+/* System control port B (0x61): bit 0 gates PIT channel 2, bit 1 enables
+ * the speaker (stored; there is no sound), bits 2-3 are stored, bit 4
+ * toggles with the DRAM refresh every 15.085 us, bit 5 is channel 2's
+ * output. */
+static uint32_t port61_read(void *dev, uint16_t offset, unsigned size)
+{
+	struct board *b = dev;
+	uint64_t now = pit_now_ns();
+	(void)offset;
+	(void)size;
+	return (b->port61 & 0x0F) | ((now / 15085) & 1 ? 0x10 : 0) | (pit_output(&b->pit, 2, now) ? 0x20 : 0);
+}
+
+static void port61_write(void *dev, uint16_t offset, unsigned size, uint32_t val)
+{
+	struct board *b = dev;
+	(void)offset;
+	(void)size;
+	b->port61 = (uint8_t)(val & 0x0F);
+	pit_set_gate(&b->pit, 2, val & 1);
+}
+
 int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, size_t errlen)
 {
 	memset(b, 0, sizeof *b);
@@ -142,6 +164,8 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	    iobus_register(&b->io, BOARD_EXIT_PORT, 4, "debug-exit", &b->exit_port, NULL,
 			   debug_exit_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_POST_PORT, 1, "post-code", NULL, NULL, NULL, err, errlen) ||
+	    iobus_register(&b->io, BOARD_PORT61, 1, "system control port B", b, port61_read, port61_write,
+			   err, errlen) ||
 	    iobus_register(&b->io, BOARD_RTC_PORT, 2, "mc146818 (RTC/CMOS)", &b->rtc, rtc_read, rtc_write, err,
 			   errlen) ||
 	    iobus_register(&b->io, 0x60, 1, "i8042 data", &b->kbc, i8042_data_read, i8042_data_write, err,

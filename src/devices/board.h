@@ -34,6 +34,7 @@
 #define BOARD_PIT_PORT 0x40
 #define BOARD_COM1_IRQ 4
 #define BOARD_RTC_PORT 0x70
+#define BOARD_PORT61 0x61
 #define BOARD_RTC_IRQ 8
 /* The host signal that pokes the VCPU thread: a device deadline passed, or
  * terminal input arrived. */
@@ -51,6 +52,7 @@ struct board {
 	struct uart16550 com1;
 	struct i8042 kbc;
 	struct mc146818 rtc;
+	uint8_t port61;         /* system control port B's stored bits */
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;

@@ -25,6 +25,8 @@ void pit_init(struct i8254 *p, void (*pulse_irq0)(void *), void *opaque)
 
 static uint64_t ticks_since(const struct pit_channel *c, uint64_t now)
 {
+	if (!c->gate)
+		return c->held; /* a low gate holds the count */
 	uint64_t ns = now - c->start_ns;
 	return (uint64_t)(((unsigned __int128)ns * PIT_HZ) / 1000000000u);
 }
@@ -52,7 +54,49 @@ static void load(struct pit_channel *c, uint32_t value)
 	c->reload = value ? value : 65536;
 	c->loaded = true;
 	c->start_ns = pit_now_ns();
+	c->held = 0;
 	c->fired = 0;
+}
+
+static uint64_t ticks_to_ns(uint64_t ticks)
+{
+	return (uint64_t)(((unsigned __int128)ticks * 1000000000u) / PIT_HZ);
+}
+
+void pit_set_gate(struct i8254 *p, unsigned i, bool level)
+{
+	struct pit_channel *c = &p->ch[i];
+	uint64_t now = pit_now_ns();
+	if (level == c->gate)
+		return;
+	if (!level) {
+		c->held = ticks_since(c, now);
+		c->gate = false;
+		return;
+	}
+	c->gate = true;
+	if (c->mode == 0 || c->mode == 4) {
+		c->start_ns = now - ticks_to_ns(c->held); /* counting resumes */
+	} else {
+		c->start_ns = now; /* a rising edge restarts the period */
+		c->fired = 0;
+	}
+}
+
+bool pit_output(const struct i8254 *p, unsigned i, uint64_t now)
+{
+	const struct pit_channel *c = &p->ch[i];
+	if (!c->loaded)
+		return c->mode != 0; /* mode 0 drives it low from the control word */
+	uint64_t t = ticks_since(c, now);
+	switch (c->mode) {
+	case 2:
+		return !c->gate || t % c->reload != c->reload - 1; /* low for the last tick */
+	case 3:
+		return !c->gate || t % c->reload < (c->reload + 1) / 2; /* high for the first half */
+	default:
+		return t >= c->reload; /* high from terminal count on */
+	}
 }
 
 uint32_t pit_read(void *dev, uint16_t offset, unsigned size)

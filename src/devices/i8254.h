@@ -3,7 +3,10 @@
  * 1.193182 MHz, access modes lobyte/hibyte/both, counter latch and
  * read-back, modes 0 (interrupt on terminal count), 2 (rate generator) and 3
  * (square wave); modes 1, 4 and 5 count like 0.  Channel 0's output is
- * IRQ 0.  Time is the host's monotonic clock: the counters are computed from
+ * IRQ 0; channel 2's gate and output are bits 0 and 5 of port 0x61 (the
+ * board's), which is how Linux calibrates its TSC.  A low gate holds the
+ * count; raising it resumes counting in modes 0 and 4 and restarts the
+ * period in the others.  Time is the host's monotonic clock: the counters are computed from
  * it when read, and pit_poll raises IRQ 0 for periods that have ended (one
  * edge however many ended, as a late interrupt on hardware coalesces).
  */
@@ -23,6 +26,7 @@ struct pit_channel {
 	bool latched;
 	uint16_t latch;
 	bool gate;
+	uint64_t held;          /* ticks counted when the gate fell */
 	uint64_t start_ns;      /* when counting began from reload */
 	uint64_t fired;         /* periods already signalled */
 };
@@ -40,6 +44,10 @@ void pit_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
 void pit_poll(struct i8254 *p, uint64_t now_ns);
 /* When channel 0 next raises IRQ 0, or UINT64_MAX. */
 uint64_t pit_next_deadline(const struct i8254 *p);
+
+/* Channel i's gate input, and its output level at `now`. */
+void pit_set_gate(struct i8254 *p, unsigned i, bool level);
+bool pit_output(const struct i8254 *p, unsigned i, uint64_t now);
 
 uint64_t pit_now_ns(void);
 

@@ -289,6 +289,28 @@ START_TEST(test_rtc_time_and_periodic)
 }
 END_TEST
 
+/* Channel 2's gate (the 82C54 datasheet): low holds a mode-0 count, high
+ * resumes it; OUT rises at terminal count. */
+START_TEST(test_pit_gate_holds_mode0)
+{
+	struct i8254 p;
+	pit_init(&p, NULL, NULL);
+	pit_write(&p, 3, 1, 0xB0); /* channel 2, lo/hi, mode 0 */
+	pit_write(&p, 2, 1, 0x00);
+	pit_write(&p, 2, 1, 0x01); /* 256 ticks: 215 us */
+	ck_assert(!pit_output(&p, 2, pit_now_ns()));
+	struct timespec ms = {0, 1000000};
+	nanosleep(&ms, NULL);
+	pit_write(&p, 3, 1, 0x80); /* latch */
+	uint16_t held = (uint16_t)(pit_read(&p, 2, 1) | pit_read(&p, 2, 1) << 8);
+	ck_assert_uint_eq(held, 256);
+	ck_assert(!pit_output(&p, 2, pit_now_ns()));
+	pit_set_gate(&p, 2, true);
+	nanosleep(&ms, NULL);
+	ck_assert(pit_output(&p, 2, pit_now_ns()));
+}
+END_TEST
+
 Suite *devices_suite(void)
 {
 	Suite *s = suite_create("devices");
@@ -296,6 +318,7 @@ Suite *devices_suite(void)
 	tcase_add_test(t, test_bus_refuses_overlap);
 	tcase_add_test(t, test_console_escape);
 	tcase_add_test(t, test_rtc_time_and_periodic);
+	tcase_add_test(t, test_pit_gate_holds_mode0);
 	tcase_add_test(t, test_uart_registers);
 	tcase_add_test(t, test_uart_receive_and_interrupt);
 	tcase_add_test(t, test_uart_loopback);
