@@ -7,6 +7,7 @@
 
 #include "../mem/gmem.h"
 #include "e820.h"
+#include "image_file.h"
 
 /* Offsets in the setup header / boot_params (boot.rst, zero-page.rst). */
 #define HDR_SETUP_SECTS 0x1F1
@@ -26,33 +27,6 @@
 #define BP_E820_TABLE 0x2D0
 #define LOADED_HIGH 0x01
 #define CAN_USE_HEAP 0x80
-
-static uint8_t *read_all(const char *path, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
-
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-		snprintf(err, errlen, "%s: cannot determine its size", path);
-		fclose(f);
-		return NULL;
-	}
-	buf = malloc(n ? (size_t)n : 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		snprintf(err, errlen, "%s: read failed", path);
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
 
 static uint32_t get32(const uint8_t *p)
 {
@@ -83,7 +57,7 @@ int linux_load(struct gmem *mem, const char *kernel, const char *cmdline, const 
 	       struct linux_boot *out, char *err, size_t errlen)
 {
 	size_t len, rd_len = 0;
-	uint8_t *img = read_all(kernel, &len, err, errlen), *rd = NULL;
+	uint8_t *img = image_file_read(kernel, &len, err, errlen), *rd = NULL;
 	int rc = -1;
 
 	if (!img)
@@ -138,7 +112,7 @@ int linux_load(struct gmem *mem, const char *kernel, const char *cmdline, const 
 	put32(bp + BP_ALT_MEM_K, (mem->size - 0x100000) / 1024);
 
 	if (initrd) {
-		rd = read_all(initrd, &rd_len, err, errlen);
+		rd = image_file_read(initrd, &rd_len, err, errlen);
 		if (!rd)
 			goto out;
 		uint32_t max = get32(img + HDR_INITRD_ADDR_MAX);

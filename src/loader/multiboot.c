@@ -9,6 +9,7 @@
 
 #include "../mem/gmem.h"
 #include "e820.h"
+#include "image_file.h"
 
 #define MB_FLAG_PAGE_ALIGN 0x1u
 #define MB_FLAG_MEMINFO 0x2u
@@ -25,33 +26,6 @@ struct mb_header {
 	uint32_t magic, flags, checksum;
 	uint32_t header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr;
 };
-
-static uint8_t *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
-
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-		snprintf(err, errlen, "%s: cannot determine its size", path);
-		fclose(f);
-		return NULL;
-	}
-	buf = malloc(n ? (size_t)n : 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		snprintf(err, errlen, "%s: read failed", path);
-		free(buf);
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
 
 static const struct mb_header *find_header(const uint8_t *img, size_t len, size_t *where)
 {
@@ -177,7 +151,7 @@ int multiboot_load(struct gmem *mem, const char *kernel, const char *cmdline, co
 		   struct boot_state *out, char *err, size_t errlen)
 {
 	size_t len, hoff;
-	uint8_t *img = read_file(kernel, &len, err, errlen);
+	uint8_t *img = image_file_read(kernel, &len, err, errlen);
 	uint32_t entry = 0, end = 0;
 	int rc = -1;
 
@@ -219,7 +193,7 @@ int multiboot_load(struct gmem *mem, const char *kernel, const char *cmdline, co
 			goto out;
 		}
 		sscanf(item, "%4095s", path);
-		uint8_t *m = read_file(path, &mlen, err, errlen);
+		uint8_t *m = image_file_read(path, &mlen, err, errlen);
 		if (!m) {
 			free(list);
 			goto out;
