@@ -250,14 +250,43 @@ static void mem_from(ZydisEncoderOperand *o, const ZydisDecodedOperand *src, uin
 	o->mem.size = size;
 }
 
+/* lea of a guest FS/GS memory operand (plus `adjust`) into r8d or r10d
+ * (reg 0 or 2), with the segment base (r9 or r12) added modulo 4 GiB like
+ * the guest's own address arithmetic: the linear address to access. */
+static bool emit_seg_lea(struct builder *b, const ZydisDecodedOperand *m, int32_t adjust, unsigned reg)
+{
+	ZydisEncoderRequest lea;
+
+	memset(&lea, 0, sizeof lea);
+	lea.mnemonic = ZYDIS_MNEMONIC_LEA;
+	lea.operand_count = 2;
+	lea.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
+	lea.operands[0].type = ZYDIS_OPERAND_TYPE_REGISTER;
+	lea.operands[0].reg.value = reg == 0 ? ZYDIS_REGISTER_R8D : ZYDIS_REGISTER_R10D;
+	mem_from(&lea.operands[1], m, 4);
+	lea.operands[1].mem.displacement = (int32_t)(lea.operands[1].mem.displacement + adjust);
+	if (lea.operands[1].mem.base == ZYDIS_REGISTER_NONE &&
+	    lea.operands[1].mem.index == ZYDIS_REGISTER_NONE) {
+		/* lea of an absolute address is a mov of it: mov $disp, %r8d|%r10d */
+		emit_u8(&b->e, 0x41);
+		emit_u8(&b->e, (uint8_t)(0xB8 + reg));
+		emit_u32(&b->e, (uint32_t)lea.operands[1].mem.displacement);
+	} else if (!emit_encoded(&b->e, &lea, false)) {
+		return false;
+	}
+	/* lea (%reg,%r9|%r12), %reg32 */
+	uint8_t idx = m->mem.segment == ZYDIS_REGISTER_FS ? 1 : 4;
+	const uint8_t add[] = {0x47, 0x8D, (uint8_t)(reg << 3 | 4), (uint8_t)(idx << 3 | reg)};
+	emit_bytes(&b->e, add, sizeof add);
+	return true;
+}
+
 /* mov M, %r8d (load) or mov %r8d, M (store) for a guest memory operand. */
 static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool load, int32_t adjust,
 			uint16_t size)
 {
 	ZydisEncoderRequest req;
 
-	if (is_fs_gs(m->mem.segment))
-		return false;
 	memset(&req, 0, sizeof req);
 	req.mnemonic = ZYDIS_MNEMONIC_MOV;
 	req.operand_count = 2;
@@ -267,6 +296,17 @@ static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool lo
 	req.operands[r].reg.value = size == 2 ? ZYDIS_REGISTER_R8W : ZYDIS_REGISTER_R8D;
 	mem_from(&req.operands[mm], m, size);
 	req.operands[mm].mem.displacement = (int32_t)(req.operands[mm].mem.displacement + adjust);
+	if (is_fs_gs(m->mem.segment)) {
+		/* Through the linear address: r8d for a load (it becomes the
+		 * value), r10d for a store (r8d holds the value). */
+		unsigned via = load ? 0 : 2;
+		if (!emit_seg_lea(b, m, adjust, via))
+			return false;
+		req.operands[mm].mem.base = via == 0 ? ZYDIS_REGISTER_R8D : ZYDIS_REGISTER_R10D;
+		req.operands[mm].mem.index = ZYDIS_REGISTER_NONE;
+		req.operands[mm].mem.scale = 0;
+		req.operands[mm].mem.displacement = 0;
+	}
 	return emit_encoded(&b->e, &req, true);
 }
 
@@ -274,27 +314,10 @@ static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool lo
  * address into r8d (wrapping at 4 GiB like the guest) and access (%r8d). */
 static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 {
-	ZydisEncoderRequest lea, req;
+	ZydisEncoderRequest req;
 
-	memset(&lea, 0, sizeof lea);
-	lea.mnemonic = ZYDIS_MNEMONIC_LEA;
-	lea.operand_count = 2;
-	lea.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
-	lea.operands[0].type = ZYDIS_OPERAND_TYPE_REGISTER;
-	lea.operands[0].reg.value = ZYDIS_REGISTER_R8D;
-	mem_from(&lea.operands[1], &in->ops[m], 4);
-	if (lea.operands[1].mem.base == ZYDIS_REGISTER_NONE &&
-	    lea.operands[1].mem.index == ZYDIS_REGISTER_NONE) {
-		/* lea of an absolute address is a mov of it: mov $disp, %r8d */
-		emit_u8(&b->e, 0x41);
-		emit_u8(&b->e, 0xB8);
-		emit_u32(&b->e, (uint32_t)in->ops[m].mem.disp.value);
-	} else if (!emit_encoded(&b->e, &lea, false)) {
+	if (!emit_seg_lea(b, &in->ops[m], 0, 0))
 		return false;
-	}
-	/* lea (%r8,%r9|%r12), %r8d: add the segment base, modulo 4 GiB */
-	const uint8_t add_fs[] = {0x47, 0x8D, 0x04, 0x08}, add_gs[] = {0x47, 0x8D, 0x04, 0x20};
-	emit_bytes(&b->e, in->ops[m].mem.segment == ZYDIS_REGISTER_FS ? add_fs : add_gs, 4);
 	init_request_from(&req, in);
 	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS);
 	ZydisEncoderOperand *o = &req.operands[m];
