@@ -175,14 +175,7 @@ void test_main(u32 magic, u32 mbi)
 	crc_init();
 	for (u32 i = 0; i < KERNEL_BYTES; i++)
 		buffer[i] = (u8)(i * 7 + 3);
-	set_descriptor(7, 0, 0xFFFFF, 0xFA, 0xC);
-	set_descriptor(8, 0, 0xFFFFF, 0xF2, 0xC);
-	tss[1] = (u32)kstack + sizeof kstack;
-	tss[2] = 0x10;
-	tss[25] = (u32)sizeof tss << 16;
-	set_descriptor(5, (u32)tss, sizeof tss - 1, 0x89, 0x0);
-	gdt_load();
-	__asm__ volatile("ltr %w0" : : "r"(0x28));
+	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	idt_set(0x80, sys_stub, 3);
 	idt_set(0x82, switch_stub, 3);
 	idt_set(0x81, end_stub, 3);

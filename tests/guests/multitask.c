@@ -259,14 +259,7 @@ void test_main(u32 magic, u32 mbi)
 	(void)magic;
 	(void)mbi;
 	plan(11);
-	set_descriptor(7, 0, 0xFFFFF, 0xFA, 0xC);
-	set_descriptor(8, 0, 0xFFFFF, 0xF2, 0xC);
-	tss[1] = (u32)kstack + sizeof kstack;
-	tss[2] = 0x10;
-	tss[25] = (u32)sizeof tss << 16;
-	set_descriptor(5, (u32)tss, sizeof tss - 1, 0x89, 0x0);
-	gdt_load();
-	__asm__ volatile("ltr %w0" : : "r"(0x28));
+	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	idt_hooks();
 	syscall_hook = on_syscall;
 	irq_hook = on_tick;

@@ -112,15 +112,8 @@ void test_main(u32 magic, u32 mbi)
 	(void)magic;
 	(void)mbi;
 	plan(22);
-	set_descriptor(7, 0, 0xFFFFF, 0xFA, 0xC); /* 0x38: user code, DPL 3 */
-	set_descriptor(8, 0, 0xFFFFF, 0xF2, 0xC); /* 0x40: user data, DPL 3 */
-	tss[1] = (u32)kstack + sizeof kstack;     /* ESP0 */
-	tss[2] = 0x10;                            /* SS0 */
-	tss[25] = (u32)sizeof tss << 16;          /* I/O map base past the limit: no port */
-	set_descriptor(5, (u32)tss, sizeof tss - 1, 0x89, 0x0);
 	gdt[6] = 0;
-	gdt_load();
-	__asm__ volatile("ltr %w0" : : "r"(0x28));
+	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	syscall_hook = sys;
 
 	for (u32 i = 0; i < 4 * 1024; i++)

@@ -121,6 +121,18 @@ void set_descriptor(int index, u32 base, u32 limit, u8 access, u8 flags)
 		     ((u64)(base >> 24) << 56);
 }
 
+void user_mode_setup(u32 *tss, u32 tss_bytes, u32 esp0)
+{
+	set_descriptor(7, 0, 0xFFFFF, 0xFA, 0xC); /* 0x38: user code, DPL 3 */
+	set_descriptor(8, 0, 0xFFFFF, 0xF2, 0xC); /* 0x40: user data, DPL 3 */
+	tss[1] = esp0;
+	tss[2] = 0x10;                            /* SS0 */
+	tss[25] = tss_bytes << 16;                /* I/O map base past the limit */
+	set_descriptor(5, (u32)tss, tss_bytes - 1, 0x89, 0x0);
+	gdt_load();
+	__asm__ volatile("ltr %w0" : : "r"(0x28));
+}
+
 void gdt_load(void)
 {
 	struct __attribute__((packed)) { u16 limit; u32 base; } d = {sizeof gdt - 1, (u32)gdt};

@@ -53,11 +53,17 @@ extern volatile u32 trap_resume;
 void trap_reset(void);
 
 /* GDT: 0x08 code, 0x10 data, 0x18 code (alternate), 0x20 data (alternate),
- * 0x28 TSS, 0x30 LDT, 0x38 free for tests. */
+ * 0x28 TSS, 0x30 LDT; 0x38 and 0x40 are user_mode_setup's user code and
+ * data, free for other tests. */
 extern u64 gdt[16];
 void gdt_load(void);
 void set_descriptor(int index, u32 base, u32 limit, u8 access, u8 flags);
 void idt_set(int vec, void (*handler)(void), int dpl);
+/* Ring 3 set-up: flat user code and data at 0x38 and 0x40 (DPL 3), and a
+ * 32-bit TSS at 0x28 (tss, tss_bytes long) with ESP0 = esp0, SS0 = 0x10 and
+ * the I/O map base past its limit (no port for ring 3); loads the GDT and
+ * TR. */
+void user_mode_setup(u32 *tss, u32 tss_bytes, u32 esp0);
 
 
 static inline u32 read_eflags(void)
