@@ -44,6 +44,35 @@ expect 1 "/nonexistent/mod: No such file" -- -initrd /nonexistent/mod "$good"
 head -c 3000000 /dev/zero >"$tmp/big"
 expect 1 "$tmp/big: module .* does not fit" -- -m 2M -initrd "$tmp/big" "$good"
 
+# Linux bzImages that cannot boot: each gets one line naming the problem.
+# bzimage FILE VERSION PAYLOAD_BYTES CMDLINE_SIZE: a setup header (4 setup
+# sectors, loaded high at 1 MiB) and a protected-mode part of zeros.
+bzimage() {
+	python3 - "$@" <<'PY'
+import struct, sys
+path, version, payload, cmax = sys.argv[1], int(sys.argv[2], 16), int(sys.argv[3]), int(sys.argv[4])
+img = bytearray(5 * 512)
+img[0x1F1] = 4
+img[0x200:0x202] = b"\xEB\x66"
+img[0x202:0x206] = b"HdrS"
+struct.pack_into("<H", img, 0x206, version)
+img[0x211] = 1                                     # LOADED_HIGH
+struct.pack_into("<I", img, 0x214, 0x100000)       # code32_start
+struct.pack_into("<I", img, 0x22C, 0x37FFFFFF)     # initrd_addr_max
+struct.pack_into("<I", img, 0x238, cmax)
+open(path, "wb").write(bytes(img) + bytes(payload))
+PY
+}
+bzimage "$tmp/old" 0205 4096 255
+expect 1 "$tmp/old: boot protocol 2.05 is too old" -- "$tmp/old"
+bzimage "$tmp/nopm" 020f 0 255
+expect 1 "$tmp/nopm: truncated" -- "$tmp/nopm"
+bzimage "$tmp/huge" 020f 3000000 255
+expect 1 "$tmp/huge: the kernel .* does not fit in guest memory" -- -m 2M "$tmp/huge"
+bzimage "$tmp/short_cmd" 020f 4096 8
+expect 1 "$tmp/short_cmd: the command line is longer than the kernel's 8 bytes" -- -append "console=ttyS0" "$tmp/short_cmd"
+expect 1 "$tmp/big: the initrd .* does not fit in guest memory" -- -m 2M -initrd "$tmp/big" "$tmp/short_cmd"
+
 # A good run: the exit port's status, and the statistics in both forms.
 "$bt86" --stats --stats-json "$tmp/s.json" --stats-hot 2 -append "a b" "$good" </dev/null >"$tmp/out" 2>"$tmp/err"
 status=$?
