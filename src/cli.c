@@ -44,6 +44,8 @@ struct options {
 	bool stats;
 	unsigned hot;
 	uint64_t tc_bytes;
+	const char *disk[2];   /* primary ATA master and slave images */
+	char drive_file[2][PATH_MAX]; /* -drive's file=, unescaped */
 };
 
 static void usage(FILE *f)
@@ -55,6 +57,10 @@ static void usage(FILE *f)
 		"  -m SIZE             guest memory, in MiB unless suffixed K, M or G (default 128M)\n"
 		"  -append STRING      kernel command line\n"
 		"  -initrd FILE[,FILE] Linux: the initrd; Multiboot: modules, each may carry arguments\n"
+		"  -drive file=FILE,index=N,format=raw\n"
+		"                      a raw disk image as ATA drive N of the primary channel\n"
+		"                      (0 master, 1 slave); writes go to the file\n"
+		"  -hda FILE, -hdb FILE  the same for index 0 and 1\n"
 		"  --stats             print translation statistics to stderr on exit; counts\n"
 		"                      block executions (a few instructions per block: not for timing)\n"
 		"  --stats-json FILE   write the statistics as JSON (counts executions too)\n"
@@ -66,6 +72,80 @@ static void usage(FILE *f)
 		"while the guest runs (^C goes to the guest).  Ctrl-A x ends the run,\n"
 		"Ctrl-A Ctrl-A sends Ctrl-A, Ctrl-A h lists the keys.  Writing V to port\n"
 		"0xf4 ends the run with exit status (V << 1) | 1, as QEMU's isa-debug-exit does.\n");
+}
+
+/* QEMU's -drive: comma-separated key=value pairs, ",," a literal comma.
+ * bt86 has raw images on the primary IDE channel, and says so for any
+ * other request. */
+static int parse_drive(const char *spec, struct options *o)
+{
+	char buf[PATH_MAX + 64], *file = NULL, *p = buf;
+	long index = -1;
+	size_t n = strlen(spec);
+
+	if (n >= sizeof buf) {
+		fprintf(stderr, "bt86: -drive %s: too long\n", spec);
+		return -1;
+	}
+	memcpy(buf, spec, n + 1);
+	while (*p) {
+		char *key = p, *w = p, *val;
+		for (; *p; p++) {
+			if (*p == ',' && p[1] == ',')
+				p++;
+			else if (*p == ',')
+				break;
+			*w++ = *p;
+		}
+		if (*p)
+			p++;
+		*w = 0;
+		if (!(val = strchr(key, '='))) {
+			fprintf(stderr, "bt86: -drive: '%s' is not key=value\n", key);
+			return -1;
+		}
+		*val++ = 0;
+		if (!strcmp(key, "file")) {
+			file = val;
+		} else if (!strcmp(key, "index")) {
+			char *end;
+			index = strtol(val, &end, 10);
+			if (*end || end == val || index < 0) {
+				fprintf(stderr, "bt86: -drive: index=%s is not a drive number\n", val);
+				return -1;
+			}
+		} else if (!strcmp(key, "format") && strcmp(val, "raw")) {
+			fprintf(stderr, "bt86: -drive: format=%s: bt86 reads raw images only\n", val);
+			return -1;
+		} else if (!strcmp(key, "if") && strcmp(val, "ide")) {
+			fprintf(stderr, "bt86: -drive: if=%s: bt86 has IDE (ATA) disks only\n", val);
+			return -1;
+		} else if (!strcmp(key, "media") && strcmp(val, "disk")) {
+			fprintf(stderr, "bt86: -drive: media=%s: bt86 has hard disks only\n", val);
+			return -1;
+		} else if (strcmp(key, "format") && strcmp(key, "if") && strcmp(key, "media")) {
+			fprintf(stderr, "bt86: -drive: unsupported key %s\n", key);
+			return -1;
+		}
+	}
+	if (!file || !*file) {
+		fprintf(stderr, "bt86: -drive %s: no file=\n", spec);
+		return -1;
+	}
+	if (index < 0) /* QEMU's rule: the first free position */
+		index = o->disk[0] ? 1 : 0;
+	if (index > 1) {
+		fprintf(stderr, "bt86: -drive index=%ld: bt86 has the primary ATA channel only (index 0 and 1)\n",
+			index);
+		return -1;
+	}
+	if (o->disk[index]) {
+		fprintf(stderr, "bt86: drive index %ld is given twice\n", index);
+		return -1;
+	}
+	snprintf(o->drive_file[index], sizeof o->drive_file[index], "%s", file);
+	o->disk[index] = o->drive_file[index];
+	return 0;
 }
 
 /* QEMU's size syntax: a number with an optional K/M/G suffix, MiB by default. */
@@ -101,7 +181,8 @@ static int parse(int argc, char **argv, struct options *o)
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = !strcmp(a, "-kernel") || !strcmp(a, "-m") || !strcmp(a, "-append") ||
 			     !strcmp(a, "-initrd") || !strcmp(a, "--stats-json") ||
-			     !strcmp(a, "--stats-hot") || !strcmp(a, "--tc-size");
+			     !strcmp(a, "--stats-hot") || !strcmp(a, "--tc-size") || !strcmp(a, "-drive") ||
+			     !strcmp(a, "-hda") || !strcmp(a, "-hdb");
 		if (takes && !val) {
 			fprintf(stderr, "bt86: option %s needs a value\n", a);
 			return -1;
@@ -124,6 +205,19 @@ static int parse(int argc, char **argv, struct options *o)
 			o->append = val;
 		} else if (!strcmp(a, "-initrd")) {
 			o->initrd = val;
+		} else if (!strcmp(a, "-drive")) {
+			if (parse_drive(val, o))
+				return -1;
+		} else if (!strcmp(a, "-hda") || !strcmp(a, "-hdb")) {
+			unsigned unit = a[3] == 'b';
+			if (o->disk[unit]) {
+				fprintf(stderr, "bt86: drive index %u is given twice\n", unit);
+				return -1;
+			}
+			o->disk[unit] = val;
+		} else if (!strcmp(a, "-hdc") || !strcmp(a, "-hdd")) {
+			fprintf(stderr, "bt86: %s: bt86 has the primary ATA channel only (-hda, -hdb)\n", a);
+			return -1;
 		} else if (!strcmp(a, "--stats")) {
 			o->stats = true;
 		} else if (!strcmp(a, "--stats-json")) {
@@ -198,6 +292,9 @@ int main(int argc, char **argv)
 		goto free_tc;
 	if (board_init(&board, &vcpu, stdout, err, sizeof err))
 		goto free_vcpu;
+	for (unsigned i = 0; i < 2; i++)
+		if (o.disk[i] && board_attach_disk(&board, i, o.disk[i], err, sizeof err))
+			goto free_board;
 	if (linux_is_bzimage(o.kernel)) {
 		/* The Linux boot protocol: ESI = boot_params, flat __BOOT_CS and
 		 * __BOOT_DS from a GDT in guest memory, interrupts off. */

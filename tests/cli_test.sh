@@ -73,6 +73,21 @@ bzimage "$tmp/short_cmd" 020f 4096 8
 expect 1 "$tmp/short_cmd: the command line is longer than the kernel's 8 bytes" -- -append "console=ttyS0" "$tmp/short_cmd"
 expect 1 "$tmp/big: the initrd .* does not fit in guest memory" -- -m 2M -initrd "$tmp/big" "$tmp/short_cmd"
 
+# Disks: QEMU's -drive syntax, raw images on the primary ATA channel.
+head -c 4096 /dev/zero >"$tmp/disk.img"
+head -c 100 /dev/zero >"$tmp/tiny.img"
+expect 1 "disk image /nonexistent/d.img: No such file" -- -hda /nonexistent/d.img "$good"
+expect 1 "disk image $tmp/tiny.img: smaller than one 512-byte sector" -- -hdb "$tmp/tiny.img" "$good"
+expect 1 "disk image $tmp: Is a directory" -- -drive "file=$tmp,index=0,format=raw" "$good"
+expect 1 "disk image /dev/null: not a regular file" -- -hda /dev/null "$good"
+expect 2 "format=qcow2: bt86 reads raw images only" -- -drive "file=$tmp/disk.img,format=qcow2" "$good"
+expect 2 "index=2: bt86 has the primary ATA channel only" -- -drive "file=$tmp/disk.img,index=2" "$good"
+expect 2 "-hdc: bt86 has the primary ATA channel only" -- -hdc "$tmp/disk.img" "$good"
+expect 2 "if=virtio: bt86 has IDE" -- -drive "file=$tmp/disk.img,if=virtio" "$good"
+expect 2 "unsupported key cache" -- -drive "file=$tmp/disk.img,cache=none" "$good"
+expect 2 "no file=" -- -drive "index=0,format=raw" "$good"
+expect 2 "drive index 0 is given twice" -- -hda "$tmp/disk.img" -drive "file=$tmp/disk.img,index=0" "$good"
+
 # A good run: the exit port's status, and the statistics in both forms.
 "$bt86" --stats --stats-json "$tmp/s.json" --stats-hot 2 -append "a b" "$good" </dev/null >"$tmp/out" 2>"$tmp/err"
 status=$?

@@ -32,7 +32,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 }
 
 /* What the monitor does at run time: memory, signals, time, the terminal,
- * threads, exit.  No open, exec, socket, ptrace or process creation. */
+ * disk images, threads, exit.  No open, exec, socket, ptrace or process creation. */
 static const int allowed[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close), SCMP_SYS(fstat),
 	SCMP_SYS(newfstatat), SCMP_SYS(lseek), SCMP_SYS(ioctl), SCMP_SYS(poll), SCMP_SYS(ppoll),
@@ -45,6 +45,8 @@ static const int allowed[] = {
 	/* A thread created just before the filter (the terminal reader) runs
 	 * glibc's start-up under it, with every signal blocked. */
 	SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	/* Disk images, opened before containment. */
+	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fdatasync),
 	/* glibc's qsort sizes its buffer from the physical memory size. */
 	SCMP_SYS(sysinfo),
 };

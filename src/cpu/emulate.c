@@ -185,6 +185,46 @@ static void check_io(struct emu *e, uint16_t port, unsigned size)
 		vcpu_raise(v, EXC_GP, true, 0);
 }
 
+/* rep ins/outs to a device that moves whole runs (the ATA data port): up
+ * to the end of the guest page, the segment limit or the count, forward
+ * only.  The first item's segment and page checks are the ones the
+ * item-by-item path would make, so faults are identical; returns the items
+ * moved, 0 when the run must go one item at a time. */
+static unsigned string_io_run(struct emu *e, bool in, enum sreg seg, uint16_t port, unsigned size,
+			      unsigned max)
+{
+	struct vcpu *v = e->v;
+	const struct seg_cache *c = &v->seg[seg];
+	uint32_t off = v->hot->gpr[in ? R_EDI : R_ESI];
+	uint8_t run[4096];
+
+	if ((v->hot->eflags & FL_DF) || (!(c->type & 0x8) && (c->type & 0x4)))
+		return 0; /* backwards, or an expand-down segment */
+	uint32_t lin = vmem_seg_lin(v, seg, off, size, in);
+	uint64_t n = ((uint64_t)c->limit - off + 1) / size;
+	uint32_t in_page = (4096 - (lin & 4095)) / size;
+	if (n > in_page)
+		n = in_page;
+	if (n > max)
+		n = max;
+	if (n < 2)
+		return 0;
+	uint32_t phys = vmem_translate(v, lin, in);
+	uint8_t *ram = gmem_ptr(v->mem, phys, (uint32_t)n * size);
+	if (!ram)
+		return 0;
+	unsigned moved;
+	if (in) {
+		moved = board_io_read_string(v->board, port, size, run, (unsigned)n);
+		gmem_write_block(v->mem, phys, run, moved * size);
+	} else {
+		moved = board_io_write_string(v->board, port, size, ram, (unsigned)n);
+	}
+	v->hot->gpr[in ? R_EDI : R_ESI] += moved * size;
+	v->hot->gpr[R_ECX] -= moved;
+	return moved;
+}
+
 static void string_io(struct emu *e, bool in)
 {
 	struct vcpu *v = e->v;
@@ -203,9 +243,17 @@ static void string_io(struct emu *e, bool in)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !in)
 			src = seg_of(&e->ops[i]);
 	for (unsigned n = 0; !rep || v->hot->gpr[R_ECX] != 0; n++) {
-		if (n == REP_CHUNK) {
+		if (n >= REP_CHUNK) {
 			e->next = v->hot->eip;
 			return;
+		}
+		if (rep && v->hot->gpr[R_ECX] > 1) {
+			uint32_t max = v->hot->gpr[R_ECX] < REP_CHUNK - n ? v->hot->gpr[R_ECX] : REP_CHUNK - n;
+			unsigned moved = string_io_run(e, in, in ? S_ES : src, port, size, max);
+			if (moved) {
+				n += moved - 1;
+				continue;
+			}
 		}
 		if (in) {
 			uint32_t lin = vmem_seg_lin(v, S_ES, v->hot->gpr[R_EDI], size, true);

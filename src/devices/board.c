@@ -91,6 +91,11 @@ static void rtc_irq(void *opaque, bool level)
 	isa_irq(opaque, BOARD_RTC_IRQ, level);
 }
 
+static void ata_irq(void *opaque, bool level)
+{
+	isa_irq(opaque, BOARD_ATA_IRQ, level);
+}
+
 static void kbc_irq(void *opaque, unsigned irq, bool level)
 {
 	isa_irq(opaque, irq, level);
@@ -153,6 +158,8 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	uart_init(&b->com1, serial_tx, com1_irq, b);
 	i8042_init(&b->kbc, kbc_irq, kbc_reset, b);
 	rtc_init(&b->rtc, v->mem->size, rtc_irq, b);
+	ata_init(&b->ide, ata_irq, b);
+	b->disks[0].fd = b->disks[1].fd = -1;
 	b->exit_port = (struct debug_exit){.exit = exit_run, .opaque = b};
 	if (iobus_register(&b->io, BOARD_PIC_MASTER_PORT, 2, "i8259 (master)", &b->pic.chip[0], pic_read,
 			   pic_write, err, errlen) ||
@@ -172,6 +179,10 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 			   errlen) ||
 	    iobus_register(&b->io, 0x64, 1, "i8042 status/command", &b->kbc, i8042_status_read,
 			   i8042_command_write, err, errlen) ||
+	    iobus_register(&b->io, BOARD_ATA_PORT, 8, "ata (primary channel)", &b->ide, ata_read, ata_write,
+			   err, errlen) ||
+	    iobus_register(&b->io, BOARD_ATA_CONTROL_PORT, 1, "ata (primary control)", &b->ide,
+			   ata_control_read, ata_control_write, err, errlen) ||
 	    mmio_register(&b->mmio, LAPIC_DEFAULT_BASE, 0x1000, "local APIC", &b->lapic, lapic_read,
 			  lapic_write, err, errlen) ||
 	    mmio_register(&b->mmio, IOAPIC_DEFAULT_BASE, 0x20, "I/O APIC", &b->ioapic, ioapic_read,
@@ -179,6 +190,23 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 		uart_destroy(&b->com1);
 		return -1;
 	}
+	iobus_set_string(&b->io, BOARD_ATA_PORT, ata_read_string, ata_write_string);
+	return 0;
+}
+
+int board_attach_disk(struct board *b, unsigned index, const char *path, char *err, size_t errlen)
+{
+	if (index >= 2) {
+		snprintf(err, errlen, "disk index %u: bt86 has the primary ATA channel only (index 0 and 1)", index);
+		return -1;
+	}
+	if (b->disks[index].fd >= 0) {
+		snprintf(err, errlen, "disk index %u is given twice (%s and %s)", index, b->disks[index].path, path);
+		return -1;
+	}
+	if (disk_open(&b->disks[index], path, err, errlen))
+		return -1;
+	ata_attach(&b->ide, index, &b->disks[index]);
 	return 0;
 }
 
@@ -283,6 +311,8 @@ void board_destroy(struct board *b)
 	if (b->timer_armed)
 		timer_delete(b->timer);
 	b->timer_armed = false;
+	for (unsigned i = 0; i < 2; i++)
+		disk_close(&b->disks[i]);
 	/* The detached input thread may still sit in read(); it touches only
 	 * the UART, which stays valid until the process exits. */
 }
@@ -299,4 +329,15 @@ void board_io_write(struct board *b, uint16_t port, unsigned size, uint32_t val)
 	 * host timer. */
 	if ((port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4) || port == BOARD_RTC_PORT + 1)
 		board_poll(b, pit_now_ns());
+}
+
+unsigned board_io_read_string(struct board *b, uint16_t port, unsigned size, void *buf, unsigned count)
+{
+	return iobus_read_string(&b->io, port, size, buf, count);
+}
+
+unsigned board_io_write_string(struct board *b, uint16_t port, unsigned size, const void *buf,
+			       unsigned count)
+{
+	return iobus_write_string(&b->io, port, size, buf, count);
 }

@@ -15,7 +15,9 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "ata.h"
 #include "debug_exit.h"
+#include "disk.h"
 #include "i8042.h"
 #include "i8254.h"
 #include "i8259.h"
@@ -36,6 +38,9 @@
 #define BOARD_RTC_PORT 0x70
 #define BOARD_PORT61 0x61
 #define BOARD_RTC_IRQ 8
+#define BOARD_ATA_PORT 0x1F0
+#define BOARD_ATA_CONTROL_PORT 0x3F6
+#define BOARD_ATA_IRQ 14
 /* The host signal that pokes the VCPU thread: a device deadline passed, or
  * terminal input arrived. */
 #define BOARD_POKE_SIGNAL (SIGRTMIN + 0)
@@ -52,6 +57,8 @@ struct board {
 	struct uart16550 com1;
 	struct i8042 kbc;
 	struct mc146818 rtc;
+	struct ata_channel ide;  /* the primary ATA channel */
+	struct disk disks[2];    /* its master and slave images */
 	uint8_t port61;         /* system control port B's stored bits */
 	struct debug_exit exit_port;
 	struct vcpu *v;
@@ -66,6 +73,9 @@ struct board {
 };
 
 int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, size_t errlen);
+/* Opens a raw image as ATA drive `index` (0 master, 1 slave of the primary
+ * channel); before the run starts. */
+int board_attach_disk(struct board *b, unsigned index, const char *path, char *err, size_t errlen);
 /* Creates the host timer aimed at the calling (VCPU) thread. */
 int board_start_timer(struct board *b, char *err, size_t errlen);
 /* Feeds bytes read from fd (the host terminal) to COM1 until EOF. */
@@ -85,5 +95,9 @@ void board_destroy(struct board *b);
 
 uint32_t board_io_read(struct board *b, uint16_t port, unsigned size);
 void board_io_write(struct board *b, uint16_t port, unsigned size, uint32_t val);
+/* rep ins/outs: how many items the device moved at once (0: one at a time). */
+unsigned board_io_read_string(struct board *b, uint16_t port, unsigned size, void *buf, unsigned count);
+unsigned board_io_write_string(struct board *b, uint16_t port, unsigned size, const void *buf,
+			       unsigned count);
 
 #endif

@@ -23,7 +23,7 @@ int iobus_register(struct iobus *bus, uint16_t base, uint16_t len, const char *n
 		snprintf(err, errlen, "%s: too many port-I/O devices", name);
 		return -1;
 	}
-	bus->regions[bus->n++] = (struct io_region){base, len, name, dev, read, write};
+	bus->regions[bus->n++] = (struct io_region){base, len, name, dev, read, write, NULL, NULL};
 	return 0;
 }
 
@@ -53,4 +53,30 @@ void iobus_write(struct iobus *bus, uint16_t port, unsigned size, uint32_t val)
 
 	if (r && r->write)
 		r->write(r->dev, (uint16_t)(port - r->base), size, val);
+}
+
+void iobus_set_string(struct iobus *bus, uint16_t base, io_read_string_fn read_string,
+		      io_write_string_fn write_string)
+{
+	struct io_region *r = find(bus, base);
+
+	if (r && r->base == base) {
+		r->read_string = read_string;
+		r->write_string = write_string;
+	}
+}
+
+unsigned iobus_read_string(struct iobus *bus, uint16_t port, unsigned size, void *buf, unsigned count)
+{
+	struct io_region *r = find(bus, port);
+
+	return r && r->read_string ? r->read_string(r->dev, (uint16_t)(port - r->base), size, buf, count) : 0;
+}
+
+unsigned iobus_write_string(struct iobus *bus, uint16_t port, unsigned size, const void *buf, unsigned count)
+{
+	struct io_region *r = find(bus, port);
+
+	return r && r->write_string ? r->write_string(r->dev, (uint16_t)(port - r->base), size, buf, count)
+				    : 0;
 }

@@ -3,16 +3,38 @@
 # under QEMU, and fails unless:
 #  - bt86's serial output is a complete TAP run with no failures,
 #  - bt86 leaves through the exit port with status 1 (guest reported success),
-#  - QEMU prints the same output and leaves with the same status.
-# usage: run_guest.sh BT86 IMAGE [extra bt86 options]
+#  - QEMU prints the same output and leaves with the same status,
+#  - and any disk images the two runs were given end up identical.
+# usage: run_guest.sh BT86 IMAGE [options for both]
+# In the options, DISK0 and DISK1 stand for fresh 1 MiB pattern images
+# (mkdisk.py), one set a system.
 set -uo pipefail
 bt86=$1 image=$2
 shift 2
 name=$(basename "$image" .elf)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+here=$(dirname "$0")
+args=("$@")
+disks=()
 
-timeout 120 "$bt86" "$@" "$image" </dev/null >"$out/bt86.out" 2>"$out/bt86.err"
+# Sets sys_args to the options with DISKn replaced by SYSTEM's own images.
+options_for() {
+	sys_args=()
+	for a in "${args[@]}"; do
+		for d in 0 1; do
+			if [[ $a == *DISK$d* ]]; then
+				python3 "$here/mkdisk.py" "$out/$1.disk$d" "$d" 2048
+				a=${a//DISK$d/$out/$1.disk$d}
+				[[ $1 == bt86 ]] && disks+=("$d")
+			fi
+		done
+		sys_args+=("$a")
+	done
+}
+
+options_for bt86
+timeout 120 "$bt86" "${sys_args[@]}" "$image" </dev/null >"$out/bt86.out" 2>"$out/bt86.err"
 bt86_status=$?
 fail=0
 if [ "$bt86_status" -ne 1 ]; then
@@ -27,8 +49,10 @@ if grep -q '^not ok' "$out/bt86.out"; then
 	echo "FAIL $name: failing TAP lines under bt86"; fail=1
 fi
 if command -v qemu-system-i386 >/dev/null; then
+	options_for qemu
 	timeout 120 qemu-system-i386 -kernel "$image" -display none -serial stdio -no-reboot \
-		-device isa-debug-exit,iobase=0xf4,iosize=4 -m 128 </dev/null >"$out/qemu.out" 2>"$out/qemu.err"
+		-device isa-debug-exit,iobase=0xf4,iosize=4 -m 128 "${sys_args[@]}" \
+		</dev/null >"$out/qemu.out" 2>"$out/qemu.err"
 	qemu_status=$?
 	if [ "$qemu_status" -ne "$bt86_status" ]; then
 		echo "FAIL $name: exit status bt86 $bt86_status, QEMU $qemu_status"; fail=1
@@ -36,6 +60,11 @@ if command -v qemu-system-i386 >/dev/null; then
 	if ! diff -u --label qemu --label bt86 "$out/qemu.out" "$out/bt86.out"; then
 		echo "FAIL $name: output differs from QEMU's"; fail=1
 	fi
+	for d in "${disks[@]}"; do
+		if ! cmp "$out/qemu.disk$d" "$out/bt86.disk$d"; then
+			echo "FAIL $name: disk $d differs from QEMU's after the run"; fail=1
+		fi
+	done
 else
 	echo "note: qemu-system-i386 not installed; compared against TAP only"
 fi

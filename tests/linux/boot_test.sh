@@ -3,18 +3,24 @@
 # checks (tests/linux/init).  Fetches the kernel and busybox with apt-get
 # download on first use (scripts/fetch-linux).  Asserts that the kernel boots
 # to /init, that its shell mounts proc, sysfs and tmpfs, runs 100 fork+exec,
-# a pipe and a file round trip, and that the run ends cleanly when the kernel
-# halts after poweroff.  Every /init line is printed.
+# a pipe and a file round trip, reads two ATA disks (-drive index=0, -hdb)
+# and writes one, whose image file must hold the write after the run, and
+# that the run ends cleanly when the kernel halts after poweroff.  Every
+# /init line is printed.
 # usage: boot_test.sh BT86 DIR
 set -uo pipefail
 bt86=$1 dir=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 "$root/scripts/fetch-linux" "$dir" || { echo "FAIL: could not fetch the kernel and busybox"; exit 1; }
-out=$(mktemp) err=$(mktemp)
+out=$(mktemp) err=$(mktemp) disks=$(mktemp -d)
 day_before=$(date -u +%Y-%m-%d)
-trap 'rm -f "$out" "$err"' EXIT
+trap 'rm -rf "$out" "$err" "$disks"' EXIT
+for d in 0 1; do
+	python3 -c "import sys; open(sys.argv[1], 'wb').write(b'bt86 test disk $d'.ljust(1 << 20, b'\0'))" "$disks/$d.img"
+done
 timeout 300 "$bt86" -m 256 -kernel "$dir/vmlinuz" -initrd "$dir/initrd.cpio.gz" \
-	-append "console=ttyS0 quiet panic=-1" </dev/null >"$out" 2>"$err"
+	-append "console=ttyS0 quiet panic=-1" -drive "file=$disks/0.img,index=0,format=raw" -hdb "$disks/1.img" \
+	</dev/null >"$out" 2>"$err"
 status=$?
 day_after=$(date -u +%Y-%m-%d)
 grep -E '^init:|^/init:' "$out"
@@ -22,9 +28,15 @@ cat "$err"
 fails=0
 for want in "init: started" "init: uname -m is i686" \
 	"init: /proc/cpuinfo names the bt86 virtual CPU" "init: sysfs and tmpfs are mounted" "init: 100 fork+exec of /bin/true" \
-	"init: pipe says HELLO THROUGH A PIPE" "init: a file written and read back" "init: done"; do
+	"init: pipe says HELLO THROUGH A PIPE" "init: a file written and read back" \
+	"init: sda has 2048 sectors; sector 0 says 'bt86 test disk 0'" \
+	"init: sdb has 2048 sectors; sector 0 says 'bt86 test disk 1'" \
+	"init: sda sector 1 now says 'written by /init'" "init: done"; do
 	grep -qF "$want" "$out" || { echo "FAIL: no '$want' from /init"; fails=$((fails + 1)); }
 done
+# The guest's write is in the host file once bt86 has exited.
+[ "$(dd if="$disks/0.img" bs=512 skip=1 count=1 2>/dev/null | head -c 16)" = "written by /init" ] ||
+	{ echo "FAIL: the image file does not hold /init's write to sda"; fails=$((fails + 1)); }
 # The kernel's clock comes from the RTC, which tells the host's time.
 grep -qE "^init: the date is ($day_before|$day_after)" "$out" ||
 	{ echo "FAIL: the guest's date is not the host's ($day_before)"; fails=$((fails + 1)); }

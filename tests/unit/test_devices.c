@@ -2,7 +2,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "devices/ata.h"
 #include "devices/console.h"
+#include "devices/disk.h"
 #include "devices/debug_exit.h"
 #include "devices/i8254.h"
 #include "devices/i8259.h"
@@ -311,6 +317,154 @@ START_TEST(test_pit_gate_holds_mode0)
 }
 END_TEST
 
+
+/* A 64-sector image, byte j of sector s = s + j; opened as a disk. */
+static void make_disk(struct disk *d, char *path)
+{
+	char err[256];
+	uint8_t sector[DISK_SECTOR];
+	strcpy(path, "/tmp/bt86-ata-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	for (unsigned s = 0; s < 64; s++) {
+		for (unsigned j = 0; j < DISK_SECTOR; j++)
+			sector[j] = (uint8_t)(s + j);
+		ck_assert_int_eq(write(fd, sector, sizeof sector), (int)sizeof sector);
+	}
+	ck_assert_int_eq(write(fd, "tail", 4), 4); /* a partial sector is not part of the disk */
+	close(fd);
+	ck_assert_int_eq(disk_open(d, path, err, sizeof err), 0);
+	ck_assert_uint_eq(d->sectors, 64);
+}
+
+static void lba28(struct ata_channel *c, unsigned unit, uint32_t lba, uint8_t count, uint8_t cmd)
+{
+	ata_write(c, ATA_DEVICE, 1, 0xE0 | unit << 4 | (lba >> 24 & 0xF));
+	ata_write(c, ATA_COUNT, 1, count);
+	ata_write(c, ATA_LBA_LOW, 1, lba & 0xFF);
+	ata_write(c, ATA_LBA_MID, 1, (lba >> 8) & 0xFF);
+	ata_write(c, ATA_LBA_HIGH, 1, (lba >> 16) & 0xFF);
+	ata_write(c, ATA_STATUS, 1, cmd);
+}
+
+START_TEST(test_ata_absent_and_identify)
+{
+	struct ata_channel c;
+	struct disk d;
+	char path[32];
+	uint8_t id[DISK_SECTOR];
+
+	ata_init(&c, set_irq, NULL);
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), 0); /* nothing attached reads as zero */
+	ata_write(&c, ATA_STATUS, 1, 0xEC);
+	ck_assert_uint_eq(ata_control_read(&c, 0, 1), 0);
+	make_disk(&d, path);
+	ata_attach(&c, 0, &d);
+	ata_write(&c, ATA_DEVICE, 1, 0xB0); /* the absent slave */
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), 0);
+	ck_assert_uint_eq(ata_read(&c, ATA_DEVICE, 1), 0xB0);
+	ata_write(&c, ATA_DEVICE, 1, 0xA0);
+	ata_write(&c, ATA_STATUS, 1, 0xEC);
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), ATA_SR_DRDY | ATA_SR_DSC | ATA_SR_DRQ);
+	ck_assert_uint_eq(ata_read_string(&c, ATA_DATA, 2, id, 1000), 256); /* stops at the block's end */
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), ATA_SR_DRDY | ATA_SR_DSC);
+	uint8_t sum = 0;
+	for (unsigned i = 0; i < DISK_SECTOR; i++)
+		sum = (uint8_t)(sum + id[i]);
+	ck_assert_uint_eq(id[510], 0xA5);
+	ck_assert_uint_eq(sum, 0); /* the integrity word's checksum */
+	ck_assert_uint_eq(id[120] | id[121] << 8, 64); /* words 60-61 */
+	ck_assert(id[54] == 'T' && id[55] == 'B'); /* "BT86...", byte-swapped */
+	disk_close(&d);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_ata_read_write_and_errors)
+{
+	struct ata_channel c;
+	struct disk d;
+	char path[32];
+	uint8_t buf[3 * DISK_SECTOR];
+
+	ata_init(&c, set_irq, NULL);
+	make_disk(&d, path);
+	ata_attach(&c, 1, &d);
+	lba28(&c, 1, 10, 3, 0x20);
+	for (unsigned s = 0; s < 3; s++) {
+		ck_assert(ata_read(&c, ATA_STATUS, 1) & ATA_SR_DRQ);
+		ck_assert_uint_eq(ata_read_string(&c, ATA_DATA, 4, buf + s * DISK_SECTOR, 1000), 128);
+	}
+	ck_assert_uint_eq(buf[0], 10);
+	ck_assert_uint_eq(buf[2 * DISK_SECTOR + 5], 12 + 5);
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), ATA_SR_DRDY | ATA_SR_DSC);
+	ck_assert_uint_eq(ata_read(&c, ATA_LBA_LOW, 1), 13);
+	ck_assert_uint_eq(c.sectors_read, 3);
+
+	memset(buf, 0xC3, DISK_SECTOR);
+	lba28(&c, 1, 63, 1, 0x30);
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), ATA_SR_DRDY | ATA_SR_DSC | ATA_SR_DRQ);
+	for (unsigned i = 0; i < DISK_SECTOR; i += 2)
+		ata_write(&c, ATA_DATA, 2, buf[i] | buf[i + 1] << 8);
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), ATA_SR_DRDY | ATA_SR_DSC);
+	memset(buf, 0, DISK_SECTOR);
+	ck_assert(disk_read(&d, 63, 1, buf));
+	ck_assert_uint_eq(buf[0], 0xC3);
+	ck_assert_uint_eq(buf[511], 0xC3);
+	ck_assert(!disk_read(&d, 64, 1, buf)); /* past the end */
+
+	lba28(&c, 1, 64, 1, 0x20);
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), ATA_SR_DRDY | ATA_SR_ERR);
+	ck_assert_uint_eq(ata_read(&c, ATA_ERROR, 1), ATA_ER_IDNF | ATA_ER_ABRT);
+	lba28(&c, 1, 0, 3, 0xC6); /* SET MULTIPLE 3: not a power of two */
+	ck_assert_uint_eq(ata_read(&c, ATA_ERROR, 1), ATA_ER_ABRT);
+	lba28(&c, 1, 0, 0, 0x00); /* NOP is always aborted */
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), ATA_SR_DRDY | ATA_SR_ERR);
+	disk_close(&d);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_ata_hob_nien_and_reset)
+{
+	struct ata_channel c;
+	struct disk d;
+	char path[32];
+
+	ata_init(&c, set_irq, NULL);
+	make_disk(&d, path);
+	ata_attach(&c, 0, &d);
+	irq_level = false;
+	ata_write(&c, ATA_COUNT, 1, 0x12);
+	ata_write(&c, ATA_COUNT, 1, 0x34);
+	ck_assert_uint_eq(ata_read(&c, ATA_COUNT, 1), 0x34);
+	ata_control_write(&c, 0, 1, ATA_DC_HOB);
+	ck_assert_uint_eq(ata_read(&c, ATA_COUNT, 1), 0x12);
+	ata_write(&c, ATA_LBA_LOW, 1, 0); /* any task-file write clears HOB */
+	ck_assert_uint_eq(ata_read(&c, ATA_COUNT, 1), 0x34);
+
+	ata_control_write(&c, 0, 1, ATA_DC_NIEN);
+	ata_write(&c, ATA_STATUS, 1, 0xE5);           /* CHECK POWER MODE */
+	ck_assert(!irq_level);                         /* pending, but nIEN holds the line */
+	ata_control_write(&c, 0, 1, 0);
+	ck_assert(irq_level);
+	ck_assert_uint_eq(ata_control_read(&c, 0, 1), ATA_SR_DRDY | ATA_SR_DSC); /* alternate status */
+	ck_assert(irq_level);                          /* does not acknowledge */
+	ata_read(&c, ATA_STATUS, 1);
+	ck_assert(!irq_level);
+
+	ata_control_write(&c, 0, 1, ATA_DC_SRST);
+	ck_assert(ata_control_read(&c, 0, 1) & ATA_SR_BSY);
+	ata_control_write(&c, 0, 1, 0);
+	ck_assert_uint_eq(ata_read(&c, ATA_STATUS, 1), ATA_SR_DRDY | ATA_SR_DSC);
+	ck_assert_uint_eq(ata_read(&c, ATA_COUNT, 1), 1);
+	ck_assert_uint_eq(ata_read(&c, ATA_LBA_LOW, 1), 1);
+	ck_assert_uint_eq(ata_read(&c, ATA_ERROR, 1), 1);
+	disk_close(&d);
+	unlink(path);
+}
+END_TEST
+
 Suite *devices_suite(void)
 {
 	Suite *s = suite_create("devices");
@@ -320,6 +474,9 @@ Suite *devices_suite(void)
 	tcase_add_test(t, test_rtc_time_and_periodic);
 	tcase_add_test(t, test_pit_gate_holds_mode0);
 	tcase_add_test(t, test_uart_registers);
+	tcase_add_test(t, test_ata_absent_and_identify);
+	tcase_add_test(t, test_ata_read_write_and_errors);
+	tcase_add_test(t, test_ata_hob_nien_and_reset);
 	tcase_add_test(t, test_uart_receive_and_interrupt);
 	tcase_add_test(t, test_uart_loopback);
 	tcase_add_test(t, test_exit_port);
