@@ -17,6 +17,8 @@ static void serial_tx(void *opaque, uint8_t byte)
 	fputc(byte, b->serial_out);
 	if (byte == '\n')
 		fflush(b->serial_out);
+	if (panic_watch_byte(&b->panic, (char)byte))
+		vcpu_stop(b->v, PANIC_EXIT_STATUS, "the guest kernel panicked: %s", b->panic.reason);
 }
 
 static void exit_run(void *opaque, int status)
@@ -102,11 +104,15 @@ static void kbc_irq(void *opaque, unsigned irq, bool level)
 }
 
 /* The reset line: a PC reboots; bt86, like QEMU with -no-reboot, ends the
- * run cleanly. */
+ * run, cleanly unless the reset is a panicked Linux's (panic=N). */
 static void kbc_reset(void *opaque)
 {
 	struct board *b = opaque;
-	vcpu_stop(b->v, 0, "the guest reset the machine (i8042 reset line)");
+	if (b->panic.panicked)
+		vcpu_stop(b->v, PANIC_EXIT_STATUS, "the guest kernel panicked: %s (it then reset the machine)",
+			  b->panic.reason);
+	else
+		vcpu_stop(b->v, 0, "the guest reset the machine (i8042 reset line)");
 }
 
 /* System control port B (0x61): bit 0 gates PIT channel 2, bit 1 enables

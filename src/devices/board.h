@@ -26,6 +26,7 @@
 #include "lapic.h"
 #include "mc146818.h"
 #include "mmiobus.h"
+#include "panic_watch.h"
 #include "uart16550.h"
 
 #define BOARD_COM1_PORT 0x3F8
@@ -63,6 +64,7 @@ struct board {
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;
+	struct panic_watch panic; /* Linux's panic report on COM1 */
 	int input_fd;
 	pthread_t input_thread;
 	bool input_open;        /* the terminal may still send bytes */

@@ -12,6 +12,7 @@
 #include "devices/debug_exit.h"
 #include "devices/i8254.h"
 #include "devices/i8259.h"
+#include "devices/panic_watch.h"
 #include "devices/iobus.h"
 #include "devices/mc146818.h"
 #include "devices/uart16550.h"
@@ -465,6 +466,29 @@ START_TEST(test_ata_hob_nien_and_reset)
 }
 END_TEST
 
+static bool feed(struct panic_watch *w, const char *text)
+{
+	bool end = false;
+	for (; *text; text++)
+		end |= panic_watch_byte(w, *text);
+	return end;
+}
+
+START_TEST(test_panic_watch)
+{
+	struct panic_watch w = {0};
+	ck_assert(!feed(&w, "[    1.0] ---[ end Kernel panic - not syncing: no banner before ]---\r\n"));
+	ck_assert(!feed(&w, "echo Kernel panic without the words that follow\n"));
+	ck_assert(!w.panicked);
+	ck_assert(!feed(&w, "[    5.6] Kernel panic - not syncing: VFS: Unable to mount root fs\r\n"));
+	ck_assert(w.panicked);
+	ck_assert_str_eq(w.reason, "VFS: Unable to mount root fs");
+	ck_assert(!feed(&w, "[    5.7] Call Trace:\r\n"));
+	ck_assert(feed(&w, "[    5.8] ---[ end Kernel panic - not syncing: VFS: Unable to mount root fs ]---\r\n"));
+	ck_assert_str_eq(w.reason, "VFS: Unable to mount root fs"); /* the first panic is the one reported */
+}
+END_TEST
+
 Suite *devices_suite(void)
 {
 	Suite *s = suite_create("devices");
@@ -474,6 +498,7 @@ Suite *devices_suite(void)
 	tcase_add_test(t, test_rtc_time_and_periodic);
 	tcase_add_test(t, test_pit_gate_holds_mode0);
 	tcase_add_test(t, test_uart_registers);
+	tcase_add_test(t, test_panic_watch);
 	tcase_add_test(t, test_ata_absent_and_identify);
 	tcase_add_test(t, test_ata_read_write_and_errors);
 	tcase_add_test(t, test_ata_hob_nien_and_reset);
