@@ -269,9 +269,10 @@ int board_start_timer(struct board *b, char *err, size_t errlen)
 uint64_t board_next_deadline(const struct board *b)
 {
 	uint64_t p = pit_next_deadline(&b->pit), l = lapic_next_deadline(&b->lapic);
-	uint64_t r = rtc_next_deadline(&b->rtc);
+	uint64_t r = rtc_next_deadline(&b->rtc), u = uart_next_deadline(&b->com1);
 	uint64_t first = p < l ? p : l;
-	return r < first ? r : first;
+	first = r < first ? r : first;
+	return u < first ? u : first;
 }
 
 void board_poll(struct board *b, uint64_t now_ns)
@@ -279,7 +280,7 @@ void board_poll(struct board *b, uint64_t now_ns)
 	pit_poll(&b->pit, now_ns);
 	lapic_poll(&b->lapic, now_ns);
 	rtc_poll(&b->rtc, now_ns);
-	uart_sync(&b->com1);
+	uart_poll(&b->com1);
 	rearm(b);
 }
 
@@ -332,9 +333,12 @@ void board_io_write(struct board *b, uint16_t port, unsigned size, uint32_t val)
 {
 	iobus_write(&b->io, port, size, val);
 	/* Programming the PIT or the RTC moves the next deadline: re-arm the
-	 * host timer. */
+	 * host timer.  A byte looped back into the UART's FIFO starts its
+	 * character timeout. */
 	if ((port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4) || port == BOARD_RTC_PORT + 1)
 		board_poll(b, pit_now_ns());
+	else if (port >= BOARD_COM1_PORT && port < BOARD_COM1_PORT + 8)
+		rearm(b);
 }
 
 unsigned board_io_read_string(struct board *b, uint16_t port, unsigned size, void *buf, unsigned count)

@@ -67,6 +67,12 @@ START_TEST(test_uart_registers)
 }
 END_TEST
 
+static uint64_t fake_ns;
+static uint64_t fake_clock(void)
+{
+	return fake_ns;
+}
+
 START_TEST(test_uart_receive_and_interrupt)
 {
 	struct uart16550 u;
@@ -75,16 +81,74 @@ START_TEST(test_uart_receive_and_interrupt)
 	uart_write(&u, 4, 1, 0x08); /* OUT2 */
 	uart_write(&u, 1, 1, 0x01); /* IER: receive */
 	ck_assert_uint_eq(uart_read(&u, 2, 1) & 0x0F, 0x01); /* no interrupt */
-	ck_assert_uint_eq(uart_receive(&u, (const uint8_t *)"hi", 2), 2);
+	/* FIFOs off: one holding register; the caller keeps the rest. */
+	ck_assert_uint_eq(uart_receive(&u, (const uint8_t *)"hi", 2), 1);
 	ck_assert(!irq_level); /* the line follows on the VCPU thread */
-	uart_sync(&u);
+	uart_poll(&u);
 	ck_assert(irq_level);
 	ck_assert_uint_eq(uart_read(&u, 5, 1) & 1, 1);       /* DR */
 	ck_assert_uint_eq(uart_read(&u, 2, 1) & 0x0F, 0x04); /* received data available */
 	ck_assert_uint_eq(uart_read(&u, 0, 1), 'h');
-	ck_assert_uint_eq(uart_read(&u, 0, 1), 'i');
 	ck_assert_uint_eq(uart_read(&u, 5, 1) & 1, 0);
 	ck_assert(!irq_level);
+	ck_assert_uint_eq(uart_next_deadline(&u), UINT64_MAX); /* no timeout without FIFOs */
+	uart_destroy(&u);
+}
+END_TEST
+
+START_TEST(test_uart_fifo_trigger_and_timeout)
+{
+	struct uart16550 u;
+	uart_init(&u, tx, set_irq, NULL);
+	u.now_ns = fake_clock;
+	fake_ns = 1000;
+	irq_level = false;
+	uart_write(&u, 3, 1, 0x80); /* 115200 baud */
+	uart_write(&u, 0, 1, 0x01);
+	uart_write(&u, 1, 1, 0x00);
+	uart_write(&u, 3, 1, 0x03); /* 8N1: ten bits a character */
+	uart_write(&u, 4, 1, 0x08);
+	uart_write(&u, 1, 1, 0x01);
+	uart_write(&u, 2, 1, 0x41); /* FIFOs on, trigger level 4 */
+	ck_assert_uint_eq(uart_receive(&u, (const uint8_t *)"abc", 3), 3);
+	uart_poll(&u);
+	ck_assert(!irq_level);                                /* below the trigger level */
+	ck_assert_uint_eq(uart_read(&u, 2, 1), 0xC1);
+	ck_assert_uint_eq(uart_next_deadline(&u), 1000 + 4 * 8680 * 10);
+	fake_ns = 1000 + 4 * 8680 * 10 - 1;
+	uart_poll(&u);
+	ck_assert(!irq_level);
+	fake_ns++;
+	uart_poll(&u);
+	ck_assert(irq_level);
+	ck_assert_uint_eq(uart_read(&u, 2, 1), 0xCC);         /* character timeout */
+	ck_assert_uint_eq(uart_read(&u, 0, 1), 'a');
+	ck_assert(!irq_level);                                /* reading RBR ends it */
+	ck_assert_uint_eq(uart_next_deadline(&u), fake_ns + 4 * 8680 * 10);
+	ck_assert_uint_eq(uart_receive(&u, (const uint8_t *)"defghijklmnopqrstu", 18), 14); /* 16 in all */
+	uart_poll(&u);
+	ck_assert(irq_level);
+	ck_assert_uint_eq(uart_read(&u, 2, 1), 0xC4);         /* data at the trigger level */
+	uart_write(&u, 2, 1, 0x43);                           /* reset the receive FIFO */
+	ck_assert_uint_eq(uart_read(&u, 5, 1) & 1, 0);
+	ck_assert(!irq_level);
+	ck_assert_uint_eq(uart_next_deadline(&u), UINT64_MAX);
+	uart_destroy(&u);
+}
+END_TEST
+
+START_TEST(test_uart_overrun_line_status)
+{
+	struct uart16550 u;
+	uart_init(&u, tx, set_irq, NULL);
+	uart_write(&u, 4, 1, 0x10 | 0x08); /* loopback, OUT2 */
+	uart_write(&u, 1, 1, 0x05);        /* IER: receive, line status */
+	uart_write(&u, 0, 1, 'x');
+	uart_write(&u, 0, 1, 'y');         /* no FIFO: overwrites, overrun */
+	ck_assert_uint_eq(uart_read(&u, 2, 1), 0x06);
+	ck_assert_uint_eq(uart_read(&u, 5, 1) & 0x03, 0x03); /* OE, DR; reading clears OE */
+	ck_assert_uint_eq(uart_read(&u, 2, 1), 0x04);
+	ck_assert_uint_eq(uart_read(&u, 0, 1), 'y');
 	uart_destroy(&u);
 }
 END_TEST
@@ -503,6 +567,8 @@ Suite *devices_suite(void)
 	tcase_add_test(t, test_ata_read_write_and_errors);
 	tcase_add_test(t, test_ata_hob_nien_and_reset);
 	tcase_add_test(t, test_uart_receive_and_interrupt);
+	tcase_add_test(t, test_uart_fifo_trigger_and_timeout);
+	tcase_add_test(t, test_uart_overrun_line_status);
 	tcase_add_test(t, test_uart_loopback);
 	tcase_add_test(t, test_exit_port);
 	tcase_add_test(t, test_pic_priority_and_eoi);
