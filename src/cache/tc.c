@@ -208,20 +208,54 @@ static void unchain(struct tc *tc, struct tc_exit *x)
 	tc->stats->chains_broken++;
 }
 
-void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b)
+void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global)
 {
 	uint32_t *e = (uint32_t *)tc->base + 2 * (eip & 0xFFFFu);
 	e[0] = -eip;
 	e[1] = b->host;
+	if (global)
+		return;
+	if (tc->n_jtab_local < TC_JTAB_LOCAL_MAX)
+		tc->jtab_local[tc->n_jtab_local++] = eip & 0xFFFFu;
+	else
+		tc->jtab_local_overflow = true;
+}
+
+static void jtab_reset(struct tc *tc, uint32_t slot)
+{
+	uint32_t *e = (uint32_t *)tc->base + 2 * slot;
+	e[0] = 0;
+	e[1] = tc->miss_stub;
 }
 
 void tc_jtab_clear(struct tc *tc)
 {
-	uint32_t *e = (uint32_t *)tc->base;
-	for (uint32_t i = 0; i < JTAB_ENTRIES; i++) {
-		e[2 * i] = 0;
-		e[2 * i + 1] = tc->miss_stub;
+	for (uint32_t i = 0; i < JTAB_ENTRIES; i++)
+		jtab_reset(tc, i);
+	tc->n_jtab_local = 0;
+	tc->jtab_local_overflow = false;
+}
+
+/* A slot listed here may since hold a global entry; dropping that one too
+ * costs a lookup miss, nothing more. */
+void tc_jtab_clear_local(struct tc *tc)
+{
+	if (tc->jtab_local_overflow) {
+		tc_jtab_clear(tc);
+		return;
 	}
+	for (uint32_t i = 0; i < tc->n_jtab_local; i++)
+		jtab_reset(tc, tc->jtab_local[i]);
+	tc->n_jtab_local = 0;
+}
+
+void tc_jtab_clear_page(struct tc *tc, uint32_t eip_page)
+{
+	const uint32_t *e = (const uint32_t *)tc->base;
+	uint32_t first = (eip_page << 12) & 0xFFFFu;
+	for (uint32_t i = first; i < first + 4096u; i++)
+		if ((-e[2 * i]) >> 12 == eip_page)
+			jtab_reset(tc, i);
 }
 
 static void unhash(struct tc *tc, struct tc_block *b)

@@ -81,6 +81,7 @@ struct tc_block {
 
 #define TC_NO_COUNTER 0xFFFFFFFFu
 #define TC_COUNTERS 262144u
+#define TC_JTAB_LOCAL_MAX 8192u
 
 struct tc {
 	uint8_t *base;        /* r14: lookup table, counters, stubs, code */
@@ -92,6 +93,10 @@ struct tc {
 	uint32_t used;        /* next free code offset */
 	uint32_t miss_stub;   /* code offset of the shared lookup-miss stub */
 	uint32_t bounce;      /* code offset of the emulator's bounce thunk (emulate.c) */
+	/* lookup-table slots set for non-global pages since the last clear */
+	uint32_t jtab_local[TC_JTAB_LOCAL_MAX];
+	uint32_t n_jtab_local;
+	bool jtab_local_overflow;
 	struct tc_block **hash;
 	struct tc_block **by_host; /* every block of this generation, by host offset */
 	size_t n_blocks, cap_blocks;
@@ -134,8 +139,15 @@ uint32_t tc_guest_eip_at(const struct tc_block *b, uint32_t host_off, bool *boun
 
 void tc_chain(struct tc *tc, struct tc_exit *x, struct tc_block *target);
 
-void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b);
+/* The inline lookup table, keyed by guest EIP alone: entries must go when
+ * the EIP may mean other code.  `global` says the EIP's page is mapped
+ * global (or paging is off), so that the entry survives a CR3 load. */
+void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global);
 void tc_jtab_clear(struct tc *tc);
+/* A CR3 load: drops the entries set for non-global pages. */
+void tc_jtab_clear_local(struct tc *tc);
+/* invlpg: drops the entries whose EIP lies in page `eip_page`. */
+void tc_jtab_clear_page(struct tc *tc, uint32_t eip_page);
 
 /* Invalidates every block whose code came from guest-physical `page` and
  * restores write access to it. */

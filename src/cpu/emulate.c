@@ -786,7 +786,7 @@ static void mov_cr(struct emu *e)
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, true, SHFLUSH_CR3);
-		tc_jtab_clear(v->tc);
+		tc_jtab_clear_local(v->tc);
 	} else if (n == 4 && ((old ^ val) & 0x90) && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);
@@ -1030,8 +1030,14 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_INVLPG:
 		require_cpl0(e);
 		if (v->cr0 & CR0_PG) {
-			shadow_unmap(v->shadow, (v->seg[seg_of(&e->ops[0])].base + ea(e, &e->ops[0])) >> 12);
-			tc_jtab_clear(v->tc);
+			uint32_t page_lin = v->seg[seg_of(&e->ops[0])].base + ea(e, &e->ops[0]);
+			/* The table is keyed by EIP: the page's code may sit in two
+			 * EIP pages when CS's base is not page-aligned. */
+			uint32_t page_eip = (page_lin & ~0xFFFu) - v->seg[S_CS].base;
+			shadow_unmap(v->shadow, page_lin >> 12);
+			tc_jtab_clear_page(v->tc, page_eip >> 12);
+			if (page_eip & 0xFFF)
+				tc_jtab_clear_page(v->tc, (page_eip >> 12) + 1);
 		}
 		break;
 	case ZYDIS_MNEMONIC_WBINVD:

@@ -124,8 +124,8 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		return;
 	}
 	uint32_t page = r.phys >> PAGE_SHIFT_4K;
-	if (!gmem_is_ram(v->mem, r.phys, 1) || (lin >> PAGE_SHIFT_4K) < (v->mem->low_hole >> PAGE_SHIFT_4K)) {
-		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0); /* not RAM, or host page 0 */
+	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K)) {
+		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0); /* not RAM, host page 0, or the guard */
 		return;
 	}
 	if (write && v->mem->code_page[page])
@@ -198,6 +198,12 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	unsigned window = addr >= USER_WINDOW_BASE ? SHADOW_USER : SHADOW_KERNEL;
 	if (sig == SIGSEGV && trapno == 14 && v->shadow->paging && in_windows) {
 		shadow_fault(v, uc, b, eip, window, (uint32_t)addr, err & 2);
+		return;
+	}
+	if (sig == SIGSEGV && trapno == 14 && addr >= USER_WINDOW_GUARD && addr < USER_WINDOW_GUARD + PAGE_SIZE_4K) {
+		/* A ring-3 string instruction ran off the user window's end:
+		 * its guest addresses wrap there, which the emulator does. */
+		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0);
 		return;
 	}
 	if (sig == SIGSEGV && trapno == 14) {
@@ -318,14 +324,15 @@ static uint32_t current_mode(const struct vcpu *v)
 static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 {
 	uint32_t lin = v->seg[S_CS].base + eip;
-	uint32_t phys = vmem_translate(v, lin, false); /* an instruction fetch */
+	bool global;
+	uint32_t phys = vmem_translate_fetch(v, lin, &global);
 	uint32_t mode = current_mode(v);
 	struct tc_block *b = tc_lookup(v->tc, eip, phys, mode);
 
 	if (!b)
 		b = xlate_block(x, eip, phys, mode);
 	if (b)
-		tc_jtab_set(v->tc, eip, b);
+		tc_jtab_set(v->tc, eip, b, global);
 	return b;
 }
 

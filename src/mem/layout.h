@@ -19,6 +19,12 @@
 /* Ring-3 code sees guest linear space through a second window holding only
  * the pages a user access may touch; its host base is the GS base. */
 #define USER_WINDOW_BASE 0x100000000ull
+/* Guard pages at the edges of the user window, so that a ring-3 string
+ * instruction run with 64-bit addresses (translate.c) faults where the
+ * guest's 32-bit addresses would wrap: the page past the window is
+ * reserved, and the kernel window's top page is never mapped. */
+#define USER_WINDOW_GUARD (USER_WINDOW_BASE + GUEST_WINDOW_SIZE)
+#define KERNEL_WINDOW_TOP_PAGE 0xFFFFFu
 #define PAGE_SIZE_4K 4096u
 #define PAGE_SHIFT_4K 12
 

@@ -69,8 +69,11 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 	s->lin_flags = calloc(SLOTS, 1);
 	s->alias_next = malloc(SLOTS * sizeof *s->alias_next);
 	s->alias_head = malloc((mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
-	s->mapped = malloc(SHADOW_MAX_PAGES * sizeof *s->mapped);
-	if (!s->lin_phys || !s->lin_flags || !s->alias_next || !s->alias_head || !s->mapped) {
+	s->mapped_local = malloc(SHADOW_MAX_PAGES * sizeof *s->mapped_local);
+	s->mapped_global = malloc(SHADOW_MAX_PAGES * sizeof *s->mapped_global);
+	s->list_pos = malloc(SLOTS * sizeof *s->list_pos);
+	if (!s->lin_phys || !s->lin_flags || !s->alias_next || !s->alias_head || !s->mapped_local ||
+	    !s->mapped_global || !s->list_pos) {
 		snprintf(err, errlen, "out of memory for the shadow page tables");
 		shadow_destroy(s);
 		return -1;
@@ -78,7 +81,7 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 	memset(s->lin_phys, 0xFF, SLOTS * sizeof *s->lin_phys);
 	memset(s->alias_head, 0xFF, (mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
 	/* The user window, like the kernel window, is reserved whole. */
-	void *w = mmap((void *)(uintptr_t)USER_WINDOW_BASE, GUEST_WINDOW_SIZE, PROT_NONE,
+	void *w = mmap((void *)(uintptr_t)USER_WINDOW_BASE, GUEST_WINDOW_SIZE + PAGE_SIZE_4K, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 	if (w == MAP_FAILED) {
 		snprintf(err, errlen, "cannot reserve the user window at 4 GiB");
@@ -97,12 +100,14 @@ void shadow_destroy(struct shadow *s)
 	if (s->mem && s->mem->protect == protect_hook)
 		s->mem->protect = NULL;
 	if (s->user_window)
-		munmap((void *)(uintptr_t)USER_WINDOW_BASE, GUEST_WINDOW_SIZE);
+		munmap((void *)(uintptr_t)USER_WINDOW_BASE, GUEST_WINDOW_SIZE + PAGE_SIZE_4K);
 	free(s->lin_phys);
 	free(s->lin_flags);
 	free(s->alias_next);
 	free(s->alias_head);
-	free(s->mapped);
+	free(s->mapped_local);
+	free(s->mapped_global);
+	free(s->list_pos);
 	memset(s, 0, sizeof *s);
 }
 
@@ -122,12 +127,55 @@ static void unlink_alias(struct shadow *s, uint32_t lin)
 	*pp = s->alias_next[lin];
 }
 
-/* Forgets a mapping without touching the host (the caller reserves). */
-static void forget(struct shadow *s, uint32_t lin)
+static uint32_t n_mapped(const struct shadow *s)
+{
+	return s->n_local + s->n_global;
+}
+
+static void count_mappings(struct shadow *s)
+{
+	s->stats->shadow_mappings = n_mapped(s);
+	if (n_mapped(s) > s->stats->shadow_mappings_peak)
+		s->stats->shadow_mappings_peak = n_mapped(s);
+}
+
+/* Enters a slot whose lin_flags are set in its list. */
+static void list_add(struct shadow *s, uint32_t lin)
+{
+	if (s->lin_flags[lin] & SHADOW_GLOBAL) {
+		s->list_pos[lin] = s->n_global;
+		s->mapped_global[s->n_global++] = lin;
+	} else {
+		s->list_pos[lin] = s->n_local;
+		s->mapped_local[s->n_local++] = lin;
+	}
+}
+
+static void list_remove(struct shadow *s, uint32_t lin)
+{
+	bool global = s->lin_flags[lin] & SHADOW_GLOBAL;
+	uint32_t *list = global ? s->mapped_global : s->mapped_local;
+	uint32_t *n = global ? &s->n_global : &s->n_local;
+	uint32_t at = s->list_pos[lin], last = list[--*n];
+	list[at] = last;
+	s->list_pos[last] = at;
+}
+
+/* Drops a mapping from the slot arrays and the reverse map; the caller
+ * takes it out of its list and reserves the host page. */
+static void drop(struct shadow *s, uint32_t lin)
 {
 	unlink_alias(s, lin);
 	s->lin_phys[lin] = SHADOW_NONE;
 	s->lin_flags[lin] = 0;
+}
+
+/* Forgets a mapping without touching the host (the caller reserves or
+ * maps over it). */
+static void forget(struct shadow *s, uint32_t lin)
+{
+	list_remove(s, lin);
+	drop(s, lin);
 }
 
 static void unmap_slot(struct shadow *s, uint32_t sl)
@@ -136,12 +184,7 @@ static void unmap_slot(struct shadow *s, uint32_t sl)
 		return;
 	forget(s, sl);
 	reserve(s, sl, 1);
-	for (uint32_t i = 0; i < s->n_mapped; i++)
-		if (s->mapped[i] == sl) {
-			s->mapped[i] = s->mapped[--s->n_mapped];
-			break;
-		}
-	s->stats->shadow_mappings = s->n_mapped;
+	s->stats->shadow_mappings = n_mapped(s);
 }
 
 void shadow_unmap(struct shadow *s, uint32_t lin)
@@ -158,32 +201,29 @@ static int by_page(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause)
+/* Drops every slot of a list, re-reserving each run of consecutive pages
+ * with one call. */
+static void flush_list(struct shadow *s, uint32_t *list, uint32_t *n)
 {
-	uint32_t kept = 0;
-
-	s->stats->shadow_flushes[cause]++;
-	qsort(s->mapped, s->n_mapped, sizeof *s->mapped, by_page);
-	for (uint32_t i = 0; i < s->n_mapped;) {
-		uint32_t lin = s->mapped[i];
-		if (keep_global && (s->lin_flags[lin] & SHADOW_GLOBAL)) {
-			s->mapped[kept++] = lin;
-			i++;
-			continue;
-		}
-		/* Re-reserve a run of consecutive dropped pages with one call. */
-		uint32_t run = 1;
-		forget(s, lin);
-		while (i + run < s->n_mapped && s->mapped[i + run] == lin + run &&
-		       !(keep_global && (s->lin_flags[lin + run] & SHADOW_GLOBAL))) {
-			forget(s, lin + run);
-			run++;
-		}
+	qsort(list, *n, sizeof *list, by_page);
+	for (uint32_t i = 0; i < *n;) {
+		uint32_t lin = list[i], run = 1;
+		drop(s, lin);
+		while (i + run < *n && list[i + run] == lin + run)
+			drop(s, lin + run++);
 		reserve(s, lin, run);
 		i += run;
 	}
-	s->n_mapped = kept;
-	s->stats->shadow_mappings = s->n_mapped;
+	*n = 0;
+}
+
+void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause)
+{
+	s->stats->shadow_flushes[cause]++;
+	flush_list(s, s->mapped_local, &s->n_local);
+	if (!keep_global)
+		flush_list(s, s->mapped_global, &s->n_global);
+	s->stats->shadow_mappings = n_mapped(s);
 }
 
 void shadow_set_paging(struct shadow *s, bool on)
@@ -200,30 +240,33 @@ void shadow_set_paging(struct shadow *s, bool on)
 	}
 }
 
+bool shadow_mappable(const struct shadow *s, unsigned window, uint32_t lin)
+{
+	if (window == SHADOW_KERNEL)
+		return lin >= s->mem->low_hole >> PAGE_SHIFT_4K && lin != KERNEL_WINDOW_TOP_PAGE;
+	return true;
+}
+
 void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t phys, bool rw, bool global)
 {
 	uint32_t lin = slot(window, lin_page);
 	BT86_ASSERT(s->paging && phys < s->mem->size >> PAGE_SHIFT_4K);
-	if (lin < s->mem->low_hole >> PAGE_SHIFT_4K)
-		return; /* host page 0: accesses there are emulated */
-	if (s->lin_phys[lin] != SHADOW_NONE) {
+	if (!shadow_mappable(s, window, lin_page))
+		return; /* host page 0, or the guard page: accesses there are emulated */
+	if (s->lin_phys[lin] != SHADOW_NONE)
 		forget(s, lin); /* remapped (another frame, or now writable) */
-	} else {
-		if (s->n_mapped == SHADOW_MAX_PAGES)
-			shadow_flush(s, false, SHFLUSH_CAPACITY);
-		s->mapped[s->n_mapped++] = lin;
-	}
+	else if (n_mapped(s) == SHADOW_MAX_PAGES)
+		shadow_flush(s, false, SHFLUSH_CAPACITY);
 	s->lin_phys[lin] = phys;
 	s->lin_flags[lin] = (uint8_t)((rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
 	s->alias_next[lin] = s->alias_head[phys];
 	s->alias_head[phys] = lin;
+	list_add(s, lin);
 	void *p = mmap(host(lin), PAGE_SIZE_4K, prot_for(s, lin), MAP_SHARED | MAP_FIXED, s->mem->fd,
 		       (off_t)phys << PAGE_SHIFT_4K);
 	BT86_ASSERT(p != MAP_FAILED);
 	s->stats->hidden_faults++;
-	s->stats->shadow_mappings = s->n_mapped;
-	if (s->n_mapped > s->stats->shadow_mappings_peak)
-		s->stats->shadow_mappings_peak = s->n_mapped;
+	count_mappings(s);
 }
 
 void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t phys, uint32_t n, bool rw,
@@ -231,22 +274,25 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 {
 	uint32_t first = slot(window, lin_page);
 	BT86_ASSERT(s->paging && phys + n <= s->mem->size >> PAGE_SHIFT_4K);
+	if (window == SHADOW_KERNEL && lin_page + n > KERNEL_WINDOW_TOP_PAGE)
+		n = KERNEL_WINDOW_TOP_PAGE - lin_page; /* the guard stays out */
+	if (n == 0)
+		return;
 	if (first < s->mem->low_hole >> PAGE_SHIFT_4K || n > SHADOW_MAX_PAGES / 4) {
 		shadow_map(s, window, lin_page, phys, rw, global); /* host page 0 in the way */
 		return;
 	}
-	if (s->n_mapped + n > SHADOW_MAX_PAGES)
+	if (n_mapped(s) + n > SHADOW_MAX_PAGES)
 		shadow_flush(s, false, SHFLUSH_CAPACITY);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t sl = first + i;
 		if (s->lin_phys[sl] != SHADOW_NONE)
 			forget(s, sl);
-		else
-			s->mapped[s->n_mapped++] = sl;
 		s->lin_phys[sl] = phys + i;
 		s->lin_flags[sl] = (uint8_t)((rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
 		s->alias_next[sl] = s->alias_head[phys + i];
 		s->alias_head[phys + i] = sl;
+		list_add(s, sl);
 	}
 	void *p = mmap(host(first), (size_t)n << PAGE_SHIFT_4K, rw ? PROT_READ | PROT_WRITE : PROT_READ,
 		       MAP_SHARED | MAP_FIXED, s->mem->fd, (off_t)phys << PAGE_SHIFT_4K);
@@ -257,9 +303,7 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 				BT86_ASSERT(mprotect(host(first + i), PAGE_SIZE_4K, PROT_READ) == 0);
 	s->stats->hidden_faults++;
 	s->stats->shadow_runs++;
-	s->stats->shadow_mappings = s->n_mapped;
-	if (s->n_mapped > s->stats->shadow_mappings_peak)
-		s->stats->shadow_mappings_peak = s->n_mapped;
+	count_mappings(s);
 }
 
 void shadow_protect(struct shadow *s, uint32_t phys, bool code)

@@ -53,8 +53,12 @@ struct shadow {
 	uint8_t *lin_flags;    /* per slot: SHADOW_RW, SHADOW_GLOBAL */
 	uint32_t *alias_next;  /* per slot: next slot mapping the same physical page */
 	uint32_t *alias_head;  /* per physical RAM page: first slot mapping it */
-	uint32_t *mapped;      /* the mapped slots, for flushes */
-	uint32_t n_mapped;
+	/* The mapped slots, for flushes: global ones apart, so that a CR3 load
+	 * touches only the others.  list_pos is each slot's index in its list
+	 * (which one its SHADOW_GLOBAL flag says). */
+	uint32_t *mapped_local, *mapped_global;
+	uint32_t n_local, n_global;
+	uint32_t *list_pos;
 	bool user_window;      /* the user window is reserved (for teardown) */
 };
 
@@ -69,6 +73,10 @@ void shadow_set_paging(struct shadow *s, bool on);
 #define SHADOW_KERNEL 0u
 #define SHADOW_USER 1u
 
+/* Whether linear page `lin` may enter window `window`: never host page 0
+ * (below mmap_min_addr) or the kernel window's top page (a guard of the
+ * user window, layout.h); accesses there are emulated. */
+bool shadow_mappable(const struct shadow *s, unsigned window, uint32_t lin);
 /* Maps linear page `lin` of window `window` to physical page `phys` (RAM)
  * with the guest's permission `rw` (write allowed and dirty) and
  * globalness. */

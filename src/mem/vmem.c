@@ -11,11 +11,12 @@ uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write)
 	return vmem_translate_as(v, lin, write, v->cpl == 3);
 }
 
-uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user)
+static uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user, bool *global)
 {
 	struct pw_result r;
 	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
 
+	*global = true;
 	if (!(v->cr0 & CR0_PG))
 		return lin;
 	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
@@ -23,7 +24,19 @@ uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user)
 		v->stats->guest_page_faults++;
 		vcpu_raise(v, EXC_PF, true, r.err);
 	}
+	*global = r.global;
 	return r.phys;
+}
+
+uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user)
+{
+	bool global;
+	return walk(v, lin, write, user, &global);
+}
+
+uint32_t vmem_translate_fetch(struct vcpu *v, uint32_t lin, bool *global)
+{
+	return walk(v, lin, false, v->cpl == 3, global);
 }
 
 /* RAM reads and writes go through gmem, which keeps translated code

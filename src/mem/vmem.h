@@ -19,6 +19,9 @@ uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write);
  * stack switches and descriptor-table accesses are supervisor accesses
  * whatever the CPL. */
 uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user);
+/* An instruction fetch's translation; *global says whether the mapping
+ * survives a CR3 load (a global page, or paging off). */
+uint32_t vmem_translate_fetch(struct vcpu *v, uint32_t lin, bool *global);
 void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val);
 uint32_t vmem_read_supervisor(struct vcpu *v, uint32_t lin, unsigned size);
 uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size);

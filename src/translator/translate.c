@@ -550,6 +550,31 @@ static bool load_target_r8(struct builder *b, const struct insn *in)
 	return o->type == ZYDIS_OPERAND_TYPE_MEMORY && emit_r8_mem(b, o, true, 0, 4);
 }
 
+/* A ring-3 movs/stos/cmps/scas: the guest's own bytes (no address-size
+ * prefix, so RSI, RDI and RCX), with ESI and EDI lifted into the user
+ * window by adding USER_WINDOW_BASE (bit 32) and dropped back after;
+ * lea and mov leave the flags alone.  Guest registers are 32-bit values
+ * zero-extended, so bit 32 is the bias alone, and a signal handler's
+ * 32-bit view of RSI/RDI mid-instruction is the guest's.  A run leaving
+ * the window faults at its edge instead of wrapping at 4 GiB: the page
+ * past the user window is reserved, and the kernel window's top page is
+ * never mapped (shadow.c), so the fault sends the rest to the emulator,
+ * which wraps as the CPU does. */
+static void emit_user_string(struct builder *b, const struct insn *in)
+{
+	const uint8_t bias[] = {
+		0x49, 0xB8, 0, 0, 0, 0, 1, 0, 0, 0, /* movabs $USER_WINDOW_BASE, %r8 */
+		0x4A, 0x8D, 0x3C, 0x07,             /* lea (%rdi,%r8), %rdi */
+		0x4A, 0x8D, 0x34, 0x06,             /* lea (%rsi,%r8), %rsi */
+		0x89, 0xC9,                         /* mov %ecx, %ecx */
+	};
+	const uint8_t unbias[] = {0x89, 0xFF, 0x89, 0xF6}; /* mov %edi, %edi; mov %esi, %esi */
+	_Static_assert(USER_WINDOW_BASE == 1ull << 32, "the bias is bit 32");
+	emit_bytes(&b->e, bias, sizeof bias);
+	emit_bytes(&b->e, in->bytes, in->d.length);
+	emit_bytes(&b->e, unbias, sizeof unbias);
+}
+
 static uint32_t branch_target(const struct insn *in)
 {
 	ZyanU64 t = 0;
@@ -664,6 +689,9 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		st->insn_rewritten++;
 		return true;
 	}
+	case XC_USER_STRING:
+		emit_user_string(b, in);
+		break;
 	case XC_EMULATE:
 		ok = false;
 		break;
@@ -710,9 +738,11 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 	return false;
 }
 
-/* At CPL 3: cli, sti and popf depend on IOPL and go to the emulator; so do
- * string instructions that write or compare through ES:EDI, because ES
- * cannot be overridden in 64-bit mode and would reach the kernel window. */
+/* At CPL 3: cli, sti and popf depend on IOPL and go to the emulator.
+ * String instructions addressing ES:EDI cannot take the gs: prefix (ES
+ * cannot be overridden), so movs, stos, cmps and scas run with 64-bit
+ * addresses biased into the user window (XC_USER_STRING); ins goes to the
+ * emulator. */
 static enum xclass tsc_class(const struct insn *in, uint32_t mode)
 {
 	if (in->d.mnemonic == ZYDIS_MNEMONIC_RDTSC && (mode & XMODE_TSC_NATIVE))
@@ -731,8 +761,17 @@ static enum xclass user_class(const struct insn *in)
 		for (unsigned i = 0; i < in->d.operand_count; i++)
 			if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
 			    in->ops[i].mem.segment == ZYDIS_REGISTER_ES &&
-			    in->ops[i].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN)
-				return XC_EMULATE;
+			    in->ops[i].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN) {
+				switch (in->d.mnemonic) {
+				case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
+				case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD:
+				case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
+				case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD:
+					return XC_USER_STRING;
+				default:
+					return XC_EMULATE;
+				}
+			}
 		return XC_PLAIN;
 	default:
 		return in->cls;
@@ -772,6 +811,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		in->cls = tsc_class(in, mode);
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
+			    in->cls != XC_USER_STRING &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
 			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&
 			    in->cls != XC_PUSH_SREG && in->cls != XC_STI;

@@ -54,6 +54,7 @@ enum xclass {
 	XC_STI,
 	XC_MOV_FROM_SREG,
 	XC_PUSH_SREG,
+	XC_USER_STRING, /* movs/stos/cmps/scas at CPL 3: ES:EDI moved into the user window */
 	XC_EMULATE,
 };
 

@@ -1,7 +1,9 @@
 /* Ring 3 with paging: system calls through int $0x80, exceptions raised at
  * CPL 3 reaching the kernel on its TSS stack, privileged instructions,
- * user/supervisor page protection, and a ring-3 loop preempted by the
- * timer.  User code reports through system calls. */
+ * user/supervisor page protection, string instructions through ES:EDI
+ * (both directions, a #PF part-way, and runs that wrap around the top of
+ * the address space), and a ring-3 loop preempted by the timer.  User code
+ * reports through system calls. */
 #include "rt/rt.h"
 
 #define P 0x1u
@@ -12,6 +14,8 @@
 
 static u32 pd[1024] __attribute__((aligned(4096)));
 static u32 pts[4][1024] __attribute__((aligned(4096)));
+static u32 pt_top[1024] __attribute__((aligned(4096)));           /* maps the top page */
+static volatile u8 top_page[4096] __attribute__((aligned(4096)));  /* at linear 0xFFFFF000 too */
 static u32 tss[26];
 static u8 kstack[8192] __attribute__((aligned(16)));
 static u8 ustack[8192] __attribute__((aligned(16)));
@@ -47,6 +51,58 @@ static void sys(struct trap_frame *f)
 
 #define UOK(cond, desc) __asm__ volatile("int $0x80" : : "a"(1), "b"(cond), "c"(desc) : "memory")
 #define UIS(got, want, desc) __asm__ volatile("int $0x80" : : "a"(2), "b"(got), "d"(want), "c"(desc) : "memory")
+
+static char src_buf[64] = "ring-3 string instructions through ES:EDI";
+static char dst_buf[64];
+
+static void user_strings(void)
+{
+	u32 n = 41, eq;
+	char *d = dst_buf;
+	const char *sp = src_buf;
+	__asm__ volatile("cld; rep movsb" : "+D"(d), "+S"(sp), "+c"(n) : : "memory");
+	UOK(n == 0 && d == dst_buf + 41 && dst_buf[40] == 'I' && dst_buf[0] == 'r', "rep movsb at CPL 3");
+	dst_buf[16] = 'X';
+	n = 41;
+	d = dst_buf;
+	sp = src_buf;
+	__asm__ volatile("cld; repe cmpsb; sete %b0" : "=q"(eq), "+D"(d), "+S"(sp), "+c"(n) : : "memory", "cc");
+	UOK(!eq && n == 24 && sp == src_buf + 17, "repe cmpsb stops after the first difference");
+	n = 64;
+	d = src_buf;
+	__asm__ volatile("cld; repne scasb" : "+D"(d), "+c"(n) : "a"('E') : "memory", "cc");
+	UOK(d == src_buf + 36 && n == 28, "repne scasb finds a byte");
+	n = 4;
+	d = dst_buf + 12;
+	__asm__ volatile("std; rep stosl; cld" : "+D"(d), "+c"(n) : "a"(0x41424344) : "memory");
+	UOK((u32)d == (u32)dst_buf - 4 && dst_buf[0] == 'D' && dst_buf[15] == 'A' && dst_buf[16] == 'X',
+	    "rep stosl backwards (DF = 1)");
+
+	/* A #PF part-way, at the end of the mapped 16 MiB: the registers say
+	 * how far the run got. */
+	n = 64;
+	d = (char *)0x00FFFFF0;
+	trap_reset();
+	__asm__ volatile("movl $2f, trap_resume\n cld\n rep stosb\n 2:"
+			 : "+D"(d), "+c"(n) : "a"(0) : "memory");
+	trap_resume = 0;
+	UOK(last_trap.vector == 14 && n == 48 && (u32)d == 0x01000000,
+	    "rep stosb faults at the first non-present byte, ECX and EDI part-way");
+
+	/* Runs past the top of the address space wrap to 0, both ways. */
+	n = 16;
+	d = (char *)0xFFFFFFF8;
+	__asm__ volatile("cld; rep stosb" : "+D"(d), "+c"(n) : "a"(0x5A) : "memory");
+	volatile u8 *low;
+	__asm__ volatile("xorl %0, %0" : "=r"(low)); /* linear 0, hidden from the compiler */
+	UOK(d == (char *)8 && low[0] == 0x5A && low[7] == 0x5A && top_page[4095] == 0x5A && top_page[4087] != 0x5A,
+	    "rep stosb wraps from 0xFFFFFFFF to 0");
+	n = 16;
+	d = (char *)7;
+	__asm__ volatile("std; rep stosb; cld" : "+D"(d), "+c"(n) : "a"(0xA5) : "memory");
+	UOK(d == (char *)0xFFFFFFF7 && low[0] == 0xA5 && top_page[4088] == 0xA5 && top_page[4087] != 0xA5,
+	    "and backwards from 0 to 0xFFFFFFFF");
+}
 
 static void user_main(void)
 {
@@ -97,6 +153,7 @@ static void user_main(void)
 	volatile u32 *mine = (volatile u32 *)ustack;
 	mine[3] = 0x1234;
 	UIS(mine[3], 0x1234, "user pages are readable and writable");
+	user_strings();
 
 	/* Preemption: spin without ever entering the kernel until the timer
 	 * interrupt handler has run ten times. */
@@ -111,7 +168,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(22);
+	plan(29);
 	gdt[6] = 0;
 	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	syscall_hook = sys;
@@ -122,6 +179,8 @@ void test_main(u32 magic, u32 mbi)
 	pts[0][(u32)readonly >> 12] &= ~W;
 	for (u32 i = 0; i < 4; i++)
 		pd[i] = (u32)pts[i] | P | W | U;
+	pt_top[1023] = (u32)top_page | P | W | U;
+	pd[1023] = (u32)pt_top | P | W | U;
 	__asm__ volatile("movl %0, %%cr3\n"
 			 "movl %%cr0, %%eax; orl $0x80010000, %%eax; movl %%eax, %%cr0\n"
 			 "jmp 1f\n1:" : : "r"(pd) : "eax", "memory");

@@ -29,14 +29,14 @@ fails=0
 for want in "init: started" "init: uname -m is i686" \
 	"init: /proc/cpuinfo names the bt86 virtual CPU" "init: sysfs and tmpfs are mounted" "init: 100 fork+exec of /bin/true" \
 	"init: pipe says HELLO THROUGH A PIPE" "init: a file written and read back" \
-	"init: sda has 2048 sectors; sector 0 says 'bt86 test disk 0'" \
-	"init: sdb has 2048 sectors; sector 0 says 'bt86 test disk 1'" \
-	"init: sda sector 1 now says 'written by /init'" "init: done"; do
+	"init: the ATA master has 2048 sectors; sector 0 says 'bt86 test disk 0'" \
+	"init: the ATA slave has 2048 sectors; sector 0 says 'bt86 test disk 1'" \
+	"init: the master's sector 1 now says 'written by /init'" "init: done"; do
 	grep -qF "$want" "$out" || { echo "FAIL: no '$want' from /init"; fails=$((fails + 1)); }
 done
 # The guest's write is in the host file once bt86 has exited.
 [ "$(dd if="$disks/0.img" bs=512 skip=1 count=1 2>/dev/null | head -c 16)" = "written by /init" ] ||
-	{ echo "FAIL: the image file does not hold /init's write to sda"; fails=$((fails + 1)); }
+	{ echo "FAIL: the image file does not hold /init's write to the master"; fails=$((fails + 1)); }
 # The kernel's clock comes from the RTC, which tells the host's time.
 grep -qE "^init: the date is ($day_before|$day_after)" "$out" ||
 	{ echo "FAIL: the guest's date is not the host's ($day_before)"; fails=$((fails + 1)); }

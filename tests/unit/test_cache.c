@@ -121,12 +121,37 @@ START_TEST(test_lookup_table)
 	struct tc_block *a = xlate_block(&m.x, A, A, 0);
 	uint32_t *e = (uint32_t *)m.tc.base + 2 * (A & 0xFFFF);
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
-	tc_jtab_set(&m.tc, A, a);
+	tc_jtab_set(&m.tc, A, a, false);
 	ck_assert_uint_eq(e[0], -A);
 	ck_assert_uint_eq(e[1], a->host);
 	tc_jtab_clear(&m.tc);
 	ck_assert_uint_eq(e[0], 0);
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+}
+END_TEST
+
+/* A CR3 load drops the entries of non-global pages only; invlpg those of
+ * one EIP page only. */
+START_TEST(test_lookup_table_local_and_page)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	place_jmp(&m, A, B);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	uint32_t other = A + 0x10000; /* another page, in another slot */
+	uint32_t *ea = (uint32_t *)m.tc.base + 2 * (A & 0xFFFF);
+	uint32_t *eo = (uint32_t *)m.tc.base + 2 * ((other + 4) & 0xFFFF);
+	tc_jtab_set(&m.tc, A, a, true);
+	tc_jtab_set(&m.tc, other + 4, a, false);
+	tc_jtab_clear_local(&m.tc);
+	ck_assert_uint_eq(ea[1], a->host);          /* global: kept */
+	ck_assert_uint_eq(eo[1], m.tc.miss_stub);   /* local: dropped */
+	tc_jtab_set(&m.tc, other + 4, a, true);
+	tc_jtab_clear_page(&m.tc, (other + 4) >> 12);
+	ck_assert_uint_eq(eo[1], m.tc.miss_stub);
+	ck_assert_uint_eq(ea[1], a->host);          /* another page: kept */
+	tc_jtab_clear_page(&m.tc, A >> 12);
+	ck_assert_uint_eq(ea[1], m.tc.miss_stub);
 }
 END_TEST
 
@@ -193,6 +218,7 @@ Suite *cache_suite(void)
 	tcase_add_test(t, test_invalidate_other_page_keeps_block);
 	tcase_add_test(t, test_monitor_write_invalidates);
 	tcase_add_test(t, test_lookup_table);
+	tcase_add_test(t, test_lookup_table_local_and_page);
 	tcase_add_test(t, test_flush);
 	tcase_add_test(t, test_flush_when_full);
 	tcase_add_test(t, test_execution_counts);
