@@ -114,10 +114,11 @@ void tc_destroy(struct tc *tc)
 	memset(tc, 0, sizeof *tc);
 }
 
-struct tc_block *tc_lookup(struct tc *tc, uint32_t eip, uint32_t phys, uint32_t mode)
+struct tc_block *tc_lookup(struct tc *tc, uint32_t eip, uint32_t phys, uint32_t mode, uint32_t phys2)
 {
 	for (struct tc_block *b = tc->hash[hash_key(phys, mode)]; b; b = b->hash_next)
-		if (b->phys == phys && b->eip == eip && b->mode == mode) {
+		if (b->phys == phys && b->eip == eip && b->mode == mode &&
+		    (b->phys2 == TC_PHYS2_ANY || b->phys2 == phys2)) {
 			tc->stats->lookup_hash_hits++;
 			return b;
 		}

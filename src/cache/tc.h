@@ -58,9 +58,20 @@ struct tc_insn_map {
 	uint32_t eip;
 };
 
+/* A block's phys2: the guest-physical frame (page address) the tail of its
+ * first instruction came from, when under paging that instruction runs onto
+ * the next linear page (its bytes are gathered from both frames); or
+ * TC_PHYS2_UNMAPPED when it was sent to the emulator because that page was
+ * not mapped; TC_PHYS2_ANY for every other block.  Such a block is only
+ * valid while the next page still maps to phys2, so lookups compare it and
+ * nothing chains to it. */
+#define TC_PHYS2_ANY 0xFFFFFFFFu
+#define TC_PHYS2_UNMAPPED 0xFFFFFFFEu
+
 struct tc_block {
 	uint32_t eip;         /* guest linear EIP of the entry */
 	uint32_t phys;        /* guest-physical address of the first byte */
+	uint32_t phys2;       /* see TC_PHYS2_ANY */
 	uint32_t mode;        /* mode bits the translation assumed */
 	uint32_t guest_len;
 	uint32_t host;        /* code offset of the entry */
@@ -119,8 +130,11 @@ static inline uint8_t *tc_ptr(const struct tc *tc, uint32_t off)
 /* The block for guest EIP `eip` whose code is at guest-physical `phys`.
  * Both must match: a block's exits, return addresses and fault EIPs are
  * absolute guest EIPs, so one physical page mapped at two addresses (the
- * vDSO in two processes, a shared library) needs a translation for each. */
-struct tc_block *tc_lookup(struct tc *tc, uint32_t eip, uint32_t phys, uint32_t mode);
+ * vDSO in two processes, a shared library) needs a translation for each.
+ * `phys2` is where the next linear page maps now (a frame, or
+ * TC_PHYS2_UNMAPPED; TC_PHYS2_ANY when EIP is not near a page's end): a
+ * block whose first instruction straddles must agree with it. */
+struct tc_block *tc_lookup(struct tc *tc, uint32_t eip, uint32_t phys, uint32_t mode, uint32_t phys2);
 
 /* Room for at most `max` bytes of new code at tc_ptr(tc, tc->used), or false
  * when the cache is full (the caller flushes and translates again). */

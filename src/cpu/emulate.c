@@ -1032,9 +1032,12 @@ void emu_step(struct vcpu *v)
 		if (v->cr0 & CR0_PG) {
 			uint32_t page_lin = v->seg[seg_of(&e->ops[0])].base + ea(e, &e->ops[0]);
 			/* The table is keyed by EIP: the page's code may sit in two
-			 * EIP pages when CS's base is not page-aligned. */
+			 * EIP pages when CS's base is not page-aligned, and a block
+			 * starting on the page before may have an instruction
+			 * running onto it. */
 			uint32_t page_eip = (page_lin & ~0xFFFu) - v->seg[S_CS].base;
 			shadow_unmap(v->shadow, page_lin >> 12);
+			tc_jtab_clear_page(v->tc, (page_eip >> 12) - 1);
 			tc_jtab_clear_page(v->tc, page_eip >> 12);
 			if (page_eip & 0xFFF)
 				tc_jtab_clear_page(v->tc, (page_eip >> 12) + 1);

@@ -327,10 +327,22 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 	bool global;
 	uint32_t phys = vmem_translate_fetch(v, lin, &global);
 	uint32_t mode = current_mode(v);
-	struct tc_block *b = tc_lookup(v->tc, eip, phys, mode);
+	uint32_t phys2 = TC_PHYS2_ANY;
+	if ((v->cr0 & CR0_PG) && (lin & 0xFFF) > PAGE_SIZE_4K - ZYDIS_MAX_INSTRUCTION_LENGTH) {
+		/* An instruction here may run onto the next page: where that
+		 * maps now is part of the key. */
+		uint32_t next;
+		bool next_global;
+		phys2 = TC_PHYS2_UNMAPPED;
+		if (vmem_probe_fetch(v, (lin | 0xFFF) + 1, &next, &next_global)) {
+			phys2 = next;
+			global &= next_global;
+		}
+	}
+	struct tc_block *b = tc_lookup(v->tc, eip, phys, mode, phys2);
 
 	if (!b)
-		b = xlate_block(x, eip, phys, mode);
+		b = xlate_block(x, eip, phys, mode, phys2);
 	if (b)
 		tc_jtab_set(v->tc, eip, b, global);
 	return b;
@@ -461,7 +473,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			uint64_t gen = v->tc->generation;
 			struct tc_block *t = block_for(v, x, h->eip);
 			if (t && gen == v->tc->generation && ex->patch && !ex->linked && src->valid &&
-			    t->mode == src->mode)
+			    t->mode == src->mode && t->phys2 == TC_PHYS2_ANY)
 				tc_chain(v->tc, ex, t);
 			next = t;
 			break;

@@ -20,10 +20,11 @@ static void set_bits(struct gmem *m, uint32_t phys, uint32_t entry, uint32_t bit
 bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin, unsigned access,
 	     struct pw_result *r)
 {
-	bool write = access & PF_W, user = access & PF_U;
+	bool write = access & PF_W, user = access & PF_U, probe = access & PW_PROBE;
 	uint32_t pde_at = (cr3 & ~0xFFFu) + (lin >> 22) * 4;
 	uint32_t pde = read_entry(m, pde_at);
 
+	access &= PF_W | PF_U;
 	r->err = access;
 	if (!(pde & PTE_P))
 		return false;
@@ -48,12 +49,15 @@ bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t 
 	r->large = large;
 	if (large) {
 		r->phys = (pde & 0xFFC00000u) | (lin & 0x3FFFFF);
-		set_bits(m, pde_at, pde, PTE_A | (write ? PTE_D : 0));
+		if (!probe)
+			set_bits(m, pde_at, pde, PTE_A | (write ? PTE_D : 0));
 		r->dirty = write || (pde & PTE_D);
 	} else {
 		r->phys = (pte & ~0xFFFu) | (lin & 0xFFF);
-		set_bits(m, pde_at, pde, PTE_A);
-		set_bits(m, pte_at, pte, PTE_A | (write ? PTE_D : 0));
+		if (!probe) {
+			set_bits(m, pde_at, pde, PTE_A);
+			set_bits(m, pte_at, pte, PTE_A | (write ? PTE_D : 0));
+		}
 		r->dirty = write || (pte & PTE_D);
 	}
 	return true;

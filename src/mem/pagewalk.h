@@ -21,6 +21,8 @@
 #define PF_P 0x1u
 #define PF_W 0x2u
 #define PF_U 0x4u
+/* Not an error-code bit: a look that sets neither A nor D. */
+#define PW_PROBE 0x100u
 
 #define CR4_PSE 0x10u
 #define CR4_PGE 0x80u
@@ -37,9 +39,10 @@ struct pw_result {
 	uint32_t err;       /* #PF error code when the walk failed */
 };
 
-/* Translates `lin` for an access of kind `access` (PF_W, PF_U).  Returns
- * true with *r filled, setting A (and D for a write) in guest memory, or
- * false with r->err the #PF error code (P when a present entry denied it). */
+/* Translates `lin` for an access of kind `access` (PF_W, PF_U, PW_PROBE).
+ * Returns true with *r filled, setting A (and D for a write) in guest
+ * memory unless probing, or false with r->err the #PF error code (P when a
+ * present entry denied it). */
 bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin, unsigned access,
 	     struct pw_result *r);
 

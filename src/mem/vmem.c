@@ -34,6 +34,21 @@ uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user)
 	return walk(v, lin, write, user, &global);
 }
 
+bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global)
+{
+	struct pw_result r;
+
+	*global = true;
+	*phys = lin;
+	if (!(v->cr0 & CR0_PG))
+		return true;
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE | (v->cpl == 3 ? PF_U : 0), &r))
+		return false;
+	*phys = r.phys;
+	*global = r.global;
+	return true;
+}
+
 uint32_t vmem_translate_fetch(struct vcpu *v, uint32_t lin, bool *global)
 {
 	return walk(v, lin, false, v->cpl == 3, global);

@@ -22,6 +22,9 @@ uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user);
 /* An instruction fetch's translation; *global says whether the mapping
  * survives a CR3 load (a global page, or paging off). */
 uint32_t vmem_translate_fetch(struct vcpu *v, uint32_t lin, bool *global);
+/* Whether an instruction fetch at `lin` would succeed, without faulting
+ * or setting A: *phys and *global as above. */
+bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global);
 void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val);
 uint32_t vmem_read_supervisor(struct vcpu *v, uint32_t lin, unsigned size);
 uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size);

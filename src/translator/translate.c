@@ -32,6 +32,7 @@ struct insn {
 	ZydisDecodedInstruction d;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	const uint8_t *bytes;
+	uint8_t gathered[ZYDIS_MAX_INSTRUCTION_LENGTH]; /* a straddling instruction's bytes */
 	uint32_t eip;
 	enum xclass cls;
 };
@@ -778,12 +779,32 @@ static enum xclass user_class(const struct insn *in)
 	}
 }
 
-static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode, struct insn *ins)
+/* Under paging, the first instruction's bytes when it may run onto the
+ * next linear page: the rest of this frame, then the start of frame
+ * `phys2` (when mapped; else only what this page holds, so that an
+ * instruction needing more fails to decode and goes to the emulator).
+ * Returns how many bytes there are. */
+static uint32_t gather(struct xlate *x, struct insn *in, uint32_t phys, uint32_t page_end, uint32_t phys2)
+{
+	uint32_t here = page_end - phys;
+	memcpy(in->gathered, gmem_ptr(x->mem, phys, here), here);
+	in->bytes = in->gathered;
+	if (phys2 >= TC_PHYS2_UNMAPPED || !gmem_ptr(x->mem, phys2, PAGE_SIZE_4K))
+		return here;
+	memcpy(in->gathered + here, gmem_ptr(x->mem, phys2, 1), ZYDIS_MAX_INSTRUCTION_LENGTH - here);
+	return ZYDIS_MAX_INSTRUCTION_LENGTH;
+}
+
+/* Decodes the block's instructions; *blk_phys2 says what the block
+ * assumes of the next linear page (TC_PHYS2_ANY: nothing). */
+static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode, uint32_t phys2,
+			     struct insn *ins, uint32_t *blk_phys2)
 {
 	bool paging = mode & XMODE_PAGING, user = (mode & XMODE_CPL_MASK) == 3;
 	uint32_t page_end = (phys | (PAGE_SIZE_4K - 1)) + 1;
 	unsigned n = 0;
 
+	*blk_phys2 = TC_PHYS2_ANY;
 	while (n < XLATE_MAX_INSNS) {
 		struct insn *in = &ins[n];
 		uint32_t avail = x->mem->size - phys;
@@ -793,19 +814,24 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		in->bytes = gmem_ptr(x->mem, phys, 1);
 		if (!in->bytes)
 			break;
+		bool gathered = paging && n == 0 && phys + ZYDIS_MAX_INSTRUCTION_LENGTH > page_end;
+		if (gathered)
+			avail = gather(x, in, phys, page_end, phys2);
 		if (ZYAN_FAILED(ZydisDecoderDecodeFull(&x->dec, in->bytes, avail, &in->d, in->ops))) {
 			/* Invalid or cut short: the emulator raises the fault. */
 			memset(&in->d, 0, sizeof in->d);
 			in->d.length = 1;
 			in->cls = XC_EMULATE;
+			if (gathered && avail < ZYDIS_MAX_INSTRUCTION_LENGTH)
+				*blk_phys2 = TC_PHYS2_UNMAPPED; /* maybe cut short by it */
 			n++;
 			break;
 		}
 		if (n > 0 && phys + in->d.length > page_end)
 			break; /* only the first instruction may run onto the next page */
 		in->cls = xlate_classify(&in->d, in->ops);
-		if (paging && phys + in->d.length > page_end)
-			in->cls = XC_EMULATE; /* its second page is elsewhere in RAM */
+		if (gathered && phys + in->d.length > page_end)
+			*blk_phys2 = phys2; /* its tail came from frame phys2 */
 		if (user)
 			in->cls = user_class(in);
 		in->cls = tsc_class(in, mode);
@@ -825,7 +851,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 	return n;
 }
 
-static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode,
+static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode, uint32_t phys2,
 			      const struct insn *ins, unsigned n)
 {
 	struct builder *b = calloc(1, sizeof *b);
@@ -891,9 +917,12 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	blk->n_retargeted = (uint16_t)(x->stats->insn_retargeted - before[1]);
 	blk->n_rewritten = (uint16_t)(x->stats->insn_rewritten - before[2]);
 	blk->n_callout = (uint16_t)(x->stats->insn_callout - before[3]);
+	blk->phys2 = phys2;
 	blk->pages[0] = phys >> PAGE_SHIFT_4K;
 	blk->n_pages = 1;
 	uint32_t last = (phys + blk->guest_len - 1) >> PAGE_SHIFT_4K;
+	if (phys2 < TC_PHYS2_UNMAPPED)
+		last = phys2 >> PAGE_SHIFT_4K; /* paging: the tail's own frame */
 	if (last != blk->pages[0] && last < tc->n_pages)
 		blk->pages[blk->n_pages++] = last;
 	bool overflow = b->e.overflow;
@@ -908,21 +937,22 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	return blk;
 }
 
-struct tc_block *xlate_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode)
+struct tc_block *xlate_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode, uint32_t phys2)
 {
 	struct insn ins[XLATE_MAX_INSNS];
+	uint32_t blk_phys2;
 	unsigned n;
 
 	if (!gmem_ptr(x->mem, phys, 1))
 		return NULL;
-	n = decode_block(x, eip, phys, mode, ins);
+	n = decode_block(x, eip, phys, mode, phys2, ins, &blk_phys2);
 	BT86_ASSERT(n > 0);
 	if (!tc_has_room(x->tc, (size_t)n * XLATE_MAX_HOST_PER_INSN + 1024))
 		tc_flush(x->tc);
-	struct tc_block *b = build(x, eip, phys, mode, ins, n);
+	struct tc_block *b = build(x, eip, phys, mode, blk_phys2, ins, n);
 	if (!b) {
 		tc_flush(x->tc);
-		b = build(x, eip, phys, mode, ins, n);
+		b = build(x, eip, phys, mode, blk_phys2, ins, n);
 	}
 	BT86_ASSERT(b);
 	return b;

@@ -75,8 +75,10 @@ void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *
 enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops);
 
 /* Translates the block at guest linear `eip`, whose first byte is at
- * guest-physical `phys`.  Returns NULL when that byte is not RAM.  Flushes
- * the cache first when it is full (tc->generation tells callers). */
-struct tc_block *xlate_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode);
+ * guest-physical `phys`; under paging `phys2` is the frame the next linear
+ * page maps to, or TC_PHYS2_UNMAPPED (tc.h), for an instruction that runs
+ * onto it.  Returns NULL when the first byte is not RAM.  Flushes the cache
+ * first when it is full (tc->generation tells callers). */
+struct tc_block *xlate_block(struct xlate *x, uint32_t eip, uint32_t phys, uint32_t mode, uint32_t phys2);
 
 #endif

@@ -1,6 +1,7 @@
 /* Paging at ring 0: A and D bits, #PF error codes and CR2, invlpg and CR3
  * reloads, CR0.WP, a 4 MiB page, and a store through a second alias of a
- * page that holds code, and code run through two mappings of one page. */
+ * page that holds code, code run through two mappings of one page, and an
+ * instruction running onto a page whose frame is remapped or absent. */
 #include "rt/rt.h"
 
 #define P 0x1u
@@ -14,6 +15,8 @@ static u32 pt_low[4][1024] __attribute__((aligned(4096)));   /* identity 0-16 Mi
 static u32 pt_test[1024] __attribute__((aligned(4096)));     /* 0x40000000 - 0x403FFFFF */
 static u8 frames[4][4096] __attribute__((aligned(4096)));
 static u8 code_frame[4096] __attribute__((aligned(4096)));
+static u8 head_frame[4096] __attribute__((aligned(4096)));
+static u8 tail_frames[2][4096] __attribute__((aligned(4096)));
 
 #define TEST_BASE 0x40000000u
 #define LARGE_BASE 0x80000000u
@@ -38,7 +41,7 @@ void test_main(u32 magic, u32 mbi)
 	u32 at;
 	(void)magic;
 	(void)mbi;
-	plan(18);
+	plan(21);
 	for (u32 i = 0; i < 4 * 1024; i++)
 		pt_low[i / 1024][i % 1024] = (i << 12) | P | W;
 	for (u32 i = 0; i < 4; i++)
@@ -120,6 +123,39 @@ void test_main(u32 magic, u32 mbi)
 	u32 here = fn();
 	u32 there = ((u32 (*)(void))(TEST_BASE + 0x3000))();
 	ok(here == (u32)code_frame && there == TEST_BASE + 0x3000, "code mapped twice runs at each address");
+
+	/* mov $imm32, %eax; ret, with the opcode and the imm's low byte at the
+	 * end of one page and the rest on the next, whose frame changes. */
+	const u32 straddle = TEST_BASE + 0x5FFE;
+	head_frame[4094] = 0xB8;
+	head_frame[4095] = 0x11;
+	for (u32 f = 0; f < 2; f++) {
+		tail_frames[f][0] = (u8)(0x22 + f);
+		tail_frames[f][1] = 0x33;
+		tail_frames[f][2] = 0x44;
+		tail_frames[f][3] = 0xC3;
+	}
+	*pte(straddle) = (u32)head_frame | P | W;
+	*pte(straddle + 2) = (u32)tail_frames[0] | P | W;
+	invlpg(straddle);
+	invlpg(straddle + 2);
+	u32 (*split)(void) = (u32 (*)(void))straddle;
+	u32 v1 = split();
+	*pte(straddle + 2) = (u32)tail_frames[1] | P | W;
+	invlpg(straddle + 2);
+	u32 v2 = split();
+	ok(v1 == 0x44332211 && v2 == 0x44332311, "an instruction across two pages reads its tail from the current frame");
+	*pte(straddle + 2) = 0;
+	invlpg(straddle + 2);
+	EXPECT_TRAP(at, "jmp *%1", "r"(straddle));
+	u32 fault_cr2;
+	__asm__ volatile("movl %%cr2, %0" : "=r"(fault_cr2));
+	ok(last_trap.vector == 14 && last_trap.eip == straddle && fault_cr2 == straddle + 2 && last_trap.error == 0,
+	   "fetching its tail from a non-present page is a #PF at the instruction, CR2 on the next page");
+	*pte(straddle + 2) = (u32)tail_frames[0] | P | W;
+	invlpg(straddle + 2);
+	is_u32(split(), 0x44332211, "and once the page is present it runs");
+
 	u32 cr3;
 	__asm__ volatile("movl %%cr3, %0" : "=r"(cr3));
 	is_u32(cr3, (u32)pd, "CR3 reads back");

@@ -35,9 +35,9 @@ START_TEST(test_insert_and_lookup)
 	struct machine m;
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0);
-	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0), a);
-	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 3)); /* another CPL is another key */
+	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0, TC_PHYS2_ANY), a);
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 3, TC_PHYS2_ANY)); /* another CPL is another key */
 	ck_assert_ptr_eq(tc_block_at(&m.tc, a->host), a);
 	ck_assert_ptr_eq(tc_block_at(&m.tc, a->host + a->host_len - 1), a);
 	ck_assert_ptr_null(tc_block_at(&m.tc, a->host + a->host_len));
@@ -47,12 +47,12 @@ START_TEST(test_insert_and_lookup)
 	ck_assert(boundary);
 	/* The same physical code at another EIP (one page mapped twice) is
 	 * another translation: its exits name other guest addresses. */
-	ck_assert_ptr_null(tc_lookup(&m.tc, A + 0x10000, A, 0));
-	struct tc_block *alias = xlate_block(&m.x, A + 0x10000, A, 0);
+	ck_assert_ptr_null(tc_lookup(&m.tc, A + 0x10000, A, 0, TC_PHYS2_ANY));
+	struct tc_block *alias = xlate_block(&m.x, A + 0x10000, A, 0, TC_PHYS2_ANY);
 	ck_assert_ptr_nonnull(alias);
 	ck_assert_ptr_ne(alias, a);
-	ck_assert_ptr_eq(tc_lookup(&m.tc, A + 0x10000, A, 0), alias);
-	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0), a);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A + 0x10000, A, 0, TC_PHYS2_ANY), alias);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0, TC_PHYS2_ANY), a);
 	ck_assert_uint_eq(branch_exit(alias)->guest_eip, B + 0x10000);
 }
 END_TEST
@@ -63,8 +63,8 @@ START_TEST(test_chain_and_unchain_on_invalidate)
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
 	place_jmp(&m, B, C);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0);
-	struct tc_block *b = xlate_block(&m.x, B, B, 0);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
+	struct tc_block *b = xlate_block(&m.x, B, B, 0, TC_PHYS2_ANY);
 	struct tc_exit *x = branch_exit(a);
 	ck_assert_ptr_nonnull(x);
 	ck_assert_uint_ne(x->patch, 0);
@@ -80,7 +80,7 @@ START_TEST(test_chain_and_unchain_on_invalidate)
 	ck_assert(!a->valid && !b->valid); /* same page */
 	ck_assert_int_eq(rel_at(&m, x->patch), (int32_t)(x->stub - (x->patch + 4)));
 	ck_assert_uint_eq(m.stats.chains_broken, 1);
-	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 0));
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 0, TC_PHYS2_ANY));
 	ck_assert(!m.mem.code_page[A >> 12]);
 	ck_assert_uint_eq(m.stats.invalidations[INVAL_GUEST_WRITE], 1);
 }
@@ -92,11 +92,11 @@ START_TEST(test_invalidate_other_page_keeps_block)
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
 	place_jmp(&m, C, A);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0);
-	struct tc_block *c = xlate_block(&m.x, C, C, 0);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
+	struct tc_block *c = xlate_block(&m.x, C, C, 0, TC_PHYS2_ANY);
 	tc_invalidate_page(&m.tc, C >> 12, INVAL_MONITOR_WRITE);
 	ck_assert(a->valid && !c->valid);
-	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0), a);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0, TC_PHYS2_ANY), a);
 	ck_assert(m.mem.code_page[A >> 12] && !m.mem.code_page[C >> 12]);
 }
 END_TEST
@@ -106,7 +106,7 @@ START_TEST(test_monitor_write_invalidates)
 	struct machine m;
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
 	gmem_write(&m.mem, A + 0x800, 4, 0xDEADBEEF);
 	ck_assert(!a->valid);
 	ck_assert_uint_eq(m.stats.invalidations[INVAL_MONITOR_WRITE], 1);
@@ -118,7 +118,7 @@ START_TEST(test_lookup_table)
 	struct machine m;
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
 	uint32_t *e = (uint32_t *)m.tc.base + 2 * (A & 0xFFFF);
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 	tc_jtab_set(&m.tc, A, a, false);
@@ -137,7 +137,7 @@ START_TEST(test_lookup_table_local_and_page)
 	struct machine m;
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0);
+	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
 	uint32_t other = A + 0x10000; /* another page, in another slot */
 	uint32_t *ea = (uint32_t *)m.tc.base + 2 * (A & 0xFFFF);
 	uint32_t *eo = (uint32_t *)m.tc.base + 2 * ((other + 4) & 0xFFFF);
@@ -160,11 +160,11 @@ START_TEST(test_flush)
 	struct machine m;
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
-	xlate_block(&m.x, A, A, 0);
+	xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
 	uint64_t gen = m.tc.generation;
 	uint32_t used = m.tc.used;
 	tc_flush(&m.tc);
-	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 0));
+	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 0, TC_PHYS2_ANY));
 	ck_assert_uint_eq(m.tc.n_blocks, 0);
 	ck_assert_uint_lt(m.tc.used, used);
 	ck_assert_uint_eq(m.tc.generation, gen + 1);
@@ -186,9 +186,40 @@ START_TEST(test_flush_when_full)
 	for (uint32_t i = 0; i < 2000; i++) {
 		uint32_t at = A + i * 16;
 		place_jmp(&m, at, at + 16);
-		ck_assert_ptr_nonnull(xlate_block(&m.x, at, at, 0));
+		ck_assert_ptr_nonnull(xlate_block(&m.x, at, at, 0, TC_PHYS2_ANY));
 	}
 	ck_assert_uint_gt(m.stats.flushes, 0);
+}
+END_TEST
+
+/* Under paging an instruction running onto the next linear page takes its
+ * tail from the frame that page maps to: the block is keyed by that frame,
+ * protects it, and is emulated while the page is unmapped. */
+START_TEST(test_straddling_instruction)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const uint32_t eip = 0x40000FFE, head = 0x105FFE, tail = 0x109000;
+	const uint8_t mov[] = {0xB8, 0x78, 0x56, 0x34, 0x12}; /* mov $0x12345678, %eax */
+	memcpy(m.mem.ram + head, mov, 2);
+	memcpy(m.mem.ram + tail, mov + 2, 3);
+	memset(m.mem.ram + head - 0x1000 + 2, 0, 3);       /* what a flat read would see */
+	struct tc_block *b = xlate_block(&m.x, eip, head, XMODE_PAGING, tail);
+	ck_assert_uint_eq(b->phys2, tail);
+	ck_assert_uint_eq(b->guest_len, 5);
+	ck_assert_uint_eq(b->n_callout, 0);                 /* translated, not emulated */
+	ck_assert_uint_eq(b->n_pages, 2);
+	ck_assert_uint_eq(b->pages[1], tail >> 12);
+	ck_assert(m.mem.code_page[tail >> 12]);
+	ck_assert_ptr_eq(tc_lookup(&m.tc, eip, head, XMODE_PAGING, tail), b);
+	ck_assert_ptr_null(tc_lookup(&m.tc, eip, head, XMODE_PAGING, tail + 0x1000)); /* remapped */
+	ck_assert_ptr_null(tc_lookup(&m.tc, eip, head, XMODE_PAGING, TC_PHYS2_UNMAPPED));
+	struct tc_block *e = xlate_block(&m.x, eip, head, XMODE_PAGING, TC_PHYS2_UNMAPPED);
+	ck_assert_uint_eq(e->phys2, TC_PHYS2_UNMAPPED);
+	ck_assert_uint_eq(e->n_callout, 1);                 /* the emulator raises the #PF */
+	gmem_write(&m.mem, tail + 0x800, 4, 0);             /* the tail's frame is code */
+	ck_assert(!b->valid);
+	ck_assert(e->valid);
 }
 END_TEST
 
@@ -199,7 +230,7 @@ START_TEST(test_execution_counts)
 	/* mov $100,%ecx; l: dec %ecx; jnz l */
 	const uint8_t code[] = {0xB9, 100, 0, 0, 0, 0x49, 0x75, 0xFD};
 	machine_run(&m, code, sizeof code);
-	struct tc_block *loop = tc_lookup(&m.tc, GUEST_CODE + 5, GUEST_CODE + 5, XMODE_TSC_NATIVE);
+	struct tc_block *loop = tc_lookup(&m.tc, GUEST_CODE + 5, GUEST_CODE + 5, XMODE_TSC_NATIVE, TC_PHYS2_ANY);
 	ck_assert_ptr_nonnull(loop);
 	/* The first pass runs in the entry block, the other 99 in the loop's. */
 	ck_assert_uint_eq(tc_block_execs(&m.tc, loop), 99);
@@ -218,6 +249,7 @@ Suite *cache_suite(void)
 	tcase_add_test(t, test_invalidate_other_page_keeps_block);
 	tcase_add_test(t, test_monitor_write_invalidates);
 	tcase_add_test(t, test_lookup_table);
+	tcase_add_test(t, test_straddling_instruction);
 	tcase_add_test(t, test_lookup_table_local_and_page);
 	tcase_add_test(t, test_flush);
 	tcase_add_test(t, test_flush_when_full);

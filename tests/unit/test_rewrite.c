@@ -16,7 +16,7 @@ static const char *translate(struct machine *m, const uint8_t *code, size_t len)
 
 	memcpy(m->mem.ram + GUEST_CODE, code, len);
 	m->mem.ram[GUEST_CODE + len] = 0xF4;
-	struct tc_block *b = xlate_block(&m->x, GUEST_CODE, GUEST_CODE, 0);
+	struct tc_block *b = xlate_block(&m->x, GUEST_CODE, GUEST_CODE, 0, TC_PHYS2_ANY);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(cs_open(CS_ARCH_X86, CS_MODE_64, &cs), CS_ERR_OK);
 	size_t n = cs_disasm(cs, tc_ptr(&m->tc, b->host), b->host_len, 0, 0, &insn);
