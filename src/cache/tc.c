@@ -10,13 +10,13 @@
 #include "../mem/layout.h"
 #include "../util.h"
 
-#define HASH_BUCKETS 16384u
+#define HASH_BUCKETS 65536u
 #define JTAB_BYTES (JTAB_ENTRIES * 8u)
 #define COUNTERS_BYTES (TC_COUNTERS * 8u)
 
 static unsigned hash_key(uint32_t phys, uint32_t mode)
 {
-	return ((phys * 0x9E3779B1u) ^ (mode * 0x85EBCA6Bu)) >> 18;
+	return ((phys * 0x9E3779B1u) ^ (mode * 0x85EBCA6Bu)) >> 16;
 }
 
 static void put_rel32(struct tc *tc, uint32_t at, uint32_t target)

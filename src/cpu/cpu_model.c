@@ -12,6 +12,8 @@
 #include <string.h>
 #include <x86intrin.h>
 
+#include <Zydis/Zydis.h>
+
 #include "emulate.h"
 
 #include "../devices/board.h"
@@ -53,6 +55,24 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 			cpu_cpuid(CPUID_MAX_BASIC, 0, out);
 		break;
 	}
+}
+
+bool cpu_bitscan_without_rep(const ZydisDecodedInstruction *d, const uint8_t *bytes, uint8_t *out)
+{
+	unsigned n = d->raw.prefix_count, f3 = 0, k = 0;
+
+	if (d->mnemonic != ZYDIS_MNEMONIC_TZCNT && d->mnemonic != ZYDIS_MNEMONIC_LZCNT)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		f3 += bytes[i] == 0xF3;
+	/* Each F3 becomes a DS override placed first, so that any other
+	 * segment override still comes last and wins. */
+	for (; k < f3; k++)
+		out[k] = 0x3E;
+	for (unsigned i = 0; i < d->length; i++)
+		if (i >= n || bytes[i] != 0xF3)
+			out[k++] = bytes[i];
+	return true;
 }
 
 /* The guest's TSC is the host's plus an offset that stays 0 until the

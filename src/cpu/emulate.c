@@ -812,20 +812,30 @@ void emu_step(struct vcpu *v)
 	unsigned avail = 0x1000 - (lin & 0xFFF);
 	if (avail > sizeof e->bytes)
 		avail = sizeof e->bytes;
-	if (!gmem_is_ram(v->mem, vmem_translate(v, lin, false), 1)) {
+	const uint8_t *code = gmem_ptr(v->mem, vmem_translate(v, lin, false), avail);
+	if (!code) {
 		vcpu_stop(v, 1, "execution outside RAM at eip %#x", eip);
 		return;
 	}
-	for (unsigned i = 0; i < avail; i++)
-		e->bytes[i] = (uint8_t)vmem_read(v, lin + i, 1);
+	memcpy(e->bytes, code, avail);
 	ZyanStatus st = ZydisDecoderDecodeFull(&dec, e->bytes, avail, &e->d, e->ops);
 	if (st == ZYDIS_STATUS_NO_MORE_DATA) {
-		for (unsigned i = avail; i < sizeof e->bytes; i++)
-			e->bytes[i] = (uint8_t)vmem_read(v, lin + i, 1);
+		/* It runs onto the next page: that fetch may fault there. */
+		code = gmem_ptr(v->mem, vmem_translate(v, lin + avail, false), sizeof e->bytes - avail);
+		if (!code) {
+			vcpu_stop(v, 1, "execution outside RAM at eip %#x", eip + avail);
+			return;
+		}
+		memcpy(e->bytes + avail, code, sizeof e->bytes - avail);
 		st = ZydisDecoderDecodeFull(&dec, e->bytes, sizeof e->bytes, &e->d, e->ops);
 	}
 	if (ZYAN_FAILED(st))
 		vcpu_raise(v, EXC_UD, false, 0);
+	uint8_t plain[sizeof e->bytes];
+	if (cpu_bitscan_without_rep(&e->d, e->bytes, plain)) {
+		memcpy(e->bytes, plain, e->d.length);
+		ZydisDecoderDecodeFull(&dec, e->bytes, e->d.length, &e->d, e->ops);
+	}
 	e->next = eip + e->d.length;
 	if (e->d.mnemonic < STATS_MNEMONICS)
 		v->stats->emulated_by[e->d.mnemonic]++;

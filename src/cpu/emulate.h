@@ -9,6 +9,8 @@
 #ifndef BT86_EMULATE_H
 #define BT86_EMULATE_H
 
+#include <Zydis/Zydis.h>
+
 #include "vcpu.h"
 
 void emu_step(struct vcpu *v);
@@ -22,6 +24,12 @@ bool emu_in_bounce(const struct vcpu *v, uint64_t rip);
 
 /* The virtual CPU model (cpu_model.c). */
 void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+/* The model has neither BMI1 nor LZCNT, so F3 0F BC/BD (which Zydis decodes
+ * as TZCNT/LZCNT) are BSF/BSR with an ignored prefix, as on the processors
+ * it models and under QEMU.  For those, writes the same-length bytes with
+ * each F3 replaced by a leading DS override (inert in a flat model) to out
+ * and returns true; decoding out gives BSF/BSR. */
+bool cpu_bitscan_without_rep(const ZydisDecodedInstruction *d, const uint8_t *bytes, uint8_t *out);
 uint64_t cpu_rdtsc(struct vcpu *v);
 /* false: the MSR does not exist (the caller raises #GP(0)). */
 bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val);

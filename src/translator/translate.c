@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../cache/tc.h"
+#include "../cpu/emulate.h"
 #include "../cpu/vcpu_abi.h"
 #include "../mem/gmem.h"
 #include "../mem/layout.h"
@@ -829,6 +830,12 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		}
 		if (n > 0 && phys + in->d.length > page_end)
 			break; /* only the first instruction may run onto the next page */
+		uint8_t plain[ZYDIS_MAX_INSTRUCTION_LENGTH];
+		if (cpu_bitscan_without_rep(&in->d, in->bytes, plain)) {
+			memcpy(in->gathered, plain, in->d.length);
+			in->bytes = in->gathered;
+			ZydisDecoderDecodeFull(&x->dec, in->bytes, in->d.length, &in->d, in->ops);
+		}
 		in->cls = xlate_classify(&in->d, in->ops);
 		if (gathered && phys + in->d.length > page_end)
 			*blk_phys2 = phys2; /* its tail came from frame phys2 */

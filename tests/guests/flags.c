@@ -15,7 +15,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(16);
+	plan(18);
 	__asm__ volatile("cli");
 	ok(!(read_eflags() & IF), "cli clears IF as seen by pushf");
 	__asm__ volatile("sti");
@@ -54,4 +54,13 @@ void test_main(u32 magic, u32 mbi)
 	u32 esp0, esp1;
 	__asm__ volatile("movl %%esp, %0; pushfl; popfl; movl %%esp, %1" : "=r"(esp0), "=r"(esp1));
 	is_u32(esp1, esp0, "pushf/popf leave ESP balanced");
+
+	/* No BMI1 or LZCNT in the model: F3 0F BC/BD are bsf/bsr, whose
+	 * destination a zero source leaves alone, with ZF set. */
+	u32 dst = 0x1234, zf;
+	__asm__ volatile("rep bsfl %2, %0; setz %b1; movzbl %b1, %1" : "+r"(dst), "=q"(zf) : "r"(0) : "cc");
+	ok(dst == 0x1234 && zf, "rep bsf of 0 (tzcnt's bytes) is bsf: destination kept, ZF set");
+	u32 src = 0x00F00000;
+	__asm__ volatile("rep bsrl %2, %0; setz %b1; movzbl %b1, %1" : "=r"(dst), "=q"(zf) : "r"(src) : "cc");
+	ok(dst == 23 && !zf, "rep bsr (lzcnt's bytes) is bsr: the highest set bit's index");
 }
