@@ -13,6 +13,7 @@
 #include "../mem/shadow.h"
 #include "../mem/vmem.h"
 #include "exception.h"
+#include "run.h"
 #include "segment.h"
 
 /* A rep string instruction runs at most this many iterations per step, then
@@ -785,6 +786,7 @@ static void mov_cr(struct emu *e)
 	} else if (n == 0 && ((old ^ val) & CR0_WP) && (val & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
+		v->pf_retry.pending = false; /* another address space's retry */
 		shadow_flush(v->shadow, true, SHFLUSH_CR3);
 		tc_jtab_clear_local(v->tc);
 	} else if (n == 4 && ((old ^ val) & 0x90) && (v->cr0 & CR0_PG)) {
@@ -915,6 +917,7 @@ void emu_step(struct vcpu *v)
 			v->hot->gpr[R_ESP] = esp + 12;
 			load_eflags(e, new_fl, 4);
 			e->next = new_eip;
+			vcpu_prefault_retry(v);
 			break;
 		}
 		/* Return to an outer level: check everything, then commit
@@ -931,6 +934,7 @@ void emu_step(struct vcpu *v)
 		v->hot->gpr[R_ESP] = new_esp;
 		seg_null_inaccessible(v);
 		e->next = new_eip;
+		vcpu_prefault_retry(v);
 		break;
 	}
 	case ZYDIS_MNEMONIC_MOV:

@@ -107,6 +107,18 @@ static void smc_write(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, 
 	}
 }
 
+/* Maps the page of a successful walk into a window: a 4 MiB page whose
+ * frames are all RAM as one run, else the one 4 KiB page. */
+static void shadow_fill(struct vcpu *v, unsigned window, uint32_t lin, const struct pw_result *r)
+{
+	uint32_t base_phys = (r->phys & 0xFFC00000u) >> PAGE_SHIFT_4K, base_lin = (lin & 0xFFC00000u) >> PAGE_SHIFT_4K;
+	if (r->large && gmem_is_ram(v->mem, base_phys << PAGE_SHIFT_4K, 0x400000))
+		shadow_map_run(v->shadow, window, base_lin, base_phys, 1024, r->writable && r->dirty, r->global);
+	else
+		shadow_map(v->shadow, window, lin >> PAGE_SHIFT_4K, r->phys >> PAGE_SHIFT_4K, r->writable && r->dirty,
+			   r->global);
+}
+
 /* A fault in the window with paging on: a hidden fault (fill the shadow and
  * retry), a dirty-bit or code-page write, or the guest's own #PF. */
 static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, uint32_t eip,
@@ -120,6 +132,10 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
 		v->cr2 = lin;
 		v->stats->guest_page_faults++;
+		v->pf_retry.lin = lin;
+		v->pf_retry.window = (uint8_t)window;
+		v->pf_retry.write = write;
+		v->pf_retry.pending = true;
 		to_monitor(v, uc, eip, SIGACT_EXCEPTION, EXC_PF, r.err);
 		return;
 	}
@@ -130,11 +146,28 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 	}
 	if (write && v->mem->code_page[page])
 		smc_write(v, uc, b, page);
-	uint32_t base_phys = (r.phys & 0xFFC00000u) >> PAGE_SHIFT_4K, base_lin = (lin & 0xFFC00000u) >> PAGE_SHIFT_4K;
-	if (r.large && gmem_is_ram(v->mem, base_phys << PAGE_SHIFT_4K, 0x400000))
-		shadow_map_run(v->shadow, window, base_lin, base_phys, 1024, r.writable && r.dirty, r.global);
-	else
-		shadow_map(v->shadow, window, lin >> PAGE_SHIFT_4K, page, r.writable && r.dirty, r.global);
+	v->stats->hidden_faults++;
+	shadow_fill(v, window, lin, &r);
+}
+
+void vcpu_prefault_retry(struct vcpu *v)
+{
+	struct pw_result r;
+	uint32_t lin = v->pf_retry.lin;
+	unsigned window = v->pf_retry.window;
+	bool user = window == SHADOW_USER || v->cpl == 3;
+
+	if (!v->pf_retry.pending)
+		return;
+	v->pf_retry.pending = false;
+	if (!(v->cr0 & CR0_PG) ||
+	    !pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, (v->pf_retry.write ? PF_W : 0) | (user ? PF_U : 0), &r))
+		return;
+	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K) ||
+	    (v->pf_retry.write && v->mem->code_page[r.phys >> PAGE_SHIFT_4K]))
+		return; /* left to the fault path */
+	v->stats->prefaults++;
+	shadow_fill(v, window, lin, &r);
 }
 
 static void on_signal(int sig, siginfo_t *si, void *ucv)

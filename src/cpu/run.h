@@ -36,6 +36,11 @@ void vcpu_request_stop(struct vcpu *v);
  * does.  Any thread. */
 void vcpu_request_quit(struct vcpu *v);
 
+/* After an iret: when the guest's last #PF from translated code is pending,
+ * maps its page into the shadow if the guest's tables now allow the access
+ * (setting A and D as the retried access would), so that the retry does
+ * not fault again in the host.  A CR3 load drops the pending retry. */
+void vcpu_prefault_retry(struct vcpu *v);
 /* switch.S */
 void vcpu_switch_enter(struct vcpu_hot *hot, uint64_t host_pc);
 void vcpu_exit_gate(void);

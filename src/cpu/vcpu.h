@@ -126,6 +126,13 @@ struct vcpu {
 	uint64_t tsc_virtual;   /* guest-written TSC adjustment (0: the host's TSC) */
 	/* A store into translated code is being single-stepped to completion. */
 	bool smc_step;
+	/* The guest's last #PF from translated code, whose retry the iret
+	 * ending its handler maps ahead (vcpu_prefault_retry). */
+	struct {
+		uint32_t lin;
+		uint8_t window;
+		bool write, pending;
+	} pf_retry;
 };
 
 /* Ends the run: status is the process exit status, reason a one-line

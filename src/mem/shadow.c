@@ -203,7 +203,7 @@ static int by_page(const void *a, const void *b)
 
 /* Drops every slot of a list, re-reserving each run of consecutive pages
  * with one call. */
-static void flush_list(struct shadow *s, uint32_t *list, uint32_t *n)
+static void flush_runs(struct shadow *s, uint32_t *list, uint32_t *n)
 {
 	qsort(list, *n, sizeof *list, by_page);
 	for (uint32_t i = 0; i < *n;) {
@@ -217,12 +217,39 @@ static void flush_list(struct shadow *s, uint32_t *list, uint32_t *n)
 	*n = 0;
 }
 
+/* Drops every slot of the local list with one reservation a window, over
+ * the span its slots cover, when no global slot lies inside that span (a
+ * process's pages are scattered over 3 GiB: one call instead of one a
+ * run, and the host zaps only what is mapped).  False: use the runs. */
+static bool flush_span(struct shadow *s)
+{
+	uint32_t lo[2] = {UINT32_MAX, UINT32_MAX}, hi[2] = {0, 0};
+	for (uint32_t i = 0; i < s->n_local; i++) {
+		uint32_t sl = s->mapped_local[i], w = sl >> 20;
+		lo[w] = sl < lo[w] ? sl : lo[w];
+		hi[w] = sl > hi[w] ? sl : hi[w];
+	}
+	for (uint32_t i = 0; i < s->n_global; i++) {
+		uint32_t sl = s->mapped_global[i], w = sl >> 20;
+		if (sl >= lo[w] && sl <= hi[w])
+			return false;
+	}
+	for (uint32_t i = 0; i < s->n_local; i++)
+		drop(s, s->mapped_local[i]);
+	for (unsigned w = 0; w < 2; w++)
+		if (lo[w] <= hi[w])
+			reserve(s, lo[w], hi[w] - lo[w] + 1);
+	s->n_local = 0;
+	return true;
+}
+
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause)
 {
 	s->stats->shadow_flushes[cause]++;
-	flush_list(s, s->mapped_local, &s->n_local);
 	if (!keep_global)
-		flush_list(s, s->mapped_global, &s->n_global);
+		flush_runs(s, s->mapped_global, &s->n_global);
+	if (!flush_span(s))
+		flush_runs(s, s->mapped_local, &s->n_local);
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
@@ -265,7 +292,6 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t p
 	void *p = mmap(host(lin), PAGE_SIZE_4K, prot_for(s, lin), MAP_SHARED | MAP_FIXED, s->mem->fd,
 		       (off_t)phys << PAGE_SHIFT_4K);
 	BT86_ASSERT(p != MAP_FAILED);
-	s->stats->hidden_faults++;
 	count_mappings(s);
 }
 
@@ -301,7 +327,6 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 		for (uint32_t i = 0; i < n; i++)
 			if (s->mem->code_page[phys + i])
 				BT86_ASSERT(mprotect(host(first + i), PAGE_SIZE_4K, PROT_READ) == 0);
-	s->stats->hidden_faults++;
 	s->stats->shadow_runs++;
 	count_mappings(s);
 }
