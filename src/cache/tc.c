@@ -250,13 +250,14 @@ void tc_jtab_clear_local(struct tc *tc)
 	tc->n_jtab_local = 0;
 }
 
-void tc_jtab_clear_page(struct tc *tc, uint32_t eip_page)
+void tc_jtab_clear_range(struct tc *tc, uint32_t first, uint32_t n)
 {
 	const uint32_t *e = (const uint32_t *)tc->base;
-	uint32_t first = (eip_page << 12) & 0xFFFFu;
-	for (uint32_t i = first; i < first + 4096u; i++)
-		if ((-e[2 * i]) >> 12 == eip_page)
-			jtab_reset(tc, i);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t slot = (first + i) & 0xFFFFu;
+		if (-e[2 * slot] - first < n)
+			jtab_reset(tc, slot);
+	}
 }
 
 static void unhash(struct tc *tc, struct tc_block *b)

@@ -160,8 +160,10 @@ void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool glo
 void tc_jtab_clear(struct tc *tc);
 /* A CR3 load: drops the entries set for non-global pages. */
 void tc_jtab_clear_local(struct tc *tc);
-/* invlpg: drops the entries whose EIP lies in page `eip_page`. */
-void tc_jtab_clear_page(struct tc *tc, uint32_t eip_page);
+/* invlpg: drops the entries whose EIP lies in [first, first + n), n at
+ * most 4096 (a page, or the last bytes of the page before, where an
+ * instruction may start that runs onto the page). */
+void tc_jtab_clear_range(struct tc *tc, uint32_t first, uint32_t n);
 
 /* Invalidates every block whose code came from guest-physical `page` and
  * restores write access to it. */

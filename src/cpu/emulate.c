@@ -1045,16 +1045,14 @@ void emu_step(struct vcpu *v)
 		require_cpl0(e);
 		if (v->cr0 & CR0_PG) {
 			uint32_t page_lin = v->seg[seg_of(&e->ops[0])].base + ea(e, &e->ops[0]);
-			/* The table is keyed by EIP: the page's code may sit in two
-			 * EIP pages when CS's base is not page-aligned, and a block
-			 * starting on the page before may have an instruction
-			 * running onto it. */
+			/* The table is keyed by EIP (the page starts at page_eip
+			 * whatever CS's base), and a block starting in the last
+			 * bytes before the page may run onto it. */
 			uint32_t page_eip = (page_lin & ~0xFFFu) - v->seg[S_CS].base;
 			shadow_unmap(v->shadow, page_lin >> 12);
-			tc_jtab_clear_page(v->tc, (page_eip >> 12) - 1);
-			tc_jtab_clear_page(v->tc, page_eip >> 12);
-			if (page_eip & 0xFFF)
-				tc_jtab_clear_page(v->tc, (page_eip >> 12) + 1);
+			tc_jtab_clear_range(v->tc, page_eip - (ZYDIS_MAX_INSTRUCTION_LENGTH - 1),
+					    ZYDIS_MAX_INSTRUCTION_LENGTH - 1);
+			tc_jtab_clear_range(v->tc, page_eip, PAGE_SIZE_4K);
 		}
 		break;
 	case ZYDIS_MNEMONIC_WBINVD:

@@ -147,10 +147,12 @@ START_TEST(test_lookup_table_local_and_page)
 	ck_assert_uint_eq(ea[1], a->host);          /* global: kept */
 	ck_assert_uint_eq(eo[1], m.tc.miss_stub);   /* local: dropped */
 	tc_jtab_set(&m.tc, other + 4, a, true);
-	tc_jtab_clear_page(&m.tc, (other + 4) >> 12);
+	tc_jtab_clear_range(&m.tc, (other + 4) & ~0xFFFu, 4096);
 	ck_assert_uint_eq(eo[1], m.tc.miss_stub);
 	ck_assert_uint_eq(ea[1], a->host);          /* another page: kept */
-	tc_jtab_clear_page(&m.tc, A >> 12);
+	tc_jtab_clear_range(&m.tc, A - 14, 14);  /* the bytes before A's page: not A */
+	ck_assert_uint_eq(ea[1], a->host);
+	tc_jtab_clear_range(&m.tc, A & ~0xFFFu, 4096);
 	ck_assert_uint_eq(ea[1], m.tc.miss_stub);
 }
 END_TEST
