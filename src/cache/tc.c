@@ -211,13 +211,15 @@ static void unchain(struct tc *tc, struct tc_exit *x)
 
 void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global)
 {
-	uint32_t *e = (uint32_t *)tc->base + 2 * (eip & 0xFFFFu);
+	uint32_t *e = (uint32_t *)tc->base + 2 * jtab_slot(eip);
 	e[0] = -eip;
 	e[1] = b->host;
+	tc->jtab_page[jtab_slot(eip)] = b->phys2 != TC_PHYS2_ANY ? TC_JTAB_NEVER_KEEP
+				       : (b->phys >> 12) | ((b->mode & 3u) == 3 ? TC_JTAB_USER : 0); /* low bits: CPL */
 	if (global)
 		return;
 	if (tc->n_jtab_local < TC_JTAB_LOCAL_MAX)
-		tc->jtab_local[tc->n_jtab_local++] = eip & 0xFFFFu;
+		tc->jtab_local[tc->n_jtab_local++] = jtab_slot(eip);
 	else
 		tc->jtab_local_overflow = true;
 }
@@ -239,22 +241,30 @@ void tc_jtab_clear(struct tc *tc)
 
 /* A slot listed here may since hold a global entry; dropping that one too
  * costs a lookup miss, nothing more. */
-void tc_jtab_clear_local(struct tc *tc)
+void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx)
 {
+	const uint32_t *e = (const uint32_t *)tc->base;
+	uint32_t kept = 0;
+
 	if (tc->jtab_local_overflow) {
 		tc_jtab_clear(tc);
 		return;
 	}
-	for (uint32_t i = 0; i < tc->n_jtab_local; i++)
-		jtab_reset(tc, tc->jtab_local[i]);
-	tc->n_jtab_local = 0;
+	for (uint32_t i = 0; i < tc->n_jtab_local; i++) {
+		uint32_t slot = tc->jtab_local[i], page = tc->jtab_page[slot];
+		if (e[2 * slot + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP && still(ctx, -e[2 * slot], page))
+			tc->jtab_local[kept++] = slot;
+		else
+			jtab_reset(tc, slot);
+	}
+	tc->n_jtab_local = kept;
 }
 
 void tc_jtab_clear_range(struct tc *tc, uint32_t first, uint32_t n)
 {
 	const uint32_t *e = (const uint32_t *)tc->base;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t slot = (first + i) & 0xFFFFu;
+		uint32_t slot = jtab_slot(first + i);
 		if (-e[2 * slot] - first < n)
 			jtab_reset(tc, slot);
 	}
@@ -286,8 +296,12 @@ static void unlist_page(struct tc *tc, struct tc_block *b, unsigned which)
 
 static void invalidate_block(struct tc *tc, struct tc_block *b)
 {
+	uint32_t slot = jtab_slot(b->eip);
 	b->valid = false;
 	unhash(tc, b);
+	/* Only the slot of the block's own EIP can lead to it. */
+	if (((const uint32_t *)tc->base)[2 * slot + 1] == b->host)
+		jtab_reset(tc, slot);
 	for (struct tc_exit *x = b->incoming; x; x = x->in_next)
 		unchain(tc, x);
 	b->incoming = NULL;
@@ -320,8 +334,6 @@ void tc_invalidate_page(struct tc *tc, uint32_t page, enum inval_cause cause)
 	}
 	gmem_unprotect_code(tc->mem, page);
 	tc->stats->invalidations[cause]++;
-	/* Linear EIPs that led to the dead blocks may sit in the table. */
-	tc_jtab_clear(tc);
 }
 
 static void fold_counts(struct tc *tc, const struct tc_block *b)

@@ -93,6 +93,8 @@ struct tc_block {
 #define TC_NO_COUNTER 0xFFFFFFFFu
 #define TC_COUNTERS 262144u
 #define TC_JTAB_LOCAL_MAX 8192u
+#define TC_JTAB_USER 0x80000000u
+#define TC_JTAB_NEVER_KEEP 0xFFFFFFFFu
 
 struct tc {
 	uint8_t *base;        /* r14: lookup table, counters, stubs, code */
@@ -106,6 +108,10 @@ struct tc {
 	uint32_t bounce;      /* code offset of the emulator's bounce thunk (emulate.c) */
 	/* lookup-table slots set for non-global pages since the last clear */
 	uint32_t jtab_local[TC_JTAB_LOCAL_MAX];
+	/* per slot: the guest-physical page of the block it leads to, with
+	 * TC_JTAB_USER for a CPL-3 block; TC_JTAB_NEVER_KEEP for a block with
+	 * a straddling instruction */
+	uint32_t jtab_page[JTAB_ENTRIES];
 	uint32_t n_jtab_local;
 	bool jtab_local_overflow;
 	struct tc_block **hash;
@@ -158,8 +164,11 @@ void tc_chain(struct tc *tc, struct tc_exit *x, struct tc_block *target);
  * global (or paging is off), so that the entry survives a CR3 load. */
 void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global);
 void tc_jtab_clear(struct tc *tc);
-/* A CR3 load: drops the entries set for non-global pages. */
-void tc_jtab_clear_local(struct tc *tc);
+/* A CR3 load: drops the entries set for non-global pages, except those
+ * for which `still(ctx, eip, page)` says the new address space fetches EIP
+ * from the same physical page (page carries TC_JTAB_USER for a CPL-3
+ * block), as a TLB could still hold it. */
+void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx);
 /* invlpg: drops the entries whose EIP lies in [first, first + n), n at
  * most 4096 (a page, or the last bytes of the page before, where an
  * instruction may start that runs onto the page). */

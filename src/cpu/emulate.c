@@ -10,6 +10,7 @@
 #include "../devices/board.h"
 #include "../cache/tc.h"
 #include "../mem/gmem.h"
+#include "../mem/pagewalk.h"
 #include "../mem/shadow.h"
 #include "../mem/vmem.h"
 #include "exception.h"
@@ -740,6 +741,34 @@ static void load_ldt_or_tr(struct emu *e, bool tr)
 	}
 }
 
+/* The new address space's instruction fetches, by linear page, for
+ * tc_jtab_clear_local: a walk that changes nothing, per page once. */
+struct fetch_memo {
+	struct vcpu *v;
+	uint32_t page[64];
+	uint32_t frame[64]; /* physical page | TC_JTAB_USER when user-accessible, or TC_JTAB_NEVER_KEEP */
+};
+
+/* Whether the new space fetches `eip` from physical page `page` (as
+ * tc_jtab_page holds it) with A already set, so that a TLB could hold the
+ * translation and nothing in guest memory would change. */
+static bool still_fetches(void *ctx, uint32_t eip, uint32_t page)
+{
+	struct fetch_memo *m = ctx;
+	struct vcpu *v = m->v;
+	uint32_t lin = v->seg[S_CS].base + eip, lp = lin >> 12, k = lp & 63;
+	if (m->page[k] != lp) {
+		struct pw_result r;
+		m->page[k] = lp;
+		m->frame[k] = TC_JTAB_NEVER_KEEP;
+		if (pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE, &r) && r.accessed)
+			m->frame[k] = (r.phys >> 12) | (r.user ? TC_JTAB_USER : 0);
+	}
+	uint32_t f = m->frame[k];
+	return f != TC_JTAB_NEVER_KEEP && (f & ~TC_JTAB_USER) == (page & ~TC_JTAB_USER) &&
+	       (!(page & TC_JTAB_USER) || (f & TC_JTAB_USER));
+}
+
 static void mov_cr(struct emu *e)
 {
 	struct vcpu *v = e->v;
@@ -779,7 +808,7 @@ static void mov_cr(struct emu *e)
 	}
 	*regs[n] = val;
 	/* The linear->physical view changed: the shadow and the inline
-	 * lookup table (keyed by linear EIP) follow. */
+	 * lookup table (keyed by EIP) follow. */
 	if (n == 0 && ((old ^ val) & CR0_PG)) {
 		shadow_set_paging(v->shadow, val & CR0_PG);
 		tc_jtab_clear(v->tc);
@@ -788,7 +817,9 @@ static void mov_cr(struct emu *e)
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
 		v->pf_retry.pending = false; /* another address space's retry */
 		shadow_flush(v->shadow, true, SHFLUSH_CR3);
-		tc_jtab_clear_local(v->tc);
+		struct fetch_memo memo = {.v = v};
+		memset(memo.page, 0xFF, sizeof memo.page);
+		tc_jtab_clear_local(v->tc, still_fetches, &memo);
 	} else if (n == 4 && ((old ^ val) & 0x90) && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);

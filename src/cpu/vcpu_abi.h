@@ -52,7 +52,19 @@
 #define VC_FX_MON 0x300     /* the monitor's, while guest code runs */
 #define VC_HOT_SIZE 0x500
 
-#define JTAB_ENTRIES 65536u  /* indexed by the low 16 bits of the guest EIP */
+#define JTAB_ENTRIES 65536u  /* indexed by jtab_slot(guest EIP) */
+
+/* The lookup table's index: EIP plus the byte-swapped 9 * EIP, low 16
+ * bits, so that the high bits take part (kernel code 64 KiB apart would
+ * otherwise collide); translated code computes it with lea, bswap, lea and
+ * movzwl, which leave the flags alone (emit_lookup). */
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+static inline uint32_t jtab_slot(uint32_t eip)
+{
+	return (eip + __builtin_bswap32(9u * eip)) & 0xFFFFu;
+}
+#endif
 
 /* Exit arguments that are not stub offsets (stubs lie past the table). */
 #define EXIT_ARG_SIGNAL 1u

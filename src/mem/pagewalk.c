@@ -47,6 +47,7 @@ bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t 
 	r->writable = w_ok || (!user && !(cr0 & CR0_WP));
 	r->global = (pte & PTE_G) && (cr4 & CR4_PGE);
 	r->large = large;
+	r->accessed = (pde & PTE_A) && (pte & PTE_A);
 	if (large) {
 		r->phys = (pde & 0xFFC00000u) | (lin & 0x3FFFFF);
 		if (!probe)

@@ -36,6 +36,7 @@ struct pw_result {
 	bool global;        /* G with CR4.PGE */
 	bool dirty;         /* D is set in the mapping entry */
 	bool large;         /* a 4 MiB page */
+	bool accessed;      /* A was already set at every level */
 	uint32_t err;       /* #PF error code when the walk failed */
 };
 

@@ -62,7 +62,10 @@ void emit_exit_stub(struct emit *e, uint32_t arg)
 void emit_lookup(struct emit *e, uint32_t miss_stub)
 {
 	static const uint8_t probe[] = {
-		0x45, 0x0F, 0xB7, 0xD0,       /* movzwl %r8w, %r10d */
+		0x47, 0x8D, 0x14, 0xC0,       /* lea (%r8,%r8,8), %r10d */
+		0x41, 0x0F, 0xCA,             /* bswap %r10d */
+		0x47, 0x8D, 0x14, 0x10,       /* lea (%r8,%r10), %r10d */
+		0x45, 0x0F, 0xB7, 0xD2,       /* movzwl %r10w, %r10d: jtab_slot(eip) */
 		0x49, 0x89, 0xCB,             /* mov %rcx, %r11 */
 		0x43, 0x8B, 0x0C, 0xD6,       /* mov (%r14,%r10,8), %ecx   (-eip) */
 		0x42, 0x8D, 0x0C, 0x01,       /* lea (%rcx,%r8), %ecx      (0 on a hit) */

@@ -23,6 +23,7 @@ struct builder {
 	struct emit e;
 	uint32_t start;     /* code offset of the block */
 	uint32_t page;      /* guest linear page of the entry */
+	bool paging;
 	struct pending_exit exits[2 * XLATE_MAX_INSNS + 4];
 	unsigned n_exits;
 	struct tc_insn_map map[XLATE_MAX_INSNS + 1];
@@ -222,9 +223,14 @@ static void add_exit(struct builder *b, uint32_t patch, uint32_t eip, uint8_t ki
 	b->exits[b->n_exits++] = (struct pending_exit){patch, eip, kind, chainable};
 }
 
+/* Whether a branch to `eip` may be chained: its target is on the block's
+ * own page and, under paging, not in the page's last bytes, where the
+ * block found may hold an instruction running onto the next page (never
+ * chained: its key includes where that page maps, tc.h). */
 static bool same_page(const struct builder *b, uint32_t eip)
 {
-	return (eip >> PAGE_SHIFT_4K) == b->page;
+	return (eip >> PAGE_SHIFT_4K) == b->page &&
+	       !(b->paging && (eip & (PAGE_SIZE_4K - 1)) > PAGE_SIZE_4K - ZYDIS_MAX_INSTRUCTION_LENGTH);
 }
 
 static void exit_to(struct builder *b, uint32_t target)
@@ -871,6 +877,7 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 			     .seg = (mode & XMODE_CPL_MASK) == 3 ? 0x65 : 0};
 	b->start = tc->used;
 	b->page = eip >> PAGE_SHIFT_4K;
+	b->paging = mode & XMODE_PAGING;
 
 	uint32_t counter = tc_counter_alloc(tc);
 	if (counter != TC_NO_COUNTER)

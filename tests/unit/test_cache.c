@@ -119,7 +119,7 @@ START_TEST(test_lookup_table)
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
 	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
-	uint32_t *e = (uint32_t *)m.tc.base + 2 * (A & 0xFFFF);
+	uint32_t *e = (uint32_t *)m.tc.base + 2 * jtab_slot(A);
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 	tc_jtab_set(&m.tc, A, a, false);
 	ck_assert_uint_eq(e[0], -A);
@@ -130,8 +130,16 @@ START_TEST(test_lookup_table)
 }
 END_TEST
 
-/* A CR3 load drops the entries of non-global pages only; invlpg those of
- * one EIP page only. */
+static uint32_t still_eip;
+static bool still_at(void *ctx, uint32_t eip, uint32_t page)
+{
+	(void)ctx;
+	return eip == still_eip && page == A >> 12;
+}
+
+/* A CR3 load drops the entries of non-global pages only, unless the new
+ * space still fetches them from the same page; invlpg drops those of one
+ * EIP range only. */
 START_TEST(test_lookup_table_local_and_page)
 {
 	struct machine m;
@@ -139,13 +147,21 @@ START_TEST(test_lookup_table_local_and_page)
 	place_jmp(&m, A, B);
 	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
 	uint32_t other = A + 0x10000; /* another page, in another slot */
-	uint32_t *ea = (uint32_t *)m.tc.base + 2 * (A & 0xFFFF);
-	uint32_t *eo = (uint32_t *)m.tc.base + 2 * ((other + 4) & 0xFFFF);
+	uint32_t *ea = (uint32_t *)m.tc.base + 2 * jtab_slot(A);
+	uint32_t *eo = (uint32_t *)m.tc.base + 2 * jtab_slot(other + 4);
+	uint32_t *ec = (uint32_t *)m.tc.base + 2 * jtab_slot(other + 8);
 	tc_jtab_set(&m.tc, A, a, true);
 	tc_jtab_set(&m.tc, other + 4, a, false);
-	tc_jtab_clear_local(&m.tc);
+	tc_jtab_set(&m.tc, other + 8, a, false);
+	still_eip = other + 8;                      /* the new space maps this one alike */
+	tc_jtab_clear_local(&m.tc, still_at, NULL);
 	ck_assert_uint_eq(ea[1], a->host);          /* global: kept */
 	ck_assert_uint_eq(eo[1], m.tc.miss_stub);   /* local: dropped */
+	ck_assert_uint_eq(ec[1], a->host);          /* local, same page in the new space: kept */
+	ck_assert_uint_eq(m.tc.n_jtab_local, 1);
+	still_eip = 0;
+	tc_jtab_clear_local(&m.tc, still_at, NULL);
+	ck_assert_uint_eq(ec[1], m.tc.miss_stub);
 	tc_jtab_set(&m.tc, other + 4, a, true);
 	tc_jtab_clear_range(&m.tc, (other + 4) & ~0xFFFu, 4096);
 	ck_assert_uint_eq(eo[1], m.tc.miss_stub);
