@@ -816,7 +816,7 @@ static void mov_cr(struct emu *e)
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
 		v->pf_retry.pending = false; /* another address space's retry */
-		shadow_flush(v->shadow, true, SHFLUSH_CR3);
+		shadow_switch_cr3(v->shadow, v->cr0, v->cr3, v->cr4);
 		struct fetch_memo memo = {.v = v};
 		memset(memo.page, 0xFF, sizeof memo.page);
 		tc_jtab_clear_local(v->tc, still_fetches, &memo);

@@ -9,6 +9,7 @@
 #include "../util.h"
 #include "gmem.h"
 #include "layout.h"
+#include "pagewalk.h"
 
 #define LIN_PAGES (1u << 20)
 #define SLOTS (2u * LIN_PAGES)
@@ -250,6 +251,39 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
 		flush_runs(s, s->mapped_global, &s->n_global);
 	if (!flush_span(s))
 		flush_runs(s, s->mapped_local, &s->n_local);
+	s->stats->shadow_mappings = n_mapped(s);
+}
+
+/* Beyond this many non-global pages a CR3 load drops them all: checking
+ * each against the new tables would cost more than faulting them back. */
+#define SHADOW_KEEP_MAX 1024u
+
+void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
+{
+	uint32_t kept = 0, dropped = 0;
+	uint32_t *gone = s->mapped_global + s->n_global; /* spare room past the global list */
+
+	if (s->n_local > SHADOW_KEEP_MAX || s->n_local + s->n_global > SHADOW_MAX_PAGES) {
+		shadow_flush(s, true, SHFLUSH_CR3);
+		return;
+	}
+	s->stats->shadow_flushes[SHFLUSH_CR3]++;
+	for (uint32_t i = 0; i < s->n_local; i++) {
+		uint32_t sl = s->mapped_local[i], window = sl >> 20;
+		struct pw_result r;
+		bool keep = pw_walk(s->mem, cr0, cr3, cr4, (sl & (LIN_PAGES - 1)) << PAGE_SHIFT_4K,
+				    PW_PROBE | (window == SHADOW_USER ? PF_U : 0), &r) &&
+			    r.accessed && !r.global && r.phys >> PAGE_SHIFT_4K == s->lin_phys[sl] &&
+			    (!(s->lin_flags[sl] & SHADOW_RW) || (r.writable && r.dirty));
+		if (keep) {
+			s->list_pos[sl] = kept;
+			s->mapped_local[kept++] = sl;
+		} else {
+			gone[dropped++] = sl;
+		}
+	}
+	s->n_local = kept;
+	flush_runs(s, gone, &dropped);
 	s->stats->shadow_mappings = n_mapped(s);
 }
 

@@ -88,6 +88,12 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin, uint32_t ph
 /* invlpg: drops linear page `lin` from both windows. */
 void shadow_unmap(struct shadow *s, uint32_t lin);
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause);
+/* A CR3 load (the new tables at cr3): drops the non-global pages, except
+ * those the new tables map to the same frame with A already set and, for
+ * a writable mapping, still writable with D set (what a TLB could hold
+ * across the switch; nothing in guest memory changes).  Counted as a CR3
+ * flush. */
+void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
 /* Write-protects every alias of physical page `phys` (code) or restores the
  * write access its mappings allow. */
 void shadow_protect(struct shadow *s, uint32_t phys, bool code);
