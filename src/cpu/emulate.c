@@ -1037,6 +1037,7 @@ void emu_step(struct vcpu *v)
 	}
 	case ZYDIS_MNEMONIC_LGDT:
 		load_table_reg(e, &v->gdtr);
+		seg_reload_disarm(v);
 		break;
 	case ZYDIS_MNEMONIC_LIDT:
 		load_table_reg(e, &v->idtr);

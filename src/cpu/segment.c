@@ -50,8 +50,21 @@ static void check_flat(struct vcpu *v, enum sreg s)
 		  names[s], v->seg[s].base, v->hot->eip);
 }
 
+static int reload_index(enum sreg s)
+{
+	return s == S_ES ? 0 : s == S_DS ? 1 : -1;
+}
+
+void seg_reload_disarm(struct vcpu *v)
+{
+	v->hot->seg_reload[0].selneg = v->hot->seg_reload[1].selneg = 1;
+}
+
 static void commit(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *c)
 {
+	int r = reload_index(s);
+	if (r >= 0)
+		v->hot->seg_reload[r].selneg = 1; /* seg_load arms it again */
 	v->seg[s] = *c;
 	v->seg[s].sel = sel;
 	v->hot->sel[s] = sel;
@@ -133,8 +146,15 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 		uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
 		vmem_write_supervisor(v, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 1);
 		c.type |= 1;
+		hi |= 1u << 8;
 	}
 	commit(v, s, sel, &c);
+	int r = reload_index(s);
+	if (r >= 0 && !(sel & 4)) {
+		v->hot->seg_reload[r].selneg = -(uint32_t)sel;
+		v->hot->seg_reload[r].desc_at = v->gdtr.base + (sel & ~7u);
+		v->hot->seg_reload[r].descneg = -((uint64_t)hi << 32 | lo);
+	}
 }
 
 void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)

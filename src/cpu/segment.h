@@ -6,6 +6,12 @@
  * have any base, which hot->fs_base and hot->gs_base mirror.  A load that
  * would give CS, DS, ES or SS a non-zero base stops the VM with a diagnostic
  * rather than run the guest wrongly.
+ *
+ * A load of ES or DS from the GDT also records, in the hot state, the
+ * selector, where its descriptor lies and the descriptor's bytes: ring-0
+ * translated code skips a reload of the same selector whose descriptor is
+ * unchanged (the result would be identical: same checks at CPL 0 or lower
+ * privilege before, same descriptor, A already set).
  */
 #ifndef BT86_SEGMENT_H
 #define BT86_SEGMENT_H
@@ -38,6 +44,8 @@ void seg_set(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *
  * become null (SDM IRET/RET). */
 void seg_null_inaccessible(struct vcpu *v);
 
+/* Forgets what ES and DS reloads may skip (the GDT moved: lgdt). */
+void seg_reload_disarm(struct vcpu *v);
 /* Sets a segment register without checks (reset, boot protocol). */
 void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code);
 

@@ -46,7 +46,12 @@ struct vcpu_hot {
 	uint32_t entry_flags;
 	uint32_t sel[6];
 	uint8_t scratch_stack[VC_SCRATCH_TOP - VC_SEL - 24];
-	uint8_t pad[VC_FX_GUEST - VC_SCRATCH_TOP];
+	struct {
+		uint32_t selneg, desc_at;
+		uint64_t descneg;
+	} seg_reload[2];          /* ES, DS */
+	uint64_t rcx_save;
+	uint8_t pad[VC_FX_GUEST - VC_RCX_SAVE - 8];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 	uint8_t fx_mon[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
@@ -70,6 +75,9 @@ VCPU_HOT_CHECK(lookup_hits, VC_LOOKUP_HITS);
 VCPU_HOT_CHECK(gs_base, VC_GS_BASE);
 VCPU_HOT_CHECK(entry_flags, VC_ENTRY_FLAGS);
 VCPU_HOT_CHECK(sel, VC_SEL);
+VCPU_HOT_CHECK(seg_reload, VC_SEG_RELOAD);
+VCPU_HOT_CHECK(seg_reload[1].descneg, VC_SEG_RELOAD + 16 + SEG_RELOAD_DESCNEG);
+VCPU_HOT_CHECK(rcx_save, VC_RCX_SAVE);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
 VCPU_HOT_CHECK(fx_mon, VC_FX_MON);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");

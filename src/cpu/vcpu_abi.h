@@ -48,6 +48,13 @@
 #define VC_ENTRY_FLAGS 0x6c /* host RFLAGS to enter guest code with */
 #define VC_SEL 0x70         /* 6 x u32 guest selectors: es cs ss ds fs gs */
 #define VC_SCRATCH_TOP 0xA0 /* 16-byte stack for pushfq/popfq, growing down to 0x90 */
+/* 2 x 16 bytes, ES then DS: what a reload may skip (translate.c's
+ * emit_sreg_reload, segment.c keeps them): */
+#define VC_SEG_RELOAD 0xA0
+#define SEG_RELOAD_SELNEG 0x0 /*   u32: -(the selector), or 1: never skip */
+#define SEG_RELOAD_DESC_AT 0x4 /*  u32: linear address of its descriptor */
+#define SEG_RELOAD_DESCNEG 0x8 /*  u64: -(the descriptor's 8 bytes as loaded) */
+#define VC_RCX_SAVE 0xC0    /* u64: the guest's RCX while that check borrows it */
 #define VC_FX_GUEST 0x100   /* 512-byte fxsave image of the guest FPU/SSE */
 #define VC_FX_MON 0x300     /* the monitor's, while guest code runs */
 #define VC_HOT_SIZE 0x500

@@ -52,6 +52,13 @@ static bool is_sreg(ZydisRegister r)
 	return r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS;
 }
 
+/* ES and DS: the segment registers whose same-selector reloads
+ * translated ring-0 code may skip (segment.h). */
+static bool is_reloadable(ZydisRegister r)
+{
+	return r == ZYDIS_REGISTER_ES || r == ZYDIS_REGISTER_DS;
+}
+
 static bool is_gpr32(ZydisRegister r)
 {
 	return r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_EDI;
@@ -135,7 +142,7 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 		return op32 ? XC_PUSH : XC_EMULATE;
 	case ZYDIS_MNEMONIC_POP:
 		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[0].reg.value))
-			return XC_EMULATE;
+			return op32 && is_reloadable(ops[0].reg.value) ? XC_SREG_RELOAD : XC_EMULATE;
 		return op32 ? XC_POP : XC_EMULATE;
 	case ZYDIS_MNEMONIC_PUSHFD:
 		return XC_PUSHF;
@@ -175,7 +182,8 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 			    ZydisRegisterGetClass(ops[i].reg.value) != ZYDIS_REGCLASS_GPR32)
 				return XC_EMULATE; /* control and debug registers */
 		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[0].reg.value))
-			return XC_EMULATE;
+			return is_reloadable(ops[0].reg.value) && ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER
+				       ? XC_SREG_RELOAD : XC_EMULATE;
 		if (ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[1].reg.value))
 			return XC_MOV_FROM_SREG;
 		break;
@@ -583,6 +591,58 @@ static void emit_user_string(struct builder *b, const struct insn *in)
 	emit_bytes(&b->e, unbias, sizeof unbias);
 }
 
+static void emit_disp32(struct builder *b, const uint8_t *op, unsigned n, uint32_t disp)
+{
+	emit_bytes(&b->e, op, n);
+	emit_u32(&b->e, disp);
+}
+
+/* A ring-0 load of ES or DS (mov from a register, pop): when the selector
+ * is the one loaded last and the descriptor's 8 bytes in the GDT are those
+ * it was loaded from (segment.h), the load would change nothing, and it is
+ * skipped; otherwise the emulator does it.  The compares borrow RCX (for
+ * jrcxz, which leaves the flags alone) only after the descriptor read,
+ * the one access that may fault, so a signal sees the guest's registers. */
+static void emit_sreg_reload(struct builder *b, const struct insn *in)
+{
+	bool pop = in->d.mnemonic == ZYDIS_MNEMONIC_POP;
+	uint32_t at = VC_SEG_RELOAD + (in->ops[0].reg.value == ZYDIS_REGISTER_DS ? 16 : 0);
+	static const uint8_t load_desc[] = {0x4D, 0x8B, 0x12};              /* mov (%r10), %r10 */
+	static const uint8_t cmp_desc[] = {0x4F, 0x8D, 0x14, 0x1A};         /* lea (%r10,%r11), %r10 */
+	static const uint8_t cmp_sel[] = {0x47, 0x8D, 0x1C, 0x18};          /* lea (%r8,%r11), %r11d */
+	static const uint8_t test[] = {
+		0x4C, 0x89, 0xD1,       /* mov %r10, %rcx */
+		0xE3, 0x02,             /* jrcxz 1f */
+		0xEB, 0x05,             /* jmp slow */
+		0x44, 0x89, 0xD9,       /* 1: mov %r11d, %ecx */
+		0xE3, 0x0C,             /* jrcxz same */
+	};
+
+	if (pop) {
+		static const uint8_t ld[] = {0x44, 0x0F, 0xB7, 0x04, 0x24}; /* movzwl (%esp), %r8d */
+		emit_guest_prefix(&b->e);
+		emit_bytes(&b->e, ld, sizeof ld);
+	} else {
+		/* movzwl %reg16, %r8d */
+		const uint8_t ld[] = {0x44, 0x0F, 0xB7, (uint8_t)(0xC0 | ZydisRegisterGetId(in->ops[1].reg.value))};
+		emit_bytes(&b->e, ld, sizeof ld);
+	}
+	emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x97}, 3, at + SEG_RELOAD_DESC_AT); /* mov .., %r10d */
+	emit_bytes(&b->e, load_desc, sizeof load_desc);
+	emit_disp32(b, (const uint8_t[]){0x4D, 0x8B, 0x9F}, 3, at + SEG_RELOAD_DESCNEG); /* mov .., %r11 */
+	emit_bytes(&b->e, cmp_desc, sizeof cmp_desc);
+	emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x9F}, 3, at + SEG_RELOAD_SELNEG); /* mov .., %r11d */
+	emit_bytes(&b->e, cmp_sel, sizeof cmp_sel);
+	emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE); /* mov %rcx, .. */
+	emit_bytes(&b->e, test, sizeof test);
+	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE); /* slow: mov .., %rcx */
+	uint32_t jmp = emit_jmp(&b->e, 0);
+	add_exit(b, jmp, in->eip, TCX_EMULATE, false);
+	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE); /* same: mov .., %rcx */
+	if (pop)
+		emit_adjust_esp(&b->e, 4);
+}
+
 static uint32_t branch_target(const struct insn *in)
 {
 	ZyanU64 t = 0;
@@ -700,6 +760,9 @@ static bool emit_insn(struct builder *b, struct insn *in)
 	case XC_USER_STRING:
 		emit_user_string(b, in);
 		break;
+	case XC_SREG_RELOAD:
+		emit_sreg_reload(b, in);
+		break;
 	case XC_EMULATE:
 		ok = false;
 		break;
@@ -729,6 +792,7 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 		case XC_STI:
 		case XC_MOV_FROM_SREG:
 		case XC_PUSH_SREG:
+		case XC_SREG_RELOAD:
 			continue;
 		case XC_PLAIN:
 			break;
@@ -764,6 +828,7 @@ static enum xclass user_class(const struct insn *in)
 	case XC_CLI:
 	case XC_STI:
 	case XC_POPF:
+	case XC_SREG_RELOAD: /* the skip holds at CPL 0 only */
 		return XC_EMULATE;
 	case XC_PLAIN:
 		for (unsigned i = 0; i < in->d.operand_count; i++)
@@ -850,7 +915,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		in->cls = tsc_class(in, mode);
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
-			    in->cls != XC_USER_STRING &&
+			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
 			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&
 			    in->cls != XC_PUSH_SREG && in->cls != XC_STI;

@@ -31,7 +31,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(25);
+	plan(29);
 	is_u32(read_sel(0), 0x08, "mov %cs reads the guest's CS");
 	is_u32(read_sel(1), 0x10, "mov %ds reads the guest's DS");
 	is_u32(read_sel(2), 0x10, "mov %ss reads the guest's SS");
@@ -118,4 +118,27 @@ void test_main(u32 magic, u32 mbi)
 	u8 rd, wr;
 	__asm__ volatile("verr %w2; setz %0; verw %w2; setz %1" : "=q"(rd), "=q"(wr) : "r"(0x08) : "cc");
 	ok(rd && !wr, "verr/verw on the code selector");
+
+	/* Reloading the selector a segment register already holds reads the
+	 * descriptor again (bt86 skips only reloads that would change
+	 * nothing): a cleared accessed bit is set again, a descriptor made
+	 * not-present faults, both for mov and for pop. */
+	u32 at;
+	for (int i = 0; i < 2; i++) /* translated once, then run from the cache */
+		__asm__ volatile("movw $0x20, %%ax; movw %%ax, %%es; movw %%ax, %%es" : : : "eax", "memory");
+	gdt[4] &= ~(1ull << 40);
+	__asm__ volatile("movw $0x20, %%ax; movw %%ax, %%es" : : : "eax", "memory");
+	ok((gdt[4] >> 40) & 1, "reloading ES with its own selector sets a cleared accessed bit");
+	gdt[4] &= ~(1ull << 47);
+	EXPECT_TRAP(at, "movw %%ax, %%es", "a"(0x20));
+	ok(last_trap.vector == 11 && last_trap.error == 0x20 && last_trap.eip == at,
+	   "and reloading it after its descriptor was made not-present raises #NP");
+	trap_reset();
+	__asm__ volatile("movl $2f, trap_resume\n pushl $0x20\n popl %%ds\n jmp 3f\n"
+			 "2: addl $4, %%esp\n 3:" : : : "memory");
+	ok(last_trap.vector == 11 && last_trap.error == 0x20, "pop %ds of that selector raises #NP too");
+	gdt[4] |= 1ull << 47;
+	__asm__ volatile("pushl $0x20; popl %%ds; movw %%ds, %%ax; movw %%ax, %0; movw $0x10, %%ax; movw %%ax, %%ds; movw %%ax, %%es"
+			 : "=r"(es) : : "eax");
+	is_u32(es, 0x20, "present again, pop %ds loads it");
 }
