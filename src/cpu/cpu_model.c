@@ -8,6 +8,13 @@
  * APIC is present (APIC_BASE MSR 0x1B, at 0xFEE00000).  Every instruction these features
  * name runs natively in translated code, with identical results in 64-bit
  * mode.
+ *
+ * Leaf 7 names no instruction extension, only IA32_ARCH_CAPABILITIES, which
+ * says what the processor underneath is not vulnerable to (this host is an
+ * AMD EPYC: not to Meltdown, MDS, TAA, the MMIO stale-data family, GDS or
+ * RFDS; speculative store bypass is not claimed).  Linux then skips the
+ * VERW buffer clearing it would otherwise do on every return to user mode.
+ * Leaves 2 to 6 are empty (no cache or power descriptions).
  */
 #include <string.h>
 #include <x86intrin.h>
@@ -18,13 +25,16 @@
 
 #include "../devices/board.h"
 
-#define CPUID_MAX_BASIC 0x1u
+#define CPUID_MAX_BASIC 0x7u
+/* IA32_ARCH_CAPABILITIES: RDCL_NO, MDS_NO, IF_PSCHANGE_MC_NO, TAA_NO,
+ * SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, GDS_NO, RFDS_NO. */
+#define CPU_ARCH_CAPABILITIES ((1u << 0) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) | (1u << 14) | \
+			       (1u << 15) | (1u << 26) | (1u << 27))
 #define CPUID_MAX_EXT 0x80000004u
 
 void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
 	static const char brand[48] = "bt86 virtual CPU";
-	(void)subleaf;
 	memset(out, 0, 4 * sizeof out[0]);
 	switch (leaf) {
 	case 0:
@@ -39,6 +49,10 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[2] = (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23);
 		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | (1u << 13) |
 			 (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+		break;
+	case 7:
+		if (subleaf == 0)
+			out[3] = 1u << 29; /* IA32_ARCH_CAPABILITIES */
 		break;
 	case 0x80000000u:
 		out[0] = CPUID_MAX_EXT;
@@ -94,6 +108,9 @@ bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 		return true;
 	case 0x1A0: /* IA32_MISC_ENABLE: fast strings on, as QEMU reports */
 		*val = 1;
+		return true;
+	case 0x10A: /* IA32_ARCH_CAPABILITIES */
+		*val = CPU_ARCH_CAPABILITIES;
 		return true;
 	case 0x17: /* IA32_PLATFORM_ID */
 	case 0x8B: /* IA32_BIOS_SIGN_ID */
