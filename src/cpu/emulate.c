@@ -394,6 +394,54 @@ static bool bounce(struct emu *e)
 	return true;
 }
 
+/* cmps/scas: ES:EDI compared with DS:ESI or the accumulator, repeated
+ * under REPE/REPNE (ECX counted first, the condition tested after, as the
+ * SDM orders them).  The status flags come from the host's own cmp. */
+static void string_compare(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	unsigned size = e->d.operand_width / 8;
+	bool scas = e->d.mnemonic == ZYDIS_MNEMONIC_SCASB || e->d.mnemonic == ZYDIS_MNEMONIC_SCASW ||
+		    e->d.mnemonic == ZYDIS_MNEMONIC_SCASD;
+	bool repe = e->d.attributes & ZYDIS_ATTRIB_HAS_REPE, repne = e->d.attributes & ZYDIS_ATTRIB_HAS_REPNE;
+	int32_t step = (v->hot->eflags & FL_DF) ? -(int32_t)size : (int32_t)size;
+	uint32_t mask = size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
+	enum sreg src = S_DS;
+
+	for (unsigned i = 0; i < e->d.operand_count; i++)
+		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
+			src = seg_of(&e->ops[i]);
+	for (unsigned k = 0; !(repe || repne) || v->hot->gpr[R_ECX] != 0; k++) {
+		if (k == REP_CHUNK) {
+			e->next = v->hot->eip;
+			return;
+		}
+		uint32_t a = scas ? v->hot->gpr[R_EAX] & mask : vmem_seg_read(v, src, v->hot->gpr[R_ESI], size);
+		uint32_t b = vmem_seg_read(v, S_ES, v->hot->gpr[R_EDI], size);
+		uint64_t fl;
+		/* Operands placed at the top of the width so that one cmp
+		 * gives every width's flags. */
+		uint32_t sh = 32 - 8 * size;
+		__asm__("cmpl %k2, %k1; pushfq; popq %0" : "=r"(fl) : "r"(a << sh), "r"(b << sh) : "cc");
+		v->hot->eflags = (v->hot->eflags & ~FL_STATUS) | ((uint32_t)fl & FL_STATUS);
+		if (size < 4) {
+			/* PF and AF look at the low byte and nibble: take them from
+			 * an unshifted compare of the low bytes. */
+			__asm__("cmpb %b2, %b1; pushfq; popq %0" : "=r"(fl) : "q"(a), "q"(b) : "cc");
+			v->hot->eflags = (v->hot->eflags & ~(FL_PF | FL_AF)) | ((uint32_t)fl & (FL_PF | FL_AF));
+		}
+		if (!scas)
+			v->hot->gpr[R_ESI] += step;
+		v->hot->gpr[R_EDI] += step;
+		if (!(repe || repne))
+			break;
+		v->hot->gpr[R_ECX]--;
+		bool zf = v->hot->eflags & FL_ZF;
+		if ((repe && !zf) || (repne && zf))
+			break;
+	}
+}
+
 /* Data instructions whose access faulted for the monitor's own reasons. */
 static bool data_move(struct emu *e)
 {
@@ -447,6 +495,14 @@ static bool data_move(struct emu *e)
 		}
 		return true;
 	}
+	case ZYDIS_MNEMONIC_CMPSB:
+	case ZYDIS_MNEMONIC_CMPSW:
+	case ZYDIS_MNEMONIC_CMPSD:
+	case ZYDIS_MNEMONIC_SCASB:
+	case ZYDIS_MNEMONIC_SCASW:
+	case ZYDIS_MNEMONIC_SCASD:
+		string_compare(e);
+		return true;
 	default:
 		return false;
 	}

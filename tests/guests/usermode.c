@@ -102,6 +102,12 @@ static void user_strings(void)
 	__asm__ volatile("std; rep stosb; cld" : "+D"(d), "+c"(n) : "a"(0xA5) : "memory");
 	UOK(d == (char *)0xFFFFFFF7 && low[0] == 0xA5 && top_page[4088] == 0xA5 && top_page[4087] != 0xA5,
 	    "and backwards from 0 to 0xFFFFFFFF");
+	low[3] = 0x11;
+	n = 16;
+	d = (char *)0xFFFFFFF8;
+	u32 zf;
+	__asm__ volatile("cld; repe scasb; setz %b0; movzbl %b0, %0" : "=q"(zf), "+D"(d), "+c"(n) : "a"(0xA5) : "memory", "cc");
+	UOK(d == (char *)4 && n == 4 && !zf, "repe scasb wraps too and stops after the first difference");
 }
 
 static void user_main(void)
@@ -168,7 +174,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(29);
+	plan(30);
 	gdt[6] = 0;
 	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	syscall_hook = sys;
