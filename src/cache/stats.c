@@ -132,9 +132,11 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		s->cycles_total / 1000000);
 	fprintf(out, "  chains: %" PRIu64 " made, %" PRIu64 " broken\n", s->chains_made, s->chains_broken);
 	fprintf(out, "  shadow paging: %" PRIu64 " hidden faults (%" PRIu64 " 4 MiB runs), %" PRIu64
-		     " guest page faults (%" PRIu64 " retries mapped ahead), flushes cr3 %" PRIu64 " mode %" PRIu64
+		     " guest page faults (%" PRIu64 " retries mapped ahead), %" PRIu64 " pages mapped again at"
+		     " their CR3's return, flushes cr3 %" PRIu64 " mode %" PRIu64
 		     " capacity %" PRIu64 ", mappings %" PRIu64 " live / %" PRIu64 " peak\n",
-		s->hidden_faults, s->shadow_runs, s->guest_page_faults, s->prefaults, s->shadow_flushes[0],
+		s->hidden_faults, s->shadow_runs, s->guest_page_faults, s->prefaults, s->shadow_replayed,
+		s->shadow_flushes[0],
 		s->shadow_flushes[1], s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak);
 	fprintf(out, "  invalidations:");
 	for (int i = 0; i < INVAL_CAUSES; i++)
@@ -181,9 +183,11 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 		s->cycles_total);
 	fprintf(f, "  \"chains_made\": %" PRIu64 ",\n  \"chains_broken\": %" PRIu64 ",\n", s->chains_made, s->chains_broken);
 	fprintf(f, "  \"shadow\": {\"hidden_faults\": %" PRIu64 ", \"guest_page_faults\": %" PRIu64
-		   ", \"prefaults\": %" PRIu64 ", \"flushes\": {\"cr3\": %" PRIu64 ", \"mode\": %" PRIu64
-		   ", \"capacity\": %" PRIu64 "}, \"mappings_live\": %" PRIu64 ", \"mappings_peak\": %" PRIu64 "},\n",
-		s->hidden_faults, s->guest_page_faults, s->prefaults, s->shadow_flushes[0], s->shadow_flushes[1],
+		   ", \"prefaults\": %" PRIu64 ", \"replayed\": %" PRIu64 ", \"flushes\": {\"cr3\": %" PRIu64
+		   ", \"mode\": %" PRIu64 ", \"capacity\": %" PRIu64 "}, \"mappings_live\": %" PRIu64
+		   ", \"mappings_peak\": %" PRIu64 "},\n",
+		s->hidden_faults, s->guest_page_faults, s->prefaults, s->shadow_replayed, s->shadow_flushes[0],
+		s->shadow_flushes[1],
 		s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak);
 	fprintf(f, "  \"invalidations\": {");
 	for (int i = 0; i < INVAL_CAUSES; i++)

@@ -63,6 +63,7 @@ struct stats {
 	uint64_t shadow_runs;         /* of them, 4 MiB pages mapped with one mmap */
 	uint64_t guest_page_faults;   /* #PF delivered to the guest */
 	uint64_t prefaults;           /* pages mapped at the iret before a #PF's retry */
+	uint64_t shadow_replayed;     /* pages a CR3 faulted in, mapped again at its return */
 	uint64_t shadow_flushes[3];   /* cr3, mode, capacity: enum shadow_flush_cause */
 	uint64_t shadow_mappings, shadow_mappings_peak;
 	/* Instructions the emulator executed, by Zydis mnemonic. */

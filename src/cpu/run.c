@@ -148,6 +148,9 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		smc_write(v, uc, b, page);
 	v->stats->hidden_faults++;
 	shadow_fill(v, window, lin, &r);
+	if (!r.large && !r.global)
+		shadow_note_fault(v->shadow, window, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K,
+				  r.writable && r.dirty);
 }
 
 void vcpu_prefault_retry(struct vcpu *v)

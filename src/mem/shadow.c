@@ -258,6 +258,59 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
  * each against the new tables would cost more than faulting them back. */
 #define SHADOW_KEEP_MAX 1024u
 
+/* Whether the tables at cr3 map slot `sl` to frame `phys` as a TLB entry
+ * could hold it: present for the window's kind of access, not global, A
+ * already set, and for a writable mapping writable with D set. */
+static bool tables_agree(const struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t sl,
+			 uint32_t phys, bool rw)
+{
+	struct pw_result r;
+	unsigned access = PW_PROBE | ((sl >> 20) == SHADOW_USER ? PF_U : 0);
+	return pw_walk(s->mem, cr0, cr3, cr4, (sl & (LIN_PAGES - 1)) << PAGE_SHIFT_4K, access, &r) &&
+	       r.accessed && !r.global && r.phys >> PAGE_SHIFT_4K == phys && (!rw || (r.writable && r.dirty));
+}
+
+void shadow_note_fault(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw)
+{
+	struct shadow_space *sp = s->space;
+	if (!sp)
+		return;
+	sp->slot[sp->next] = slot(window, lin);
+	sp->phys[sp->next] = phys;
+	sp->rw[sp->next] = rw;
+	sp->next = (sp->next + 1) % SHADOW_SPACE_FAULTS;
+	if (sp->n < SHADOW_SPACE_FAULTS)
+		sp->n++;
+}
+
+/* The incoming CR3's record (a fresh one, replacing the least recently
+ * used, for a CR3 not seen lately), with its last faults mapped again. */
+static void space_enter(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
+{
+	struct shadow_space *sp = NULL, *lru = &s->spaces[0];
+	for (unsigned i = 0; i < SHADOW_SPACES && !sp; i++) {
+		if (s->spaces[i].used && s->spaces[i].cr3 == cr3)
+			sp = &s->spaces[i];
+		else if (s->spaces[i].used < lru->used)
+			lru = &s->spaces[i];
+	}
+	if (!sp) {
+		sp = lru;
+		memset(sp, 0, sizeof *sp);
+		sp->cr3 = cr3;
+	}
+	sp->used = ++s->space_clock;
+	s->space = sp;
+	for (uint32_t i = 0; i < sp->n; i++) {
+		uint32_t sl = sp->slot[i];
+		if (s->lin_phys[sl] != SHADOW_NONE || n_mapped(s) >= SHADOW_MAX_PAGES ||
+		    !tables_agree(s, cr0, cr3, cr4, sl, sp->phys[i], sp->rw[i]))
+			continue;
+		shadow_map(s, sl >> 20, sl & (LIN_PAGES - 1), sp->phys[i], sp->rw[i], false);
+		s->stats->shadow_replayed++;
+	}
+}
+
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
 	uint32_t kept = 0, dropped = 0;
@@ -265,17 +318,13 @@ void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr
 
 	if (s->n_local > SHADOW_KEEP_MAX || s->n_local + s->n_global > SHADOW_MAX_PAGES) {
 		shadow_flush(s, true, SHFLUSH_CR3);
+		space_enter(s, cr0, cr3, cr4);
 		return;
 	}
 	s->stats->shadow_flushes[SHFLUSH_CR3]++;
 	for (uint32_t i = 0; i < s->n_local; i++) {
-		uint32_t sl = s->mapped_local[i], window = sl >> 20;
-		struct pw_result r;
-		bool keep = pw_walk(s->mem, cr0, cr3, cr4, (sl & (LIN_PAGES - 1)) << PAGE_SHIFT_4K,
-				    PW_PROBE | (window == SHADOW_USER ? PF_U : 0), &r) &&
-			    r.accessed && !r.global && r.phys >> PAGE_SHIFT_4K == s->lin_phys[sl] &&
-			    (!(s->lin_flags[sl] & SHADOW_RW) || (r.writable && r.dirty));
-		if (keep) {
+		uint32_t sl = s->mapped_local[i];
+		if (tables_agree(s, cr0, cr3, cr4, sl, s->lin_phys[sl], s->lin_flags[sl] & SHADOW_RW)) {
 			s->list_pos[sl] = kept;
 			s->mapped_local[kept++] = sl;
 		} else {
@@ -285,6 +334,7 @@ void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr
 	s->n_local = kept;
 	flush_runs(s, gone, &dropped);
 	s->stats->shadow_mappings = n_mapped(s);
+	space_enter(s, cr0, cr3, cr4);
 }
 
 void shadow_set_paging(struct shadow *s, bool on)

@@ -45,6 +45,20 @@ enum shadow_flush_cause {
 struct gmem;
 struct stats;
 
+/* The pages each recent address space last faulted in, mapped again
+ * when its CR3 comes back (if its tables still map them alike): what a
+ * process touched before it was switched out it mostly touches again. */
+#define SHADOW_SPACES 16u
+#define SHADOW_SPACE_FAULTS 8u
+
+struct shadow_space {
+	uint32_t cr3;
+	uint64_t used;          /* for eviction: the least recent goes */
+	uint32_t slot[SHADOW_SPACE_FAULTS], phys[SHADOW_SPACE_FAULTS];
+	uint8_t rw[SHADOW_SPACE_FAULTS];
+	uint32_t n, next;
+};
+
 struct shadow {
 	struct gmem *mem;
 	struct stats *stats;
@@ -60,6 +74,9 @@ struct shadow {
 	uint32_t n_local, n_global;
 	uint32_t *list_pos;
 	bool user_window;      /* the user window is reserved (for teardown) */
+	struct shadow_space spaces[SHADOW_SPACES];
+	struct shadow_space *space; /* the current CR3's, or NULL */
+	uint64_t space_clock;
 };
 
 #define SHADOW_RW 0x1u      /* the guest may write and D is set */
@@ -73,6 +90,9 @@ void shadow_set_paging(struct shadow *s, bool on);
 #define SHADOW_KERNEL 0u
 #define SHADOW_USER 1u
 
+/* A hidden fault mapped linear page `lin` of `window` (a frame, writable
+ * or not): remembered for the current address space (shadow_switch_cr3). */
+void shadow_note_fault(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw);
 /* Whether linear page `lin` may enter window `window`: never host page 0
  * (below mmap_min_addr) or the kernel window's top page (a guard of the
  * user window, layout.h); accesses there are emulated. */
@@ -91,8 +111,9 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
 /* A CR3 load (the new tables at cr3): drops the non-global pages, except
  * those the new tables map to the same frame with A already set and, for
  * a writable mapping, still writable with D set (what a TLB could hold
- * across the switch; nothing in guest memory changes).  Counted as a CR3
- * flush. */
+ * across the switch; nothing in guest memory changes); then maps again,
+ * under the same rule, the last pages this CR3 faulted in when it ran
+ * before.  Counted as a CR3 flush. */
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
 /* Write-protects every alias of physical page `phys` (code) or restores the
  * write access its mappings allow. */

@@ -113,6 +113,44 @@ START_TEST(test_shadow_aliases_and_flushes)
 }
 END_TEST
 
+/* A CR3 load keeps the pages the new tables map alike, drops the others,
+ * and maps again what the returning space last faulted in, as long as its
+ * tables still map it with A set; it never sets A itself. */
+START_TEST(test_shadow_switch_keeps_and_replays)
+{
+	const uint32_t pd_a = 0x20000, pt_a = 0x21000, pd_b = 0x22000, pt_b = 0x23000;
+	const uint32_t flags = PTE_P | PTE_W | PTE_U | PTE_A | PTE_D;
+	machine_init(&m, 0);
+	wr(pd_a, pt_a | PTE_P | PTE_W | PTE_U | PTE_A);
+	wr(pt_a + 4, 0x200000 | flags);                 /* 0x1000 -> frame 0x200 */
+	wr(pt_a + 8, 0x201000 | flags);                 /* 0x2000 -> frame 0x201 */
+	wr(pd_b, pt_b | PTE_P | PTE_W | PTE_U | PTE_A);
+	wr(pt_b + 4, 0x200000 | flags);                 /* the same frame */
+	wr(pt_b + 8, 0x205000 | flags);                 /* another frame */
+	shadow_set_paging(&m.shadow, true);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	shadow_map(&m.shadow, SHADOW_USER, 1, 0x200, true, false);
+	shadow_map(&m.shadow, SHADOW_USER, 2, 0x201, true, false);
+	shadow_note_fault(&m.shadow, SHADOW_USER, 1, 0x200, true);
+	shadow_note_fault(&m.shadow, SHADOW_USER, 2, 0x201, true);
+	const uint32_t s1 = (1u << 20) | 1, s2 = (1u << 20) | 2;
+
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	ck_assert_uint_eq(m.shadow.lin_phys[s1], 0x200);         /* mapped alike: kept */
+	ck_assert_uint_eq(m.shadow.lin_phys[s2], SHADOW_NONE);   /* another frame: dropped */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(m.shadow.lin_phys[s2], 0x201);         /* A's last fault, mapped again */
+	ck_assert_uint_eq(m.stats.shadow_replayed, 1);
+
+	wr(pt_a + 8, 0x201000 | (flags & ~PTE_A));               /* the guest clears A */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(m.shadow.lin_phys[s2], SHADOW_NONE);   /* not without A */
+	ck_assert_uint_eq(rd(pt_a + 8) & PTE_A, 0);              /* and A stays clear */
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CR3], 5);
+}
+END_TEST
+
 START_TEST(test_shadow_run_keeps_code_read_only)
 {
 	machine_init(&m, 0);
@@ -151,6 +189,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_walk_error_codes);
 	tcase_add_test(t, test_walk_large_and_global);
 	tcase_add_test(t, test_shadow_aliases_and_flushes);
+	tcase_add_test(t, test_shadow_switch_keeps_and_replays);
 	tcase_add_test(t, test_shadow_run_keeps_code_read_only);
 	tcase_add_test(t, test_shadow_capacity_bound);
 	suite_add_tcase(s, t);
