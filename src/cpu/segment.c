@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../mem/vmem.h"
+#include "../util.h"
 #include "exception.h"
 
 bool seg_read_descriptor(struct vcpu *v, uint16_t sel, uint32_t *lo, uint32_t *hi)
@@ -58,6 +59,31 @@ static int reload_index(enum sreg s)
 void seg_reload_disarm(struct vcpu *v)
 {
 	v->hot->seg_reload[0].selneg = v->hot->seg_reload[1].selneg = 1;
+	v->hot->fs_reload[0].selneg = v->hot->fs_reload[1].selneg = 1;
+}
+
+void seg_sync_fs(struct vcpu *v)
+{
+	uint16_t sel = (uint16_t)v->hot->sel[S_FS];
+	if (sel == v->seg[S_FS].sel)
+		return;
+	unsigned k = v->fs_loaded[0].sel == sel ? 0 : 1;
+	BT86_ASSERT(v->fs_loaded[k].sel == sel);
+	v->seg[S_FS] = v->fs_loaded[k];
+}
+
+/* Records an FS load from the GDT in the slot that does not hold the FS
+ * being replaced, so that two alternating values both stay. */
+static void fs_record(struct vcpu *v, uint16_t old, uint16_t sel, uint32_t lo, uint32_t hi)
+{
+	unsigned k = v->fs_loaded[0].sel == sel ? 0 : v->fs_loaded[1].sel == sel ? 1 : v->fs_loaded[0].sel == old;
+	bool null = (sel & ~3u) == 0;
+	v->fs_loaded[k] = v->seg[S_FS];
+	v->hot->fs_reload[k].selneg = -(uint32_t)sel;
+	v->hot->fs_reload[k].desc_at = null ? 0 : v->gdtr.base + (sel & ~7u);
+	v->hot->fs_reload[k].descneg = null ? 0 : -((uint64_t)hi << 32 | lo);
+	v->hot->fs_reload[k].base = v->seg[S_FS].valid ? v->seg[S_FS].base : 0;
+	v->hot->fs_reload[k].null = null;
 }
 
 static void commit(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *c)
@@ -118,7 +144,10 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 	if ((sel & ~3u) == 0) {
 		if (s == S_SS)
 			vcpu_raise(v, EXC_GP, true, 0);
+		uint16_t was = v->seg[s].sel;
 		commit(v, s, sel, &c); /* null selector: loads, faults on use */
+		if (s == S_FS)
+			fs_record(v, was, sel, 0, 0);
 		return;
 	}
 	if (!seg_read_descriptor(v, sel, &lo, &hi))
@@ -148,7 +177,10 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 		c.type |= 1;
 		hi |= 1u << 8;
 	}
+	uint16_t old = v->seg[s].sel;
 	commit(v, s, sel, &c);
+	if (s == S_FS && !(sel & 4))
+		fs_record(v, old, sel, lo, hi);
 	int r = reload_index(s);
 	if (r >= 0 && !(sel & 4)) {
 		v->hot->seg_reload[r].selneg = -(uint32_t)sel;

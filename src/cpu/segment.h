@@ -11,7 +11,9 @@
  * selector, where its descriptor lies and the descriptor's bytes: ring-0
  * translated code skips a reload of the same selector whose descriptor is
  * unchanged (the result would be identical: same checks at CPL 0 or lower
- * privilege before, same descriptor, A already set).
+ * privilege before, same descriptor, A already set).  For FS the last two
+ * loads are kept with their bases, and ring-0 code repeating either one
+ * sets the selector and base itself.
  */
 #ifndef BT86_SEGMENT_H
 #define BT86_SEGMENT_H
@@ -44,8 +46,11 @@ void seg_set(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *
  * become null (SDM IRET/RET). */
 void seg_null_inaccessible(struct vcpu *v);
 
-/* Forgets what ES and DS reloads may skip (the GDT moved: lgdt). */
+/* Forgets what ES, DS and FS reloads may skip (the GDT moved: lgdt). */
 void seg_reload_disarm(struct vcpu *v);
+/* After translated code ran: FS as it left it (a repeated load of one of
+ * the last two FS selectors) in seg[S_FS] too. */
+void seg_sync_fs(struct vcpu *v);
 /* Sets a segment register without checks (reset, boot protocol). */
 void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code);
 

@@ -46,6 +46,7 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 	v->gdtr.limit = 0xFFFF;
 	v->idtr.limit = 0x3FF;
 	vcpu_set_eflags(v, 0x2 | FL_PF);
+	seg_reload_disarm(v);
 	return 0;
 }
 

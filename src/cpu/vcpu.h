@@ -51,7 +51,12 @@ struct vcpu_hot {
 		uint64_t descneg;
 	} seg_reload[2];          /* ES, DS */
 	uint64_t rcx_save;
-	uint8_t pad[VC_FX_GUEST - VC_RCX_SAVE - 8];
+	struct {
+		uint32_t selneg, desc_at;
+		uint64_t descneg;
+		uint32_t base, null;
+	} fs_reload[2];
+	uint8_t pad[VC_FX_GUEST - VC_FS_RELOAD - 2 * FS_RELOAD_SIZE];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 	uint8_t fx_mon[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
@@ -78,6 +83,8 @@ VCPU_HOT_CHECK(sel, VC_SEL);
 VCPU_HOT_CHECK(seg_reload, VC_SEG_RELOAD);
 VCPU_HOT_CHECK(seg_reload[1].descneg, VC_SEG_RELOAD + 16 + SEG_RELOAD_DESCNEG);
 VCPU_HOT_CHECK(rcx_save, VC_RCX_SAVE);
+VCPU_HOT_CHECK(fs_reload, VC_FS_RELOAD);
+VCPU_HOT_CHECK(fs_reload[1].base, VC_FS_RELOAD + FS_RELOAD_SIZE + FS_RELOAD_BASE);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
 VCPU_HOT_CHECK(fx_mon, VC_FX_MON);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
@@ -113,6 +120,10 @@ struct vcpu {
 	uint32_t cr0, cr2, cr3, cr4;
 	struct dtr gdtr, idtr;
 	struct seg_cache seg[S_COUNT];
+	/* The caches of hot->fs_reload's two loads: translated code that
+	 * repeats one updates only hot->sel and the base, and seg_sync_fs
+	 * brings seg[S_FS] up to date at the next exit. */
+	struct seg_cache fs_loaded[2];
 	struct seg_cache ldtr, tr;
 	uint32_t dr[8];
 	unsigned cpl;

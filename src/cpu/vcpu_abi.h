@@ -55,6 +55,13 @@
 #define SEG_RELOAD_DESC_AT 0x4 /*  u32: linear address of its descriptor */
 #define SEG_RELOAD_DESCNEG 0x8 /*  u64: -(the descriptor's 8 bytes as loaded) */
 #define VC_RCX_SAVE 0xC0    /* u64: the guest's RCX while that check borrows it */
+/* 2 x 24 bytes: the last two FS loads (Linux's kernel and user FS
+ * alternate), as above plus +16 u32: the segment base, +20 u32: nonzero
+ * for a null selector (no descriptor to compare). */
+#define VC_FS_RELOAD 0xC8
+#define FS_RELOAD_BASE 0x10
+#define FS_RELOAD_NULL 0x14
+#define FS_RELOAD_SIZE 0x18
 #define VC_FX_GUEST 0x100   /* 512-byte fxsave image of the guest FPU/SSE */
 #define VC_FX_MON 0x300     /* the monitor's, while guest code runs */
 #define VC_HOT_SIZE 0x500

@@ -52,11 +52,11 @@ static bool is_sreg(ZydisRegister r)
 	return r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS;
 }
 
-/* ES and DS: the segment registers whose same-selector reloads
- * translated ring-0 code may skip (segment.h). */
+/* ES, DS and FS: the segment registers whose repeated loads translated
+ * ring-0 code may do itself (segment.h). */
 static bool is_reloadable(ZydisRegister r)
 {
-	return r == ZYDIS_REGISTER_ES || r == ZYDIS_REGISTER_DS;
+	return r == ZYDIS_REGISTER_ES || r == ZYDIS_REGISTER_DS || r == ZYDIS_REGISTER_FS;
 }
 
 static bool is_gpr32(ZydisRegister r)
@@ -603,9 +603,94 @@ static void emit_disp32(struct builder *b, const uint8_t *op, unsigned n, uint32
  * skipped; otherwise the emulator does it.  The compares borrow RCX (for
  * jrcxz, which leaves the flags alone) only after the descriptor read,
  * the one access that may fault, so a signal sees the guest's registers. */
+/* r8d = the selector a mov or pop loads. */
+static void emit_load_selector(struct builder *b, const struct insn *in)
+{
+	if (in->d.mnemonic == ZYDIS_MNEMONIC_POP) {
+		static const uint8_t ld[] = {0x44, 0x0F, 0xB7, 0x04, 0x24}; /* movzwl (%esp), %r8d */
+		emit_guest_prefix(&b->e);
+		emit_bytes(&b->e, ld, sizeof ld);
+	} else {
+		/* movzwl %reg16, %r8d */
+		const uint8_t ld[] = {0x44, 0x0F, 0xB7, (uint8_t)(0xC0 | ZydisRegisterGetId(in->ops[1].reg.value))};
+		emit_bytes(&b->e, ld, sizeof ld);
+	}
+}
+
+/* A ring-0 load of FS repeating one of the last two (segment.h): for each
+ * of them, the selector is compared first (no memory access), then the
+ * descriptor's bytes in the GDT; on a match the selector and the base go
+ * to the VCPU and r9d, else the emulator does the load.  RCX is borrowed
+ * only between accesses that cannot fault. */
+static void emit_fs_reload(struct builder *b, const struct insn *in)
+{
+	static const uint8_t cmp_sel[] = {0x47, 0x8D, 0x1C, 0x18};          /* lea (%r8,%r11), %r11d */
+	static const uint8_t sel_to_rcx[] = {0x44, 0x89, 0xD9};             /* mov %r11d, %ecx */
+	static const uint8_t load_desc[] = {0x4D, 0x8B, 0x12};              /* mov (%r10), %r10 */
+	static const uint8_t cmp_desc[] = {0x4F, 0x8D, 0x14, 0x1A};         /* lea (%r10,%r11), %r10 */
+	static const uint8_t desc_to_rcx[] = {0x4C, 0x89, 0xD1};            /* mov %r10, %rcx */
+	uint32_t miss[2][2], hit[2];
+	unsigned n_miss = 0;
+
+	emit_load_selector(b, in);
+	for (unsigned k = 0; k < 2; k++) {
+		uint32_t at = VC_FS_RELOAD + k * FS_RELOAD_SIZE;
+		if (k == 1)
+			for (unsigned i = 0; i < n_miss; i++)
+				emit_set_rel32(&b->e, miss[0][i], b->e.pos);
+		n_miss = 0;
+		uint32_t null_hit = 0;
+		for (unsigned step = 0; step < 2; step++) {
+			if (step == 0) {
+				emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x9F}, 3, at + SEG_RELOAD_SELNEG);
+				emit_bytes(&b->e, cmp_sel, sizeof cmp_sel);
+			} else {
+				/* A null selector has no descriptor to compare. */
+				emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE); /* mov %rcx, save */
+				emit_disp32(b, (const uint8_t[]){0x41, 0x8B, 0x8F}, 3, at + FS_RELOAD_NULL); /* mov .., %ecx */
+				emit_bytes(&b->e, (const uint8_t[]){0xE3, 0x0C}, 2);                  /* jrcxz has_desc */
+				emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);  /* mov save, %rcx */
+				null_hit = emit_jmp(&b->e, 0);                                          /* to the base */
+				emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);  /* has_desc: */
+				emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x97}, 3, at + SEG_RELOAD_DESC_AT);
+				emit_bytes(&b->e, load_desc, sizeof load_desc);
+				emit_disp32(b, (const uint8_t[]){0x4D, 0x8B, 0x9F}, 3, at + SEG_RELOAD_DESCNEG);
+				emit_bytes(&b->e, cmp_desc, sizeof cmp_desc);
+			}
+			emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE); /* mov %rcx, save */
+			if (step == 0)
+				emit_bytes(&b->e, sel_to_rcx, sizeof sel_to_rcx);
+			else
+				emit_bytes(&b->e, desc_to_rcx, sizeof desc_to_rcx);
+			emit_bytes(&b->e, (const uint8_t[]){0xE3, 0x0C}, 2);                  /* jrcxz equal */
+			emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);  /* mov save, %rcx */
+			miss[k][n_miss++] = emit_jmp(&b->e, 0);                                 /* to the next try */
+			emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);  /* equal: mov save, %rcx */
+		}
+		emit_set_rel32(&b->e, null_hit, b->e.pos);
+		/* mov base(%r15), %r9d */
+		emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x8F}, 3, at + FS_RELOAD_BASE);
+		hit[k] = emit_jmp(&b->e, 0);
+	}
+	for (unsigned i = 0; i < n_miss; i++)
+		emit_set_rel32(&b->e, miss[1][i], b->e.pos);
+	uint32_t slow = emit_jmp(&b->e, 0);
+	add_exit(b, slow, in->eip, TCX_EMULATE, false);
+	for (unsigned k = 0; k < 2; k++)
+		emit_set_rel32(&b->e, hit[k], b->e.pos);
+	emit_disp32(b, (const uint8_t[]){0x45, 0x89, 0x8F}, 3, VC_FS_BASE);            /* mov %r9d, fs_base */
+	emit_disp32(b, (const uint8_t[]){0x45, 0x89, 0x87}, 3, VC_SEL + 4 * 4); /* mov %r8d, sel[FS] (es cs ss ds fs gs) */
+	if (in->d.mnemonic == ZYDIS_MNEMONIC_POP)
+		emit_adjust_esp(&b->e, 4);
+}
+
 static void emit_sreg_reload(struct builder *b, const struct insn *in)
 {
 	bool pop = in->d.mnemonic == ZYDIS_MNEMONIC_POP;
+	if (in->ops[0].reg.value == ZYDIS_REGISTER_FS) {
+		emit_fs_reload(b, in);
+		return;
+	}
 	uint32_t at = VC_SEG_RELOAD + (in->ops[0].reg.value == ZYDIS_REGISTER_DS ? 16 : 0);
 	static const uint8_t load_desc[] = {0x4D, 0x8B, 0x12};              /* mov (%r10), %r10 */
 	static const uint8_t cmp_desc[] = {0x4F, 0x8D, 0x14, 0x1A};         /* lea (%r10,%r11), %r10 */
@@ -618,15 +703,7 @@ static void emit_sreg_reload(struct builder *b, const struct insn *in)
 		0xE3, 0x0C,             /* jrcxz same */
 	};
 
-	if (pop) {
-		static const uint8_t ld[] = {0x44, 0x0F, 0xB7, 0x04, 0x24}; /* movzwl (%esp), %r8d */
-		emit_guest_prefix(&b->e);
-		emit_bytes(&b->e, ld, sizeof ld);
-	} else {
-		/* movzwl %reg16, %r8d */
-		const uint8_t ld[] = {0x44, 0x0F, 0xB7, (uint8_t)(0xC0 | ZydisRegisterGetId(in->ops[1].reg.value))};
-		emit_bytes(&b->e, ld, sizeof ld);
-	}
+	emit_load_selector(b, in);
 	emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x97}, 3, at + SEG_RELOAD_DESC_AT); /* mov .., %r10d */
 	emit_bytes(&b->e, load_desc, sizeof load_desc);
 	emit_disp32(b, (const uint8_t[]){0x4D, 0x8B, 0x9F}, 3, at + SEG_RELOAD_DESCNEG); /* mov .., %r11 */
