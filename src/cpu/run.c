@@ -481,7 +481,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		uint64_t t0 = __rdtsc();
 		vcpu_switch_enter(h, (uint64_t)(uintptr_t)tc_ptr(v->tc, b->host));
 		st->cycles_guest += __rdtsc() - t0;
-		seg_sync_fs(v);
+		seg_sync_reloads(v);
 		st->lookup_inline_hits = h->lookup_hits;
 
 		uint32_t arg = h->exit_arg;

@@ -51,46 +51,59 @@ static void check_flat(struct vcpu *v, enum sreg s)
 		  names[s], v->seg[s].base, v->hot->eip);
 }
 
-static int reload_index(enum sreg s)
+/* The records a register's loads go to: ES 0, DS 1, FS 2 and 3. */
+static unsigned reload_first(enum sreg s, unsigned *n)
 {
-	return s == S_ES ? 0 : s == S_DS ? 1 : -1;
+	*n = s == S_FS ? 2 : 1;
+	return s == S_ES ? 0 : s == S_DS ? 1 : 2;
 }
 
 void seg_reload_disarm(struct vcpu *v)
 {
-	v->hot->seg_reload[0].selneg = v->hot->seg_reload[1].selneg = 1;
-	v->hot->fs_reload[0].selneg = v->hot->fs_reload[1].selneg = 1;
+	for (unsigned i = 0; i < SREG_RELOADS; i++)
+		v->hot->sreg_reload[i].selneg = 1;
 }
 
-void seg_sync_fs(struct vcpu *v)
+void seg_sync_reloads(struct vcpu *v)
 {
-	uint16_t sel = (uint16_t)v->hot->sel[S_FS];
-	if (sel == v->seg[S_FS].sel)
-		return;
-	unsigned k = v->fs_loaded[0].sel == sel ? 0 : 1;
-	BT86_ASSERT(v->fs_loaded[k].sel == sel);
-	v->seg[S_FS] = v->fs_loaded[k];
+	static const enum sreg regs[] = {S_ES, S_DS, S_FS};
+	for (unsigned i = 0; i < 3; i++) {
+		enum sreg s = regs[i];
+		uint16_t sel = (uint16_t)v->hot->sel[s];
+		unsigned n, first = reload_first(s, &n), k = first;
+		if (sel == v->seg[s].sel)
+			continue;
+		while (k < first + n - 1 && v->reloaded[k].sel != sel)
+			k++;
+		BT86_ASSERT(v->reloaded[k].sel == sel);
+		v->seg[s] = v->reloaded[k];
+	}
 }
 
-/* Records an FS load from the GDT in the slot that does not hold the FS
- * being replaced, so that two alternating values both stay. */
-static void fs_record(struct vcpu *v, uint16_t old, uint16_t sel, uint32_t lo, uint32_t hi)
+/* Records a load of ES, DS or FS just committed (a null selector, or one
+ * from the GDT with its descriptor's bytes lo/hi): for FS in the record
+ * that does not hold the value being replaced (`old`), so that two
+ * alternating values both stay. */
+static void reload_record(struct vcpu *v, enum sreg s, uint16_t old, uint32_t lo, uint32_t hi)
 {
-	unsigned k = v->fs_loaded[0].sel == sel ? 0 : v->fs_loaded[1].sel == sel ? 1 : v->fs_loaded[0].sel == old;
+	uint16_t sel = v->seg[s].sel;
 	bool null = (sel & ~3u) == 0;
-	v->fs_loaded[k] = v->seg[S_FS];
-	v->hot->fs_reload[k].selneg = -(uint32_t)sel;
-	v->hot->fs_reload[k].desc_at = null ? 0 : v->gdtr.base + (sel & ~7u);
-	v->hot->fs_reload[k].descneg = null ? 0 : -((uint64_t)hi << 32 | lo);
-	v->hot->fs_reload[k].base = v->seg[S_FS].valid ? v->seg[S_FS].base : 0;
-	v->hot->fs_reload[k].null = null;
+	unsigned n, first = reload_first(s, &n), k = first;
+	if (n == 2)
+		k += v->reloaded[first].sel == sel ? 0 : v->reloaded[first + 1].sel == sel ? 1
+		     : v->reloaded[first].sel == old;
+	v->reloaded[k] = v->seg[s];
+	/* Translated code compares no descriptor for a null FS only (the
+	 * kernel-user alternation); a null ES or DS is never repeated. */
+	v->hot->sreg_reload[k].selneg = null && s != S_FS ? 1 : -(uint32_t)sel;
+	v->hot->sreg_reload[k].desc_at = null ? 0 : v->gdtr.base + (sel & ~7u);
+	v->hot->sreg_reload[k].descneg = null ? 0 : -((uint64_t)hi << 32 | lo);
+	v->hot->sreg_reload[k].base = v->seg[s].valid ? v->seg[s].base : 0;
+	v->hot->sreg_reload[k].null = null;
 }
 
 static void commit(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *c)
 {
-	int r = reload_index(s);
-	if (r >= 0)
-		v->hot->seg_reload[r].selneg = 1; /* seg_load arms it again */
 	v->seg[s] = *c;
 	v->seg[s].sel = sel;
 	v->hot->sel[s] = sel;
@@ -146,8 +159,8 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 			vcpu_raise(v, EXC_GP, true, 0);
 		uint16_t was = v->seg[s].sel;
 		commit(v, s, sel, &c); /* null selector: loads, faults on use */
-		if (s == S_FS)
-			fs_record(v, was, sel, 0, 0);
+		if (s == S_ES || s == S_DS || s == S_FS)
+			reload_record(v, s, was, 0, 0);
 		return;
 	}
 	if (!seg_read_descriptor(v, sel, &lo, &hi))
@@ -179,14 +192,8 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 	}
 	uint16_t old = v->seg[s].sel;
 	commit(v, s, sel, &c);
-	if (s == S_FS && !(sel & 4))
-		fs_record(v, old, sel, lo, hi);
-	int r = reload_index(s);
-	if (r >= 0 && !(sel & 4)) {
-		v->hot->seg_reload[r].selneg = -(uint32_t)sel;
-		v->hot->seg_reload[r].desc_at = v->gdtr.base + (sel & ~7u);
-		v->hot->seg_reload[r].descneg = -((uint64_t)hi << 32 | lo);
-	}
+	if ((s == S_ES || s == S_DS || s == S_FS) && !(sel & 4))
+		reload_record(v, s, old, lo, hi);
 }
 
 void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)

@@ -7,13 +7,14 @@
  * would give CS, DS, ES or SS a non-zero base stops the VM with a diagnostic
  * rather than run the guest wrongly.
  *
- * A load of ES or DS from the GDT also records, in the hot state, the
- * selector, where its descriptor lies and the descriptor's bytes: ring-0
- * translated code skips a reload of the same selector whose descriptor is
- * unchanged (the result would be identical: same checks at CPL 0 or lower
- * privilege before, same descriptor, A already set).  For FS the last two
- * loads are kept with their bases, and ring-0 code repeating either one
- * sets the selector and base itself.
+ * A load of ES, DS or FS at CPL 0 or from the GDT also records, in the hot
+ * state, the selector, where its descriptor lies, the descriptor's bytes
+ * and the base (one record for ES and for DS, the last two for FS, whose
+ * kernel and user values alternate in Linux).  Ring-0 translated code
+ * repeating a recorded load of an unchanged descriptor sets the selector
+ * (and the FS base) itself: the result would be identical (the same
+ * checks at CPL 0 or at lower privilege before, the same descriptor, A
+ * already set; a null FS needs no descriptor).
  */
 #ifndef BT86_SEGMENT_H
 #define BT86_SEGMENT_H
@@ -46,11 +47,11 @@ void seg_set(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *
  * become null (SDM IRET/RET). */
 void seg_null_inaccessible(struct vcpu *v);
 
-/* Forgets what ES, DS and FS reloads may skip (the GDT moved: lgdt). */
+/* Forgets the recorded loads (the GDT moved: lgdt). */
 void seg_reload_disarm(struct vcpu *v);
-/* After translated code ran: FS as it left it (a repeated load of one of
- * the last two FS selectors) in seg[S_FS] too. */
-void seg_sync_fs(struct vcpu *v);
+/* After translated code ran: ES, DS and FS as it left them (repeated
+ * recorded loads) in seg[] too. */
+void seg_sync_reloads(struct vcpu *v);
 /* Sets a segment register without checks (reset, boot protocol). */
 void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code);
 

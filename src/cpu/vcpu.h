@@ -46,17 +46,13 @@ struct vcpu_hot {
 	uint32_t entry_flags;
 	uint32_t sel[6];
 	uint8_t scratch_stack[VC_SCRATCH_TOP - VC_SEL - 24];
-	struct {
-		uint32_t selneg, desc_at;
-		uint64_t descneg;
-	} seg_reload[2];          /* ES, DS */
 	uint64_t rcx_save;
 	struct {
 		uint32_t selneg, desc_at;
 		uint64_t descneg;
 		uint32_t base, null;
-	} fs_reload[2];
-	uint8_t pad[VC_FX_GUEST - VC_FS_RELOAD - 2 * FS_RELOAD_SIZE];
+	} sreg_reload[SREG_RELOADS];
+	uint8_t pad[VC_FX_GUEST - VC_SREG_RELOAD - SREG_RELOADS * SREG_RELOAD_SIZE];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 	uint8_t fx_mon[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
@@ -80,11 +76,9 @@ VCPU_HOT_CHECK(lookup_hits, VC_LOOKUP_HITS);
 VCPU_HOT_CHECK(gs_base, VC_GS_BASE);
 VCPU_HOT_CHECK(entry_flags, VC_ENTRY_FLAGS);
 VCPU_HOT_CHECK(sel, VC_SEL);
-VCPU_HOT_CHECK(seg_reload, VC_SEG_RELOAD);
-VCPU_HOT_CHECK(seg_reload[1].descneg, VC_SEG_RELOAD + 16 + SEG_RELOAD_DESCNEG);
 VCPU_HOT_CHECK(rcx_save, VC_RCX_SAVE);
-VCPU_HOT_CHECK(fs_reload, VC_FS_RELOAD);
-VCPU_HOT_CHECK(fs_reload[1].base, VC_FS_RELOAD + FS_RELOAD_SIZE + FS_RELOAD_BASE);
+VCPU_HOT_CHECK(sreg_reload, VC_SREG_RELOAD);
+VCPU_HOT_CHECK(sreg_reload[1].null, VC_SREG_RELOAD + SREG_RELOAD_SIZE + SREG_RELOAD_NULL);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
 VCPU_HOT_CHECK(fx_mon, VC_FX_MON);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
@@ -120,10 +114,10 @@ struct vcpu {
 	uint32_t cr0, cr2, cr3, cr4;
 	struct dtr gdtr, idtr;
 	struct seg_cache seg[S_COUNT];
-	/* The caches of hot->fs_reload's two loads: translated code that
-	 * repeats one updates only hot->sel and the base, and seg_sync_fs
-	 * brings seg[S_FS] up to date at the next exit. */
-	struct seg_cache fs_loaded[2];
+	/* The caches of hot->sreg_reload's loads: translated code that
+	 * repeats one updates only hot->sel (and the FS base), and
+	 * seg_sync_reloads brings seg[] up to date at the next exit. */
+	struct seg_cache reloaded[SREG_RELOADS];
 	struct seg_cache ldtr, tr;
 	uint32_t dr[8];
 	unsigned cpl;

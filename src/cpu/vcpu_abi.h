@@ -48,23 +48,21 @@
 #define VC_ENTRY_FLAGS 0x6c /* host RFLAGS to enter guest code with */
 #define VC_SEL 0x70         /* 6 x u32 guest selectors: es cs ss ds fs gs */
 #define VC_SCRATCH_TOP 0xA0 /* 16-byte stack for pushfq/popfq, growing down to 0x90 */
-/* 2 x 16 bytes, ES then DS: what a reload may skip (translate.c's
- * emit_sreg_reload, segment.c keeps them): */
-#define VC_SEG_RELOAD 0xA0
-#define SEG_RELOAD_SELNEG 0x0 /*   u32: -(the selector), or 1: never skip */
-#define SEG_RELOAD_DESC_AT 0x4 /*  u32: linear address of its descriptor */
-#define SEG_RELOAD_DESCNEG 0x8 /*  u64: -(the descriptor's 8 bytes as loaded) */
-#define VC_RCX_SAVE 0xC0    /* u64: the guest's RCX while that check borrows it */
-/* 2 x 24 bytes: the last two FS loads (Linux's kernel and user FS
- * alternate), as above plus +16 u32: the segment base, +20 u32: nonzero
- * for a null selector (no descriptor to compare). */
-#define VC_FS_RELOAD 0xC8
-#define FS_RELOAD_BASE 0x10
-#define FS_RELOAD_NULL 0x14
-#define FS_RELOAD_SIZE 0x18
-#define VC_FX_GUEST 0x100   /* 512-byte fxsave image of the guest FPU/SSE */
-#define VC_FX_MON 0x300     /* the monitor's, while guest code runs */
-#define VC_HOT_SIZE 0x500
+#define VC_RCX_SAVE 0xA0    /* u64: the guest's RCX while a reload check borrows it */
+/* 4 x 24 bytes, one a recorded segment load (ES, DS, and the last two of
+ * FS: Linux's kernel and user FS alternate), which ring-0 translated code
+ * may repeat itself (translate.c's emit_sreg_reload; segment.c records): */
+#define VC_SREG_RELOAD 0xA8
+#define SREG_RELOAD_SELNEG 0x0  /*   u32: -(the selector), or 1: never */
+#define SREG_RELOAD_DESC_AT 0x4 /*   u32: linear address of its descriptor */
+#define SREG_RELOAD_DESCNEG 0x8 /*   u64: -(the descriptor's 8 bytes as loaded) */
+#define SREG_RELOAD_BASE 0x10   /*   u32: the segment base */
+#define SREG_RELOAD_NULL 0x14   /*   u32: nonzero for a null FS (no descriptor) */
+#define SREG_RELOAD_SIZE 0x18
+#define SREG_RELOADS 4u
+#define VC_FX_GUEST 0x140   /* 512-byte fxsave image of the guest FPU/SSE */
+#define VC_FX_MON 0x340     /* the monitor's, while guest code runs */
+#define VC_HOT_SIZE 0x540
 
 #define JTAB_ENTRIES 65536u  /* indexed by jtab_slot(guest EIP) */
 

@@ -617,44 +617,49 @@ static void emit_load_selector(struct builder *b, const struct insn *in)
 	}
 }
 
-/* A ring-0 load of FS repeating one of the last two (segment.h): for each
- * of them, the selector is compared first (no memory access), then the
- * descriptor's bytes in the GDT; on a match the selector and the base go
- * to the VCPU and r9d, else the emulator does the load.  RCX is borrowed
- * only between accesses that cannot fault. */
-static void emit_fs_reload(struct builder *b, const struct insn *in)
+/* A ring-0 load of ES, DS or FS repeating a recorded one (segment.h): for
+ * each of the register's records, the selector is compared first (no
+ * memory access), then, unless it is null, the descriptor's bytes in the
+ * GDT.  On a match the selector goes to the VCPU (and for FS the base to
+ * r9d and the VCPU), the monitor updating its segment cache at the next
+ * exit; otherwise the emulator does the load.  RCX, which jrcxz needs to
+ * compare without touching the flags, is borrowed only between accesses
+ * that cannot fault, so a signal always sees the guest's registers. */
+static void emit_sreg_reload(struct builder *b, const struct insn *in)
 {
 	static const uint8_t cmp_sel[] = {0x47, 0x8D, 0x1C, 0x18};          /* lea (%r8,%r11), %r11d */
 	static const uint8_t sel_to_rcx[] = {0x44, 0x89, 0xD9};             /* mov %r11d, %ecx */
 	static const uint8_t load_desc[] = {0x4D, 0x8B, 0x12};              /* mov (%r10), %r10 */
 	static const uint8_t cmp_desc[] = {0x4F, 0x8D, 0x14, 0x1A};         /* lea (%r10,%r11), %r10 */
 	static const uint8_t desc_to_rcx[] = {0x4C, 0x89, 0xD1};            /* mov %r10, %rcx */
-	uint32_t miss[2][2], hit[2];
-	unsigned n_miss = 0;
+	ZydisRegister reg = in->ops[0].reg.value;
+	bool fs = reg == ZYDIS_REGISTER_FS;
+	unsigned first = reg == ZYDIS_REGISTER_ES ? 0 : reg == ZYDIS_REGISTER_DS ? 1 : 2, n = fs ? 2 : 1;
+	uint32_t miss[2] = {0, 0}, hit[2];
 
 	emit_load_selector(b, in);
-	for (unsigned k = 0; k < 2; k++) {
-		uint32_t at = VC_FS_RELOAD + k * FS_RELOAD_SIZE;
-		if (k == 1)
-			for (unsigned i = 0; i < n_miss; i++)
-				emit_set_rel32(&b->e, miss[0][i], b->e.pos);
-		n_miss = 0;
-		uint32_t null_hit = 0;
+	for (unsigned k = 0; k < n; k++) {
+		uint32_t at = VC_SREG_RELOAD + (first + k) * SREG_RELOAD_SIZE, null_hit = 0;
+		for (unsigned i = 0; i < 2 && k > 0; i++)
+			emit_set_rel32(&b->e, miss[i], b->e.pos);
 		for (unsigned step = 0; step < 2; step++) {
 			if (step == 0) {
-				emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x9F}, 3, at + SEG_RELOAD_SELNEG);
+				emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x9F}, 3, at + SREG_RELOAD_SELNEG);
 				emit_bytes(&b->e, cmp_sel, sizeof cmp_sel);
 			} else {
-				/* A null selector has no descriptor to compare. */
-				emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE); /* mov %rcx, save */
-				emit_disp32(b, (const uint8_t[]){0x41, 0x8B, 0x8F}, 3, at + FS_RELOAD_NULL); /* mov .., %ecx */
-				emit_bytes(&b->e, (const uint8_t[]){0xE3, 0x0C}, 2);                  /* jrcxz has_desc */
-				emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);  /* mov save, %rcx */
-				null_hit = emit_jmp(&b->e, 0);                                          /* to the base */
-				emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);  /* has_desc: */
-				emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x97}, 3, at + SEG_RELOAD_DESC_AT);
+				if (fs) {
+					/* A null selector has no descriptor to compare
+					 * (only FS records one: segment.c). */
+					emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE);
+					emit_disp32(b, (const uint8_t[]){0x41, 0x8B, 0x8F}, 3, at + SREG_RELOAD_NULL);
+					emit_bytes(&b->e, (const uint8_t[]){0xE3, 0x0C}, 2);          /* jrcxz has_desc */
+					emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);
+					null_hit = emit_jmp(&b->e, 0);
+					emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE); /* has_desc: */
+				}
+				emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x97}, 3, at + SREG_RELOAD_DESC_AT);
 				emit_bytes(&b->e, load_desc, sizeof load_desc);
-				emit_disp32(b, (const uint8_t[]){0x4D, 0x8B, 0x9F}, 3, at + SEG_RELOAD_DESCNEG);
+				emit_disp32(b, (const uint8_t[]){0x4D, 0x8B, 0x9F}, 3, at + SREG_RELOAD_DESCNEG);
 				emit_bytes(&b->e, cmp_desc, sizeof cmp_desc);
 			}
 			emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE); /* mov %rcx, save */
@@ -664,59 +669,27 @@ static void emit_fs_reload(struct builder *b, const struct insn *in)
 				emit_bytes(&b->e, desc_to_rcx, sizeof desc_to_rcx);
 			emit_bytes(&b->e, (const uint8_t[]){0xE3, 0x0C}, 2);                  /* jrcxz equal */
 			emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);  /* mov save, %rcx */
-			miss[k][n_miss++] = emit_jmp(&b->e, 0);                                 /* to the next try */
+			miss[step] = emit_jmp(&b->e, 0);                                        /* the next record */
 			emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);  /* equal: mov save, %rcx */
 		}
-		emit_set_rel32(&b->e, null_hit, b->e.pos);
-		/* mov base(%r15), %r9d */
-		emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x8F}, 3, at + FS_RELOAD_BASE);
+		if (fs) {
+			emit_set_rel32(&b->e, null_hit, b->e.pos);
+			/* mov base(%r15), %r9d */
+			emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x8F}, 3, at + SREG_RELOAD_BASE);
+		}
 		hit[k] = emit_jmp(&b->e, 0);
 	}
-	for (unsigned i = 0; i < n_miss; i++)
-		emit_set_rel32(&b->e, miss[1][i], b->e.pos);
+	for (unsigned i = 0; i < 2; i++)
+		emit_set_rel32(&b->e, miss[i], b->e.pos);
 	uint32_t slow = emit_jmp(&b->e, 0);
 	add_exit(b, slow, in->eip, TCX_EMULATE, false);
-	for (unsigned k = 0; k < 2; k++)
+	for (unsigned k = 0; k < n; k++)
 		emit_set_rel32(&b->e, hit[k], b->e.pos);
-	emit_disp32(b, (const uint8_t[]){0x45, 0x89, 0x8F}, 3, VC_FS_BASE);            /* mov %r9d, fs_base */
-	emit_disp32(b, (const uint8_t[]){0x45, 0x89, 0x87}, 3, VC_SEL + 4 * 4); /* mov %r8d, sel[FS] (es cs ss ds fs gs) */
+	if (fs)
+		emit_disp32(b, (const uint8_t[]){0x45, 0x89, 0x8F}, 3, VC_FS_BASE);   /* mov %r9d, fs_base */
+	/* mov %r8d, sel[reg] (es cs ss ds fs gs) */
+	emit_disp32(b, (const uint8_t[]){0x45, 0x89, 0x87}, 3, VC_SEL + 4 * (uint32_t)(reg - ZYDIS_REGISTER_ES));
 	if (in->d.mnemonic == ZYDIS_MNEMONIC_POP)
-		emit_adjust_esp(&b->e, 4);
-}
-
-static void emit_sreg_reload(struct builder *b, const struct insn *in)
-{
-	bool pop = in->d.mnemonic == ZYDIS_MNEMONIC_POP;
-	if (in->ops[0].reg.value == ZYDIS_REGISTER_FS) {
-		emit_fs_reload(b, in);
-		return;
-	}
-	uint32_t at = VC_SEG_RELOAD + (in->ops[0].reg.value == ZYDIS_REGISTER_DS ? 16 : 0);
-	static const uint8_t load_desc[] = {0x4D, 0x8B, 0x12};              /* mov (%r10), %r10 */
-	static const uint8_t cmp_desc[] = {0x4F, 0x8D, 0x14, 0x1A};         /* lea (%r10,%r11), %r10 */
-	static const uint8_t cmp_sel[] = {0x47, 0x8D, 0x1C, 0x18};          /* lea (%r8,%r11), %r11d */
-	static const uint8_t test[] = {
-		0x4C, 0x89, 0xD1,       /* mov %r10, %rcx */
-		0xE3, 0x02,             /* jrcxz 1f */
-		0xEB, 0x05,             /* jmp slow */
-		0x44, 0x89, 0xD9,       /* 1: mov %r11d, %ecx */
-		0xE3, 0x0C,             /* jrcxz same */
-	};
-
-	emit_load_selector(b, in);
-	emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x97}, 3, at + SEG_RELOAD_DESC_AT); /* mov .., %r10d */
-	emit_bytes(&b->e, load_desc, sizeof load_desc);
-	emit_disp32(b, (const uint8_t[]){0x4D, 0x8B, 0x9F}, 3, at + SEG_RELOAD_DESCNEG); /* mov .., %r11 */
-	emit_bytes(&b->e, cmp_desc, sizeof cmp_desc);
-	emit_disp32(b, (const uint8_t[]){0x45, 0x8B, 0x9F}, 3, at + SEG_RELOAD_SELNEG); /* mov .., %r11d */
-	emit_bytes(&b->e, cmp_sel, sizeof cmp_sel);
-	emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE); /* mov %rcx, .. */
-	emit_bytes(&b->e, test, sizeof test);
-	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE); /* slow: mov .., %rcx */
-	uint32_t jmp = emit_jmp(&b->e, 0);
-	add_exit(b, jmp, in->eip, TCX_EMULATE, false);
-	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE); /* same: mov .., %rcx */
-	if (pop)
 		emit_adjust_esp(&b->e, 4);
 }
 

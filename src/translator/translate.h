@@ -55,7 +55,7 @@ enum xclass {
 	XC_MOV_FROM_SREG,
 	XC_PUSH_SREG,
 	XC_USER_STRING, /* movs/stos/cmps/scas at CPL 3: ES:EDI moved into the user window */
-	XC_SREG_RELOAD, /* mov r, %ds/%es and pop %ds/%es at CPL 0: skipped when nothing changes */
+	XC_SREG_RELOAD, /* mov r, %es/%ds/%fs and their pops at CPL 0: a recorded load repeated inline */
 	XC_EMULATE,
 };
 
