@@ -16,6 +16,7 @@ const char *const stats_exit_names[EXIT_REASONS] = {
 };
 static const char *const inval_names[INVAL_CAUSES] = {
 	[INVAL_GUEST_WRITE] = "guest_write", [INVAL_MONITOR_WRITE] = "monitor_write",
+	[INVAL_UACCESS] = "uaccess",
 };
 static const char *const signal_names[SIGK_KINDS] = {
 	[SIGK_SEGV] = "SIGSEGV", [SIGK_BUS] = "SIGBUS", [SIGK_FPE] = "SIGFPE",
@@ -132,12 +133,14 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		s->cycles_total / 1000000);
 	fprintf(out, "  chains: %" PRIu64 " made, %" PRIu64 " broken\n", s->chains_made, s->chains_broken);
 	fprintf(out, "  shadow paging: %" PRIu64 " hidden faults (%" PRIu64 " 4 MiB runs), %" PRIu64
-		     " guest page faults (%" PRIu64 " retries mapped ahead), %" PRIu64 " pages mapped again at"
-		     " their CR3's return, flushes cr3 %" PRIu64 " mode %" PRIu64
-		     " capacity %" PRIu64 ", mappings %" PRIu64 " live / %" PRIu64 " peak\n",
-		s->hidden_faults, s->shadow_runs, s->guest_page_faults, s->prefaults, s->shadow_replayed,
+		     " guest page faults (%" PRIu64 " retries mapped ahead), %" PRIu64 " pages kept across"
+		     " CR3 loads, flushes cr3 %" PRIu64 " mode %" PRIu64
+		     " capacity %" PRIu64 ", mappings %" PRIu64 " live / %" PRIu64 " peak, %" PRIu64
+		     " ring-0 instructions through the kernel views\n",
+		s->hidden_faults, s->shadow_runs, s->guest_page_faults, s->prefaults, s->shadow_kept,
 		s->shadow_flushes[0],
-		s->shadow_flushes[1], s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak);
+		s->shadow_flushes[1], s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak,
+		s->uaccess_sites);
 	fprintf(out, "  invalidations:");
 	for (int i = 0; i < INVAL_CAUSES; i++)
 		fprintf(out, " %s %" PRIu64, inval_names[i], s->invalidations[i]);
@@ -183,12 +186,12 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 		s->cycles_total);
 	fprintf(f, "  \"chains_made\": %" PRIu64 ",\n  \"chains_broken\": %" PRIu64 ",\n", s->chains_made, s->chains_broken);
 	fprintf(f, "  \"shadow\": {\"hidden_faults\": %" PRIu64 ", \"guest_page_faults\": %" PRIu64
-		   ", \"prefaults\": %" PRIu64 ", \"replayed\": %" PRIu64 ", \"flushes\": {\"cr3\": %" PRIu64
+		   ", \"prefaults\": %" PRIu64 ", \"kept\": %" PRIu64 ", \"flushes\": {\"cr3\": %" PRIu64
 		   ", \"mode\": %" PRIu64 ", \"capacity\": %" PRIu64 "}, \"mappings_live\": %" PRIu64
-		   ", \"mappings_peak\": %" PRIu64 "},\n",
-		s->hidden_faults, s->guest_page_faults, s->prefaults, s->shadow_replayed, s->shadow_flushes[0],
+		   ", \"mappings_peak\": %" PRIu64 ", \"uaccess_sites\": %" PRIu64 "},\n",
+		s->hidden_faults, s->guest_page_faults, s->prefaults, s->shadow_kept, s->shadow_flushes[0],
 		s->shadow_flushes[1],
-		s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak);
+		s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak, s->uaccess_sites);
 	fprintf(f, "  \"invalidations\": {");
 	for (int i = 0; i < INVAL_CAUSES; i++)
 		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", inval_names[i], s->invalidations[i]);

@@ -25,6 +25,7 @@ enum exit_reason {
 enum inval_cause {
 	INVAL_GUEST_WRITE,  /* guest store into a page holding translated code */
 	INVAL_MONITOR_WRITE, /* emulator, device or exception delivery wrote code */
+	INVAL_UACCESS,      /* retranslated for an instruction found to touch user pages */
 	INVAL_CAUSES,
 };
 
@@ -63,7 +64,8 @@ struct stats {
 	uint64_t shadow_runs;         /* of them, 4 MiB pages mapped with one mmap */
 	uint64_t guest_page_faults;   /* #PF delivered to the guest */
 	uint64_t prefaults;           /* pages mapped at the iret before a #PF's retry */
-	uint64_t shadow_replayed;     /* pages a CR3 faulted in, mapped again at its return */
+	uint64_t shadow_kept;         /* non-global pages a CR3 load found still mapped alike */
+	uint64_t uaccess_sites;       /* ring-0 instructions marked to use the kernel views */
 	uint64_t shadow_flushes[3];   /* cr3, mode, capacity: enum shadow_flush_cause */
 	uint64_t shadow_mappings, shadow_mappings_peak;
 	/* Instructions the emulator executed, by Zydis mnemonic. */

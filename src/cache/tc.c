@@ -216,12 +216,14 @@ void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool glo
 	e[1] = b->host;
 	tc->jtab_page[jtab_slot(eip)] = b->phys2 != TC_PHYS2_ANY ? TC_JTAB_NEVER_KEEP
 				       : (b->phys >> 12) | ((b->mode & 3u) == 3 ? TC_JTAB_USER : 0); /* low bits: CPL */
-	if (global)
+	if (global || tc->jtab_listed[jtab_slot(eip)])
 		return;
-	if (tc->n_jtab_local < TC_JTAB_LOCAL_MAX)
+	if (tc->n_jtab_local < TC_JTAB_LOCAL_MAX) {
 		tc->jtab_local[tc->n_jtab_local++] = jtab_slot(eip);
-	else
+		tc->jtab_listed[jtab_slot(eip)] = true;
+	} else {
 		tc->jtab_local_overflow = true;
+	}
 }
 
 static void jtab_reset(struct tc *tc, uint32_t slot)
@@ -235,6 +237,7 @@ void tc_jtab_clear(struct tc *tc)
 {
 	for (uint32_t i = 0; i < JTAB_ENTRIES; i++)
 		jtab_reset(tc, i);
+	memset(tc->jtab_listed, 0, sizeof tc->jtab_listed);
 	tc->n_jtab_local = 0;
 	tc->jtab_local_overflow = false;
 }
@@ -252,10 +255,12 @@ void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, u
 	}
 	for (uint32_t i = 0; i < tc->n_jtab_local; i++) {
 		uint32_t slot = tc->jtab_local[i], page = tc->jtab_page[slot];
-		if (e[2 * slot + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP && still(ctx, -e[2 * slot], page))
+		if (e[2 * slot + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP && still(ctx, -e[2 * slot], page)) {
 			tc->jtab_local[kept++] = slot;
-		else
+		} else {
 			jtab_reset(tc, slot);
+			tc->jtab_listed[slot] = false;
+		}
 	}
 	tc->n_jtab_local = kept;
 }

@@ -106,8 +106,10 @@ struct tc {
 	uint32_t used;        /* next free code offset */
 	uint32_t miss_stub;   /* code offset of the shared lookup-miss stub */
 	uint32_t bounce;      /* code offset of the emulator's bounce thunk (emulate.c) */
-	/* lookup-table slots set for non-global pages since the last clear */
+	/* lookup-table slots set for non-global pages since the last clear,
+	 * each once (jtab_listed says which are) */
 	uint32_t jtab_local[TC_JTAB_LOCAL_MAX];
+	bool jtab_listed[JTAB_ENTRIES];
 	/* per slot: the guest-physical page of the block it leads to, with
 	 * TC_JTAB_USER for a CPL-3 block; TC_JTAB_NEVER_KEEP for a block with
 	 * a straddling instruction */

@@ -1,5 +1,6 @@
 #include "contain.h"
 
+#include <asm/prctl.h>
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -65,6 +66,10 @@ static int install_allow_list(char *err, size_t errlen)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 				      SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* The GS base, which follows the guest's address space (run.c). */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(arch_prctl), 1,
+				      SCMP_A0(SCMP_CMP_EQ, ARCH_SET_GS));
 	if (rc == 0)
 		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (rc == 0)
@@ -90,7 +95,7 @@ static int install_origin_filter(const struct tc *tc, char *err, size_t errlen)
 	}
 	const uint32_t ip_lo = offsetof(struct seccomp_data, instruction_pointer);
 	const uint32_t ip_hi = ip_lo + 4;
-	const uint32_t windows_hi = (uint32_t)((USER_WINDOW_BASE + GUEST_WINDOW_SIZE) >> 32);
+	const uint32_t windows_hi = (uint32_t)(GUEST_WINDOW_SIZE >> 32);
 	struct sock_filter f[] = {
 		LD_W(offsetof(struct seccomp_data, arch)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),

@@ -13,6 +13,7 @@
 #include "../mem/pagewalk.h"
 #include "../mem/shadow.h"
 #include "../mem/vmem.h"
+#include "../util.h"
 #include "exception.h"
 #include "run.h"
 #include "segment.h"
@@ -799,10 +800,11 @@ static void load_ldt_or_tr(struct emu *e, bool tr)
 
 /* The new address space's instruction fetches, by linear page, for
  * tc_jtab_clear_local: a walk that changes nothing, per page once. */
+#define FETCH_MEMO 1024u
 struct fetch_memo {
 	struct vcpu *v;
-	uint32_t page[64];
-	uint32_t frame[64]; /* physical page | TC_JTAB_USER when user-accessible, or TC_JTAB_NEVER_KEEP */
+	uint32_t page[FETCH_MEMO];
+	uint32_t frame[FETCH_MEMO]; /* physical page | TC_JTAB_USER when user-accessible, or TC_JTAB_NEVER_KEEP */
 };
 
 /* Whether the new space fetches `eip` from physical page `page` (as
@@ -812,7 +814,7 @@ static bool still_fetches(void *ctx, uint32_t eip, uint32_t page)
 {
 	struct fetch_memo *m = ctx;
 	struct vcpu *v = m->v;
-	uint32_t lin = v->seg[S_CS].base + eip, lp = lin >> 12, k = lp & 63;
+	uint32_t lin = v->seg[S_CS].base + eip, lp = lin >> 12, k = lp % FETCH_MEMO;
 	if (m->page[k] != lp) {
 		struct pw_result r;
 		m->page[k] = lp;
@@ -880,6 +882,8 @@ static void mov_cr(struct emu *e)
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);
 	}
+	bool followed = vcpu_follow_windows(v);
+	BT86_ASSERT(followed);
 }
 
 void emu_step(struct vcpu *v)

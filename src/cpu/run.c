@@ -126,8 +126,8 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 			 unsigned window, uint32_t lin, bool write)
 {
 	struct pw_result r;
-	/* The user window only ever serves user accesses. */
-	bool user = window == SHADOW_USER || v->cpl == 3;
+	/* A user view only ever serves user accesses. */
+	bool user = shadow_is_user(window) || v->cpl == 3;
 	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
 
 	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
@@ -141,6 +141,11 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		return;
 	}
 	uint32_t page = r.phys >> PAGE_SHIFT_4K;
+	if (window == SHADOW_KERNEL && r.user && !r.global) {
+		v->uaccess.eip = eip;
+		v->uaccess.page = b->phys >> PAGE_SHIFT_4K; /* a block's instructions start on its first page */
+		v->uaccess.pending = true;
+	}
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K)) {
 		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0); /* not RAM, host page 0, or the guard */
 		return;
@@ -149,9 +154,6 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		smc_write(v, uc, b, page);
 	v->stats->hidden_faults++;
 	shadow_fill(v, window, lin, &r);
-	if (!r.large && !r.global)
-		shadow_note_fault(v->shadow, window, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K,
-				  r.writable && r.dirty);
 }
 
 void vcpu_prefault_retry(struct vcpu *v)
@@ -159,7 +161,7 @@ void vcpu_prefault_retry(struct vcpu *v)
 	struct pw_result r;
 	uint32_t lin = v->pf_retry.lin;
 	unsigned window = v->pf_retry.window;
-	bool user = window == SHADOW_USER || v->cpl == 3;
+	bool user = shadow_is_user(window) || v->cpl == 3;
 
 	if (!v->pf_retry.pending)
 		return;
@@ -231,15 +233,17 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
-	bool in_windows = addr < USER_WINDOW_BASE + GUEST_WINDOW_SIZE;
-	unsigned window = addr >= USER_WINDOW_BASE ? SHADOW_USER : SHADOW_KERNEL;
+	unsigned window;
+	bool in_windows = shadow_window_at(addr, &window);
 	if (sig == SIGSEGV && trapno == 14 && v->shadow->paging && in_windows) {
 		shadow_fault(v, uc, b, eip, window, (uint32_t)addr, err & 2);
 		return;
 	}
-	if (sig == SIGSEGV && trapno == 14 && addr >= USER_WINDOW_GUARD && addr < USER_WINDOW_GUARD + PAGE_SIZE_4K) {
-		/* A ring-3 string instruction ran off the user window's end:
-		 * its guest addresses wrap there, which the emulator does. */
+	if (sig == SIGSEGV && trapno == 14 &&
+	    ((addr >= SPACE_WINDOWS_BASE - PAGE_SIZE_4K && addr < SPACE_WINDOWS_BASE) ||
+	     (addr >= SPACE_WINDOWS_END && addr < SPACE_WINDOWS_END + PAGE_SIZE_4K))) {
+		/* A string instruction ran out of the space windows: its guest
+		 * addresses wrap there, which the emulator does. */
 		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0);
 		return;
 	}
@@ -302,8 +306,7 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
 	struct sigaction sa;
 
-	/* Ring-3 blocks address the user window through %gs. */
-	if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)USER_WINDOW_BASE) != 0) {
+	if (!vcpu_follow_windows(v)) {
 		snprintf(err, errlen, "arch_prctl(ARCH_SET_GS) failed");
 		return -1;
 	}
@@ -330,6 +333,17 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 	}
 	sig_vcpu = v;
 	return 0;
+}
+
+bool vcpu_follow_windows(struct vcpu *v)
+{
+	struct vcpu_hot *h = v->hot;
+	h->kwin_base = v->shadow->kwin_base;
+	if (h->uwin_base == v->shadow->uwin_base)
+		return true;
+	h->uwin_base = v->shadow->uwin_base;
+	/* Ring-3 blocks address the user view through %gs. */
+	return syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)h->uwin_base) == 0;
 }
 
 void vcpu_request_stop(struct vcpu *v)
@@ -460,6 +474,13 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		next = NULL;
 	}
 	while (!v->stopped) {
+		if (v->uaccess.pending) {
+			v->uaccess.pending = false;
+			if (xlate_mark_uaccess(x, v->uaccess.eip)) {
+				tc_invalidate_page(v->tc, v->uaccess.page, INVAL_UACCESS);
+				next = NULL;
+			}
+		}
 		if (h->irq_wait && h->vif)
 			h->attn_irq = 1; /* the monitor opened the window (iret, emulated popf) */
 		if (h->attn_irq || h->attn_req) {

@@ -52,7 +52,8 @@ struct vcpu_hot {
 		uint64_t descneg;
 		uint32_t base, null;
 	} sreg_reload[SREG_RELOADS];
-	uint8_t pad[VC_FX_GUEST - VC_SREG_RELOAD - SREG_RELOADS * SREG_RELOAD_SIZE];
+	uint64_t kwin_base, uwin_base;
+	uint8_t pad[VC_FX_GUEST - VC_UWIN_BASE - 8];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 	uint8_t fx_mon[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
@@ -79,6 +80,8 @@ VCPU_HOT_CHECK(sel, VC_SEL);
 VCPU_HOT_CHECK(rcx_save, VC_RCX_SAVE);
 VCPU_HOT_CHECK(sreg_reload, VC_SREG_RELOAD);
 VCPU_HOT_CHECK(sreg_reload[1].null, VC_SREG_RELOAD + SREG_RELOAD_SIZE + SREG_RELOAD_NULL);
+VCPU_HOT_CHECK(kwin_base, VC_KWIN_BASE);
+VCPU_HOT_CHECK(uwin_base, VC_UWIN_BASE);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
 VCPU_HOT_CHECK(fx_mon, VC_FX_MON);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
@@ -146,6 +149,13 @@ struct vcpu {
 		uint8_t window;
 		bool write, pending;
 	} pf_retry;
+	/* A ring-0 instruction just touched a user page through the kernel
+	 * window: the run loop marks it (translate.h) and retranslates its
+	 * page, so that it uses the user-access window from then on. */
+	struct {
+		uint32_t eip, page;
+		bool pending;
+	} uaccess;
 };
 
 /* Ends the run: status is the process exit status, reason a one-line

@@ -12,7 +12,8 @@
  *   r12                          guest GS base, r9 guest FS base
  *   r8 r10 r11                   scratch for rewrite sequences
  * Ring-3 blocks reach guest memory with a gs: prefix: the host GS base is
- * the user window (layout.h), which holds only user-accessible pages.
+ * the current user view (layout.h), which holds only user-accessible pages.
+ * Ring-0 instructions found to touch user pages add VC_KWIN_BASE instead.
  * Guest code can never name r8-r15, so rewrites need no spill slots.
  *
  * Invariants:
@@ -60,6 +61,8 @@
 #define SREG_RELOAD_NULL 0x14   /*   u32: nonzero for a null FS (no descriptor) */
 #define SREG_RELOAD_SIZE 0x18
 #define SREG_RELOADS 4u
+#define VC_KWIN_BASE 0x108  /* u64: host base of the current kernel view (layout.h) */
+#define VC_UWIN_BASE 0x110  /* u64: and of the current user view, the host GS base */
 #define VC_FX_GUEST 0x140   /* 512-byte fxsave image of the guest FPU/SSE */
 #define VC_FX_MON 0x340     /* the monitor's, while guest code runs */
 #define VC_HOT_SIZE 0x540

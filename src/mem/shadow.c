@@ -12,16 +12,21 @@
 #include "pagewalk.h"
 
 #define LIN_PAGES (1u << 20)
-#define SLOTS (2u * LIN_PAGES)
+#define SLOTS (SHADOW_WINDOWS * LIN_PAGES)
 
 static uint32_t slot(unsigned window, uint32_t lin)
 {
 	return window << 20 | lin;
 }
 
+static uint64_t window_base(unsigned window)
+{
+	return window == SHADOW_KERNEL ? 0 : SPACE_WINDOWS_BASE + (window - 1) * GUEST_WINDOW_SIZE;
+}
+
 static void *host(uint32_t slot)
 {
-	return (void *)((uintptr_t)slot << PAGE_SHIFT_4K);
+	return (void *)(uintptr_t)(window_base(slot >> 20) + ((uint64_t)(slot & (LIN_PAGES - 1)) << PAGE_SHIFT_4K));
 }
 
 static void reserve(const struct shadow *s, uint32_t page, uint32_t n)
@@ -40,10 +45,11 @@ static void reserve(const struct shadow *s, uint32_t page, uint32_t n)
 	BT86_ASSERT(p != MAP_FAILED);
 }
 
+/* Paging off: the kernel window and the current user view show RAM. */
 static void identity(struct shadow *s)
 {
 	struct gmem *m = s->mem;
-	uint32_t user = slot(SHADOW_USER, 0);
+	uint32_t user = slot(shadow_uview(s->cur), 0);
 	void *p = mmap(host(user), m->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, m->fd, 0);
 	BT86_ASSERT(p != MAP_FAILED);
 	if (m->size > m->low_hole) {
@@ -61,6 +67,16 @@ static void protect_hook(void *opaque, uint32_t page, bool code)
 	shadow_protect(opaque, page, code);
 }
 
+/* Makes slot k's pair current, bound to `cr3`. */
+static void bind(struct shadow *s, unsigned k, uint32_t cr3)
+{
+	s->slot_cr3[k] = cr3;
+	s->slot_used[k] = ++s->clock;
+	s->cur = k;
+	s->kwin_base = window_base(shadow_kview(k));
+	s->uwin_base = window_base(shadow_uview(k));
+}
+
 int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
@@ -70,26 +86,30 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 	s->lin_flags = calloc(SLOTS, 1);
 	s->alias_next = malloc(SLOTS * sizeof *s->alias_next);
 	s->alias_head = malloc((mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
-	s->mapped_local = malloc(SHADOW_MAX_PAGES * sizeof *s->mapped_local);
-	s->mapped_global = malloc(SHADOW_MAX_PAGES * sizeof *s->mapped_global);
+	s->global = malloc(SHADOW_MAX_PAGES * sizeof *s->global);
 	s->list_pos = malloc(SLOTS * sizeof *s->list_pos);
-	if (!s->lin_phys || !s->lin_flags || !s->alias_next || !s->alias_head || !s->mapped_local ||
-	    !s->mapped_global || !s->list_pos) {
+	bool lists = true;
+	for (unsigned w = 0; w < SHADOW_WINDOWS; w++)
+		lists &= (s->local[w] = malloc(SHADOW_MAX_PAGES * sizeof *s->local[w])) != NULL;
+	if (!s->lin_phys || !s->lin_flags || !s->alias_next || !s->alias_head || !s->global || !s->list_pos ||
+	    !lists) {
 		snprintf(err, errlen, "out of memory for the shadow page tables");
 		shadow_destroy(s);
 		return -1;
 	}
 	memset(s->lin_phys, 0xFF, SLOTS * sizeof *s->lin_phys);
 	memset(s->alias_head, 0xFF, (mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
-	/* The user window, like the kernel window, is reserved whole. */
-	void *w = mmap((void *)(uintptr_t)USER_WINDOW_BASE, GUEST_WINDOW_SIZE + PAGE_SIZE_4K, PROT_NONE,
+	/* The space windows, like the kernel window, are reserved whole. */
+	void *w = mmap((void *)(uintptr_t)(SPACE_WINDOWS_BASE - PAGE_SIZE_4K),
+		       SPACE_WINDOWS_END - SPACE_WINDOWS_BASE + 2 * PAGE_SIZE_4K, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 	if (w == MAP_FAILED) {
-		snprintf(err, errlen, "cannot reserve the user window at 4 GiB");
+		snprintf(err, errlen, "cannot reserve the address-space windows at %#llx", SPACE_WINDOWS_BASE);
 		shadow_destroy(s);
 		return -1;
 	}
-	s->user_window = true;
+	s->reserved = true;
+	bind(s, 0, SHADOW_NONE);
 	mem->protect = protect_hook;
 	mem->protect_opaque = s;
 	identity(s);
@@ -100,14 +120,16 @@ void shadow_destroy(struct shadow *s)
 {
 	if (s->mem && s->mem->protect == protect_hook)
 		s->mem->protect = NULL;
-	if (s->user_window)
-		munmap((void *)(uintptr_t)USER_WINDOW_BASE, GUEST_WINDOW_SIZE + PAGE_SIZE_4K);
+	if (s->reserved)
+		munmap((void *)(uintptr_t)(SPACE_WINDOWS_BASE - PAGE_SIZE_4K),
+		       SPACE_WINDOWS_END - SPACE_WINDOWS_BASE + 2 * PAGE_SIZE_4K);
+	for (unsigned w = 0; w < SHADOW_WINDOWS; w++)
+		free(s->local[w]);
 	free(s->lin_phys);
 	free(s->lin_flags);
 	free(s->alias_next);
 	free(s->alias_head);
-	free(s->mapped_local);
-	free(s->mapped_global);
+	free(s->global);
 	free(s->list_pos);
 	memset(s, 0, sizeof *s);
 }
@@ -130,7 +152,10 @@ static void unlink_alias(struct shadow *s, uint32_t lin)
 
 static uint32_t n_mapped(const struct shadow *s)
 {
-	return s->n_local + s->n_global;
+	uint32_t n = s->n_global;
+	for (unsigned w = 0; w < SHADOW_WINDOWS; w++)
+		n += s->n_local[w];
+	return n;
 }
 
 static void count_mappings(struct shadow *s)
@@ -140,23 +165,28 @@ static void count_mappings(struct shadow *s)
 		s->stats->shadow_mappings_peak = n_mapped(s);
 }
 
+/* The list a slot's flags and window put it on, and that list's length. */
+static uint32_t *list_of(struct shadow *s, uint32_t lin, uint32_t **n)
+{
+	if (s->lin_flags[lin] & SHADOW_GLOBAL) {
+		*n = &s->n_global;
+		return s->global;
+	}
+	*n = &s->n_local[lin >> 20];
+	return s->local[lin >> 20];
+}
+
 /* Enters a slot whose lin_flags are set in its list. */
 static void list_add(struct shadow *s, uint32_t lin)
 {
-	if (s->lin_flags[lin] & SHADOW_GLOBAL) {
-		s->list_pos[lin] = s->n_global;
-		s->mapped_global[s->n_global++] = lin;
-	} else {
-		s->list_pos[lin] = s->n_local;
-		s->mapped_local[s->n_local++] = lin;
-	}
+	uint32_t *n, *list = list_of(s, lin, &n);
+	s->list_pos[lin] = *n;
+	list[(*n)++] = lin;
 }
 
 static void list_remove(struct shadow *s, uint32_t lin)
 {
-	bool global = s->lin_flags[lin] & SHADOW_GLOBAL;
-	uint32_t *list = global ? s->mapped_global : s->mapped_local;
-	uint32_t *n = global ? &s->n_global : &s->n_local;
+	uint32_t *n, *list = list_of(s, lin, &n);
 	uint32_t at = s->list_pos[lin], last = list[--*n];
 	list[at] = last;
 	s->list_pos[last] = at;
@@ -192,8 +222,8 @@ void shadow_unmap(struct shadow *s, uint32_t lin)
 {
 	if (!s->paging)
 		return;
-	unmap_slot(s, slot(SHADOW_KERNEL, lin));
-	unmap_slot(s, slot(SHADOW_USER, lin));
+	for (unsigned w = 0; w < SHADOW_WINDOWS; w++)
+		unmap_slot(s, slot(w, lin));
 }
 
 static int by_page(const void *a, const void *b)
@@ -218,44 +248,44 @@ static void flush_runs(struct shadow *s, uint32_t *list, uint32_t *n)
 	*n = 0;
 }
 
-/* Drops every slot of the local list with one reservation a window, over
- * the span its slots cover, when no global slot lies inside that span (a
+/* Drops the kernel window's non-global slots with one reservation over
+ * the span they cover, when no global slot lies inside that span (a
  * process's pages are scattered over 3 GiB: one call instead of one a
- * run, and the host zaps only what is mapped).  False: use the runs. */
-static bool flush_span(struct shadow *s)
+ * run, and the host zaps only what is mapped), else a run at a time. */
+static void flush_kernel_local(struct shadow *s)
 {
-	uint32_t lo[2] = {UINT32_MAX, UINT32_MAX}, hi[2] = {0, 0};
-	for (uint32_t i = 0; i < s->n_local; i++) {
-		uint32_t sl = s->mapped_local[i], w = sl >> 20;
-		lo[w] = sl < lo[w] ? sl : lo[w];
-		hi[w] = sl > hi[w] ? sl : hi[w];
+	uint32_t *list = s->local[SHADOW_KERNEL], *n = &s->n_local[SHADOW_KERNEL];
+	uint32_t lo = UINT32_MAX, hi = 0;
+	for (uint32_t i = 0; i < *n; i++) {
+		lo = list[i] < lo ? list[i] : lo;
+		hi = list[i] > hi ? list[i] : hi;
 	}
-	for (uint32_t i = 0; i < s->n_global; i++) {
-		uint32_t sl = s->mapped_global[i], w = sl >> 20;
-		if (sl >= lo[w] && sl <= hi[w])
-			return false;
-	}
-	for (uint32_t i = 0; i < s->n_local; i++)
-		drop(s, s->mapped_local[i]);
-	for (unsigned w = 0; w < 2; w++)
-		if (lo[w] <= hi[w])
-			reserve(s, lo[w], hi[w] - lo[w] + 1);
-	s->n_local = 0;
-	return true;
+	for (uint32_t i = 0; i < s->n_global; i++)
+		if (s->global[i] >= lo && s->global[i] <= hi) {
+			flush_runs(s, list, n);
+			return;
+		}
+	for (uint32_t i = 0; i < *n; i++)
+		drop(s, list[i]);
+	if (lo <= hi)
+		reserve(s, lo, hi - lo + 1);
+	*n = 0;
 }
 
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause)
 {
 	s->stats->shadow_flushes[cause]++;
 	if (!keep_global)
-		flush_runs(s, s->mapped_global, &s->n_global);
-	if (!flush_span(s))
-		flush_runs(s, s->mapped_local, &s->n_local);
+		flush_runs(s, s->global, &s->n_global);
+	flush_kernel_local(s);
+	for (unsigned w = 1; w < SHADOW_WINDOWS; w++)
+		flush_runs(s, s->local[w], &s->n_local[w]);
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
-/* Beyond this many non-global pages a CR3 load drops them all: checking
- * each against the new tables would cost more than faulting them back. */
+/* Beyond this many non-global pages in a window a CR3 load drops them all:
+ * checking each against the new tables would cost more than faulting them
+ * back. */
 #define SHADOW_KEEP_MAX 1024u
 
 /* Whether the tables at cr3 map slot `sl` to frame `phys` as a TLB entry
@@ -265,76 +295,62 @@ static bool tables_agree(const struct shadow *s, uint32_t cr0, uint32_t cr3, uin
 			 uint32_t phys, bool rw)
 {
 	struct pw_result r;
-	unsigned access = PW_PROBE | ((sl >> 20) == SHADOW_USER ? PF_U : 0);
+	unsigned access = PW_PROBE | (shadow_is_user(sl >> 20) ? PF_U : 0);
 	return pw_walk(s->mem, cr0, cr3, cr4, (sl & (LIN_PAGES - 1)) << PAGE_SHIFT_4K, access, &r) &&
 	       r.accessed && !r.global && r.phys >> PAGE_SHIFT_4K == phys && (!rw || (r.writable && r.dirty));
 }
 
-void shadow_note_fault(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw)
+/* Keeps the non-global slots of window `w` that the tables at cr3 map
+ * alike and drops the others (all of them beyond SHADOW_KEEP_MAX). */
+static void recheck(struct shadow *s, unsigned w, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
-	struct shadow_space *sp = s->space;
-	if (!sp)
-		return;
-	sp->slot[sp->next] = slot(window, lin);
-	sp->phys[sp->next] = phys;
-	sp->rw[sp->next] = rw;
-	sp->next = (sp->next + 1) % SHADOW_SPACE_FAULTS;
-	if (sp->n < SHADOW_SPACE_FAULTS)
-		sp->n++;
-}
-
-/* The incoming CR3's record (a fresh one, replacing the least recently
- * used, for a CR3 not seen lately), with its last faults mapped again. */
-static void space_enter(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
-{
-	struct shadow_space *sp = NULL, *lru = &s->spaces[0];
-	for (unsigned i = 0; i < SHADOW_SPACES && !sp; i++) {
-		if (s->spaces[i].used && s->spaces[i].cr3 == cr3)
-			sp = &s->spaces[i];
-		else if (s->spaces[i].used < lru->used)
-			lru = &s->spaces[i];
-	}
-	if (!sp) {
-		sp = lru;
-		memset(sp, 0, sizeof *sp);
-		sp->cr3 = cr3;
-	}
-	sp->used = ++s->space_clock;
-	s->space = sp;
-	for (uint32_t i = 0; i < sp->n; i++) {
-		uint32_t sl = sp->slot[i];
-		if (s->lin_phys[sl] != SHADOW_NONE || n_mapped(s) >= SHADOW_MAX_PAGES ||
-		    !tables_agree(s, cr0, cr3, cr4, sl, sp->phys[i], sp->rw[i]))
-			continue;
-		shadow_map(s, sl >> 20, sl & (LIN_PAGES - 1), sp->phys[i], sp->rw[i], false);
-		s->stats->shadow_replayed++;
-	}
-}
-
-void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
-{
+	uint32_t *list = s->local[w], *n = &s->n_local[w];
 	uint32_t kept = 0, dropped = 0;
-	uint32_t *gone = s->mapped_global + s->n_global; /* spare room past the global list */
+	uint32_t *gone = s->global + s->n_global; /* spare room past the global list */
 
-	if (s->n_local > SHADOW_KEEP_MAX || s->n_local + s->n_global > SHADOW_MAX_PAGES) {
-		shadow_flush(s, true, SHFLUSH_CR3);
-		space_enter(s, cr0, cr3, cr4);
+	if (*n > SHADOW_KEEP_MAX) {
+		if (w == SHADOW_KERNEL)
+			flush_kernel_local(s);
+		else
+			flush_runs(s, list, n);
 		return;
 	}
-	s->stats->shadow_flushes[SHFLUSH_CR3]++;
-	for (uint32_t i = 0; i < s->n_local; i++) {
-		uint32_t sl = s->mapped_local[i];
+	for (uint32_t i = 0; i < *n; i++) {
+		uint32_t sl = list[i];
 		if (tables_agree(s, cr0, cr3, cr4, sl, s->lin_phys[sl], s->lin_flags[sl] & SHADOW_RW)) {
 			s->list_pos[sl] = kept;
-			s->mapped_local[kept++] = sl;
+			list[kept++] = sl;
 		} else {
 			gone[dropped++] = sl;
 		}
 	}
-	s->n_local = kept;
+	*n = kept;
+	s->stats->shadow_kept += kept;
 	flush_runs(s, gone, &dropped);
+}
+
+void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
+{
+	unsigned k = SPACE_SLOTS, lru = 0;
+
+	s->stats->shadow_flushes[SHFLUSH_CR3]++;
+	recheck(s, SHADOW_KERNEL, cr0, cr3, cr4);
+	for (unsigned i = 0; i < SPACE_SLOTS && k == SPACE_SLOTS; i++) {
+		if (s->slot_used[i] && s->slot_cr3[i] == cr3)
+			k = i;
+		else if (s->slot_used[i] < s->slot_used[lru])
+			lru = i;
+	}
+	if (k == SPACE_SLOTS) {
+		k = lru;
+		flush_runs(s, s->local[shadow_kview(k)], &s->n_local[shadow_kview(k)]);
+		flush_runs(s, s->local[shadow_uview(k)], &s->n_local[shadow_uview(k)]);
+	} else {
+		recheck(s, shadow_kview(k), cr0, cr3, cr4);
+		recheck(s, shadow_uview(k), cr0, cr3, cr4);
+	}
+	bind(s, k, cr3);
 	s->stats->shadow_mappings = n_mapped(s);
-	space_enter(s, cr0, cr3, cr4);
 }
 
 void shadow_set_paging(struct shadow *s, bool on)
@@ -343,18 +359,34 @@ void shadow_set_paging(struct shadow *s, bool on)
 		shadow_flush(s, false, SHFLUSH_MODE);
 	}
 	s->paging = on;
+	bind(s, s->cur, SHADOW_NONE);
 	if (on) {
 		reserve(s, slot(SHADOW_KERNEL, 0), s->mem->size >> PAGE_SHIFT_4K);
-		reserve(s, slot(SHADOW_USER, 0), s->mem->size >> PAGE_SHIFT_4K);
+		reserve(s, slot(shadow_uview(s->cur), 0), s->mem->size >> PAGE_SHIFT_4K);
 	} else {
 		identity(s);
 	}
 }
 
+bool shadow_window_at(uint64_t addr, unsigned *window)
+{
+	if (addr < GUEST_WINDOW_SIZE) {
+		*window = SHADOW_KERNEL;
+		return true;
+	}
+	if (addr >= SPACE_WINDOWS_BASE && addr < SPACE_WINDOWS_END) {
+		*window = 1 + (unsigned)((addr - SPACE_WINDOWS_BASE) / GUEST_WINDOW_SIZE);
+		return true;
+	}
+	return false;
+}
+
 bool shadow_mappable(const struct shadow *s, unsigned window, uint32_t lin)
 {
 	if (window == SHADOW_KERNEL)
-		return lin >= s->mem->low_hole >> PAGE_SHIFT_4K && lin != KERNEL_WINDOW_TOP_PAGE;
+		return lin >= s->mem->low_hole >> PAGE_SHIFT_4K;
+	if (!shadow_is_user(window))
+		return lin != 0 && lin != LIN_PAGES - 1;
 	return true;
 }
 
@@ -373,7 +405,7 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t p
 	s->alias_next[lin] = s->alias_head[phys];
 	s->alias_head[phys] = lin;
 	list_add(s, lin);
-	void *p = mmap(host(lin), PAGE_SIZE_4K, prot_for(s, lin), MAP_SHARED | MAP_FIXED, s->mem->fd,
+	void *p = mmap(host(lin), PAGE_SIZE_4K, prot_for(s, lin), MAP_SHARED | MAP_FIXED | MAP_POPULATE, s->mem->fd,
 		       (off_t)phys << PAGE_SHIFT_4K);
 	BT86_ASSERT(p != MAP_FAILED);
 	count_mappings(s);
@@ -382,16 +414,14 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t p
 void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t phys, uint32_t n, bool rw,
 		    bool global)
 {
-	uint32_t first = slot(window, lin_page);
 	BT86_ASSERT(s->paging && phys + n <= s->mem->size >> PAGE_SHIFT_4K);
-	if (window == SHADOW_KERNEL && lin_page + n > KERNEL_WINDOW_TOP_PAGE)
-		n = KERNEL_WINDOW_TOP_PAGE - lin_page; /* the guard stays out */
+	for (; n > 0 && !shadow_mappable(s, window, lin_page); n--)
+		lin_page++, phys++; /* host page 0 or a kernel view's first page stays out */
+	if (n > 0 && !shadow_mappable(s, window, lin_page + n - 1))
+		n--; /* and so does a kernel view's last page */
 	if (n == 0)
 		return;
-	if (first < s->mem->low_hole >> PAGE_SHIFT_4K || n > SHADOW_MAX_PAGES / 4) {
-		shadow_map(s, window, lin_page, phys, rw, global); /* host page 0 in the way */
-		return;
-	}
+	uint32_t first = slot(window, lin_page);
 	if (n_mapped(s) + n > SHADOW_MAX_PAGES)
 		shadow_flush(s, false, SHFLUSH_CAPACITY);
 	for (uint32_t i = 0; i < n; i++) {
@@ -422,7 +452,7 @@ void shadow_protect(struct shadow *s, uint32_t phys, bool code)
 		int prot = s->mem->code_page[phys] ? PROT_READ : PROT_READ | PROT_WRITE;
 		if ((phys << PAGE_SHIFT_4K) >= s->mem->low_hole)
 			BT86_ASSERT(mprotect(host(slot(SHADOW_KERNEL, phys)), PAGE_SIZE_4K, prot) == 0);
-		BT86_ASSERT(mprotect(host(slot(SHADOW_USER, phys)), PAGE_SIZE_4K, prot) == 0);
+		BT86_ASSERT(mprotect(host(slot(shadow_uview(s->cur), phys)), PAGE_SIZE_4K, prot) == 0);
 		return;
 	}
 	for (uint32_t lin = s->alias_head[phys]; lin != SHADOW_NONE; lin = s->alias_next[lin])

@@ -1,25 +1,34 @@
 /*
- * The shadow page tables: the host's own page tables over the low 4 GiB,
- * driven by mmap, acting as a virtual TLB for the guest's linear space.
+ * The shadow page tables: the host's own page tables, driven by mmap, acting
+ * as a virtual TLB for the guest's linear space.
  *
- * There are two windows onto guest linear space: the kernel window at host
- * address 0, which translated ring-0 code uses, and the user window at
- * USER_WINDOW_BASE, which ring-3 code reaches through its gs: prefix and
- * which only ever holds pages a user access may touch.  A "slot" names a
- * page of either: window << 20 | linear page.
+ * Guest linear space is seen through several windows (layout.h): the kernel
+ * window at host address 0, which translated ring-0 code uses, and
+ * SPACE_SLOTS pairs of space windows, each pair bound to one recent CR3: a
+ * kernel view, which the ring-0 instructions found to touch user pages
+ * reach through VC_KWIN_BASE, and a user view, which ring-3 code reaches
+ * through its gs: prefix and which only ever holds pages a user access may
+ * touch.  A CR3 load moves both to the incoming CR3's pair instead of
+ * remapping what a process and the kernel's copies to and from it touch.
+ * A "slot" names a page of any window: window << 20 | linear page.
  *
- * With paging off both windows are the identity view of guest RAM.  With
- * paging on, a guest linear page enters a window on first use (a hidden
- * fault), mapped to its guest-physical page of the RAM memfd; invlpg drops
- * one page from both, a CR3 load drops the non-global ones, paging-mode
- * changes drop all.
+ * With paging off the kernel window and the current user view are the
+ * identity view of RAM.  With paging on, a guest linear page enters a
+ * window on first use (a hidden fault), mapped to its guest-physical page of
+ * the RAM memfd.  invlpg drops one page from every window; a CR3 load drops
+ * the kernel window's non-global pages the new tables do not map alike, and
+ * the same check runs over the incoming pair's pages (the other pairs wait
+ * for their own CR3's return); paging-mode changes drop all.
  *
  * Invariants:
  *  - A mapped page is writable in the window only if the guest's entry allows
  *    the write, its dirty bit is already set, and its physical page holds no
  *    translated code; so the first write of a clean page faults and sets D,
- *    and every write to a code page faults (at every alias, in both windows:
+ *    and every write to a code page faults (at every alias, in every window:
  *    the reverse map links each physical page to the slots mapping it).
+ *  - A space window's non-global pages are ones its CR3's tables mapped
+ *    alike (same frame, A set, D set if writable) when the CR3 was last
+ *    loaded or since: what a TLB refill would find.
  *  - Pages leave the window by being re-reserved PROT_NONE, never unmapped,
  *    so no host mapping can ever land where guest code reaches.
  *  - The number of mapped pages stays below SHADOW_MAX_PAGES; reaching it
@@ -32,8 +41,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layout.h"
+
 #define SHADOW_MAX_PAGES 32768u
 #define SHADOW_NONE 0xFFFFFFFFu
+
+/* Windows: the kernel window, then a kernel and a user view a slot. */
+#define SHADOW_KERNEL 0u
+#define SHADOW_WINDOWS (1u + 2u * SPACE_SLOTS)
+static inline unsigned shadow_kview(unsigned k)
+{
+	return 1 + 2 * k;
+}
+static inline unsigned shadow_uview(unsigned k)
+{
+	return 2 + 2 * k;
+}
+static inline bool shadow_is_user(unsigned window)
+{
+	return window != SHADOW_KERNEL && window % 2 == 0;
+}
 
 enum shadow_flush_cause {
 	SHFLUSH_CR3,       /* CR3 load (non-global pages) */
@@ -45,20 +72,6 @@ enum shadow_flush_cause {
 struct gmem;
 struct stats;
 
-/* The pages each recent address space last faulted in, mapped again
- * when its CR3 comes back (if its tables still map them alike): what a
- * process touched before it was switched out it mostly touches again. */
-#define SHADOW_SPACES 16u
-#define SHADOW_SPACE_FAULTS 8u
-
-struct shadow_space {
-	uint32_t cr3;
-	uint64_t used;          /* for eviction: the least recent goes */
-	uint32_t slot[SHADOW_SPACE_FAULTS], phys[SHADOW_SPACE_FAULTS];
-	uint8_t rw[SHADOW_SPACE_FAULTS];
-	uint32_t n, next;
-};
-
 struct shadow {
 	struct gmem *mem;
 	struct stats *stats;
@@ -67,16 +80,20 @@ struct shadow {
 	uint8_t *lin_flags;    /* per slot: SHADOW_RW, SHADOW_GLOBAL */
 	uint32_t *alias_next;  /* per slot: next slot mapping the same physical page */
 	uint32_t *alias_head;  /* per physical RAM page: first slot mapping it */
-	/* The mapped slots, for flushes: global ones apart, so that a CR3 load
-	 * touches only the others.  list_pos is each slot's index in its list
-	 * (which one its SHADOW_GLOBAL flag says). */
-	uint32_t *mapped_local, *mapped_global;
-	uint32_t n_local, n_global;
+	/* The mapped slots, for flushes: the global ones on one list, the
+	 * others on their window's, so that a CR3 load touches only the kernel
+	 * window's and the incoming pair's.  list_pos is each slot's index in
+	 * its list. */
+	uint32_t *global, n_global;
+	uint32_t *local[SHADOW_WINDOWS], n_local[SHADOW_WINDOWS];
 	uint32_t *list_pos;
-	bool user_window;      /* the user window is reserved (for teardown) */
-	struct shadow_space spaces[SHADOW_SPACES];
-	struct shadow_space *space; /* the current CR3's, or NULL */
-	uint64_t space_clock;
+	/* The CR3 each slot's pair is bound to, when each was last entered (0:
+	 * never), the current slot, and its pair's host bases. */
+	uint32_t slot_cr3[SPACE_SLOTS];
+	uint64_t slot_used[SPACE_SLOTS], clock;
+	unsigned cur;
+	uint64_t kwin_base, uwin_base;
+	bool reserved;         /* the space windows are reserved (for teardown) */
 };
 
 #define SHADOW_RW 0x1u      /* the guest may write and D is set */
@@ -85,17 +102,14 @@ struct shadow {
 int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *err, size_t errlen);
 void shadow_destroy(struct shadow *s);
 
-/* CR0.PG changed: drops every mapping; off restores the identity view. */
+/* CR0.PG changed: drops every mapping; off restores the identity view.  The
+ * current pair stays current, bound to no CR3 (none finds it again). */
 void shadow_set_paging(struct shadow *s, bool on);
-#define SHADOW_KERNEL 0u
-#define SHADOW_USER 1u
-
-/* A hidden fault mapped linear page `lin` of `window` (a frame, writable
- * or not): remembered for the current address space (shadow_switch_cr3). */
-void shadow_note_fault(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw);
+/* The window holding host address `addr`, if any. */
+bool shadow_window_at(uint64_t addr, unsigned *window);
 /* Whether linear page `lin` may enter window `window`: never host page 0
- * (below mmap_min_addr) or the kernel window's top page (a guard of the
- * user window, layout.h); accesses there are emulated. */
+ * (below mmap_min_addr), nor a kernel view's first or last page or the
+ * kernel window's last (layout.h's guards); accesses there are emulated. */
 bool shadow_mappable(const struct shadow *s, unsigned window, uint32_t lin);
 /* Maps linear page `lin` of window `window` to physical page `phys` (RAM)
  * with the guest's permission `rw` (write allowed and dirty) and
@@ -105,15 +119,17 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, 
  * one host mapping (a 4 MiB page), same permissions for all. */
 void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, uint32_t n, bool rw,
 		    bool global);
-/* invlpg: drops linear page `lin` from both windows. */
+/* invlpg: drops linear page `lin` from every window. */
 void shadow_unmap(struct shadow *s, uint32_t lin);
+/* Drops every mapping, or with keep_global every non-global one. */
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause);
-/* A CR3 load (the new tables at cr3): drops the non-global pages, except
- * those the new tables map to the same frame with A already set and, for
- * a writable mapping, still writable with D set (what a TLB could hold
- * across the switch; nothing in guest memory changes); then maps again,
- * under the same rule, the last pages this CR3 faulted in when it ran
- * before.  Counted as a CR3 flush. */
+/* A CR3 load (the new tables at cr3): drops the kernel window's non-global
+ * pages, except those the new tables map to the same frame with A already
+ * set and, for a writable mapping, still writable with D set (what a refill
+ * would find; nothing in guest memory changes).  Makes current the pair
+ * bound to cr3, its pages checked under the same rule, or else the least
+ * recently used pair, emptied of its non-global pages and bound to cr3:
+ * kwin_base and uwin_base say where.  Counted as a CR3 flush. */
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
 /* Write-protects every alias of physical page `phys` (code) or restores the
  * write access its mappings allow. */

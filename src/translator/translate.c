@@ -45,6 +45,38 @@ void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *
 	x->mem = mem;
 	x->stats = stats;
 	ZydisDecoderInit(&x->dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+	memset(x->uaccess, 0, sizeof x->uaccess);
+	x->n_uaccess = 0;
+}
+
+/* The slot of `eip` in the marked set, or of the empty entry where it
+ * would go. */
+static uint32_t uaccess_slot(const struct xlate *x, uint32_t eip)
+{
+	_Static_assert(XLATE_UACCESS_SLOTS == 1u << 12, "a 12-bit hash");
+	uint32_t i = (eip * 0x9E3779B1u) >> 20;
+	while (x->uaccess[i] && x->uaccess[i] != eip)
+		i = (i + 1) % XLATE_UACCESS_SLOTS;
+	return i;
+}
+
+static bool is_uaccess(const struct xlate *x, uint32_t eip)
+{
+	return eip && x->uaccess[uaccess_slot(x, eip)] == eip;
+}
+
+bool xlate_mark_uaccess(struct xlate *x, uint32_t eip)
+{
+	/* A quarter stays empty, so that probes end soon. */
+	if (!eip || x->n_uaccess >= XLATE_UACCESS_SLOTS / 4 * 3)
+		return false;
+	uint32_t i = uaccess_slot(x, eip);
+	if (x->uaccess[i])
+		return false;
+	x->uaccess[i] = eip;
+	x->n_uaccess++;
+	x->stats->uaccess_sites++;
+	return true;
 }
 
 static bool is_sreg(ZydisRegister r)
@@ -266,10 +298,10 @@ static void mem_from(ZydisEncoderOperand *o, const ZydisDecodedOperand *src, uin
 	o->mem.size = size;
 }
 
-/* lea of a guest FS/GS memory operand (plus `adjust`) into r8d or r10d
- * (reg 0 or 2), with the segment base (r9 or r12) added modulo 4 GiB like
- * the guest's own address arithmetic: the linear address to access. */
-static bool emit_seg_lea(struct builder *b, const ZydisDecodedOperand *m, int32_t adjust, unsigned reg)
+/* lea of a guest memory operand (plus `adjust`) into r8d or r10d (reg 0
+ * or 2), with an FS or GS base (r9 or r12) added modulo 4 GiB like the
+ * guest's own address arithmetic: the linear address to access. */
+static bool emit_lea(struct builder *b, const ZydisDecodedOperand *m, int32_t adjust, unsigned reg)
 {
 	ZydisEncoderRequest lea;
 
@@ -290,6 +322,8 @@ static bool emit_seg_lea(struct builder *b, const ZydisDecodedOperand *m, int32_
 	} else if (!emit_encoded(&b->e, &lea, false)) {
 		return false;
 	}
+	if (!is_fs_gs(m->mem.segment))
+		return true;
 	/* lea (%reg,%r9|%r12), %reg32 */
 	uint8_t idx = m->mem.segment == ZYDIS_REGISTER_FS ? 1 : 4;
 	const uint8_t add[] = {0x47, 0x8D, (uint8_t)(reg << 3 | 4), (uint8_t)(idx << 3 | reg)};
@@ -316,7 +350,7 @@ static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool lo
 		/* Through the linear address: r8d for a load (it becomes the
 		 * value), r10d for a store (r8d holds the value). */
 		unsigned via = load ? 0 : 2;
-		if (!emit_seg_lea(b, m, adjust, via))
+		if (!emit_lea(b, m, adjust, via))
 			return false;
 		req.operands[mm].mem.base = via == 0 ? ZYDIS_REGISTER_R8D : ZYDIS_REGISTER_R10D;
 		req.operands[mm].mem.index = ZYDIS_REGISTER_NONE;
@@ -326,22 +360,29 @@ static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool lo
 	return emit_encoded(&b->e, &req, true);
 }
 
+/* The instruction with memory operand `m` replaced by (base,index), its
+ * FS/GS override dropped; `guest_mem` as emit_encoded's. */
+static bool emit_rebased(struct builder *b, const struct insn *in, int m, ZydisRegister base, ZydisRegister index,
+			 bool guest_mem)
+{
+	ZydisEncoderRequest req;
+
+	init_request_from(&req, in);
+	req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE; /* the registers' width says */
+	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS);
+	ZydisEncoderOperand *o = &req.operands[m];
+	o->mem.base = base;
+	o->mem.index = index;
+	o->mem.scale = index != ZYDIS_REGISTER_NONE ? 1 : 0;
+	o->mem.displacement = 0;
+	return emit_encoded(&b->e, &req, guest_mem);
+}
+
 /* A copy whose memory operand goes through FS or GS: compute the linear
  * address into r8d (wrapping at 4 GiB like the guest) and access (%r8d). */
 static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 {
-	ZydisEncoderRequest req;
-
-	if (!emit_seg_lea(b, &in->ops[m], 0, 0))
-		return false;
-	init_request_from(&req, in);
-	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS);
-	ZydisEncoderOperand *o = &req.operands[m];
-	o->mem.base = ZYDIS_REGISTER_R8D;
-	o->mem.index = ZYDIS_REGISTER_NONE;
-	o->mem.scale = 0;
-	o->mem.displacement = 0;
-	return emit_encoded(&b->e, &req, true);
+	return emit_lea(b, &in->ops[m], 0, 0) && emit_rebased(b, in, m, ZYDIS_REGISTER_R8D, ZYDIS_REGISTER_NONE, true);
 }
 
 static bool emit_encoded_without_segment(struct builder *b, const struct insn *in)
@@ -566,29 +607,60 @@ static bool load_target_r8(struct builder *b, const struct insn *in)
 	return o->type == ZYDIS_OPERAND_TYPE_MEMORY && emit_r8_mem(b, o, true, 0, 4);
 }
 
-/* A ring-3 movs/stos/cmps/scas: the guest's own bytes (no address-size
- * prefix, so RSI, RDI and RCX), with ESI and EDI lifted into the user
- * window by adding USER_WINDOW_BASE (bit 32) and dropped back after;
- * lea and mov leave the flags alone.  Guest registers are 32-bit values
- * zero-extended, so bit 32 is the bias alone, and a signal handler's
- * 32-bit view of RSI/RDI mid-instruction is the guest's.  A run leaving
- * the window faults at its edge instead of wrapping at 4 GiB: the page
- * past the user window is reserved, and the kernel window's top page is
- * never mapped (shadow.c), so the fault sends the rest to the emulator,
- * which wraps as the CPU does. */
-static void emit_user_string(struct builder *b, const struct insn *in)
+/* A string instruction run with 64-bit addresses: the guest's own bytes
+ * (no address-size prefix, so RSI, RDI and RCX), with ESI and EDI lifted
+ * into a space window by adding its base, which `load_base` puts in r8,
+ * and dropped back after; lea and mov leave the flags alone.  Guest
+ * registers are 32-bit values zero-extended and window bases are 4 GiB-
+ * aligned, so a signal handler's 32-bit view of RSI/RDI mid-instruction is
+ * the guest's.  A run leaving the window faults at its edge instead of
+ * wrapping at 4 GiB (layout.h keeps never-mapped pages there), and the
+ * fault sends the rest to the emulator, which wraps as the CPU does. */
+static void emit_biased_string(struct builder *b, const struct insn *in, const uint8_t *load_base, unsigned n)
 {
 	const uint8_t bias[] = {
-		0x49, 0xB8, 0, 0, 0, 0, 1, 0, 0, 0, /* movabs $USER_WINDOW_BASE, %r8 */
 		0x4A, 0x8D, 0x3C, 0x07,             /* lea (%rdi,%r8), %rdi */
 		0x4A, 0x8D, 0x34, 0x06,             /* lea (%rsi,%r8), %rsi */
 		0x89, 0xC9,                         /* mov %ecx, %ecx */
 	};
 	const uint8_t unbias[] = {0x89, 0xFF, 0x89, 0xF6}; /* mov %edi, %edi; mov %esi, %esi */
-	_Static_assert(USER_WINDOW_BASE == 1ull << 32, "the bias is bit 32");
+	emit_bytes(&b->e, load_base, n);
 	emit_bytes(&b->e, bias, sizeof bias);
 	emit_bytes(&b->e, in->bytes, in->d.length);
 	emit_bytes(&b->e, unbias, sizeof unbias);
+}
+
+/* mov VC_KWIN_BASE or VC_UWIN_BASE (at `field`) (%r15), %r8 (reg 0) or
+ * %r11 (reg 3): a space window's base. */
+#define BASE_LOAD_LEN 7u
+static void window_base_load(uint8_t out[BASE_LOAD_LEN], unsigned field, unsigned reg)
+{
+	const uint8_t load[BASE_LOAD_LEN] = {0x4D, 0x8B, (uint8_t)(0x87 | reg << 3), (uint8_t)field,
+					     (uint8_t)(field >> 8), 0, 0};
+	memcpy(out, load, BASE_LOAD_LEN);
+}
+
+/* A ring-3 movs/stos/cmps/scas in the user view (ES:EDI cannot take the
+ * gs: prefix), or a marked ring-0 string instruction in the kernel view. */
+static void emit_window_string(struct builder *b, const struct insn *in, unsigned field)
+{
+	uint8_t load[BASE_LOAD_LEN];
+	window_base_load(load, field, 0);
+	emit_biased_string(b, in, load, BASE_LOAD_LEN);
+}
+
+/* A marked ring-0 instruction's explicit memory operand `m`, in the
+ * current kernel view: its linear address into r10d, the view's base into
+ * r11, and the instruction with (%r11,%r10) as the operand. */
+static bool emit_kwin_mem(struct builder *b, const struct insn *in, int m)
+{
+	uint8_t load[BASE_LOAD_LEN];
+
+	if (!emit_lea(b, &in->ops[m], 0, 2))
+		return false;
+	window_base_load(load, VC_KWIN_BASE, 3);
+	emit_bytes(&b->e, load, BASE_LOAD_LEN);
+	return emit_rebased(b, in, m, ZYDIS_REGISTER_R11, ZYDIS_REGISTER_R10, false);
 }
 
 static void emit_disp32(struct builder *b, const uint8_t *op, unsigned n, uint32_t disp)
@@ -808,7 +880,13 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		return true;
 	}
 	case XC_USER_STRING:
-		emit_user_string(b, in);
+		emit_window_string(b, in, VC_UWIN_BASE);
+		break;
+	case XC_KWIN_STRING:
+		emit_window_string(b, in, VC_KWIN_BASE);
+		break;
+	case XC_KWIN_MEM:
+		ok = emit_kwin_mem(b, in, mem_operand(&in->d, in->ops));
 		break;
 	case XC_SREG_RELOAD:
 		emit_sreg_reload(b, in);
@@ -872,6 +950,20 @@ static enum xclass tsc_class(const struct insn *in, uint32_t mode)
 	return in->cls;
 }
 
+static bool is_string(ZydisMnemonic mn)
+{
+	switch (mn) {
+	case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
+	case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD:
+	case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
+	case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD:
+	case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static enum xclass user_class(const struct insn *in)
 {
 	switch (in->cls) {
@@ -884,21 +976,28 @@ static enum xclass user_class(const struct insn *in)
 		for (unsigned i = 0; i < in->d.operand_count; i++)
 			if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
 			    in->ops[i].mem.segment == ZYDIS_REGISTER_ES &&
-			    in->ops[i].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN) {
-				switch (in->d.mnemonic) {
-				case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
-				case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD:
-				case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
-				case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD:
-					return XC_USER_STRING;
-				default:
-					return XC_EMULATE;
-				}
-			}
+			    in->ops[i].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN)
+				return is_string(in->d.mnemonic) ? XC_USER_STRING : XC_EMULATE; /* ins: emulated */
 		return XC_PLAIN;
 	default:
 		return in->cls;
 	}
+}
+
+/* A marked ring-0 instruction under paging: string instructions and
+ * copies with an explicit memory access go through the kernel view;
+ * anything else stays as it was (in the kernel window). */
+static enum xclass uaccess_class(const struct insn *in)
+{
+	if (in->cls != XC_PLAIN)
+		return in->cls;
+	if (is_string(in->d.mnemonic))
+		return XC_KWIN_STRING;
+	int m = mem_operand(&in->d, in->ops);
+	if (m >= 0 && in->ops[m].visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
+	    in->ops[m].mem.type == ZYDIS_MEMOP_TYPE_MEM)
+		return XC_KWIN_MEM;
+	return XC_PLAIN;
 }
 
 /* Under paging, the first instruction's bytes when it may run onto the
@@ -962,10 +1061,13 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			*blk_phys2 = phys2; /* its tail came from frame phys2 */
 		if (user)
 			in->cls = user_class(in);
+		else if (paging && is_uaccess(x, in->eip))
+			in->cls = uaccess_class(in);
 		in->cls = tsc_class(in, mode);
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&
+			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
 			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&
 			    in->cls != XC_PUSH_SREG && in->cls != XC_STI;

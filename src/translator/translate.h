@@ -14,14 +14,20 @@
  *    sensitive instruction, and anything not known to behave the same in
  *    64-bit mode.
  *
- * Invariant every rewrite keeps: the first host instruction of a guest
- * instruction's code is the only one that can fault on guest memory, and
- * guest registers and flags are unchanged until it has completed, so a fault
- * maps back to the guest instruction with the exact guest state.
+ * Ring-0 instructions the monitor has seen touch a user page (marked with
+ * xlate_mark_uaccess: Linux's copy_to_user and get_user, say) address
+ * memory in the current CR3's kernel view instead of the kernel window
+ * (XC_KWIN_MEM, XC_KWIN_STRING; shadow.h says why).
+ *
+ * Invariant every rewrite keeps: one host instruction of a guest
+ * instruction's code can fault on guest memory, and the low 32 bits of the
+ * guest registers, and the flags, are the guest's until it has completed,
+ * so a fault maps back to the guest instruction with the exact guest state.
  */
 #ifndef BT86_TRANSLATE_H
 #define BT86_TRANSLATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <Zydis/Zydis.h>
@@ -54,8 +60,10 @@ enum xclass {
 	XC_STI,
 	XC_MOV_FROM_SREG,
 	XC_PUSH_SREG,
-	XC_USER_STRING, /* movs/stos/cmps/scas at CPL 3: ES:EDI moved into the user window */
+	XC_USER_STRING, /* movs/stos/cmps/scas at CPL 3: ESI and EDI moved into the user view */
 	XC_SREG_RELOAD, /* mov r, %es/%ds/%fs and their pops at CPL 0: a recorded load repeated inline */
+	XC_KWIN_MEM,    /* a marked ring-0 instruction's explicit memory operand, in the current kernel view */
+	XC_KWIN_STRING, /* a marked ring-0 string instruction: ESI and EDI moved into that view */
 	XC_EMULATE,
 };
 
@@ -64,14 +72,25 @@ struct tc_block;
 struct gmem;
 struct stats;
 
+/* Room for the marked instructions' EIPs (open addressing; 0 is empty). */
+#define XLATE_UACCESS_SLOTS 4096u
+
 struct xlate {
 	struct tc *tc;
 	struct gmem *mem;
 	struct stats *stats;
 	ZydisDecoder dec;
+	uint32_t uaccess[XLATE_UACCESS_SLOTS];
+	uint32_t n_uaccess;
 };
 
 void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *stats);
+
+/* Marks the ring-0 instruction at `eip` as one that touches user pages:
+ * its translations from now on reach memory through the current CR3's
+ * kernel view.  False when it was marked already (or the set is
+ * full): nothing to retranslate. */
+bool xlate_mark_uaccess(struct xlate *x, uint32_t eip);
 
 enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops);
 

@@ -1,4 +1,6 @@
 /* The page walker and the shadow's bookkeeping. */
+#include <setjmp.h>
+#include <signal.h>
 #include <string.h>
 
 #include "mem/layout.h"
@@ -18,6 +20,29 @@ static uint32_t rd(uint32_t phys)
 static void wr(uint32_t phys, uint32_t v)
 {
 	gmem_write(&m.mem, phys, 4, v);
+}
+
+static sigjmp_buf probe_env;
+
+static void probe_fault(int sig)
+{
+	(void)sig;
+	siglongjmp(probe_env, 1);
+}
+
+/* Whether the host can read the byte at `addr` (a shadow window page). */
+static bool readable(uint64_t addr)
+{
+	struct sigaction sa = {.sa_handler = probe_fault}, old;
+	volatile bool ok = false;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGSEGV, &sa, &old), 0);
+	if (!sigsetjmp(probe_env, 1)) {
+		(void)*(volatile uint8_t *)(uintptr_t)addr;
+		ok = true;
+	}
+	ck_assert_int_eq(sigaction(SIGSEGV, &old, NULL), 0);
+	return ok;
 }
 
 static void tables(void)
@@ -89,9 +114,9 @@ START_TEST(test_shadow_aliases_and_flushes)
 	shadow_map(&m.shadow, SHADOW_KERNEL, 0x40000, frame, true, false);
 	shadow_map(&m.shadow, SHADOW_KERNEL, 0x50000, frame, true, true);
 	shadow_map(&m.shadow, SHADOW_KERNEL, 0x60000, 0x301, false, false);
-	shadow_map(&m.shadow, SHADOW_USER, 0x70000, frame, false, false);
-	ck_assert_uint_eq(m.shadow.alias_head[frame], (1u << 20) | 0x70000); /* user-window slot */
-	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(USER_WINDOW_BASE + 0x70000000u), 0);
+	shadow_map(&m.shadow, shadow_uview(m.shadow.cur), 0x70000, frame, false, false);
+	ck_assert_uint_eq(m.shadow.alias_head[frame], (shadow_uview(m.shadow.cur) << 20) | 0x70000);
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(m.shadow.uwin_base + 0x70000000u), 0);
 	shadow_unmap(&m.shadow, 0x70000);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 3);
 	ck_assert_uint_eq(m.shadow.alias_head[frame], 0x50000);
@@ -113,10 +138,11 @@ START_TEST(test_shadow_aliases_and_flushes)
 }
 END_TEST
 
-/* A CR3 load keeps the pages the new tables map alike, drops the others,
- * and maps again what the returning space last faulted in, as long as its
- * tables still map it with A set; it never sets A itself. */
-START_TEST(test_shadow_switch_keeps_and_replays)
+/* A CR3 load keeps the kernel window's pages the new tables map alike and
+ * drops the others; each CR3 gets a pair of space windows of its own,
+ * which it finds again, rechecked, at its return, and the least recently
+ * used pair goes to a CR3 not seen lately.  A is never set by the shadow. */
+START_TEST(test_shadow_switch_keeps_and_rechecks)
 {
 	const uint32_t pd_a = 0x20000, pt_a = 0x21000, pd_b = 0x22000, pt_b = 0x23000;
 	const uint32_t flags = PTE_P | PTE_W | PTE_U | PTE_A | PTE_D;
@@ -127,27 +153,47 @@ START_TEST(test_shadow_switch_keeps_and_replays)
 	wr(pd_b, pt_b | PTE_P | PTE_W | PTE_U | PTE_A);
 	wr(pt_b + 4, 0x200000 | flags);                 /* the same frame */
 	wr(pt_b + 8, 0x205000 | flags);                 /* another frame */
+	wr(0x201000, 0x5A5A);
 	shadow_set_paging(&m.shadow, true);
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
-	shadow_map(&m.shadow, SHADOW_USER, 1, 0x200, true, false);
-	shadow_map(&m.shadow, SHADOW_USER, 2, 0x201, true, false);
-	shadow_note_fault(&m.shadow, SHADOW_USER, 1, 0x200, true);
-	shadow_note_fault(&m.shadow, SHADOW_USER, 2, 0x201, true);
-	const uint32_t s1 = (1u << 20) | 1, s2 = (1u << 20) | 2;
+	const unsigned a = m.shadow.cur;
+	const uint64_t a_user = m.shadow.uwin_base, a_kernel = m.shadow.kwin_base;
+	const uint32_t u2 = shadow_uview(a) << 20 | 2, k2 = shadow_kview(a) << 20 | 2;
+	shadow_map(&m.shadow, SHADOW_KERNEL, 1, 0x200, true, false);
+	shadow_map(&m.shadow, SHADOW_KERNEL, 2, 0x201, true, false);
+	shadow_map(&m.shadow, shadow_uview(a), 2, 0x201, true, false);
+	shadow_map(&m.shadow, shadow_kview(a), 2, 0x201, true, false);
 
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
-	ck_assert_uint_eq(m.shadow.lin_phys[s1], 0x200);         /* mapped alike: kept */
-	ck_assert_uint_eq(m.shadow.lin_phys[s2], SHADOW_NONE);   /* another frame: dropped */
-	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
-	ck_assert_uint_eq(m.shadow.lin_phys[s2], 0x201);         /* A's last fault, mapped again */
-	ck_assert_uint_eq(m.stats.shadow_replayed, 1);
+	ck_assert_uint_ne(m.shadow.cur, a);
+	ck_assert_uint_ne(m.shadow.uwin_base, a_user);
+	ck_assert_uint_eq(m.shadow.lin_phys[1], 0x200);           /* mapped alike: kept */
+	ck_assert_uint_eq(m.shadow.lin_phys[2], SHADOW_NONE);     /* another frame: dropped */
+	ck_assert_uint_eq(m.shadow.lin_phys[u2], 0x201);          /* A's pair: untouched */
+	ck_assert(!readable(m.shadow.uwin_base + 0x2000));        /* B's own pair is empty */
 
-	wr(pt_a + 8, 0x201000 | (flags & ~PTE_A));               /* the guest clears A */
-	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
-	ck_assert_uint_eq(m.shadow.lin_phys[s2], SHADOW_NONE);   /* not without A */
+	ck_assert_uint_eq(m.shadow.cur, a);                       /* A's pair again */
+	ck_assert_uint_eq(m.shadow.kwin_base, a_kernel);
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(a_user + 0x2000), 0x5A5A);
+	*(volatile uint32_t *)(uintptr_t)(a_kernel + 0x2000) = 0xA5A5; /* writable, as mapped */
+	ck_assert_uint_eq(rd(0x201000), 0xA5A5);
+	ck_assert_uint_eq(m.stats.shadow_kept, 1 + 1 + 2);        /* page 1 at each load, A's pair */
+
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	wr(pt_a + 8, 0x201000 | (flags & ~PTE_A));               /* the guest clears A while B runs */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(m.shadow.lin_phys[u2], SHADOW_NONE);   /* not without A */
+	ck_assert_uint_eq(m.shadow.lin_phys[k2], SHADOW_NONE);
+	ck_assert(!readable(a_user + 0x2000));
 	ck_assert_uint_eq(rd(pt_a + 8) & PTE_A, 0);              /* and A stays clear */
-	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CR3], 5);
+
+	shadow_map(&m.shadow, shadow_uview(a), 2, 0x201, true, false);
+	for (uint32_t cr3 = 0x30000; cr3 < 0x30000 + SPACE_SLOTS * 0x1000; cr3 += 0x1000)
+		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, cr3, 0); /* empty tables */
+	ck_assert_uint_eq(m.shadow.lin_phys[u2], SHADOW_NONE);   /* A's pair went to another CR3 */
+	ck_assert(!readable(a_user + 0x2000));
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CR3], 5 + SPACE_SLOTS);
 }
 END_TEST
 
@@ -189,7 +235,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_walk_error_codes);
 	tcase_add_test(t, test_walk_large_and_global);
 	tcase_add_test(t, test_shadow_aliases_and_flushes);
-	tcase_add_test(t, test_shadow_switch_keeps_and_replays);
+	tcase_add_test(t, test_shadow_switch_keeps_and_rechecks);
 	tcase_add_test(t, test_shadow_run_keeps_code_read_only);
 	tcase_add_test(t, test_shadow_capacity_bound);
 	suite_add_tcase(s, t);
