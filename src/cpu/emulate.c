@@ -13,7 +13,6 @@
 #include "../mem/pagewalk.h"
 #include "../mem/shadow.h"
 #include "../mem/vmem.h"
-#include "../util.h"
 #include "exception.h"
 #include "run.h"
 #include "segment.h"
@@ -882,8 +881,7 @@ static void mov_cr(struct emu *e)
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);
 	}
-	bool followed = vcpu_follow_windows(v);
-	BT86_ASSERT(followed);
+	vcpu_follow_windows(v);
 }
 
 void emu_step(struct vcpu *v)

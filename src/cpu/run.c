@@ -306,10 +306,7 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
 	struct sigaction sa;
 
-	if (!vcpu_follow_windows(v)) {
-		snprintf(err, errlen, "arch_prctl(ARCH_SET_GS) failed");
-		return -1;
-	}
+	vcpu_follow_windows(v);
 	/* Translated code keeps the guest's ESP in rsp: the kernel must
 	 * never push a signal frame there. */
 	if (sigaltstack(&ss, NULL) != 0) {
@@ -335,15 +332,22 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 	return 0;
 }
 
-bool vcpu_follow_windows(struct vcpu *v)
+void vcpu_follow_windows(struct vcpu *v)
 {
-	struct vcpu_hot *h = v->hot;
-	h->kwin_base = v->shadow->kwin_base;
-	if (h->uwin_base == v->shadow->uwin_base)
-		return true;
-	h->uwin_base = v->shadow->uwin_base;
-	/* Ring-3 blocks address the user view through %gs. */
-	return syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)h->uwin_base) == 0;
+	v->hot->kwin_base = v->shadow->kwin_base;
+	v->hot->uwin_base = v->shadow->uwin_base;
+}
+
+/* Ring-3 blocks address the user view through %gs: the host GS base
+ * follows VC_UWIN_BASE before one runs (a system call, so only then: a
+ * CR3 load that never reaches ring 3 costs none). */
+static void user_view_on(struct vcpu *v)
+{
+	if (v->gs_base == v->hot->uwin_base)
+		return;
+	if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)v->hot->uwin_base) != 0)
+		vcpu_stop(v, 1, "the host refused the GS base %#lx", (unsigned long)v->hot->uwin_base);
+	v->gs_base = v->hot->uwin_base;
 }
 
 void vcpu_request_stop(struct vcpu *v)
@@ -497,6 +501,11 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		if (!b) {
 			vcpu_stop(v, 1, "execution outside RAM at eip %#x", h->eip);
 			break;
+		}
+		if ((b->mode & XMODE_CPL_MASK) == 3) {
+			user_view_on(v);
+			if (v->stopped)
+				break;
 		}
 		h->entry_flags = (h->eflags & FL_HOST_HELD) | 0x202 | (v->smc_step ? FL_TF : 0);
 		uint64_t t0 = __rdtsc();

@@ -20,9 +20,9 @@ void vcpu_destroy(struct vcpu *v);
 /* Installs the fault handlers for translated code on the calling thread. */
 int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen);
 /* Points translated code at the shadow's current space windows
- * (VC_KWIN_BASE, VC_UWIN_BASE and the host GS base): after a CR3 load or
- * a paging change.  False if the host refused the GS base. */
-bool vcpu_follow_windows(struct vcpu *v);
+ * (VC_KWIN_BASE and VC_UWIN_BASE; the host GS base follows the latter
+ * before ring-3 code runs): after a CR3 load or a paging change. */
+void vcpu_follow_windows(struct vcpu *v);
 /* Before the VCPU is destroyed: later pokes (terminal input, the timer) are
  * ignored instead of reaching freed state. */
 void vcpu_signals_quiesce(void);

@@ -140,6 +140,7 @@ struct vcpu {
 	struct shadow *shadow;
 	struct stats *stats;
 	uint64_t tsc_virtual;   /* guest-written TSC adjustment (0: the host's TSC) */
+	uint64_t gs_base;       /* the host GS base last set (run.c's user_view_on) */
 	/* A store into translated code is being single-stepped to completion. */
 	bool smc_step;
 	/* The guest's last #PF from translated code, whose retry the iret

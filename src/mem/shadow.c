@@ -97,7 +97,6 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 		shadow_destroy(s);
 		return -1;
 	}
-	memset(s->lin_phys, 0xFF, SLOTS * sizeof *s->lin_phys);
 	memset(s->alias_head, 0xFF, (mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
 	/* The space windows, like the kernel window, are reserved whole. */
 	void *w = mmap((void *)(uintptr_t)(SPACE_WINDOWS_BASE - PAGE_SIZE_4K),
@@ -197,7 +196,6 @@ static void list_remove(struct shadow *s, uint32_t lin)
 static void drop(struct shadow *s, uint32_t lin)
 {
 	unlink_alias(s, lin);
-	s->lin_phys[lin] = SHADOW_NONE;
 	s->lin_flags[lin] = 0;
 }
 
@@ -211,7 +209,7 @@ static void forget(struct shadow *s, uint32_t lin)
 
 static void unmap_slot(struct shadow *s, uint32_t sl)
 {
-	if (s->lin_phys[sl] == SHADOW_NONE)
+	if (!(s->lin_flags[sl] & SHADOW_MAPPED))
 		return;
 	forget(s, sl);
 	reserve(s, sl, 1);
@@ -396,12 +394,12 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t p
 	BT86_ASSERT(s->paging && phys < s->mem->size >> PAGE_SHIFT_4K);
 	if (!shadow_mappable(s, window, lin_page))
 		return; /* host page 0, or the guard page: accesses there are emulated */
-	if (s->lin_phys[lin] != SHADOW_NONE)
+	if (s->lin_flags[lin] & SHADOW_MAPPED)
 		forget(s, lin); /* remapped (another frame, or now writable) */
 	else if (n_mapped(s) == SHADOW_MAX_PAGES)
 		shadow_flush(s, false, SHFLUSH_CAPACITY);
 	s->lin_phys[lin] = phys;
-	s->lin_flags[lin] = (uint8_t)((rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
+	s->lin_flags[lin] = (uint8_t)(SHADOW_MAPPED | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
 	s->alias_next[lin] = s->alias_head[phys];
 	s->alias_head[phys] = lin;
 	list_add(s, lin);
@@ -426,10 +424,10 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 		shadow_flush(s, false, SHFLUSH_CAPACITY);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t sl = first + i;
-		if (s->lin_phys[sl] != SHADOW_NONE)
+		if (s->lin_flags[sl] & SHADOW_MAPPED)
 			forget(s, sl);
 		s->lin_phys[sl] = phys + i;
-		s->lin_flags[sl] = (uint8_t)((rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
+		s->lin_flags[sl] = (uint8_t)(SHADOW_MAPPED | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
 		s->alias_next[sl] = s->alias_head[phys + i];
 		s->alias_head[phys + i] = sl;
 		list_add(s, sl);
@@ -443,6 +441,11 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 				BT86_ASSERT(mprotect(host(first + i), PAGE_SIZE_4K, PROT_READ) == 0);
 	s->stats->shadow_runs++;
 	count_mappings(s);
+}
+
+uint32_t shadow_frame(const struct shadow *s, uint32_t sl)
+{
+	return s->lin_flags[sl] & SHADOW_MAPPED ? s->lin_phys[sl] : SHADOW_NONE;
 }
 
 void shadow_protect(struct shadow *s, uint32_t phys, bool code)

@@ -76,8 +76,8 @@ struct shadow {
 	struct gmem *mem;
 	struct stats *stats;
 	bool paging;
-	uint32_t *lin_phys;    /* per slot: physical page, or SHADOW_NONE */
-	uint8_t *lin_flags;    /* per slot: SHADOW_RW, SHADOW_GLOBAL */
+	uint32_t *lin_phys;    /* per slot: physical page, when SHADOW_MAPPED */
+	uint8_t *lin_flags;    /* per slot: SHADOW_MAPPED, SHADOW_RW, SHADOW_GLOBAL (zero: unmapped) */
 	uint32_t *alias_next;  /* per slot: next slot mapping the same physical page */
 	uint32_t *alias_head;  /* per physical RAM page: first slot mapping it */
 	/* The mapped slots, for flushes: the global ones on one list, the
@@ -98,6 +98,7 @@ struct shadow {
 
 #define SHADOW_RW 0x1u      /* the guest may write and D is set */
 #define SHADOW_GLOBAL 0x2u
+#define SHADOW_MAPPED 0x4u  /* the slot maps lin_phys */
 
 int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *err, size_t errlen);
 void shadow_destroy(struct shadow *s);
@@ -131,6 +132,8 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
  * recently used pair, emptied of its non-global pages and bound to cr3:
  * kwin_base and uwin_base say where.  Counted as a CR3 flush. */
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
+/* The physical page slot `sl` maps, or SHADOW_NONE. */
+uint32_t shadow_frame(const struct shadow *s, uint32_t sl);
 /* Write-protects every alias of physical page `phys` (code) or restores the
  * write access its mappings allow. */
 void shadow_protect(struct shadow *s, uint32_t phys, bool code);

@@ -130,8 +130,8 @@ START_TEST(test_shadow_aliases_and_flushes)
 	ck_assert_uint_eq(m.stats.shadow_mappings, 2);
 	shadow_flush(&m.shadow, true, SHFLUSH_CR3);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 1); /* the global one stays */
-	ck_assert_uint_eq(m.shadow.lin_phys[0x50000], frame);
-	ck_assert_uint_eq(m.shadow.lin_phys[0x60000], SHADOW_NONE);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 0x50000), frame);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 0x60000), SHADOW_NONE);
 	shadow_flush(&m.shadow, false, SHFLUSH_MODE);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 0);
 	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CR3], 1);
@@ -167,9 +167,9 @@ START_TEST(test_shadow_switch_keeps_and_rechecks)
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
 	ck_assert_uint_ne(m.shadow.cur, a);
 	ck_assert_uint_ne(m.shadow.uwin_base, a_user);
-	ck_assert_uint_eq(m.shadow.lin_phys[1], 0x200);           /* mapped alike: kept */
-	ck_assert_uint_eq(m.shadow.lin_phys[2], SHADOW_NONE);     /* another frame: dropped */
-	ck_assert_uint_eq(m.shadow.lin_phys[u2], 0x201);          /* A's pair: untouched */
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 1), 0x200);           /* mapped alike: kept */
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 2), SHADOW_NONE);     /* another frame: dropped */
+	ck_assert_uint_eq(shadow_frame(&m.shadow, u2), 0x201);          /* A's pair: untouched */
 	ck_assert(!readable(m.shadow.uwin_base + 0x2000));        /* B's own pair is empty */
 
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
@@ -183,15 +183,15 @@ START_TEST(test_shadow_switch_keeps_and_rechecks)
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
 	wr(pt_a + 8, 0x201000 | (flags & ~PTE_A));               /* the guest clears A while B runs */
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
-	ck_assert_uint_eq(m.shadow.lin_phys[u2], SHADOW_NONE);   /* not without A */
-	ck_assert_uint_eq(m.shadow.lin_phys[k2], SHADOW_NONE);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, u2), SHADOW_NONE);   /* not without A */
+	ck_assert_uint_eq(shadow_frame(&m.shadow, k2), SHADOW_NONE);
 	ck_assert(!readable(a_user + 0x2000));
 	ck_assert_uint_eq(rd(pt_a + 8) & PTE_A, 0);              /* and A stays clear */
 
 	shadow_map(&m.shadow, shadow_uview(a), 2, 0x201, true, false);
 	for (uint32_t cr3 = 0x30000; cr3 < 0x30000 + SPACE_SLOTS * 0x1000; cr3 += 0x1000)
 		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, cr3, 0); /* empty tables */
-	ck_assert_uint_eq(m.shadow.lin_phys[u2], SHADOW_NONE);   /* A's pair went to another CR3 */
+	ck_assert_uint_eq(shadow_frame(&m.shadow, u2), SHADOW_NONE);   /* A's pair went to another CR3 */
 	ck_assert(!readable(a_user + 0x2000));
 	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CR3], 5 + SPACE_SLOTS);
 }
@@ -205,7 +205,7 @@ START_TEST(test_shadow_run_keeps_code_read_only)
 	shadow_map_run(&m.shadow, SHADOW_KERNEL, 0x80000, 0x400, 1024, true, false);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 1024);
 	ck_assert_uint_eq(m.stats.shadow_runs, 1);
-	ck_assert_uint_eq(m.shadow.lin_phys[0x80005], 0x405);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 0x80005), 0x405);
 	*(volatile uint32_t *)(uintptr_t)0x80004000u = 7;      /* a data page: writable */
 	ck_assert_uint_eq(gmem_read(&m.mem, 0x404000, 4), 7);
 	ck_assert_uint_eq(m.shadow.alias_head[0x405], 0x80005); /* the code page is in the reverse map */
