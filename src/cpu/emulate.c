@@ -832,7 +832,7 @@ static void mov_cr(struct emu *e)
 	bool to_cr = ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_CONTROL;
 	ZydisRegister cr = to_cr ? e->ops[0].reg.value : e->ops[1].reg.value;
 	unsigned n = (unsigned)(cr - ZYDIS_REGISTER_CR0);
-	uint32_t *regs[5] = {&v->cr0, NULL, &v->cr2, &v->cr3, &v->cr4};
+	uint32_t *regs[5] = {&v->cr0, NULL, &v->hot->cr2, &v->cr3, &v->cr4};
 
 	require_cpl0(e);
 	if (n > 4 || !regs[n]) {

@@ -131,7 +131,7 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
 
 	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
-		v->cr2 = lin;
+		v->hot->cr2 = lin;
 		v->stats->guest_page_faults++;
 		v->pf_retry.lin = lin;
 		v->pf_retry.window = (uint8_t)window;

@@ -53,7 +53,8 @@ struct vcpu_hot {
 		uint32_t base, null;
 	} sreg_reload[SREG_RELOADS];
 	uint64_t kwin_base, uwin_base;
-	uint8_t pad[VC_FX_GUEST - VC_UWIN_BASE - 8];
+	uint32_t cr2;
+	uint8_t pad[VC_FX_GUEST - VC_CR2 - 4];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 	uint8_t fx_mon[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
@@ -82,6 +83,7 @@ VCPU_HOT_CHECK(sreg_reload, VC_SREG_RELOAD);
 VCPU_HOT_CHECK(sreg_reload[1].null, VC_SREG_RELOAD + SREG_RELOAD_SIZE + SREG_RELOAD_NULL);
 VCPU_HOT_CHECK(kwin_base, VC_KWIN_BASE);
 VCPU_HOT_CHECK(uwin_base, VC_UWIN_BASE);
+VCPU_HOT_CHECK(cr2, VC_CR2);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
 VCPU_HOT_CHECK(fx_mon, VC_FX_MON);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
@@ -114,7 +116,7 @@ struct stats;
 
 struct vcpu {
 	struct vcpu_hot *hot;
-	uint32_t cr0, cr2, cr3, cr4;
+	uint32_t cr0, cr3, cr4; /* CR2 is in hot */
 	struct dtr gdtr, idtr;
 	struct seg_cache seg[S_COUNT];
 	/* The caches of hot->sreg_reload's loads: translated code that

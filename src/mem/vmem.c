@@ -20,7 +20,7 @@ static uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user, bool *
 	if (!(v->cr0 & CR0_PG))
 		return lin;
 	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
-		v->cr2 = lin;
+		v->hot->cr2 = lin;
 		v->stats->guest_page_faults++;
 		vcpu_raise(v, EXC_PF, true, r.err);
 	}

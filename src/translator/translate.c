@@ -206,6 +206,8 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 	case ZYDIS_MNEMONIC_STI:
 		return XC_STI;
 	case ZYDIS_MNEMONIC_MOV:
+		if (ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[1].reg.value == ZYDIS_REGISTER_CR2)
+			return XC_MOV_FROM_CR2;
 		for (unsigned i = 0; i < d->operand_count_visible; i++)
 			if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 			    !is_sreg(ops[i].reg.value) &&
@@ -891,6 +893,11 @@ static bool emit_insn(struct builder *b, struct insn *in)
 	case XC_SREG_RELOAD:
 		emit_sreg_reload(b, in);
 		break;
+	case XC_MOV_FROM_CR2:
+		/* mov VC_CR2(%r15), %r32 */
+		emit_disp32(b, (const uint8_t[]){0x41, 0x8B, (uint8_t)(0x87 | gpr_num(in->ops[0].reg.value) << 3)}, 3,
+			    VC_CR2);
+		break;
 	case XC_EMULATE:
 		ok = false;
 		break;
@@ -1063,11 +1070,13 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			in->cls = user_class(in);
 		else if (paging && is_uaccess(x, in->eip))
 			in->cls = uaccess_class(in);
+		if (in->cls == XC_MOV_FROM_CR2 && (mode & XMODE_CPL_MASK) != 0)
+			in->cls = XC_EMULATE; /* #GP outside ring 0 */
 		in->cls = tsc_class(in, mode);
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&
-			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING &&
+			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING && in->cls != XC_MOV_FROM_CR2 &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
 			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&
 			    in->cls != XC_PUSH_SREG && in->cls != XC_STI;

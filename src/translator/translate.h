@@ -62,6 +62,7 @@ enum xclass {
 	XC_PUSH_SREG,
 	XC_USER_STRING, /* movs/stos/cmps/scas at CPL 3: ESI and EDI moved into the user view */
 	XC_SREG_RELOAD, /* mov r, %es/%ds/%fs and their pops at CPL 0: a recorded load repeated inline */
+	XC_MOV_FROM_CR2, /* mov %cr2, r32 at CPL 0: a load from the VCPU (the page-fault handler's read) */
 	XC_KWIN_MEM,    /* a marked ring-0 instruction's explicit memory operand, in the current kernel view */
 	XC_KWIN_STRING, /* a marked ring-0 string instruction: ESI and EDI moved into that view */
 	XC_EMULATE,

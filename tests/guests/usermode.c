@@ -130,6 +130,8 @@ static void user_main(void)
 	UOK(last_trap.vector == 13, "hlt at CPL 3 raises #GP(0)");
 	EXPECT_TRAP(at, "movl %%cr0, %%eax", "a"(0));
 	UOK(last_trap.vector == 13, "mov from CR0 at CPL 3 raises #GP(0)");
+	EXPECT_TRAP(at, "movl %%cr2, %%ebx", "b"(0x5A));
+	UOK(last_trap.vector == 13 && last_trap.eip == at, "so does mov from CR2");
 	EXPECT_TRAP(at, "int $48");
 	UOK(last_trap.vector == 13 && last_trap.error == 48 * 8 + 2, "int to a DPL 0 gate raises #GP(vector)");
 	EXPECT_TRAP(at, "syscall");
@@ -174,7 +176,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(30);
+	plan(31);
 	gdt[6] = 0;
 	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	syscall_hook = sys;

@@ -85,6 +85,8 @@ static const struct {
 	{"0f 01 e0", "smsw %eax", XC_EMULATE},
 	{"0f 02 c0", "lar", XC_EMULATE},
 	{"0f 20 c0", "mov %cr0,%eax", XC_EMULATE},
+	{"0f 20 d3", "mov %cr2,%ebx", XC_MOV_FROM_CR2},
+	{"0f 22 d0", "mov %eax,%cr2", XC_EMULATE},
 	{"0f 23 c0", "mov %eax,%dr0", XC_EMULATE},
 	{"0f 06", "clts", XC_EMULATE},
 	{"0f 01 38", "invlpg", XC_EMULATE},
