@@ -120,6 +120,23 @@ static void shadow_fill(struct vcpu *v, unsigned window, uint32_t lin, const str
 			   r->global);
 }
 
+/* A ring-0 instruction touched a user page in the kernel window: when it
+ * did under another CR3 before, it is one of the kernel's copies to and
+ * from user memory, which the kernel views serve without remapping (an
+ * instruction that only ever works in one address space gains nothing). */
+static void uaccess_seen(struct vcpu *v, const struct tc_block *b, uint32_t eip)
+{
+	unsigned k = (eip * 0x9E3779B1u) >> 26;
+	_Static_assert(sizeof v->uaccess.cand_eip / sizeof v->uaccess.cand_eip[0] == 64, "a 6-bit hash");
+	if (v->uaccess.cand_eip[k] == eip && v->uaccess.cand_cr3[k] != v->cr3) {
+		v->uaccess.eip = eip;
+		v->uaccess.page = b->phys >> PAGE_SHIFT_4K; /* a block's instructions start on its first page */
+		v->uaccess.pending = true;
+	}
+	v->uaccess.cand_eip[k] = eip;
+	v->uaccess.cand_cr3[k] = v->cr3;
+}
+
 /* A fault in the window with paging on: a hidden fault (fill the shadow and
  * retry), a dirty-bit or code-page write, or the guest's own #PF. */
 static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, uint32_t eip,
@@ -141,11 +158,8 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		return;
 	}
 	uint32_t page = r.phys >> PAGE_SHIFT_4K;
-	if (window == SHADOW_KERNEL && r.user && !r.global) {
-		v->uaccess.eip = eip;
-		v->uaccess.page = b->phys >> PAGE_SHIFT_4K; /* a block's instructions start on its first page */
-		v->uaccess.pending = true;
-	}
+	if (window == SHADOW_KERNEL && r.user && !r.global)
+		uaccess_seen(v, b, eip);
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K)) {
 		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0); /* not RAM, host page 0, or the guard */
 		return;

@@ -153,11 +153,14 @@ struct vcpu {
 		bool write, pending;
 	} pf_retry;
 	/* A ring-0 instruction just touched a user page through the kernel
-	 * window: the run loop marks it (translate.h) and retranslates its
-	 * page, so that it uses the user-access window from then on. */
+	 * window under another CR3 than the first time (cand: the last few
+	 * such instructions and the CR3 each was seen under): the run loop
+	 * marks it (translate.h) and retranslates its page, so that it uses
+	 * the kernel views from then on. */
 	struct {
 		uint32_t eip, page;
 		bool pending;
+		uint32_t cand_eip[64], cand_cr3[64];
 	} uaccess;
 };
 

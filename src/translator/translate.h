@@ -14,10 +14,10 @@
  *    sensitive instruction, and anything not known to behave the same in
  *    64-bit mode.
  *
- * Ring-0 instructions the monitor has seen touch a user page (marked with
- * xlate_mark_uaccess: Linux's copy_to_user and get_user, say) address
- * memory in the current CR3's kernel view instead of the kernel window
- * (XC_KWIN_MEM, XC_KWIN_STRING; shadow.h says why).
+ * Ring-0 instructions the monitor has seen touch user pages under two CR3s
+ * (marked with xlate_mark_uaccess: Linux's copy_to_user and get_user, say)
+ * address memory in the current CR3's kernel view instead of the kernel
+ * window (XC_KWIN_MEM, XC_KWIN_STRING; shadow.h says why).
  *
  * Invariant every rewrite keeps: one host instruction of a guest
  * instruction's code can fault on guest memory, and the low 32 bits of the

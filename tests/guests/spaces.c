@@ -66,8 +66,9 @@ __attribute__((noinline)) static void kcopy(u32 dst, u32 src, u32 n)
 	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
 }
 
-/* A store that may fault: run once without a fault first, so that bt86
- * has seen it touch a user page before it faults. */
+/* A store that may fault: run without one in two spaces first, so that
+ * bt86 has seen it touch user pages under two CR3s (what makes it use
+ * its kernel views) before it faults. */
 static u32 store_at;
 __attribute__((noinline)) static void kstore(u32 addr, u32 v)
 {
@@ -184,8 +185,12 @@ void test_main(u32 magic, u32 mbi)
 	kadd(UPAGE + 4, 1);
 	is_u32(*pte(0, UPAGE) & (A | D), A | D, "and D by a write");
 
+	load_cr3(1);
+	kstore(UPAGE + 20, 0x5050);
+	load_cr3(0);
 	kstore(UPAGE + 20, 0x5151);
-	ok(last_trap.count == 0 && *(u32 *)&frames[0][20] == 0x5151, "a store to a user page");
+	ok(last_trap.count == 0 && *(u32 *)&frames[0][20] == 0x5151 && *(u32 *)&frames[1][20] == 0x5050,
+	   "a store to a user page, in two spaces");
 	*pte(0, UPAGE) &= ~W;
 	reload_cr3();
 	kstore(UPAGE + 20, 0x5252);
@@ -207,6 +212,8 @@ void test_main(u32 magic, u32 mbi)
 	is_u32(kread(UPAGE + 8), 0x2008, "space 1 reads on");
 
 	u32 regs[3];
+	load_cr3(1);
+	kcopy_regs((u32)kbuf, UPAGE + 0x100, 16, regs);
 	load_cr3(0);
 	kcopy_regs((u32)kbuf, UPAGE + 0xFF8, 16, regs);
 	ok(last_trap.count == 0 && regs[0] == 0 && *(u32 *)&kbuf[8] == 0x6A6A,
