@@ -43,7 +43,10 @@
 
 #include "layout.h"
 
-#define SHADOW_MAX_PAGES 32768u
+/* Each mapped page is at most two host mappings (its own, and the split of
+ * the reservation around it): this bound keeps every window together under
+ * vm.max_map_count (65,530), so an mmap never fails for want of one. */
+#define SHADOW_MAX_PAGES 24576u
 #define SHADOW_NONE 0xFFFFFFFFu
 
 /* Windows: the kernel window, then a kernel and a user view a slot. */
