@@ -14,7 +14,7 @@
 
 struct emit {
 	uint8_t *base;   /* r14: offsets are relative to it */
-	uint8_t seg;     /* 0x65 when guest memory is the user window (ring 3), else 0 */
+	uint8_t seg;     /* 0x65 when guest memory is the user view (ring 3), else 0 */
 	uint32_t pos;    /* next byte */
 	uint32_t limit;  /* first byte not to write */
 	bool overflow;
@@ -52,7 +52,7 @@ void emit_adjust_esp(struct emit *e, int32_t delta);
  * (gets the window prefix). */
 bool emit_encoded(struct emit *e, ZydisEncoderRequest *req, bool guest_mem);
 
-/* The prefixes every access to guest memory carries: the user window's
+/* The prefixes every access to guest memory carries: the user view's
  * segment (ring 3) and the 32-bit address size. */
 void emit_guest_prefix(struct emit *e);
 

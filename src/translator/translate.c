@@ -417,7 +417,7 @@ static bool emit_plain(struct builder *b, const struct insn *in)
 	unsigned skip = 0; /* legacy prefixes to copy from, past the ones we drop */
 	if (m >= 0) {
 		emit_guest_prefix(&b->e);
-		/* In the user window the gs: prefix must be the only segment
+		/* In the user view the gs: prefix must be the only segment
 		 * override (cs/ds/es/ss mean base 0 anyway). */
 		while (b->e.seg && skip < d->raw.prefix_count) {
 			uint8_t p = in->bytes[skip];
@@ -948,7 +948,7 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 /* At CPL 3: cli, sti and popf depend on IOPL and go to the emulator.
  * String instructions addressing ES:EDI cannot take the gs: prefix (ES
  * cannot be overridden), so movs, stos, cmps and scas run with 64-bit
- * addresses biased into the user window (XC_USER_STRING); ins goes to the
+ * addresses biased into the user view (XC_USER_STRING); ins goes to the
  * emulator. */
 static enum xclass tsc_class(const struct insn *in, uint32_t mode)
 {
