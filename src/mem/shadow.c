@@ -88,7 +88,8 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 	s->alias_head = malloc((mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
 	s->global = malloc(SHADOW_MAX_PAGES * sizeof *s->global);
 	s->list_pos = malloc(SLOTS * sizeof *s->list_pos);
-	bool lists = true;
+	s->scratch = malloc(SHADOW_MAX_PAGES * sizeof *s->scratch);
+	bool lists = s->scratch != NULL;
 	for (unsigned w = 0; w < SHADOW_WINDOWS; w++)
 		lists &= (s->local[w] = malloc(SHADOW_MAX_PAGES * sizeof *s->local[w])) != NULL;
 	if (!s->lin_phys || !s->lin_flags || !s->alias_next || !s->alias_head || !s->global || !s->list_pos ||
@@ -129,6 +130,7 @@ void shadow_destroy(struct shadow *s)
 	free(s->alias_next);
 	free(s->alias_head);
 	free(s->global);
+	free(s->scratch);
 	free(s->list_pos);
 	memset(s, 0, sizeof *s);
 }
@@ -286,25 +288,34 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
  * back. */
 #define SHADOW_KEEP_MAX 1024u
 
+enum agreement { AGREE_NOT, AGREE_READ, AGREE };
+
 /* Whether the tables at cr3 map slot `sl` to frame `phys` as a TLB entry
  * could hold it: present for the window's kind of access, not global, A
- * already set, and for a writable mapping writable with D set. */
-static bool tables_agree(const struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t sl,
-			 uint32_t phys, bool rw)
+ * already set, and for a writable mapping writable with D set (AGREE);
+ * AGREE_READ when only the write no longer holds (fork's copy-on-write
+ * turned the page read-only, or D was cleared): a read-only mapping
+ * would still be right. */
+static enum agreement tables_agree(const struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t sl,
+				   uint32_t phys, bool rw)
 {
 	struct pw_result r;
 	unsigned access = PW_PROBE | (shadow_is_user(sl >> 20) ? PF_U : 0);
-	return pw_walk(s->mem, cr0, cr3, cr4, (sl & (LIN_PAGES - 1)) << PAGE_SHIFT_4K, access, &r) &&
-	       r.accessed && !r.global && r.phys >> PAGE_SHIFT_4K == phys && (!rw || (r.writable && r.dirty));
+	if (!pw_walk(s->mem, cr0, cr3, cr4, (sl & (LIN_PAGES - 1)) << PAGE_SHIFT_4K, access, &r) || !r.accessed ||
+	    r.global || r.phys >> PAGE_SHIFT_4K != phys)
+		return AGREE_NOT;
+	return !rw || (r.writable && r.dirty) ? AGREE : AGREE_READ;
 }
 
 /* Keeps the non-global slots of window `w` that the tables at cr3 map
- * alike and drops the others (all of them beyond SHADOW_KEEP_MAX). */
+ * alike, read-only those whose write no longer holds, and drops the others
+ * (all of them beyond SHADOW_KEEP_MAX). */
 static void recheck(struct shadow *s, unsigned w, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
 	uint32_t *list = s->local[w], *n = &s->n_local[w];
-	uint32_t kept = 0, dropped = 0;
+	uint32_t kept = 0, dropped = 0, n_ro = 0;
 	uint32_t *gone = s->global + s->n_global; /* spare room past the global list */
+	uint32_t *ro = s->scratch;
 
 	if (*n > SHADOW_KEEP_MAX) {
 		if (w == SHADOW_KERNEL)
@@ -315,16 +326,29 @@ static void recheck(struct shadow *s, unsigned w, uint32_t cr0, uint32_t cr3, ui
 	}
 	for (uint32_t i = 0; i < *n; i++) {
 		uint32_t sl = list[i];
-		if (tables_agree(s, cr0, cr3, cr4, sl, s->lin_phys[sl], s->lin_flags[sl] & SHADOW_RW)) {
-			s->list_pos[sl] = kept;
-			list[kept++] = sl;
-		} else {
+		enum agreement a = tables_agree(s, cr0, cr3, cr4, sl, s->lin_phys[sl], s->lin_flags[sl] & SHADOW_RW);
+		if (a == AGREE_NOT) {
 			gone[dropped++] = sl;
+			continue;
 		}
+		if (a == AGREE_READ) {
+			s->lin_flags[sl] &= (uint8_t)~SHADOW_RW;
+			ro[n_ro++] = sl;
+		}
+		s->list_pos[sl] = kept;
+		list[kept++] = sl;
 	}
 	*n = kept;
 	s->stats->shadow_kept += kept;
 	flush_runs(s, gone, &dropped);
+	qsort(ro, n_ro, sizeof *ro, by_page);
+	for (uint32_t i = 0; i < n_ro;) {
+		uint32_t run = 1;
+		while (i + run < n_ro && ro[i + run] == ro[i] + run)
+			run++;
+		BT86_ASSERT(mprotect(host(ro[i]), (size_t)run << PAGE_SHIFT_4K, PROT_READ) == 0);
+		i += run;
+	}
 }
 
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)

@@ -16,9 +16,10 @@
  * identity view of RAM.  With paging on, a guest linear page enters a
  * window on first use (a hidden fault), mapped to its guest-physical page of
  * the RAM memfd.  invlpg drops one page from every window; a CR3 load drops
- * the kernel window's non-global pages the new tables do not map alike, and
- * the same check runs over the incoming pair's pages (the other pairs wait
- * for their own CR3's return); paging-mode changes drop all.
+ * the kernel window's non-global pages the new tables do not map alike (a
+ * page that only lost the write stays, read-only), and the same check runs
+ * over the incoming pair's pages (the other pairs wait for their own CR3's
+ * return); paging-mode changes drop all.
  *
  * Invariants:
  *  - A mapped page is writable in the window only if the guest's entry allows
@@ -90,6 +91,7 @@ struct shadow {
 	uint32_t *global, n_global;
 	uint32_t *local[SHADOW_WINDOWS], n_local[SHADOW_WINDOWS];
 	uint32_t *list_pos;
+	uint32_t *scratch;     /* SHADOW_MAX_PAGES slots of working room */
 	/* The CR3 each slot's pair is bound to, when each was last entered (0:
 	 * never), the current slot, and its pair's host bases. */
 	uint32_t slot_cr3[SPACE_SLOTS];
@@ -130,7 +132,8 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
 /* A CR3 load (the new tables at cr3): drops the kernel window's non-global
  * pages, except those the new tables map to the same frame with A already
  * set and, for a writable mapping, still writable with D set (what a refill
- * would find; nothing in guest memory changes).  Makes current the pair
+ * would find; nothing in guest memory changes), keeping read-only those that
+ * only lost the write.  Makes current the pair
  * bound to cr3, its pages checked under the same rule, or else the least
  * recently used pair, emptied of its non-global pages and bound to cr3:
  * kwin_base and uwin_base say where.  Counted as a CR3 flush. */

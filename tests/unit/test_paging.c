@@ -30,19 +30,28 @@ static void probe_fault(int sig)
 	siglongjmp(probe_env, 1);
 }
 
-/* Whether the host can read the byte at `addr` (a shadow window page). */
-static bool readable(uint64_t addr)
+/* Whether the host can read (or with `write`, also write back) the byte
+ * at `addr` (a shadow window page). */
+static bool accessible(uint64_t addr, bool write)
 {
 	struct sigaction sa = {.sa_handler = probe_fault}, old;
 	volatile bool ok = false;
 	sigemptyset(&sa.sa_mask);
 	ck_assert_int_eq(sigaction(SIGSEGV, &sa, &old), 0);
 	if (!sigsetjmp(probe_env, 1)) {
-		(void)*(volatile uint8_t *)(uintptr_t)addr;
+		volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)addr;
+		uint8_t v = *p;
+		if (write)
+			*p = v;
 		ok = true;
 	}
 	ck_assert_int_eq(sigaction(SIGSEGV, &old, NULL), 0);
 	return ok;
+}
+
+static bool readable(uint64_t addr)
+{
+	return accessible(addr, false);
 }
 
 static void tables(void)
@@ -188,12 +197,20 @@ START_TEST(test_shadow_switch_keeps_and_rechecks)
 	ck_assert(!readable(a_user + 0x2000));
 	ck_assert_uint_eq(rd(pt_a + 8) & PTE_A, 0);              /* and A stays clear */
 
+	shadow_map(&m.shadow, shadow_uview(a), 1, 0x200, true, false);
+	ck_assert(accessible(a_user + 0x1000, true));
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	wr(pt_a + 4, 0x200000 | (flags & ~PTE_W));              /* copy-on-write while B runs */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, shadow_uview(a) << 20 | 1), 0x200); /* kept, read-only */
+	ck_assert(readable(a_user + 0x1000) && !accessible(a_user + 0x1000, true));
+
 	shadow_map(&m.shadow, shadow_uview(a), 2, 0x201, true, false);
 	for (uint32_t cr3 = 0x30000; cr3 < 0x30000 + SPACE_SLOTS * 0x1000; cr3 += 0x1000)
 		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, cr3, 0); /* empty tables */
 	ck_assert_uint_eq(shadow_frame(&m.shadow, u2), SHADOW_NONE);   /* A's pair went to another CR3 */
 	ck_assert(!readable(a_user + 0x2000));
-	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CR3], 5 + SPACE_SLOTS);
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CR3], 7 + SPACE_SLOTS);
 }
 END_TEST
 
