@@ -348,8 +348,8 @@ int vcpu_signals_install(struct vcpu *v, char *err, size_t errlen)
 
 void vcpu_follow_windows(struct vcpu *v)
 {
-	v->hot->kwin_base = v->shadow->kwin_base;
-	v->hot->uwin_base = v->shadow->uwin_base;
+	v->hot->kwin_base = shadow_window_base(shadow_kview(v->shadow->cur));
+	v->hot->uwin_base = shadow_window_base(shadow_uview(v->shadow->cur));
 }
 
 /* Ring-3 blocks address the user view through %gs: the host GS base

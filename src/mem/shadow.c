@@ -19,14 +19,14 @@ static uint32_t slot(unsigned window, uint32_t lin)
 	return window << 20 | lin;
 }
 
-static uint64_t window_base(unsigned window)
+uint64_t shadow_window_base(unsigned window)
 {
 	return window == SHADOW_KERNEL ? 0 : SPACE_WINDOWS_BASE + (window - 1) * GUEST_WINDOW_SIZE;
 }
 
 static void *host(uint32_t slot)
 {
-	return (void *)(uintptr_t)(window_base(slot >> 20) + ((uint64_t)(slot & (LIN_PAGES - 1)) << PAGE_SHIFT_4K));
+	return (void *)(uintptr_t)(shadow_window_base(slot >> 20) + ((uint64_t)(slot & (LIN_PAGES - 1)) << PAGE_SHIFT_4K));
 }
 
 static void reserve(const struct shadow *s, uint32_t page, uint32_t n)
@@ -73,8 +73,6 @@ static void bind(struct shadow *s, unsigned k, uint32_t cr3)
 	s->slot_cr3[k] = cr3;
 	s->slot_used[k] = ++s->clock;
 	s->cur = k;
-	s->kwin_base = window_base(shadow_kview(k));
-	s->uwin_base = window_base(shadow_uview(k));
 }
 
 int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *err, size_t errlen)

@@ -93,11 +93,10 @@ struct shadow {
 	uint32_t *list_pos;
 	uint32_t *scratch;     /* SHADOW_MAX_PAGES slots of working room */
 	/* The CR3 each slot's pair is bound to, when each was last entered (0:
-	 * never), the current slot, and its pair's host bases. */
+	 * never), and the current slot. */
 	uint32_t slot_cr3[SPACE_SLOTS];
 	uint64_t slot_used[SPACE_SLOTS], clock;
 	unsigned cur;
-	uint64_t kwin_base, uwin_base;
 	bool reserved;         /* the space windows are reserved (for teardown) */
 };
 
@@ -111,6 +110,8 @@ void shadow_destroy(struct shadow *s);
 /* CR0.PG changed: drops every mapping; off restores the identity view.  The
  * current pair stays current, bound to no CR3 (none finds it again). */
 void shadow_set_paging(struct shadow *s, bool on);
+/* The host address of window `window`'s linear address 0. */
+uint64_t shadow_window_base(unsigned window);
 /* The window holding host address `addr`, if any. */
 bool shadow_window_at(uint64_t addr, unsigned *window);
 /* Whether linear page `lin` may enter window `window`: never host page 0
@@ -136,7 +137,7 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
  * only lost the write.  Makes current the pair
  * bound to cr3, its pages checked under the same rule, or else the least
  * recently used pair, emptied of its non-global pages and bound to cr3:
- * kwin_base and uwin_base say where.  Counted as a CR3 flush. */
+ * `cur` says which.  Counted as a CR3 flush. */
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
 /* The physical page slot `sl` maps, or SHADOW_NONE. */
 uint32_t shadow_frame(const struct shadow *s, uint32_t sl);

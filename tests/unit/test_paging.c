@@ -125,7 +125,7 @@ START_TEST(test_shadow_aliases_and_flushes)
 	shadow_map(&m.shadow, SHADOW_KERNEL, 0x60000, 0x301, false, false);
 	shadow_map(&m.shadow, shadow_uview(m.shadow.cur), 0x70000, frame, false, false);
 	ck_assert_uint_eq(m.shadow.alias_head[frame], (shadow_uview(m.shadow.cur) << 20) | 0x70000);
-	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(m.shadow.uwin_base + 0x70000000u), 0);
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(shadow_window_base(shadow_uview(m.shadow.cur)) + 0x70000000u), 0);
 	shadow_unmap(&m.shadow, 0x70000);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 3);
 	ck_assert_uint_eq(m.shadow.alias_head[frame], 0x50000);
@@ -166,7 +166,7 @@ START_TEST(test_shadow_switch_keeps_and_rechecks)
 	shadow_set_paging(&m.shadow, true);
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
 	const unsigned a = m.shadow.cur;
-	const uint64_t a_user = m.shadow.uwin_base, a_kernel = m.shadow.kwin_base;
+	const uint64_t a_user = shadow_window_base(shadow_uview(m.shadow.cur)), a_kernel = shadow_window_base(shadow_kview(m.shadow.cur));
 	const uint32_t u2 = shadow_uview(a) << 20 | 2, k2 = shadow_kview(a) << 20 | 2;
 	shadow_map(&m.shadow, SHADOW_KERNEL, 1, 0x200, true, false);
 	shadow_map(&m.shadow, SHADOW_KERNEL, 2, 0x201, true, false);
@@ -175,15 +175,15 @@ START_TEST(test_shadow_switch_keeps_and_rechecks)
 
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
 	ck_assert_uint_ne(m.shadow.cur, a);
-	ck_assert_uint_ne(m.shadow.uwin_base, a_user);
+	ck_assert_uint_ne(shadow_window_base(shadow_uview(m.shadow.cur)), a_user);
 	ck_assert_uint_eq(shadow_frame(&m.shadow, 1), 0x200);           /* mapped alike: kept */
 	ck_assert_uint_eq(shadow_frame(&m.shadow, 2), SHADOW_NONE);     /* another frame: dropped */
 	ck_assert_uint_eq(shadow_frame(&m.shadow, u2), 0x201);          /* A's pair: untouched */
-	ck_assert(!readable(m.shadow.uwin_base + 0x2000));        /* B's own pair is empty */
+	ck_assert(!readable(shadow_window_base(shadow_uview(m.shadow.cur)) + 0x2000));        /* B's own pair is empty */
 
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
 	ck_assert_uint_eq(m.shadow.cur, a);                       /* A's pair again */
-	ck_assert_uint_eq(m.shadow.kwin_base, a_kernel);
+	ck_assert_uint_eq(shadow_window_base(shadow_kview(m.shadow.cur)), a_kernel);
 	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(a_user + 0x2000), 0x5A5A);
 	*(volatile uint32_t *)(uintptr_t)(a_kernel + 0x2000) = 0xA5A5; /* writable, as mapped */
 	ck_assert_uint_eq(rd(0x201000), 0xA5A5);
