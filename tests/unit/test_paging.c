@@ -166,7 +166,7 @@ START_TEST(test_shadow_switch_keeps_and_rechecks)
 	shadow_set_paging(&m.shadow, true);
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
 	const unsigned a = m.shadow.cur;
-	const uint64_t a_user = shadow_window_base(shadow_uview(m.shadow.cur)), a_kernel = shadow_window_base(shadow_kview(m.shadow.cur));
+	const uint64_t a_user = shadow_window_base(shadow_uview(a)), a_kernel = shadow_window_base(shadow_kview(a));
 	const uint32_t u2 = shadow_uview(a) << 20 | 2, k2 = shadow_kview(a) << 20 | 2;
 	shadow_map(&m.shadow, SHADOW_KERNEL, 1, 0x200, true, false);
 	shadow_map(&m.shadow, SHADOW_KERNEL, 2, 0x201, true, false);
