@@ -220,8 +220,14 @@ void shadow_unmap(struct shadow *s, uint32_t lin)
 {
 	if (!s->paging)
 		return;
-	for (unsigned w = 0; w < SHADOW_WINDOWS; w++)
-		unmap_slot(s, slot(w, lin));
+	/* Another pair's non-global pages are rechecked when its CR3 comes
+	 * back: invlpg, which acts on the current address space, need not
+	 * reach them (a TLB without PCIDs holds none of them either). */
+	for (unsigned w = 0; w < SHADOW_WINDOWS; w++) {
+		uint32_t sl = slot(w, lin);
+		if (w == SHADOW_KERNEL || (w - 1) / 2 == s->cur || (s->lin_flags[sl] & SHADOW_GLOBAL))
+			unmap_slot(s, sl);
+	}
 }
 
 static int by_page(const void *a, const void *b)

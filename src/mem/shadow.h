@@ -15,11 +15,12 @@
  * With paging off the kernel window and the current user view are the
  * identity view of RAM.  With paging on, a guest linear page enters a
  * window on first use (a hidden fault), mapped to its guest-physical page of
- * the RAM memfd.  invlpg drops one page from every window; a CR3 load drops
+ * the RAM memfd.  invlpg drops one page from the kernel window and the
+ * current pair (and a global page from every window); a CR3 load drops
  * the kernel window's non-global pages the new tables do not map alike (a
  * page that only lost the write stays, read-only), and the same check runs
- * over the incoming pair's pages (the other pairs wait for their own CR3's
- * return); paging-mode changes drop all.
+ * over the incoming pair's pages (the other pairs, invlpg's included, wait
+ * for their own CR3's return); paging-mode changes drop all.
  *
  * Invariants:
  *  - A mapped page is writable in the window only if the guest's entry allows
@@ -126,7 +127,8 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, 
  * one host mapping (a 4 MiB page), same permissions for all. */
 void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, uint32_t n, bool rw,
 		    bool global);
-/* invlpg: drops linear page `lin` from every window. */
+/* invlpg: drops linear page `lin` from the kernel window and the current
+ * pair, and its global mappings from every window. */
 void shadow_unmap(struct shadow *s, uint32_t lin);
 /* Drops every mapping, or with keep_global every non-global one. */
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause);

@@ -214,6 +214,35 @@ START_TEST(test_shadow_switch_keeps_and_rechecks)
 }
 END_TEST
 
+/* invlpg acts on the current address space: the kernel window and the
+ * current pair lose the page, another pair keeps its non-global mapping
+ * (rechecked when its CR3 returns) but not a global one. */
+START_TEST(test_shadow_invlpg_reaches_the_current_pair)
+{
+	machine_init(&m, 0);
+	shadow_set_paging(&m.shadow, true);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, 0x20000, 0);
+	const unsigned a = m.shadow.cur;
+	shadow_map(&m.shadow, shadow_uview(a), 5, 0x300, false, false);
+	shadow_map(&m.shadow, shadow_uview(a), 6, 0x301, false, true);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, 0x22000, 0);
+	const unsigned b = m.shadow.cur;
+	shadow_map(&m.shadow, SHADOW_KERNEL, 5, 0x300, false, false);
+	shadow_map(&m.shadow, shadow_uview(b), 5, 0x300, false, false);
+	shadow_map(&m.shadow, shadow_kview(b), 5, 0x300, false, false);
+	shadow_unmap(&m.shadow, 5);
+	shadow_unmap(&m.shadow, 6);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 5), SHADOW_NONE);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, shadow_uview(b) << 20 | 5), SHADOW_NONE);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, shadow_kview(b) << 20 | 5), SHADOW_NONE);
+	ck_assert(!readable(shadow_window_base(shadow_uview(b)) + 0x5000));
+	ck_assert_uint_eq(shadow_frame(&m.shadow, shadow_uview(a) << 20 | 5), 0x300);
+	ck_assert(readable(shadow_window_base(shadow_uview(a)) + 0x5000));
+	ck_assert_uint_eq(shadow_frame(&m.shadow, shadow_uview(a) << 20 | 6), SHADOW_NONE);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 1);
+}
+END_TEST
+
 START_TEST(test_shadow_run_keeps_code_read_only)
 {
 	machine_init(&m, 0);
@@ -253,6 +282,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_walk_large_and_global);
 	tcase_add_test(t, test_shadow_aliases_and_flushes);
 	tcase_add_test(t, test_shadow_switch_keeps_and_rechecks);
+	tcase_add_test(t, test_shadow_invlpg_reaches_the_current_pair);
 	tcase_add_test(t, test_shadow_run_keeps_code_read_only);
 	tcase_add_test(t, test_shadow_capacity_bound);
 	suite_add_tcase(s, t);
