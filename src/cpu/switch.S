@@ -5,6 +5,12 @@
  *
  * Invariant: the guest's FPU/SSE state is live in the CPU exactly while
  * translated code runs; at all other times it is in VC_FX_GUEST.
+ *
+ * The monitor's own FPU/SSE state needs no image: vcpu_switch_enter is a
+ * function call, across which the ABI keeps only the MXCSR control bits
+ * and the x87 control word (the XMM registers are the caller's to lose,
+ * and the x87 stack is empty).  Those two are kept in VC_MON_CTL; the exit
+ * empties the x87 stack (fninit) and loads them back.
  */
 #include "vcpu_abi.h"
 
@@ -22,7 +28,8 @@ vcpu_switch_enter:
 	push %r15
 	mov %rdi, %r15
 	mov %rsp, VC_HOST_RSP(%r15)
-	fxsave64 VC_FX_MON(%r15)
+	stmxcsr VC_MON_CTL(%r15)
+	fnstcw VC_MON_CTL+4(%r15)
 	fxrstor64 VC_FX_GUEST(%r15)
 	mov %rsi, %r10
 	mov VC_JTAB(%r15), %r14
@@ -68,7 +75,9 @@ vcpu_exit_gate:
 vcpu_exit_common:
 	cld
 	fxsave64 VC_FX_GUEST(%r15)
-	fxrstor64 VC_FX_MON(%r15)
+	fninit
+	ldmxcsr VC_MON_CTL(%r15)
+	fldcw VC_MON_CTL+4(%r15)
 	pop %r15
 	pop %r14
 	pop %r13

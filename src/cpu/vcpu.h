@@ -54,9 +54,10 @@ struct vcpu_hot {
 	} sreg_reload[SREG_RELOADS];
 	uint64_t kwin_base, uwin_base;
 	uint32_t cr2;
-	uint8_t pad[VC_FX_GUEST - VC_CR2 - 4];
+	uint32_t mon_mxcsr;
+	uint16_t mon_fcw;
+	uint8_t pad[VC_FX_GUEST - VC_MON_CTL - 6];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
-	uint8_t fx_mon[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
 
 #define VCPU_HOT_CHECK(field, off) _Static_assert(offsetof(struct vcpu_hot, field) == (off), #field)
@@ -85,7 +86,8 @@ VCPU_HOT_CHECK(kwin_base, VC_KWIN_BASE);
 VCPU_HOT_CHECK(uwin_base, VC_UWIN_BASE);
 VCPU_HOT_CHECK(cr2, VC_CR2);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
-VCPU_HOT_CHECK(fx_mon, VC_FX_MON);
+VCPU_HOT_CHECK(mon_mxcsr, VC_MON_CTL);
+VCPU_HOT_CHECK(mon_fcw, VC_MON_CTL + 4);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
 
 /* A segment register's hidden part, as loaded from its descriptor. */

@@ -64,9 +64,9 @@
 #define VC_KWIN_BASE 0x108  /* u64: host base of the current kernel view (layout.h) */
 #define VC_UWIN_BASE 0x110  /* u64: and of the current user view, the host GS base */
 #define VC_CR2 0x118        /* u32: the guest's CR2, which ring-0 code reads inline */
+#define VC_MON_CTL 0x11C    /* u32 MXCSR, u16 x87 control word: the monitor's, while guest code runs */
 #define VC_FX_GUEST 0x140   /* 512-byte fxsave image of the guest FPU/SSE */
-#define VC_FX_MON 0x340     /* the monitor's, while guest code runs */
-#define VC_HOT_SIZE 0x540
+#define VC_HOT_SIZE 0x340
 
 #define JTAB_ENTRIES 65536u  /* indexed by jtab_slot(guest EIP) */
 

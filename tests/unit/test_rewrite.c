@@ -190,6 +190,40 @@ START_TEST(test_store_into_next_instruction)
 }
 END_TEST
 
+/* The world switch: the guest's x87 and SSE control state and registers
+ * stay the guest's (in VC_FX_GUEST at exit), and the monitor gets back its
+ * own MXCSR and x87 control word with an empty x87 stack. */
+START_TEST(test_fpu_state_follows_the_world_switch)
+{
+	struct machine m;
+	uint32_t mxcsr_before, mxcsr_after;
+	uint16_t fcw_before, fcw_after;
+	uint32_t env[7];
+	machine_init(&m, 0);
+	gmem_write(&m.mem, 0x200000, 4, 0x7F80); /* round toward zero, exceptions masked */
+	gmem_write(&m.mem, 0x200004, 2, 0x0C7F); /* x87: truncate, 64-bit precision */
+	/* ldmxcsr 0x200000; fldcw 0x200004; fld1; fld1 */
+	const uint8_t code[] = {0x0F, 0xAE, 0x15, 0x00, 0x00, 0x20, 0x00, 0xD9, 0x2D, 0x04, 0x00, 0x20, 0x00,
+				0xD9, 0xE8, 0xD9, 0xE8};
+	const uint16_t fcw_double = 0x027F; /* the monitor's own, not fninit's */
+	__asm__ volatile("fldcw %0" : : "m"(fcw_double));
+	__asm__ volatile("stmxcsr %0; fnstcw %1" : "=m"(mxcsr_before), "=m"(fcw_before));
+	machine_run(&m, code, sizeof code);
+	__asm__ volatile("stmxcsr %0; fnstcw %1; fnstenv %2" : "=m"(mxcsr_after), "=m"(fcw_after), "=m"(env));
+	__asm__ volatile("fninit");
+	ck_assert_uint_eq(mxcsr_after, mxcsr_before);
+	ck_assert_uint_eq(fcw_after, fcw_before);
+	ck_assert_uint_eq(env[2] & 0xFFFF, 0xFFFF); /* every x87 register empty */
+	uint32_t guest_mxcsr;
+	uint16_t guest_fcw;
+	memcpy(&guest_mxcsr, m.v.hot->fx_guest + 24, 4);
+	memcpy(&guest_fcw, m.v.hot->fx_guest, 2);
+	ck_assert_uint_eq(guest_mxcsr, 0x7F80);
+	ck_assert_uint_eq(guest_fcw, 0x0C7F);
+	ck_assert_uint_eq(m.v.hot->fx_guest[4], 0xC0); /* two values pushed: ST0 and ST1 valid */
+}
+END_TEST
+
 Suite *rewrite_suite(void)
 {
 	Suite *s = suite_create("rewrite");
@@ -209,6 +243,7 @@ Suite *rewrite_suite(void)
 	tcase_add_test(t, test_loop_and_jump_table_execute);
 	tcase_add_test(t, test_page_zero_access_is_emulated);
 	tcase_add_test(t, test_store_into_next_instruction);
+	tcase_add_test(t, test_fpu_state_follows_the_world_switch);
 	suite_add_tcase(s, t);
 	return s;
 }
