@@ -65,7 +65,7 @@ static void usage(FILE *f)
 		"                      block executions (a few instructions per block: not for timing)\n"
 		"  --stats-json FILE   write the statistics as JSON (counts executions too)\n"
 		"  --stats-hot N       include the N hottest blocks, with their disassembly\n"
-		"  --tc-size SIZE      translation cache size (default 64M)\n"
+		"  --tc-size SIZE      translation cache size (default 64M, at least 4M)\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
 		"Guest serial (COM1) is on stdin/stdout; a terminal is put in raw mode\n"
@@ -232,9 +232,9 @@ static int parse(int argc, char **argv, struct options *o)
 			o->hot = (unsigned)n;
 			o->stats = true;
 		} else if (!strcmp(a, "--tc-size")) {
-			if (!parse_size(val, &o->tc_bytes) || o->tc_bytes < (1ull << 20) ||
-			    o->tc_bytes > (1ull << 30)) {
-				fprintf(stderr, "bt86: --tc-size %s: expected 1M to 1G\n", val);
+			if (!parse_size(val, &o->tc_bytes) || o->tc_bytes < TC_MIN_SIZE || o->tc_bytes > (1ull << 30)) {
+				fprintf(stderr, "bt86: --tc-size %s: expected %uM to 1G\n", val,
+					(TC_MIN_SIZE + (1u << 20) - 1) >> 20);
 				return -1;
 			}
 		} else if (!strcmp(a, "-nographic") || !strcmp(a, "-no-reboot")) {

@@ -34,6 +34,7 @@ expect 2 "-m 12Q" -- -m 12Q "$good"
 expect 2 "-m 1M: guest memory must be" -- -m 1M "$good"
 expect 2 "-m 8G: guest memory must be" -- -m 8G "$good"
 expect 2 "--tc-size 100K: expected" -- --tc-size 100K "$good"
+expect 2 "--tc-size 1M: expected 4M to 1G" -- --tc-size 1M "$good" # smaller than the cache's tables
 expect 2 "unexpected argument" -- "$good" "$good"
 expect 1 "/nonexistent/k.elf: No such file" -- /nonexistent/k.elf
 printf 'not an image' >"$tmp/text"

@@ -39,6 +39,7 @@ static void emit_miss_stub(struct tc *tc)
 	 * forbids new executable mappings. */
 	tc->bounce = tc->miss_stub + 64;
 	tc->code_start = tc->bounce + 256;
+	BT86_ASSERT(tc->code_start == TC_TABLES_BYTES);
 }
 
 /* gmem calls this before the monitor writes into a page holding code. */
@@ -51,6 +52,11 @@ int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, b
 	    char *err, size_t errlen)
 {
 	memset(tc, 0, sizeof *tc);
+	if (size < TC_MIN_SIZE) {
+		snprintf(err, errlen, "a translation cache of %zu bytes has no room for code (at least %u)", size,
+			 TC_MIN_SIZE);
+		return -1;
+	}
 	/* The containment filter compares 32-bit halves of addresses: keep the
 	 * cache inside one 4 GiB-aligned region.  Of twice the size, either the
 	 * first half does not cross a boundary or the part from the boundary
@@ -209,26 +215,48 @@ static void unchain(struct tc *tc, struct tc_exit *x)
 	tc->stats->chains_broken++;
 }
 
-void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global)
+/* Lists entry `i` among those a CR3 load checks. */
+static void jtab_list(struct tc *tc, uint32_t i)
 {
-	uint32_t *e = (uint32_t *)tc->base + 2 * jtab_slot(eip);
-	e[0] = -eip;
-	e[1] = b->host;
-	tc->jtab_page[jtab_slot(eip)] = b->phys2 != TC_PHYS2_ANY ? TC_JTAB_NEVER_KEEP
-				       : (b->phys >> 12) | ((b->mode & 3u) == 3 ? TC_JTAB_USER : 0); /* low bits: CPL */
-	if (global || tc->jtab_listed[jtab_slot(eip)])
+	if (tc->jtab_listed[i])
 		return;
 	if (tc->n_jtab_local < TC_JTAB_LOCAL_MAX) {
-		tc->jtab_local[tc->n_jtab_local++] = jtab_slot(eip);
-		tc->jtab_listed[jtab_slot(eip)] = true;
+		tc->jtab_local[tc->n_jtab_local++] = i;
+		tc->jtab_listed[i] = true;
 	} else {
 		tc->jtab_local_overflow = true;
 	}
 }
 
-static void jtab_reset(struct tc *tc, uint32_t slot)
+void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global)
 {
-	uint32_t *e = (uint32_t *)tc->base + 2 * slot;
+	uint32_t *e = (uint32_t *)tc->base;
+	uint32_t i = 2 * jtab_set(eip);
+
+	if (e[2 * i] == -eip) {
+		/* way 0 already */
+	} else if (e[2 * (i + 1)] == -eip) {
+		i++;
+	} else if (e[2 * i + 1] != tc->miss_stub) {
+		/* The newest entry goes to way 0, where the probe looks first;
+		 * the one there moves to way 1 (a CR3 load still checks it). */
+		e[2 * i + 2] = e[2 * i];
+		e[2 * i + 3] = e[2 * i + 1];
+		tc->jtab_page[i + 1] = tc->jtab_page[i];
+		if (tc->jtab_listed[i])
+			jtab_list(tc, i + 1);
+	}
+	e[2 * i] = -eip;
+	e[2 * i + 1] = b->host;
+	tc->jtab_page[i] = b->phys2 != TC_PHYS2_ANY ? TC_JTAB_NEVER_KEEP
+			   : (b->phys >> 12) | ((b->mode & 3u) == 3 ? TC_JTAB_USER : 0); /* low bits: CPL */
+	if (!global)
+		jtab_list(tc, i);
+}
+
+static void jtab_reset(struct tc *tc, uint32_t i)
+{
+	uint32_t *e = (uint32_t *)tc->base + 2 * i;
 	e[0] = 0;
 	e[1] = tc->miss_stub;
 }
@@ -242,7 +270,7 @@ void tc_jtab_clear(struct tc *tc)
 	tc->jtab_local_overflow = false;
 }
 
-/* A slot listed here may since hold a global entry; dropping that one too
+/* An entry listed here may since hold a global EIP; dropping that one too
  * costs a lookup miss, nothing more. */
 void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx)
 {
@@ -254,12 +282,12 @@ void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, u
 		return;
 	}
 	for (uint32_t i = 0; i < tc->n_jtab_local; i++) {
-		uint32_t slot = tc->jtab_local[i], page = tc->jtab_page[slot];
-		if (e[2 * slot + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP && still(ctx, -e[2 * slot], page)) {
-			tc->jtab_local[kept++] = slot;
+		uint32_t at = tc->jtab_local[i], page = tc->jtab_page[at];
+		if (e[2 * at + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP && still(ctx, -e[2 * at], page)) {
+			tc->jtab_local[kept++] = at;
 		} else {
-			jtab_reset(tc, slot);
-			tc->jtab_listed[slot] = false;
+			jtab_reset(tc, at);
+			tc->jtab_listed[at] = false;
 		}
 	}
 	tc->n_jtab_local = kept;
@@ -268,11 +296,10 @@ void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, u
 void tc_jtab_clear_range(struct tc *tc, uint32_t first, uint32_t n)
 {
 	const uint32_t *e = (const uint32_t *)tc->base;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t slot = jtab_slot(first + i);
-		if (-e[2 * slot] - first < n)
-			jtab_reset(tc, slot);
-	}
+	for (uint32_t k = 0; k < n; k++)
+		for (uint32_t i = 2 * jtab_set(first + k); i < 2 * jtab_set(first + k) + 2; i++)
+			if (-e[2 * i] - first < n)
+				jtab_reset(tc, i);
 }
 
 static void unhash(struct tc *tc, struct tc_block *b)
@@ -301,12 +328,13 @@ static void unlist_page(struct tc *tc, struct tc_block *b, unsigned which)
 
 static void invalidate_block(struct tc *tc, struct tc_block *b)
 {
-	uint32_t slot = jtab_slot(b->eip);
+	uint32_t set = jtab_set(b->eip);
 	b->valid = false;
 	unhash(tc, b);
-	/* Only the slot of the block's own EIP can lead to it. */
-	if (((const uint32_t *)tc->base)[2 * slot + 1] == b->host)
-		jtab_reset(tc, slot);
+	/* Only the entries of the block's own EIP's set can lead to it. */
+	for (uint32_t i = 2 * set; i < 2 * set + 2; i++)
+		if (((const uint32_t *)tc->base)[2 * i + 1] == b->host)
+			jtab_reset(tc, i);
 	for (struct tc_exit *x = b->incoming; x; x = x->in_next)
 		unchain(tc, x);
 	b->incoming = NULL;

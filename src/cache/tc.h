@@ -92,6 +92,10 @@ struct tc_block {
 
 #define TC_NO_COUNTER 0xFFFFFFFFu
 #define TC_COUNTERS 262144u
+/* The cache's mapping: the lookup table, the counters, the shared stubs,
+ * then code; below TC_MIN_SIZE there would be no room for a block. */
+#define TC_TABLES_BYTES (JTAB_ENTRIES * 8u + TC_COUNTERS * 8u + 320u)
+#define TC_MIN_SIZE (TC_TABLES_BYTES + (64u << 10))
 #define TC_JTAB_LOCAL_MAX 8192u
 #define TC_JTAB_USER 0x80000000u
 #define TC_JTAB_NEVER_KEEP 0xFFFFFFFFu
@@ -106,11 +110,11 @@ struct tc {
 	uint32_t used;        /* next free code offset */
 	uint32_t miss_stub;   /* code offset of the shared lookup-miss stub */
 	uint32_t bounce;      /* code offset of the emulator's bounce thunk (emulate.c) */
-	/* lookup-table slots set for non-global pages since the last clear,
+	/* lookup-table entries set for non-global pages since the last clear,
 	 * each once (jtab_listed says which are) */
 	uint32_t jtab_local[TC_JTAB_LOCAL_MAX];
 	bool jtab_listed[JTAB_ENTRIES];
-	/* per slot: the guest-physical page of the block it leads to, with
+	/* per entry: the guest-physical page of the block it leads to, with
 	 * TC_JTAB_USER for a CPL-3 block; TC_JTAB_NEVER_KEEP for a block with
 	 * a straddling instruction */
 	uint32_t jtab_page[JTAB_ENTRIES];

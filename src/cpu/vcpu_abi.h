@@ -68,15 +68,20 @@
 #define VC_FX_GUEST 0x140   /* 512-byte fxsave image of the guest FPU/SSE */
 #define VC_HOT_SIZE 0x340
 
-#define JTAB_ENTRIES 65536u  /* indexed by jtab_slot(guest EIP) */
+/* The lookup table: JTAB_SETS sets of two 8-byte entries (-EIP, code
+ * offset), entry 2 * set + way; translated code probes way 0, then way 1.
+ * Two ways because one would let two hot EIPs of a set evict each other
+ * at every turn (a third of fork+exec's misses were such conflicts). */
+#define JTAB_SETS 65536u
+#define JTAB_ENTRIES (2 * JTAB_SETS)
 
-/* The lookup table's index: EIP plus the byte-swapped 9 * EIP, low 16
- * bits, so that the high bits take part (kernel code 64 KiB apart would
- * otherwise collide); translated code computes it with lea, bswap, lea and
- * movzwl, which leave the flags alone (emit_lookup). */
+/* The set of an EIP: EIP plus the byte-swapped 9 * EIP, low 16 bits, so
+ * that the high bits take part (kernel code 64 KiB apart would otherwise
+ * collide); translated code computes it with lea, bswap, lea and movzwl,
+ * which leave the flags alone (emit_lookup). */
 #ifndef __ASSEMBLER__
 #include <stdint.h>
-static inline uint32_t jtab_slot(uint32_t eip)
+static inline uint32_t jtab_set(uint32_t eip)
 {
 	return (eip + __builtin_bswap32(9u * eip)) & 0xFFFFu;
 }

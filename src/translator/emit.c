@@ -65,14 +65,19 @@ void emit_lookup(struct emit *e, uint32_t miss_stub)
 		0x47, 0x8D, 0x14, 0xC0,       /* lea (%r8,%r8,8), %r10d */
 		0x41, 0x0F, 0xCA,             /* bswap %r10d */
 		0x47, 0x8D, 0x14, 0x10,       /* lea (%r8,%r10), %r10d */
-		0x45, 0x0F, 0xB7, 0xD2,       /* movzwl %r10w, %r10d: jtab_slot(eip) */
+		0x45, 0x0F, 0xB7, 0xD2,       /* movzwl %r10w, %r10d: jtab_set(eip) */
+		0x47, 0x8D, 0x14, 0x12,       /* lea (%r10,%r10), %r10d: its way 0 */
 		0x49, 0x89, 0xCB,             /* mov %rcx, %r11 */
 		0x43, 0x8B, 0x0C, 0xD6,       /* mov (%r14,%r10,8), %ecx   (-eip) */
 		0x42, 0x8D, 0x0C, 0x01,       /* lea (%rcx,%r8), %ecx      (0 on a hit) */
-		0xE3, 0x08,                   /* jrcxz hit */
+		0xE3, 0x17,                   /* jrcxz hit */
+		0x43, 0x8B, 0x4C, 0xD6, 0x08, /* mov 8(%r14,%r10,8), %ecx  (way 1) */
+		0x42, 0x8D, 0x0C, 0x01,       /* lea (%rcx,%r8), %ecx */
+		0xE3, 0x08,                   /* jrcxz hit1 */
 		0x4C, 0x89, 0xD9,             /* mov %r11, %rcx */
 	};
 	static const uint8_t hit[] = {
+		0x45, 0x8D, 0x52, 0x01,       /* hit1: lea 1(%r10), %r10d */
 		0x47, 0x8B, 0x54, 0xD6, 0x04, /* hit: mov 4(%r14,%r10,8), %r10d */
 		0x4C, 0x89, 0xD9,             /* mov %r11, %rcx */
 		0x4D, 0x8D, 0x6D, 0x01,       /* lea 1(%r13), %r13   (hit count) */
@@ -80,7 +85,7 @@ void emit_lookup(struct emit *e, uint32_t miss_stub)
 		0x41, 0xFF, 0xE2,             /* jmp *%r10 */
 	};
 	emit_bytes(e, probe, sizeof probe);
-	emit_jmp(e, miss_stub);          /* 5 bytes: the jrcxz above skips 3 + 5 */
+	emit_jmp(e, miss_stub);          /* 5 bytes: the jrcxz to hit1 skips 3 + 5, the one to hit 5 + 4 + 2 + 8 + 4 */
 	emit_bytes(e, hit, sizeof hit);
 }
 

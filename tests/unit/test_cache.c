@@ -30,6 +30,21 @@ static struct tc_exit *branch_exit(struct tc_block *b)
 	return NULL;
 }
 
+/* The lookup-table entry of way 0 of EIP's set: -EIP, then the code offset. */
+static uint32_t *way0(struct machine *m, uint32_t eip)
+{
+	return (uint32_t *)m->tc.base + 2 * (2 * jtab_set(eip));
+}
+
+/* Another EIP of the same lookup-table set as `eip`. */
+static uint32_t same_set(uint32_t eip)
+{
+	uint32_t d = eip + 1;
+	while (jtab_set(d) != jtab_set(eip))
+		d++;
+	return d;
+}
+
 START_TEST(test_insert_and_lookup)
 {
 	struct machine m;
@@ -119,7 +134,7 @@ START_TEST(test_lookup_table)
 	machine_init(&m, 0);
 	place_jmp(&m, A, B);
 	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
-	uint32_t *e = (uint32_t *)m.tc.base + 2 * jtab_slot(A);
+	uint32_t *e = way0(&m, A);
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 	tc_jtab_set(&m.tc, A, a, false);
 	ck_assert_uint_eq(e[0], -A);
@@ -127,6 +142,46 @@ START_TEST(test_lookup_table)
 	tc_jtab_clear(&m.tc);
 	ck_assert_uint_eq(e[0], 0);
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+}
+END_TEST
+
+/* Two EIPs of one set both stay (the newest in way 0), a third displaces
+ * the older; translated code finds an entry in way 1 too. */
+START_TEST(test_lookup_table_two_ways)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const uint32_t t = GUEST_CODE + 7;
+	/* mov $t, %eax; jmp *%eax; t: (hlt) */
+	const uint8_t code[] = {0xB8, (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)(t >> 16), (uint8_t)(t >> 24), 0xFF, 0xE0};
+	machine_run(&m, code, sizeof code);
+	ck_assert_uint_eq(m.stats.lookup_inline_misses, 1);
+	uint32_t *w0 = way0(&m, t), *w1 = w0 + 2;
+	ck_assert_uint_eq(w0[0], -t);
+	const uint32_t host_t = w0[1];
+	struct tc_block *tb = tc_block_at(&m.tc, host_t);
+	ck_assert_ptr_nonnull(tb);
+
+	uint32_t d = same_set(t), d2 = same_set(d);
+	tc_jtab_set(&m.tc, d, tb, true);
+	ck_assert_uint_eq(w0[0], -d);
+	ck_assert_uint_eq(w1[0], -t);
+	ck_assert_uint_eq(w1[1], host_t);
+
+	uint64_t hits = m.stats.lookup_inline_hits;
+	m.v.hot->eip = GUEST_CODE; /* again, the code unchanged: t is in way 1 now */
+	m.v.stopped = m.v.halted = false;
+	vcpu_run(&m.v, &m.x);
+	ck_assert(m.v.stopped && strstr(m.v.stop_reason, "halted"));
+	ck_assert_uint_eq(m.stats.lookup_inline_misses, 1);
+	ck_assert_uint_eq(m.stats.lookup_inline_hits, hits + 1);
+
+	tc_jtab_set(&m.tc, d2, tb, true);
+	ck_assert_uint_eq(w0[0], -d2);
+	ck_assert_uint_eq(w1[0], -d);
+	tc_jtab_clear_range(&m.tc, d & ~0xFFFu, 4096); /* way 1's EIP goes */
+	ck_assert_uint_eq(w1[1], m.tc.miss_stub);
+	ck_assert_uint_eq(w0[0], -d2);
 }
 END_TEST
 
@@ -147,9 +202,9 @@ START_TEST(test_lookup_table_local_and_page)
 	place_jmp(&m, A, B);
 	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
 	uint32_t other = A + 0x10000; /* another page, in another slot */
-	uint32_t *ea = (uint32_t *)m.tc.base + 2 * jtab_slot(A);
-	uint32_t *eo = (uint32_t *)m.tc.base + 2 * jtab_slot(other + 4);
-	uint32_t *ec = (uint32_t *)m.tc.base + 2 * jtab_slot(other + 8);
+	uint32_t *ea = way0(&m, A);
+	uint32_t *eo = way0(&m, other + 4);
+	uint32_t *ec = way0(&m, other + 8);
 	tc_jtab_set(&m.tc, A, a, true);
 	tc_jtab_set(&m.tc, other + 4, a, false);
 	tc_jtab_set(&m.tc, other + 8, a, false);
@@ -198,8 +253,9 @@ START_TEST(test_flush_when_full)
 	memset(&m, 0, sizeof m);
 	ck_assert(gmem_init(&m.mem, 16u << 20, err, sizeof err) == 0);
 	ck_assert(shadow_init(&m.shadow, &m.mem, &m.stats, err, sizeof err) == 0);
-	/* A cache with room for only a few blocks past its tables. */
-	ck_assert(tc_init(&m.tc, &m.mem, &m.stats, (512u + 2048u + 16u) << 10, 0, err, sizeof err) == 0);
+	/* A cache with room for only a few blocks past its tables; less is refused. */
+	ck_assert(tc_init(&m.tc, &m.mem, &m.stats, TC_MIN_SIZE - 1, 0, err, sizeof err) != 0);
+	ck_assert(tc_init(&m.tc, &m.mem, &m.stats, TC_MIN_SIZE, 0, err, sizeof err) == 0);
 	xlate_init(&m.x, &m.tc, &m.mem, &m.stats);
 	for (uint32_t i = 0; i < 2000; i++) {
 		uint32_t at = A + i * 16;
@@ -267,6 +323,7 @@ Suite *cache_suite(void)
 	tcase_add_test(t, test_invalidate_other_page_keeps_block);
 	tcase_add_test(t, test_monitor_write_invalidates);
 	tcase_add_test(t, test_lookup_table);
+	tcase_add_test(t, test_lookup_table_two_ways);
 	tcase_add_test(t, test_straddling_instruction);
 	tcase_add_test(t, test_lookup_table_local_and_page);
 	tcase_add_test(t, test_flush);
