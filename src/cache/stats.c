@@ -126,8 +126,11 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		fprintf(out, "%s%s %" PRIu64, i ? ", " : ": ", ZydisMnemonicGetString((ZydisMnemonic)idx[i]),
 			s->emulated_by[idx[i]]);
 	fprintf(out, "\n");
-	fprintf(out, "  lookups: inline table %" PRIu64 " hits / %" PRIu64 " misses, hash %" PRIu64 " hits / %" PRIu64 " misses\n",
-		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
+	fprintf(out,
+		"  lookups: inline table %" PRIu64 " hits / %" PRIu64 " misses, hash %" PRIu64 " hits / %" PRIu64
+		" misses, %" PRIu64 " entries put back at CR3 loads\n",
+		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses,
+		s->lookup_restored);
 	fprintf(out, "  time: %.1f%% in translated guest code, %.1f%% in the monitor (%" PRIu64 " Mcycles)\n",
 		pct(s->cycles_guest, s->cycles_total), 100.0 - pct(s->cycles_guest, s->cycles_total),
 		s->cycles_total / 1000000);
@@ -180,8 +183,9 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 			first = 0;
 		}
 	fprintf(f, "},\n");
-	fprintf(f, "  \"lookups\": {\"inline_hits\": %" PRIu64 ", \"inline_misses\": %" PRIu64 ", \"hash_hits\": %" PRIu64 ", \"hash_misses\": %" PRIu64 "},\n",
-		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses);
+	fprintf(f, "  \"lookups\": {\"inline_hits\": %" PRIu64 ", \"inline_misses\": %" PRIu64 ", \"hash_hits\": %" PRIu64 ", \"hash_misses\": %" PRIu64 ", \"restored\": %" PRIu64 "},\n",
+		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses,
+		s->lookup_restored);
 	fprintf(f, "  \"cycles\": {\"guest\": %" PRIu64 ", \"total\": %" PRIu64 "},\n", s->cycles_guest,
 		s->cycles_total);
 	fprintf(f, "  \"chains_made\": %" PRIu64 ",\n  \"chains_broken\": %" PRIu64 ",\n", s->chains_made, s->chains_broken);

@@ -86,7 +86,10 @@ int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, b
 	tc->n_pages = mem->size / PAGE_SIZE_4K;
 	tc->hash = calloc(HASH_BUCKETS, sizeof *tc->hash);
 	tc->page_blocks = calloc(tc->n_pages, sizeof *tc->page_blocks);
-	if (!tc->hash || !tc->page_blocks) {
+	bool parks = true;
+	for (unsigned k = 0; k < SPACE_SLOTS; k++)
+		parks &= (tc->parked[k] = malloc(TC_JTAB_LOCAL_MAX * sizeof *tc->parked[k])) != NULL;
+	if (!tc->hash || !tc->page_blocks || !parks) {
 		snprintf(err, errlen, "out of memory for the translation cache");
 		tc_destroy(tc);
 		return -1;
@@ -113,6 +116,8 @@ void tc_destroy(struct tc *tc)
 	free(tc->by_host);
 	free(tc->hash);
 	free(tc->page_blocks);
+	for (unsigned k = 0; k < SPACE_SLOTS; k++)
+		free(tc->parked[k]);
 	if (tc->base && tc->base != MAP_FAILED)
 		munmap(tc->base, tc->size);
 	if (tc->mem)
@@ -228,7 +233,8 @@ static void jtab_list(struct tc *tc, uint32_t i)
 	}
 }
 
-void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global)
+/* Enters EIP's entry (code offset `host`, tc_jtab_page value `page`). */
+static void jtab_put(struct tc *tc, uint32_t eip, uint32_t host, uint32_t page, bool global)
 {
 	uint32_t *e = (uint32_t *)tc->base;
 	uint32_t i = 2 * jtab_set(eip);
@@ -247,11 +253,23 @@ void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool glo
 			jtab_list(tc, i + 1);
 	}
 	e[2 * i] = -eip;
-	e[2 * i + 1] = b->host;
-	tc->jtab_page[i] = b->phys2 != TC_PHYS2_ANY ? TC_JTAB_NEVER_KEEP
-			   : (b->phys >> 12) | ((b->mode & 3u) == 3 ? TC_JTAB_USER : 0); /* low bits: CPL */
+	e[2 * i + 1] = host;
+	tc->jtab_page[i] = page;
+	tc->jtab_eip_pages[eip >> 15] |= (uint8_t)(1u << (eip >> 12 & 7));
 	if (!global)
 		jtab_list(tc, i);
+}
+
+void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global)
+{
+	jtab_put(tc, eip, b->host, b->phys2 != TC_PHYS2_ANY ? TC_JTAB_NEVER_KEEP
+				   : (b->phys >> 12) | ((b->mode & 3u) == 3 ? TC_JTAB_USER : 0), /* low bits: CPL */
+		 global);
+}
+
+static bool eip_page_has_entries(const struct tc *tc, uint32_t eip)
+{
+	return tc->jtab_eip_pages[eip >> 15] & (1u << (eip >> 12 & 7));
 }
 
 static void jtab_reset(struct tc *tc, uint32_t i)
@@ -266,16 +284,30 @@ void tc_jtab_clear(struct tc *tc)
 	for (uint32_t i = 0; i < JTAB_ENTRIES; i++)
 		jtab_reset(tc, i);
 	memset(tc->jtab_listed, 0, sizeof tc->jtab_listed);
+	memset(tc->jtab_eip_pages, 0, sizeof tc->jtab_eip_pages);
+	memset(tc->n_parked, 0, sizeof tc->n_parked);
 	tc->n_jtab_local = 0;
 	tc->jtab_local_overflow = false;
 }
 
+/* Whether a parked entry still leads to a live block: only when a block
+ * was invalidated since it was parked need that be looked up. */
+static bool parked_live(const struct tc *tc, unsigned space, const struct tc_parked *p)
+{
+	if (tc->parked_invalidations[space] == tc->stats->blocks_invalidated)
+		return true;
+	const struct tc_block *b = tc_block_at(tc, p->host);
+	return b && b->valid && b->host == p->host && b->eip == p->eip;
+}
+
 /* An entry listed here may since hold a global EIP; dropping that one too
  * costs a lookup miss, nothing more. */
-void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx)
+void tc_jtab_switch(struct tc *tc, unsigned from, unsigned to, bool to_again,
+		    bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx)
 {
 	const uint32_t *e = (const uint32_t *)tc->base;
-	uint32_t kept = 0;
+	struct tc_parked *park = tc->parked[from];
+	uint32_t kept = 0, n_park = 0;
 
 	if (tc->jtab_local_overflow) {
 		tc_jtab_clear(tc);
@@ -283,19 +315,42 @@ void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, u
 	}
 	for (uint32_t i = 0; i < tc->n_jtab_local; i++) {
 		uint32_t at = tc->jtab_local[i], page = tc->jtab_page[at];
-		if (e[2 * at + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP && still(ctx, -e[2 * at], page)) {
+		if (e[2 * at + 1] == tc->miss_stub || page == TC_JTAB_NEVER_KEEP) {
+			jtab_reset(tc, at);
+			tc->jtab_listed[at] = false;
+		} else if (still(ctx, -e[2 * at], page)) {
 			tc->jtab_local[kept++] = at;
 		} else {
+			if (from != to) /* (a reload: what the tables dropped stays dropped) */
+				park[n_park++] = (struct tc_parked){-e[2 * at], e[2 * at + 1], page};
 			jtab_reset(tc, at);
 			tc->jtab_listed[at] = false;
 		}
 	}
 	tc->n_jtab_local = kept;
+	if (from != to) {
+		tc->n_parked[from] = n_park;
+		tc->parked_invalidations[from] = tc->stats->blocks_invalidated;
+	}
+	if (to_again && to != from) {
+		const struct tc_parked *back = tc->parked[to];
+		for (uint32_t i = 0; i < tc->n_parked[to]; i++)
+			if (parked_live(tc, to, &back[i]) && still(ctx, back[i].eip, back[i].page)) {
+				jtab_put(tc, back[i].eip, back[i].host, back[i].page, false);
+				tc->stats->lookup_restored++;
+			}
+	}
+	if (to != from)
+		tc->n_parked[to] = 0;
 }
 
 void tc_jtab_clear_range(struct tc *tc, uint32_t first, uint32_t n)
 {
 	const uint32_t *e = (const uint32_t *)tc->base;
+	if (!eip_page_has_entries(tc, first) && !eip_page_has_entries(tc, first + n - 1))
+		return; /* invlpg of a data page: the common case */
+	if (n == PAGE_SIZE_4K && !(first & 0xFFF))
+		tc->jtab_eip_pages[first >> 15] &= (uint8_t)~(1u << (first >> 12 & 7));
 	for (uint32_t k = 0; k < n; k++)
 		for (uint32_t i = 2 * jtab_set(first + k); i < 2 * jtab_set(first + k) + 2; i++)
 			if (-e[2 * i] - first < n)

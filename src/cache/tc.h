@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "../cpu/vcpu_abi.h"
+#include "../mem/layout.h"
 #include "stats.h"
 
 struct gmem;
@@ -90,6 +91,10 @@ struct tc_block {
 	uint16_t n_verbatim, n_retargeted, n_rewritten, n_callout;
 };
 
+struct tc_parked {
+	uint32_t eip, host, page; /* an entry, and its tc->jtab_page */
+};
+
 #define TC_NO_COUNTER 0xFFFFFFFFu
 #define TC_COUNTERS 262144u
 /* The cache's mapping: the lookup table, the counters, the shared stubs,
@@ -118,6 +123,16 @@ struct tc {
 	 * TC_JTAB_USER for a CPL-3 block; TC_JTAB_NEVER_KEEP for a block with
 	 * a straddling instruction */
 	uint32_t jtab_page[JTAB_ENTRIES];
+	/* a bit for each 4 KiB page of EIPs: set when an entry for an EIP in
+	 * it was set since the page's entries were last all dropped */
+	uint8_t jtab_eip_pages[(1u << 20) / 8];
+	/* Entries a CR3 load dropped, by the address-space slot (shadow.h's
+	 * pairs) whose CR3 was left; they come back, checked, when that slot's
+	 * CR3 is loaded again.  parked_invalidations is the count of
+	 * invalidated blocks when they were parked. */
+	struct tc_parked *parked[SPACE_SLOTS];
+	uint32_t n_parked[SPACE_SLOTS];
+	uint64_t parked_invalidations[SPACE_SLOTS];
 	uint32_t n_jtab_local;
 	bool jtab_local_overflow;
 	struct tc_block **hash;
@@ -170,11 +185,15 @@ void tc_chain(struct tc *tc, struct tc_exit *x, struct tc_block *target);
  * global (or paging is off), so that the entry survives a CR3 load. */
 void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global);
 void tc_jtab_clear(struct tc *tc);
-/* A CR3 load: drops the entries set for non-global pages, except those
- * for which `still(ctx, eip, page)` says the new address space fetches EIP
- * from the same physical page (page carries TC_JTAB_USER for a CPL-3
- * block), as a TLB could still hold it. */
-void tc_jtab_clear_local(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx);
+/* A CR3 load, from the address space of slot `from` to that of slot `to`
+ * (`to_again`: the slot's CR3 is the one it last had): drops the entries
+ * set for non-global pages, except those for which `still(ctx, eip, page)`
+ * says the new address space fetches EIP from the same physical page
+ * (page carries TC_JTAB_USER for a CPL-3 block), as a TLB could still hold
+ * it; parks the dropped ones under `from`, and puts back those parked under
+ * `to` that pass the same check. */
+void tc_jtab_switch(struct tc *tc, unsigned from, unsigned to, bool to_again,
+		    bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx);
 /* invlpg: drops the entries whose EIP lies in [first, first + n), n at
  * most 4096 (a page, or the last bytes of the page before, where an
  * instruction may start that runs onto the page). */

@@ -45,12 +45,18 @@ static uint32_t same_set(uint32_t eip)
 	return d;
 }
 
+/* A machine whose block at A (jmp B) is translated. */
+static struct tc_block *with_block_a(struct machine *m)
+{
+	machine_init(m, 0);
+	place_jmp(m, A, B);
+	return xlate_block(&m->x, A, A, 0, TC_PHYS2_ANY);
+}
+
 START_TEST(test_insert_and_lookup)
 {
 	struct machine m;
-	machine_init(&m, 0);
-	place_jmp(&m, A, B);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
+	struct tc_block *a = with_block_a(&m);
 	ck_assert_ptr_eq(tc_lookup(&m.tc, A, A, 0, TC_PHYS2_ANY), a);
 	ck_assert_ptr_null(tc_lookup(&m.tc, A, A, 3, TC_PHYS2_ANY)); /* another CPL is another key */
 	ck_assert_ptr_eq(tc_block_at(&m.tc, a->host), a);
@@ -119,9 +125,7 @@ END_TEST
 START_TEST(test_monitor_write_invalidates)
 {
 	struct machine m;
-	machine_init(&m, 0);
-	place_jmp(&m, A, B);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
+	struct tc_block *a = with_block_a(&m);
 	gmem_write(&m.mem, A + 0x800, 4, 0xDEADBEEF);
 	ck_assert(!a->valid);
 	ck_assert_uint_eq(m.stats.invalidations[INVAL_MONITOR_WRITE], 1);
@@ -131,9 +135,7 @@ END_TEST
 START_TEST(test_lookup_table)
 {
 	struct machine m;
-	machine_init(&m, 0);
-	place_jmp(&m, A, B);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
+	struct tc_block *a = with_block_a(&m);
 	uint32_t *e = way0(&m, A);
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 	tc_jtab_set(&m.tc, A, a, false);
@@ -198,9 +200,7 @@ static bool still_at(void *ctx, uint32_t eip, uint32_t page)
 START_TEST(test_lookup_table_local_and_page)
 {
 	struct machine m;
-	machine_init(&m, 0);
-	place_jmp(&m, A, B);
-	struct tc_block *a = xlate_block(&m.x, A, A, 0, TC_PHYS2_ANY);
+	struct tc_block *a = with_block_a(&m);
 	uint32_t other = A + 0x10000; /* another page, in another slot */
 	uint32_t *ea = way0(&m, A);
 	uint32_t *eo = way0(&m, other + 4);
@@ -209,13 +209,13 @@ START_TEST(test_lookup_table_local_and_page)
 	tc_jtab_set(&m.tc, other + 4, a, false);
 	tc_jtab_set(&m.tc, other + 8, a, false);
 	still_eip = other + 8;                      /* the new space maps this one alike */
-	tc_jtab_clear_local(&m.tc, still_at, NULL);
+	tc_jtab_switch(&m.tc, 0, 0, true, still_at, NULL);
 	ck_assert_uint_eq(ea[1], a->host);          /* global: kept */
 	ck_assert_uint_eq(eo[1], m.tc.miss_stub);   /* local: dropped */
 	ck_assert_uint_eq(ec[1], a->host);          /* local, same page in the new space: kept */
 	ck_assert_uint_eq(m.tc.n_jtab_local, 1);
 	still_eip = 0;
-	tc_jtab_clear_local(&m.tc, still_at, NULL);
+	tc_jtab_switch(&m.tc, 0, 0, true, still_at, NULL);
 	ck_assert_uint_eq(ec[1], m.tc.miss_stub);
 	tc_jtab_set(&m.tc, other + 4, a, true);
 	tc_jtab_clear_range(&m.tc, (other + 4) & ~0xFFFu, 4096);
@@ -225,6 +225,53 @@ START_TEST(test_lookup_table_local_and_page)
 	ck_assert_uint_eq(ea[1], a->host);
 	tc_jtab_clear_range(&m.tc, A & ~0xFFFu, 4096);
 	ck_assert_uint_eq(ea[1], m.tc.miss_stub);
+}
+END_TEST
+
+static bool never(void *ctx, uint32_t eip, uint32_t page)
+{
+	(void)ctx, (void)eip, (void)page;
+	return false;
+}
+
+/* A CR3 load parks the entries it drops under the space it leaves; they
+ * come back when that space's CR3 is loaded again and still fetches them
+ * alike, not when its slot went to another CR3, and not when their block
+ * was invalidated meanwhile. */
+START_TEST(test_lookup_table_parks_and_restores)
+{
+	struct machine m;
+	struct tc_block *a = with_block_a(&m);
+	uint32_t *e = way0(&m, A + 4);
+	tc_jtab_set(&m.tc, A + 4, a, false);
+
+	tc_jtab_switch(&m.tc, 0, 1, false, never, NULL);       /* space 0 -> a new CR3 in slot 1 */
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+	ck_assert_uint_eq(m.tc.n_parked[0], 1);
+	still_eip = A + 4;
+	tc_jtab_switch(&m.tc, 1, 0, true, still_at, NULL);     /* back to space 0: put back */
+	ck_assert_uint_eq(e[0], -(A + 4));
+	ck_assert_uint_eq(e[1], a->host);
+	ck_assert_uint_eq(m.stats.lookup_restored, 1);
+	ck_assert_uint_eq(m.tc.n_parked[0], 0);
+
+	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+	tc_jtab_switch(&m.tc, 1, 0, true, never, NULL);        /* space 0 no longer maps it alike */
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+	ck_assert_uint_eq(m.stats.lookup_restored, 1);
+
+	tc_jtab_set(&m.tc, A + 4, a, false);
+	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
+	tc_jtab_switch(&m.tc, 1, 0, false, still_at, NULL);    /* slot 0 now holds another CR3 */
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+
+	tc_jtab_set(&m.tc, A + 4, a, false);
+	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
+	tc_invalidate_page(&m.tc, A >> 12, INVAL_GUEST_WRITE);
+	tc_jtab_switch(&m.tc, 1, 0, true, still_at, NULL);     /* its block is gone */
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+	ck_assert_uint_eq(m.stats.lookup_restored, 1);
 }
 END_TEST
 
@@ -326,6 +373,7 @@ Suite *cache_suite(void)
 	tcase_add_test(t, test_lookup_table_two_ways);
 	tcase_add_test(t, test_straddling_instruction);
 	tcase_add_test(t, test_lookup_table_local_and_page);
+	tcase_add_test(t, test_lookup_table_parks_and_restores);
 	tcase_add_test(t, test_flush);
 	tcase_add_test(t, test_flush_when_full);
 	tcase_add_test(t, test_execution_counts);
