@@ -86,7 +86,8 @@ int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, b
 	tc->n_pages = mem->size / PAGE_SIZE_4K;
 	tc->hash = calloc(HASH_BUCKETS, sizeof *tc->hash);
 	tc->page_blocks = calloc(tc->n_pages, sizeof *tc->page_blocks);
-	bool parks = true;
+	tc->first_at = malloc(((size >> 12) + 1) * sizeof *tc->first_at);
+	bool parks = tc->first_at != NULL;
 	for (unsigned k = 0; k < SPACE_SLOTS; k++)
 		parks &= (tc->parked[k] = malloc(TC_JTAB_LOCAL_MAX * sizeof *tc->parked[k])) != NULL;
 	if (!tc->hash || !tc->page_blocks || !parks) {
@@ -114,8 +115,10 @@ void tc_destroy(struct tc *tc)
 	for (size_t i = 0; i < tc->n_blocks; i++)
 		free_block(tc->by_host[i]);
 	free(tc->by_host);
+	free(tc->host_at);
 	free(tc->hash);
 	free(tc->page_blocks);
+	free(tc->first_at);
 	for (unsigned k = 0; k < SPACE_SLOTS; k++)
 		free(tc->parked[k]);
 	if (tc->base && tc->base != MAP_FAILED)
@@ -157,9 +160,13 @@ void tc_commit(struct tc *tc, struct tc_block *b)
 	if (tc->n_blocks == tc->cap_blocks) {
 		tc->cap_blocks = tc->cap_blocks ? tc->cap_blocks * 2 : 1024;
 		tc->by_host = realloc(tc->by_host, tc->cap_blocks * sizeof *tc->by_host);
-		BT86_ASSERT(tc->by_host);
+		tc->host_at = realloc(tc->host_at, tc->cap_blocks * sizeof *tc->host_at);
+		BT86_ASSERT(tc->by_host && tc->host_at);
 	}
 	BT86_ASSERT(tc->n_blocks == 0 || tc->by_host[tc->n_blocks - 1]->host < b->host);
+	for (; tc->n_indexed <= b->host >> 12; tc->n_indexed++)
+		tc->first_at[tc->n_indexed] = (uint32_t)tc->n_blocks;
+	tc->host_at[tc->n_blocks] = b->host;
 	tc->by_host[tc->n_blocks++] = b;
 	tc->used = b->host + b->host_len;
 	tc->stats->blocks++;
@@ -169,11 +176,17 @@ void tc_commit(struct tc *tc, struct tc_block *b)
 
 struct tc_block *tc_block_at(const struct tc *tc, uint32_t host_off)
 {
-	size_t lo = 0, hi = tc->n_blocks;
+	/* The last block starting at or before host_off: past the blocks
+	 * that start before its 4 KiB of the cache, and up to those that start
+	 * after. */
+	uint32_t p = host_off >> 12;
+	size_t lo = p < tc->n_indexed ? tc->first_at[p] : tc->n_blocks;
+	size_t hi = p + 1 < tc->n_indexed ? tc->first_at[p + 1] : tc->n_blocks;
 
+	lo = lo > 0 ? lo - 1 : 0;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (tc->by_host[mid]->host <= host_off)
+		if (tc->host_at[mid] <= host_off)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -465,6 +478,7 @@ void tc_flush(struct tc *tc)
 	}
 	tc->n_counted = 0;
 	tc->n_blocks = 0;
+	tc->n_indexed = 0;
 	memset(tc->hash, 0, HASH_BUCKETS * sizeof *tc->hash);
 	for (uint32_t p = 0; p < tc->n_pages; p++)
 		if (tc->page_blocks[p]) {

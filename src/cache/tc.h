@@ -137,7 +137,11 @@ struct tc {
 	bool jtab_local_overflow;
 	struct tc_block **hash;
 	struct tc_block **by_host; /* every block of this generation, by host offset */
+	uint32_t *host_at;         /* and each one's host offset, to search */
 	size_t n_blocks, cap_blocks;
+	/* per 4 KiB of the mapping, for tc_block_at: the index in by_host of
+	 * the first block starting there or later (filled for n_indexed) */
+	uint32_t *first_at, n_indexed;
 	struct tc_block **page_blocks; /* per guest RAM page */
 	uint32_t n_pages;
 	uint64_t generation;  /* bumped by every flush */
