@@ -344,8 +344,14 @@ void tc_jtab_switch(struct tc *tc, unsigned from, unsigned to, bool to_again,
 	if (from != to) {
 		tc->n_parked[from] = n_park;
 		tc->parked_invalidations[from] = tc->stats->blocks_invalidated;
+		tc->parked_at[from] = ++tc->switches;
 	}
-	if (to_again && to != from) {
+	/* A space away for one other space's turn only (a pipe's two ends
+	 * alternating) still has its hot entries, which run the same text:
+	 * what it parked is what the other did not map, mostly code run once,
+	 * and putting that back at every turn cost dd | md5sum 10%.  One away
+	 * longer (a shell waiting through a child's fork and exec) gets them. */
+	if (to_again && to != from && tc->switches - tc->parked_at[to] > 1) {
 		const struct tc_parked *back = tc->parked[to];
 		for (uint32_t i = 0; i < tc->n_parked[to]; i++)
 			if (parked_live(tc, to, &back[i]) && still(ctx, back[i].eip, back[i].page)) {

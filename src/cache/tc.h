@@ -128,11 +128,13 @@ struct tc {
 	uint8_t jtab_eip_pages[(1u << 20) / 8];
 	/* Entries a CR3 load dropped, by the address-space slot (shadow.h's
 	 * pairs) whose CR3 was left; they come back, checked, when that slot's
-	 * CR3 is loaded again.  parked_invalidations is the count of
-	 * invalidated blocks when they were parked. */
+	 * CR3 is loaded again, if it was away for more than one other's turn.
+	 * parked_invalidations is the count of invalidated blocks when they
+	 * were parked. */
 	struct tc_parked *parked[SPACE_SLOTS];
 	uint32_t n_parked[SPACE_SLOTS];
 	uint64_t parked_invalidations[SPACE_SLOTS];
+	uint64_t parked_at[SPACE_SLOTS], switches; /* counts of CR3 loads between spaces */
 	uint32_t n_jtab_local;
 	bool jtab_local_overflow;
 	struct tc_block **hash;

@@ -235,41 +235,50 @@ static bool never(void *ctx, uint32_t eip, uint32_t page)
 }
 
 /* A CR3 load parks the entries it drops under the space it leaves; they
- * come back when that space's CR3 is loaded again and still fetches them
- * alike, not when its slot went to another CR3, and not when their block
- * was invalidated meanwhile. */
+ * come back when that space's CR3 is loaded again after more than one
+ * other space's turn and still fetches them alike, not when its slot went
+ * to another CR3, and not when their block was invalidated meanwhile. */
 START_TEST(test_lookup_table_parks_and_restores)
 {
 	struct machine m;
 	struct tc_block *a = with_block_a(&m);
 	uint32_t *e = way0(&m, A + 4);
 	tc_jtab_set(&m.tc, A + 4, a, false);
+	still_eip = A + 4;
 
 	tc_jtab_switch(&m.tc, 0, 1, false, never, NULL);       /* space 0 -> a new CR3 in slot 1 */
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 	ck_assert_uint_eq(m.tc.n_parked[0], 1);
-	still_eip = A + 4;
-	tc_jtab_switch(&m.tc, 1, 0, true, still_at, NULL);     /* back to space 0: put back */
+	tc_jtab_switch(&m.tc, 1, 0, true, still_at, NULL);     /* back after one turn: not put back */
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+	ck_assert_uint_eq(m.stats.lookup_restored, 0);
+
+	tc_jtab_set(&m.tc, A + 4, a, false);
+	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
+	tc_jtab_switch(&m.tc, 1, 2, false, never, NULL);
+	tc_jtab_switch(&m.tc, 2, 0, true, still_at, NULL);     /* back after two: put back */
 	ck_assert_uint_eq(e[0], -(A + 4));
 	ck_assert_uint_eq(e[1], a->host);
 	ck_assert_uint_eq(m.stats.lookup_restored, 1);
 	ck_assert_uint_eq(m.tc.n_parked[0], 0);
 
 	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
-	ck_assert_uint_eq(e[1], m.tc.miss_stub);
-	tc_jtab_switch(&m.tc, 1, 0, true, never, NULL);        /* space 0 no longer maps it alike */
+	tc_jtab_switch(&m.tc, 1, 2, true, never, NULL);
+	tc_jtab_switch(&m.tc, 2, 0, true, never, NULL);        /* space 0 no longer maps it alike */
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 	ck_assert_uint_eq(m.stats.lookup_restored, 1);
 
 	tc_jtab_set(&m.tc, A + 4, a, false);
 	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
-	tc_jtab_switch(&m.tc, 1, 0, false, still_at, NULL);    /* slot 0 now holds another CR3 */
+	tc_jtab_switch(&m.tc, 1, 2, true, never, NULL);
+	tc_jtab_switch(&m.tc, 2, 0, false, still_at, NULL);    /* slot 0 now holds another CR3 */
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 
 	tc_jtab_set(&m.tc, A + 4, a, false);
 	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
+	tc_jtab_switch(&m.tc, 1, 2, true, never, NULL);
 	tc_invalidate_page(&m.tc, A >> 12, INVAL_GUEST_WRITE);
-	tc_jtab_switch(&m.tc, 1, 0, true, still_at, NULL);     /* its block is gone */
+	tc_jtab_switch(&m.tc, 2, 0, true, still_at, NULL);     /* its block is gone */
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 	ck_assert_uint_eq(m.stats.lookup_restored, 1);
 }
