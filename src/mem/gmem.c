@@ -103,7 +103,16 @@ uint32_t gmem_read(const struct gmem *m, uint32_t phys, unsigned size)
 
 	if (!p)
 		return size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
-	memcpy(&v, p, size);
+	/* Fixed sizes, so the copies are single loads, not calls (page-table
+	 * walks read entries here all the time). */
+	if (size == 4)
+		memcpy(&v, p, 4);
+	else if (size == 2)
+		memcpy(&v, p, 2);
+	else if (size == 1)
+		v = *p;
+	else
+		memcpy(&v, p, size);
 	return v;
 }
 
@@ -114,7 +123,14 @@ void gmem_write(struct gmem *m, uint32_t phys, unsigned size, uint32_t val)
 	if (!p)
 		return;
 	before_write(m, phys, size);
-	memcpy(p, &val, size);
+	if (size == 4)
+		memcpy(p, &val, 4);
+	else if (size == 2)
+		memcpy(p, &val, 2);
+	else if (size == 1)
+		*p = (uint8_t)val;
+	else
+		memcpy(p, &val, size);
 }
 
 void gmem_write_block(struct gmem *m, uint32_t phys, const void *src, uint32_t len)
