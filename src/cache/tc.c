@@ -14,9 +14,12 @@
 #define JTAB_BYTES (JTAB_ENTRIES * 8u)
 #define COUNTERS_BYTES (TC_COUNTERS * 8u)
 
-static unsigned hash_key(uint32_t phys, uint32_t mode)
+/* The EIP takes part: one physical page at many addresses (the vDSO,
+ * placed anew in every process) would otherwise pile its translations,
+ * one an address, onto one chain. */
+static unsigned hash_key(uint32_t phys, uint32_t eip, uint32_t mode)
 {
-	return ((phys * 0x9E3779B1u) ^ (mode * 0x85EBCA6Bu)) >> 16;
+	return (((phys ^ (eip * 0x85EBCA6Bu)) * 0x9E3779B1u) ^ (mode * 0xC2B2AE35u)) >> 16;
 }
 
 static void put_rel32(struct tc *tc, uint32_t at, uint32_t target)
@@ -130,7 +133,7 @@ void tc_destroy(struct tc *tc)
 
 struct tc_block *tc_lookup(struct tc *tc, uint32_t eip, uint32_t phys, uint32_t mode, uint32_t phys2)
 {
-	for (struct tc_block *b = tc->hash[hash_key(phys, mode)]; b; b = b->hash_next)
+	for (struct tc_block *b = tc->hash[hash_key(phys, eip, mode)]; b; b = b->hash_next)
 		if (b->phys == phys && b->eip == eip && b->mode == mode &&
 		    (b->phys2 == TC_PHYS2_ANY || b->phys2 == phys2)) {
 			tc->stats->lookup_hash_hits++;
@@ -147,7 +150,7 @@ bool tc_has_room(const struct tc *tc, size_t max)
 
 void tc_commit(struct tc *tc, struct tc_block *b)
 {
-	unsigned h = hash_key(b->phys, b->mode);
+	unsigned h = hash_key(b->phys, b->eip, b->mode);
 
 	b->valid = true;
 	b->hash_next = tc->hash[h];
@@ -378,7 +381,7 @@ void tc_jtab_clear_range(struct tc *tc, uint32_t first, uint32_t n)
 
 static void unhash(struct tc *tc, struct tc_block *b)
 {
-	struct tc_block **pp = &tc->hash[hash_key(b->phys, b->mode)];
+	struct tc_block **pp = &tc->hash[hash_key(b->phys, b->eip, b->mode)];
 	while (*pp != b)
 		pp = &(*pp)->hash_next;
 	*pp = b->hash_next;
