@@ -864,6 +864,8 @@ static void mov_cr(struct emu *e)
 		}
 	}
 	*regs[n] = val;
+	if (n != 2)
+		vmem_tlb_flush(v);
 	/* The linear->physical view changed: the shadow and the inline
 	 * lookup table (keyed by EIP) follow. */
 	if (n == 0 && ((old ^ val) & CR0_PG)) {
@@ -1140,6 +1142,7 @@ void emu_step(struct vcpu *v)
 			 * whatever CS's base), and a block starting in the last
 			 * bytes before the page may run onto it. */
 			uint32_t page_eip = (page_lin & ~0xFFFu) - v->seg[S_CS].base;
+			vmem_tlb_flush(v);
 			shadow_unmap(v->shadow, page_lin >> 12);
 			tc_jtab_clear_range(v->tc, page_eip - (ZYDIS_MAX_INSTRUCTION_LENGTH - 1),
 					    ZYDIS_MAX_INSTRUCTION_LENGTH - 1);

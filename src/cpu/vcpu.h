@@ -116,9 +116,18 @@ struct gmem;
 struct shadow;
 struct stats;
 
+/* An entry of the monitor's own TLB (vmem.c). */
+struct vmem_tlb_entry {
+	uint32_t key;   /* linear page << 2 | write << 1 | user, + 1: 0 is empty */
+	uint32_t frame; /* physical page << 12 | VMEM_TLB_GLOBAL */
+};
+#define VMEM_TLB_ENTRIES 64u
+#define VMEM_TLB_GLOBAL 1u
+
 struct vcpu {
 	struct vcpu_hot *hot;
 	uint32_t cr0, cr3, cr4; /* CR2 is in hot */
+	struct vmem_tlb_entry tlb[VMEM_TLB_ENTRIES];
 	struct dtr gdtr, idtr;
 	struct seg_cache seg[S_COUNT];
 	/* The caches of hot->sreg_reload's loads: translated code that

@@ -1,5 +1,7 @@
 #include "vmem.h"
 
+#include <string.h>
+
 #include "../cache/stats.h"
 #include "../cpu/exception.h"
 #include "../devices/board.h"
@@ -11,6 +13,18 @@ uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write)
 	return vmem_translate_as(v, lin, write, v->cpl == 3);
 }
 
+/* The monitor's walks (the emulator's accesses, exception delivery, the
+ * fetches of code to translate) go through a small TLB of its own: a
+ * translation a walk made (setting A, and D for a write) is kept, by page
+ * and kind of access, until a CR0, CR3 or CR4 write or an invlpg, as a
+ * processor's TLB may keep it whatever the tables say meanwhile (SDM vol. 3
+ * 4.10.2).  An iret or int does several accesses to one stack page, and a
+ * lookup miss fetches from a page fetched before. */
+void vmem_tlb_flush(struct vcpu *v)
+{
+	memset(v->tlb, 0, sizeof v->tlb);
+}
+
 static uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user, bool *global)
 {
 	struct pw_result r;
@@ -19,11 +33,19 @@ static uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user, bool *
 	*global = true;
 	if (!(v->cr0 & CR0_PG))
 		return lin;
+	uint32_t key = ((lin >> 12) << 2 | access >> 1) + 1;
+	struct vmem_tlb_entry *t = &v->tlb[(lin >> 12 ^ access) % VMEM_TLB_ENTRIES];
+	if (t->key == key) {
+		*global = t->frame & VMEM_TLB_GLOBAL;
+		return (t->frame & ~0xFFFu) | (lin & 0xFFF);
+	}
 	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
 		v->hot->cr2 = lin;
 		v->stats->guest_page_faults++;
 		vcpu_raise(v, EXC_PF, true, r.err);
 	}
+	t->key = key;
+	t->frame = (r.phys & ~0xFFFu) | (r.global ? VMEM_TLB_GLOBAL : 0);
 	*global = r.global;
 	return r.phys;
 }

@@ -12,6 +12,9 @@
 
 #include "../cpu/vcpu.h"
 
+/* Empties the monitor's TLB (vmem.c): after a write to CR0, CR3 or CR4,
+ * and at invlpg. */
+void vmem_tlb_flush(struct vcpu *v);
 /* Physical address of `lin` for an access by the current privilege level;
  * raises #PF. */
 uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write);

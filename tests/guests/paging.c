@@ -1,7 +1,8 @@
 /* Paging at ring 0: A and D bits, #PF error codes and CR2, invlpg and CR3
  * reloads, CR0.WP, a 4 MiB page, and a store through a second alias of a
- * page that holds code, code run through two mappings of one page, and an
- * instruction running onto a page whose frame is remapped or absent. */
+ * page that holds code, code run through two mappings of one page, an
+ * instruction running onto a page whose frame is remapped or absent, and
+ * code fetched from a page remapped before a CR3 reload. */
 #include "rt/rt.h"
 
 #define P 0x1u
@@ -16,6 +17,7 @@ static u32 pt_test[1024] __attribute__((aligned(4096)));     /* 0x40000000 - 0x4
 static u8 frames[4][4096] __attribute__((aligned(4096)));
 static u8 code_frame[4096] __attribute__((aligned(4096)));
 static u8 head_frame[4096] __attribute__((aligned(4096)));
+static u8 head2_frame[4096] __attribute__((aligned(4096)));
 static u8 tail_frames[2][4096] __attribute__((aligned(4096)));
 
 #define TEST_BASE 0x40000000u
@@ -41,7 +43,7 @@ void test_main(u32 magic, u32 mbi)
 	u32 at;
 	(void)magic;
 	(void)mbi;
-	plan(21);
+	plan(22);
 	for (u32 i = 0; i < 4 * 1024; i++)
 		pt_low[i / 1024][i % 1024] = (i << 12) | P | W;
 	for (u32 i = 0; i < 4; i++)
@@ -155,6 +157,11 @@ void test_main(u32 magic, u32 mbi)
 	*pte(straddle + 2) = (u32)tail_frames[0] | P | W;
 	invlpg(straddle + 2);
 	is_u32(split(), 0x44332211, "and once the page is present it runs");
+	head2_frame[4094] = 0xB8;
+	head2_frame[4095] = 0x55;
+	*pte(straddle) = (u32)head2_frame | P | W;
+	reload_cr3();
+	is_u32(split(), 0x44332255, "after a CR3 reload code is fetched from the page's new frame");
 
 	u32 cr3;
 	__asm__ volatile("movl %%cr3, %0" : "=r"(cr3));

@@ -5,6 +5,7 @@
 
 #include "mem/layout.h"
 #include "mem/pagewalk.h"
+#include "mem/vmem.h"
 #include "unit.h"
 
 #define PD 0x10000u
@@ -112,6 +113,29 @@ START_TEST(test_walk_large_and_global)
 	ck_assert(r.global);
 	ck_assert(pw_walk(&m.mem, CR0_PG, PD, 0, 0x3000, 0, &r));
 	ck_assert(!r.global);
+}
+END_TEST
+
+/* The monitor's own TLB keeps a translation it walked (as a processor's may)
+ * until invlpg or a CR3 load, which the emulator turns into flushes; the
+ * walk that filled it set A. */
+START_TEST(test_monitor_tlb_keeps_until_flush)
+{
+	tables();
+	m.v.cr0 = CR0_PG | CR0_PE;
+	m.v.cr3 = PD;
+	m.v.cpl = 0;
+	wr(0x200010, 0x1111);
+	wr(0x205010, 0x2222);
+	ck_assert_uint_eq(vmem_read(&m.v, 0x1010, 4), 0x1111);
+	ck_assert_uint_eq(rd(PT + 4) & PTE_A, PTE_A);
+	wr(PT + 4, 0x205000 | PTE_P | PTE_W | PTE_U | PTE_A); /* remapped, no invlpg yet */
+	ck_assert_uint_eq(vmem_read(&m.v, 0x1010, 4), 0x1111);
+	vmem_tlb_flush(&m.v);
+	ck_assert_uint_eq(vmem_read(&m.v, 0x1010, 4), 0x2222);
+	vmem_write(&m.v, 0x1010, 4, 0x3333);               /* a write walks for itself: D */
+	ck_assert_uint_eq(rd(PT + 4) & PTE_D, PTE_D);
+	ck_assert_uint_eq(rd(0x205010), 0x3333);
 }
 END_TEST
 
@@ -280,6 +304,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_walk_translates_and_sets_accessed_dirty);
 	tcase_add_test(t, test_walk_error_codes);
 	tcase_add_test(t, test_walk_large_and_global);
+	tcase_add_test(t, test_monitor_tlb_keeps_until_flush);
 	tcase_add_test(t, test_shadow_aliases_and_flushes);
 	tcase_add_test(t, test_shadow_switch_keeps_and_rechecks);
 	tcase_add_test(t, test_shadow_invlpg_reaches_the_current_pair);
