@@ -128,7 +128,7 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 	fprintf(out, "\n");
 	fprintf(out,
 		"  lookups: inline table %" PRIu64 " hits / %" PRIu64 " misses, hash %" PRIu64 " hits / %" PRIu64
-		" misses, %" PRIu64 " entries put back at CR3 loads\n",
+		" misses, %" PRIu64 " entries put back from the victim cache\n",
 		s->lookup_inline_hits, s->lookup_inline_misses, s->lookup_hash_hits, s->lookup_hash_misses,
 		s->lookup_restored);
 	fprintf(out, "  time: %.1f%% in translated guest code, %.1f%% in the monitor (%" PRIu64 " Mcycles)\n",

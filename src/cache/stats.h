@@ -46,7 +46,7 @@ struct stats {
 	uint64_t lookup_inline_misses;
 	uint64_t lookup_hash_hits;
 	uint64_t lookup_hash_misses;
-	uint64_t lookup_restored;      /* entries a CR3 load put back (tc_jtab_switch) */
+	uint64_t lookup_restored;      /* entries put back from the victim cache (tc_jtab_unpark) */
 	uint64_t chains_made;
 	uint64_t chains_broken;
 	uint64_t invalidations[INVAL_CAUSES];

@@ -90,10 +90,8 @@ int tc_init(struct tc *tc, struct gmem *mem, struct stats *stats, size_t size, b
 	tc->hash = calloc(HASH_BUCKETS, sizeof *tc->hash);
 	tc->page_blocks = calloc(tc->n_pages, sizeof *tc->page_blocks);
 	tc->first_at = malloc(((size >> 12) + 1) * sizeof *tc->first_at);
-	bool parks = tc->first_at != NULL;
-	for (unsigned k = 0; k < SPACE_SLOTS; k++)
-		parks &= (tc->parked[k] = malloc(TC_JTAB_LOCAL_MAX * sizeof *tc->parked[k])) != NULL;
-	if (!tc->hash || !tc->page_blocks || !parks) {
+	tc->victims = calloc(TC_VICTIM_SETS, sizeof *tc->victims);
+	if (!tc->hash || !tc->page_blocks || !tc->first_at || !tc->victims) {
 		snprintf(err, errlen, "out of memory for the translation cache");
 		tc_destroy(tc);
 		return -1;
@@ -122,8 +120,7 @@ void tc_destroy(struct tc *tc)
 	free(tc->hash);
 	free(tc->page_blocks);
 	free(tc->first_at);
-	for (unsigned k = 0; k < SPACE_SLOTS; k++)
-		free(tc->parked[k]);
+	free(tc->victims);
 	if (tc->base && tc->base != MAP_FAILED)
 		munmap(tc->base, tc->size);
 	if (tc->mem)
@@ -301,69 +298,82 @@ void tc_jtab_clear(struct tc *tc)
 		jtab_reset(tc, i);
 	memset(tc->jtab_listed, 0, sizeof tc->jtab_listed);
 	memset(tc->jtab_eip_pages, 0, sizeof tc->jtab_eip_pages);
-	memset(tc->n_parked, 0, sizeof tc->n_parked);
+	if (tc->victims)
+		memset(tc->victims, 0, TC_VICTIM_SETS * sizeof *tc->victims);
 	tc->n_jtab_local = 0;
 	tc->jtab_local_overflow = false;
 }
 
-/* Whether a parked entry still leads to a live block: only when a block
- * was invalidated since it was parked need that be looked up. */
-static bool parked_live(const struct tc *tc, unsigned space, const struct tc_parked *p)
+static struct tc_victims *victims_of(const struct tc *tc, uint32_t eip)
 {
-	if (tc->parked_invalidations[space] == tc->stats->blocks_invalidated)
-		return true;
-	const struct tc_block *b = tc_block_at(tc, p->host);
-	return b && b->valid && b->host == p->host && b->eip == p->eip;
+	return &tc->victims[((eip >> 12) * 0x9E3779B1u) >> 20];
+}
+
+/* Keeps a dropped entry in its EIP page's set (a set that held another
+ * page, or entries from before a block invalidation, starts afresh). */
+static void victim_put(struct tc *tc, uint32_t eip, uint32_t host, uint32_t page)
+{
+	struct tc_victims *v = victims_of(tc, eip);
+	_Static_assert(TC_VICTIM_SETS == 1u << 12, "a 12-bit hash");
+	if (v->eip_page != (eip >> 12) + 1 || v->invalidations != tc->stats->blocks_invalidated) {
+		v->eip_page = (eip >> 12) + 1;
+		v->n = 0;
+		v->invalidations = tc->stats->blocks_invalidated;
+	}
+	uint32_t held = v->n < TC_VICTIM_WAYS ? v->n : TC_VICTIM_WAYS;
+	for (uint32_t i = 0; i < held; i++)
+		if (v->e[i].eip == eip) {
+			v->e[i] = (struct tc_parked){eip, host, page};
+			return;
+		}
+	v->e[v->n++ % TC_VICTIM_WAYS] = (struct tc_parked){eip, host, page};
+	v->put_at = tc->switches;
+}
+
+void tc_jtab_unpark(struct tc *tc, uint32_t eip, uint32_t page)
+{
+	const struct tc_victims *v = victims_of(tc, eip);
+	if (v->eip_page != (eip >> 12) + 1 || v->invalidations != tc->stats->blocks_invalidated)
+		return; /* nothing kept, or its blocks may be gone */
+	/* Not entries dropped at the last CR3 load or the one before: a
+	 * pipe's two ends take turns, each dropping the code the other never
+	 * mapped at every turn and missing on one or two of it before the
+	 * next; putting the page's entries back each time cost dd | md5sum
+	 * 14%. */
+	if (tc->switches - v->put_at < 2)
+		return;
+	uint32_t held = v->n < TC_VICTIM_WAYS ? v->n : TC_VICTIM_WAYS;
+	for (uint32_t i = 0; i < held; i++)
+		if (v->e[i].page == page) {
+			jtab_put(tc, v->e[i].eip, v->e[i].host, page, false);
+			tc->stats->lookup_restored++;
+		}
 }
 
 /* An entry listed here may since hold a global EIP; dropping that one too
  * costs a lookup miss, nothing more. */
-void tc_jtab_switch(struct tc *tc, unsigned from, unsigned to, bool to_again,
-		    bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx)
+void tc_jtab_switch(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx)
 {
 	const uint32_t *e = (const uint32_t *)tc->base;
-	struct tc_parked *park = tc->parked[from];
-	uint32_t kept = 0, n_park = 0;
+	uint32_t kept = 0;
 
+	tc->switches++;
 	if (tc->jtab_local_overflow) {
 		tc_jtab_clear(tc);
 		return;
 	}
 	for (uint32_t i = 0; i < tc->n_jtab_local; i++) {
 		uint32_t at = tc->jtab_local[i], page = tc->jtab_page[at];
-		if (e[2 * at + 1] == tc->miss_stub || page == TC_JTAB_NEVER_KEEP) {
-			jtab_reset(tc, at);
-			tc->jtab_listed[at] = false;
-		} else if (still(ctx, -e[2 * at], page)) {
+		if (e[2 * at + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP && still(ctx, -e[2 * at], page)) {
 			tc->jtab_local[kept++] = at;
-		} else {
-			if (from != to) /* (a reload: what the tables dropped stays dropped) */
-				park[n_park++] = (struct tc_parked){-e[2 * at], e[2 * at + 1], page};
-			jtab_reset(tc, at);
-			tc->jtab_listed[at] = false;
+			continue;
 		}
+		if (e[2 * at + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP)
+			victim_put(tc, -e[2 * at], e[2 * at + 1], page);
+		jtab_reset(tc, at);
+		tc->jtab_listed[at] = false;
 	}
 	tc->n_jtab_local = kept;
-	if (from != to) {
-		tc->n_parked[from] = n_park;
-		tc->parked_invalidations[from] = tc->stats->blocks_invalidated;
-		tc->parked_at[from] = ++tc->switches;
-	}
-	/* A space away for one other space's turn only (a pipe's two ends
-	 * alternating) still has its hot entries, which run the same text:
-	 * what it parked is what the other did not map, mostly code run once,
-	 * and putting that back at every turn cost dd | md5sum 10%.  One away
-	 * longer (a shell waiting through a child's fork and exec) gets them. */
-	if (to_again && to != from && tc->switches - tc->parked_at[to] > 1) {
-		const struct tc_parked *back = tc->parked[to];
-		for (uint32_t i = 0; i < tc->n_parked[to]; i++)
-			if (parked_live(tc, to, &back[i]) && still(ctx, back[i].eip, back[i].page)) {
-				jtab_put(tc, back[i].eip, back[i].host, back[i].page, false);
-				tc->stats->lookup_restored++;
-			}
-	}
-	if (to != from)
-		tc->n_parked[to] = 0;
 }
 
 void tc_jtab_clear_range(struct tc *tc, uint32_t first, uint32_t n)

@@ -95,6 +95,18 @@ struct tc_parked {
 	uint32_t eip, host, page; /* an entry, and its tc->jtab_page */
 };
 
+/* A set of the victim cache (tc_jtab_switch, tc_jtab_unpark): the entries
+ * of one EIP page, the newest TC_VICTIM_WAYS of them. */
+#define TC_VICTIM_SETS 4096u
+#define TC_VICTIM_WAYS 16u
+struct tc_victims {
+	uint32_t eip_page;       /* EIP >> 12, + 1: 0 is an empty set */
+	uint32_t n;              /* entries put in, the oldest overwritten past TC_VICTIM_WAYS */
+	uint64_t invalidations;  /* stats->blocks_invalidated when the set was last written */
+	uint64_t put_at;         /* tc->switches then */
+	struct tc_parked e[TC_VICTIM_WAYS];
+};
+
 #define TC_NO_COUNTER 0xFFFFFFFFu
 #define TC_COUNTERS 262144u
 /* The cache's mapping: the lookup table, the counters, the shared stubs,
@@ -126,15 +138,10 @@ struct tc {
 	/* a bit for each 4 KiB page of EIPs: set when an entry for an EIP in
 	 * it was set since the page's entries were last all dropped */
 	uint8_t jtab_eip_pages[(1u << 20) / 8];
-	/* Entries a CR3 load dropped, by the address-space slot (shadow.h's
-	 * pairs) whose CR3 was left; they come back, checked, when that slot's
-	 * CR3 is loaded again, if it was away for more than one other's turn.
-	 * parked_invalidations is the count of invalidated blocks when they
-	 * were parked. */
-	struct tc_parked *parked[SPACE_SLOTS];
-	uint32_t n_parked[SPACE_SLOTS];
-	uint64_t parked_invalidations[SPACE_SLOTS];
-	uint64_t parked_at[SPACE_SLOTS], switches; /* counts of CR3 loads between spaces */
+	/* Entries a CR3 load dropped, by the page of their EIP, to come back
+	 * at a lookup miss in that page when it maps to the same frame. */
+	struct tc_victims *victims;
+	uint64_t switches;     /* CR3 loads (tc_jtab_switch calls) so far */
 	uint32_t n_jtab_local;
 	bool jtab_local_overflow;
 	struct tc_block **hash;
@@ -191,15 +198,18 @@ void tc_chain(struct tc *tc, struct tc_exit *x, struct tc_block *target);
  * global (or paging is off), so that the entry survives a CR3 load. */
 void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global);
 void tc_jtab_clear(struct tc *tc);
-/* A CR3 load, from the address space of slot `from` to that of slot `to`
- * (`to_again`: the slot's CR3 is the one it last had): drops the entries
- * set for non-global pages, except those for which `still(ctx, eip, page)`
- * says the new address space fetches EIP from the same physical page
- * (page carries TC_JTAB_USER for a CPL-3 block), as a TLB could still hold
- * it; parks the dropped ones under `from`, and puts back those parked under
- * `to` that pass the same check. */
-void tc_jtab_switch(struct tc *tc, unsigned from, unsigned to, bool to_again,
-		    bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx);
+/* A CR3 load: drops the entries set for non-global pages, except those
+ * for which `still(ctx, eip, page)` says the new address space fetches EIP
+ * from the same physical page (page carries TC_JTAB_USER for a CPL-3
+ * block), as a TLB could still hold it; the dropped ones go to the victim
+ * cache. */
+void tc_jtab_switch(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, uint32_t page), void *ctx);
+/* A lookup miss at `eip`, whose page the current address space maps to
+ * physical page `page` (with TC_JTAB_USER for CPL 3), found by a walk
+ * that set A: puts back the victim cache's entries of that EIP page that
+ * lead from the same frame to blocks still valid, if they were dropped
+ * before the last two CR3 loads. */
+void tc_jtab_unpark(struct tc *tc, uint32_t eip, uint32_t page);
 /* invlpg: drops the entries whose EIP lies in [first, first + n), n at
  * most 4096 (a page, or the last bytes of the page before, where an
  * instruction may start that runs onto the page). */

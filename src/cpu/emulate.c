@@ -874,12 +874,11 @@ static void mov_cr(struct emu *e)
 	} else if (n == 0 && ((old ^ val) & CR0_WP) && (val & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
-		unsigned from = v->shadow->cur;
 		v->pf_retry.pending = false; /* another address space's retry */
-		bool again = shadow_switch_cr3(v->shadow, v->cr0, v->cr3, v->cr4);
+		shadow_switch_cr3(v->shadow, v->cr0, v->cr3, v->cr4);
 		struct fetch_memo memo = {.v = v};
 		memset(memo.page, 0xFF, sizeof memo.page);
-		tc_jtab_switch(v->tc, from, v->shadow->cur, again, still_fetches, &memo);
+		tc_jtab_switch(v->tc, still_fetches, &memo);
 	} else if (n == 4 && ((old ^ val) & 0x90) && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);

@@ -408,6 +408,8 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 			global &= next_global;
 		}
 	}
+	if ((v->cr0 & CR0_PG) && !global)
+		tc_jtab_unpark(v->tc, eip, phys >> PAGE_SHIFT_4K | (v->cpl == 3 ? TC_JTAB_USER : 0));
 	struct tc_block *b = tc_lookup(v->tc, eip, phys, mode, phys2);
 
 	if (!b)

@@ -355,10 +355,9 @@ static void recheck(struct shadow *s, unsigned w, uint32_t cr0, uint32_t cr3, ui
 	}
 }
 
-bool shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
+void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
 	unsigned k = SPACE_SLOTS, lru = 0;
-	bool again = true;
 
 	s->stats->shadow_flushes[SHFLUSH_CR3]++;
 	recheck(s, SHADOW_KERNEL, cr0, cr3, cr4);
@@ -370,7 +369,6 @@ bool shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr
 	}
 	if (k == SPACE_SLOTS) {
 		k = lru;
-		again = false;
 		flush_runs(s, s->local[shadow_kview(k)], &s->n_local[shadow_kview(k)]);
 		flush_runs(s, s->local[shadow_uview(k)], &s->n_local[shadow_uview(k)]);
 	} else {
@@ -379,7 +377,6 @@ bool shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr
 	}
 	bind(s, k, cr3);
 	s->stats->shadow_mappings = n_mapped(s);
-	return again;
 }
 
 void shadow_set_paging(struct shadow *s, bool on)

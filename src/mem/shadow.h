@@ -139,9 +139,8 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
  * only lost the write.  Makes current the pair
  * bound to cr3, its pages checked under the same rule, or else the least
  * recently used pair, emptied of its non-global pages and bound to cr3:
- * `cur` says which, and the result whether the pair was cr3's already.
- * Counted as a CR3 flush. */
-bool shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
+ * `cur` says which.  Counted as a CR3 flush. */
+void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
 /* The physical page slot `sl` maps, or SHADOW_NONE. */
 uint32_t shadow_frame(const struct shadow *s, uint32_t sl);
 /* Write-protects every alias of physical page `phys` (code) or restores the

@@ -209,13 +209,13 @@ START_TEST(test_lookup_table_local_and_page)
 	tc_jtab_set(&m.tc, other + 4, a, false);
 	tc_jtab_set(&m.tc, other + 8, a, false);
 	still_eip = other + 8;                      /* the new space maps this one alike */
-	tc_jtab_switch(&m.tc, 0, 0, true, still_at, NULL);
+	tc_jtab_switch(&m.tc, still_at, NULL);
 	ck_assert_uint_eq(ea[1], a->host);          /* global: kept */
 	ck_assert_uint_eq(eo[1], m.tc.miss_stub);   /* local: dropped */
 	ck_assert_uint_eq(ec[1], a->host);          /* local, same page in the new space: kept */
 	ck_assert_uint_eq(m.tc.n_jtab_local, 1);
 	still_eip = 0;
-	tc_jtab_switch(&m.tc, 0, 0, true, still_at, NULL);
+	tc_jtab_switch(&m.tc, still_at, NULL);
 	ck_assert_uint_eq(ec[1], m.tc.miss_stub);
 	tc_jtab_set(&m.tc, other + 4, a, true);
 	tc_jtab_clear_range(&m.tc, (other + 4) & ~0xFFFu, 4096);
@@ -234,51 +234,36 @@ static bool never(void *ctx, uint32_t eip, uint32_t page)
 	return false;
 }
 
-/* A CR3 load parks the entries it drops under the space it leaves; they
- * come back when that space's CR3 is loaded again after more than one
- * other space's turn and still fetches them alike, not when its slot went
- * to another CR3, and not when their block was invalidated meanwhile. */
-START_TEST(test_lookup_table_parks_and_restores)
+/* The entries a CR3 load drops go to the victim cache, by EIP page; a
+ * lookup miss in that page puts back those from the same frame, once the
+ * drop is more than one CR3 load old, and not when a block was
+ * invalidated meanwhile. */
+START_TEST(test_lookup_table_victims)
 {
 	struct machine m;
 	struct tc_block *a = with_block_a(&m);
 	uint32_t *e = way0(&m, A + 4);
+	const uint32_t frame = A >> 12;
 	tc_jtab_set(&m.tc, A + 4, a, false);
-	still_eip = A + 4;
 
-	tc_jtab_switch(&m.tc, 0, 1, false, never, NULL);       /* space 0 -> a new CR3 in slot 1 */
+	tc_jtab_switch(&m.tc, never, NULL);
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
-	ck_assert_uint_eq(m.tc.n_parked[0], 1);
-	tc_jtab_switch(&m.tc, 1, 0, true, still_at, NULL);     /* back after one turn: not put back */
+	tc_jtab_unpark(&m.tc, A + 8, frame);              /* dropped at this load: not yet */
+	tc_jtab_switch(&m.tc, never, NULL);
+	tc_jtab_unpark(&m.tc, A + 8, frame);              /* nor one load later (a pipe's turn) */
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
-	ck_assert_uint_eq(m.stats.lookup_restored, 0);
-
-	tc_jtab_set(&m.tc, A + 4, a, false);
-	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
-	tc_jtab_switch(&m.tc, 1, 2, false, never, NULL);
-	tc_jtab_switch(&m.tc, 2, 0, true, still_at, NULL);     /* back after two: put back */
+	tc_jtab_switch(&m.tc, never, NULL);
+	tc_jtab_unpark(&m.tc, A + 8, frame + 1);          /* another frame now */
+	ck_assert_uint_eq(e[1], m.tc.miss_stub);
+	tc_jtab_unpark(&m.tc, A + 8, frame);
 	ck_assert_uint_eq(e[0], -(A + 4));
 	ck_assert_uint_eq(e[1], a->host);
 	ck_assert_uint_eq(m.stats.lookup_restored, 1);
-	ck_assert_uint_eq(m.tc.n_parked[0], 0);
 
-	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
-	tc_jtab_switch(&m.tc, 1, 2, true, never, NULL);
-	tc_jtab_switch(&m.tc, 2, 0, true, never, NULL);        /* space 0 no longer maps it alike */
-	ck_assert_uint_eq(e[1], m.tc.miss_stub);
-	ck_assert_uint_eq(m.stats.lookup_restored, 1);
-
-	tc_jtab_set(&m.tc, A + 4, a, false);
-	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
-	tc_jtab_switch(&m.tc, 1, 2, true, never, NULL);
-	tc_jtab_switch(&m.tc, 2, 0, false, still_at, NULL);    /* slot 0 now holds another CR3 */
-	ck_assert_uint_eq(e[1], m.tc.miss_stub);
-
-	tc_jtab_set(&m.tc, A + 4, a, false);
-	tc_jtab_switch(&m.tc, 0, 1, true, never, NULL);
-	tc_jtab_switch(&m.tc, 1, 2, true, never, NULL);
+	tc_jtab_switch(&m.tc, never, NULL);
+	tc_jtab_switch(&m.tc, never, NULL);
 	tc_invalidate_page(&m.tc, A >> 12, INVAL_GUEST_WRITE);
-	tc_jtab_switch(&m.tc, 2, 0, true, still_at, NULL);     /* its block is gone */
+	tc_jtab_unpark(&m.tc, A + 8, frame);              /* its block is gone */
 	ck_assert_uint_eq(e[1], m.tc.miss_stub);
 	ck_assert_uint_eq(m.stats.lookup_restored, 1);
 }
@@ -382,7 +367,7 @@ Suite *cache_suite(void)
 	tcase_add_test(t, test_lookup_table_two_ways);
 	tcase_add_test(t, test_straddling_instruction);
 	tcase_add_test(t, test_lookup_table_local_and_page);
-	tcase_add_test(t, test_lookup_table_parks_and_restores);
+	tcase_add_test(t, test_lookup_table_victims);
 	tcase_add_test(t, test_flush);
 	tcase_add_test(t, test_flush_when_full);
 	tcase_add_test(t, test_execution_counts);
