@@ -323,10 +323,10 @@ static void victim_put(struct tc *tc, uint32_t eip, uint32_t host, uint32_t page
 	uint32_t held = v->n < TC_VICTIM_WAYS ? v->n : TC_VICTIM_WAYS;
 	for (uint32_t i = 0; i < held; i++)
 		if (v->e[i].eip == eip) {
-			v->e[i] = (struct tc_parked){eip, host, page};
+			v->e[i] = (struct tc_victim){eip, host, page};
 			return;
 		}
-	v->e[v->n++ % TC_VICTIM_WAYS] = (struct tc_parked){eip, host, page};
+	v->e[v->n++ % TC_VICTIM_WAYS] = (struct tc_victim){eip, host, page};
 	v->put_at = tc->switches;
 }
 
@@ -364,11 +364,12 @@ void tc_jtab_switch(struct tc *tc, bool (*still)(void *ctx, uint32_t eip, uint32
 	}
 	for (uint32_t i = 0; i < tc->n_jtab_local; i++) {
 		uint32_t at = tc->jtab_local[i], page = tc->jtab_page[at];
-		if (e[2 * at + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP && still(ctx, -e[2 * at], page)) {
+		bool live = e[2 * at + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP;
+		if (live && still(ctx, -e[2 * at], page)) {
 			tc->jtab_local[kept++] = at;
 			continue;
 		}
-		if (e[2 * at + 1] != tc->miss_stub && page != TC_JTAB_NEVER_KEEP)
+		if (live)
 			victim_put(tc, -e[2 * at], e[2 * at + 1], page);
 		jtab_reset(tc, at);
 		tc->jtab_listed[at] = false;

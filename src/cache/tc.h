@@ -29,7 +29,6 @@
 #include <stdint.h>
 
 #include "../cpu/vcpu_abi.h"
-#include "../mem/layout.h"
 #include "stats.h"
 
 struct gmem;
@@ -91,8 +90,8 @@ struct tc_block {
 	uint16_t n_verbatim, n_retargeted, n_rewritten, n_callout;
 };
 
-struct tc_parked {
-	uint32_t eip, host, page; /* an entry, and its tc->jtab_page */
+struct tc_victim {
+	uint32_t eip, host, page; /* a dropped entry, and its tc->jtab_page */
 };
 
 /* A set of the victim cache (tc_jtab_switch, tc_jtab_unpark): the entries
@@ -104,7 +103,7 @@ struct tc_victims {
 	uint32_t n;              /* entries put in, the oldest overwritten past TC_VICTIM_WAYS */
 	uint64_t invalidations;  /* stats->blocks_invalidated when the set was last written */
 	uint64_t put_at;         /* tc->switches then */
-	struct tc_parked e[TC_VICTIM_WAYS];
+	struct tc_victim e[TC_VICTIM_WAYS];
 };
 
 #define TC_NO_COUNTER 0xFFFFFFFFu
