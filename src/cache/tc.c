@@ -276,7 +276,8 @@ static void jtab_put(struct tc *tc, uint32_t eip, uint32_t host, uint32_t page, 
 void tc_jtab_set(struct tc *tc, uint32_t eip, const struct tc_block *b, bool global)
 {
 	jtab_put(tc, eip, b->host, b->phys2 != TC_PHYS2_ANY ? TC_JTAB_NEVER_KEEP
-				   : (b->phys >> 12) | ((b->mode & 3u) == 3 ? TC_JTAB_USER : 0), /* low bits: CPL */
+				   : (b->phys >> 12) | ((b->mode & 3u) == 3 ? TC_JTAB_USER : 0) | /* low bits: CPL */
+					     (b->mode & TC_MODE_SOFT ? TC_JTAB_SOFT : 0),
 		 global);
 }
 

@@ -114,6 +114,8 @@ struct tc_victims {
 #define TC_MIN_SIZE (TC_TABLES_BYTES + (64u << 10))
 #define TC_JTAB_LOCAL_MAX 8192u
 #define TC_JTAB_USER 0x80000000u
+#define TC_JTAB_SOFT 0x40000000u /* a block in the soft-TLB form */
+#define TC_MODE_SOFT 0x10u       /* that form's bit in tc_block.mode (XMODE_SOFT) */
 #define TC_JTAB_NEVER_KEEP 0xFFFFFFFFu
 
 struct tc {
@@ -131,7 +133,8 @@ struct tc {
 	uint32_t jtab_local[TC_JTAB_LOCAL_MAX];
 	bool jtab_listed[JTAB_ENTRIES];
 	/* per entry: the guest-physical page of the block it leads to, with
-	 * TC_JTAB_USER for a CPL-3 block; TC_JTAB_NEVER_KEEP for a block with
+	 * TC_JTAB_USER for a CPL-3 block and TC_JTAB_SOFT for one in the
+	 * soft-TLB form; TC_JTAB_NEVER_KEEP for a block with
 	 * a straddling instruction */
 	uint32_t jtab_page[JTAB_ENTRIES];
 	/* a bit for each 4 KiB page of EIPs: set when an entry for an EIP in

@@ -803,7 +803,7 @@ static void load_ldt_or_tr(struct emu *e, bool tr)
 struct fetch_memo {
 	struct vcpu *v;
 	uint32_t page[FETCH_MEMO];
-	uint32_t frame[FETCH_MEMO]; /* physical page | TC_JTAB_USER when user-accessible, or TC_JTAB_NEVER_KEEP */
+	uint32_t frame[FETCH_MEMO]; /* physical page | TC_JTAB_USER when user-accessible (and TC_JTAB_SOFT in a young space), or TC_JTAB_NEVER_KEEP */
 };
 
 /* Whether the new space fetches `eip` from physical page `page` (as
@@ -819,7 +819,8 @@ static bool still_fetches(void *ctx, uint32_t eip, uint32_t page)
 		m->page[k] = lp;
 		m->frame[k] = TC_JTAB_NEVER_KEEP;
 		if (pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE, &r) && r.accessed)
-			m->frame[k] = (r.phys >> 12) | (r.user ? TC_JTAB_USER : 0);
+			m->frame[k] = (r.phys >> 12) | (r.user ? TC_JTAB_USER : 0) |
+				      (r.user && stlb_soft(&v->shadow->soft) ? TC_JTAB_SOFT : 0);
 	}
 	uint32_t f = m->frame[k];
 	return f != TC_JTAB_NEVER_KEEP && (f & ~TC_JTAB_USER) == (page & ~TC_JTAB_USER) &&

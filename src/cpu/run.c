@@ -34,7 +34,9 @@
 #include "../mem/layout.h"
 #include "../mem/pagewalk.h"
 #include "../mem/shadow.h"
+#include "../mem/stlb.h"
 #include "../mem/vmem.h"
+#include "../translator/emit.h"
 #include "../translator/translate.h"
 #include "../util.h"
 #include "emulate.h"
@@ -137,12 +139,58 @@ static void uaccess_seen(struct vcpu *v, const struct tc_block *b, uint32_t eip)
 	v->uaccess.cand_cr3[k] = v->cr3;
 }
 
-/* A fault in the window with paging on: a hidden fault (fill the shadow and
- * retry), a dirty-bit or code-page write, or the guest's own #PF. */
+/* Whether a fault at `lin` in `window` is a soft-TLB access finding no
+ * entry for its page (stlb.h): the user view's fault with r11 = 0 and the
+ * access's own page in r10d.  (After running onto the next page, r11 = 0
+ * sends an access with an entry through the user view: that is an
+ * ordinary hidden fault.)  `write` becomes the table's kind: the fault of
+ * a read-modify-write may report only its read. */
+static bool soft_miss(struct vcpu *v, const greg_t *g, unsigned window, uint32_t lin, bool *write)
+{
+	bool w;
+	if (window != shadow_uview(v->shadow->cur) || g[REG_R11] != 0 ||
+	    ((uint32_t)g[REG_R10] ^ lin) >> PAGE_SHIFT_4K ||
+	    !emit_stlb_access_at((const uint8_t *)(uintptr_t)g[REG_RIP], &w) ||
+	    stlb_has(&v->shadow->soft, lin >> PAGE_SHIFT_4K, w))
+		return false;
+	*write = w;
+	return true;
+}
+
+/* The soft TLB's entry for a miss at linear page `page`, and for its
+ * neighbours within SOFT_AROUND pages (in the same page table) that the
+ * tables map to RAM for user access with A already set: what a TLB could
+ * hold ahead without a change to guest memory.  Linux maps a file's pages
+ * around the one that faulted, young, so an exec'd program's next pages
+ * need no signal of their own. */
+#define SOFT_AROUND 8u
+static void soft_fill(struct vcpu *v, uint32_t page, uint32_t frame, bool rw)
+{
+	struct stlb *st = &v->shadow->soft;
+	stlb_fill(st, page, frame, rw);
+	uint32_t first = page - (page & 0x3FF) + ((page & 0x3FF) < SOFT_AROUND ? 0 : (page & 0x3FF) - SOFT_AROUND);
+	uint32_t last = page | 0x3FF;
+	if (last > page + SOFT_AROUND)
+		last = page + SOFT_AROUND;
+	for (uint32_t q = first; q <= last; q++) {
+		struct pw_result r;
+		if (q == page || stlb_has(st, q, false) ||
+		    !pw_walk(v->mem, v->cr0, v->cr3, v->cr4, q << PAGE_SHIFT_4K, PW_PROBE | PF_U, &r) || !r.accessed ||
+		    r.global || !gmem_is_ram(v->mem, r.phys, PAGE_SIZE_4K))
+			continue;
+		stlb_fill(st, q, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
+	}
+}
+
+/* A fault in the window with paging on: a hidden fault (fill the shadow, or
+ * the soft TLB, and retry), a dirty-bit or code-page write, or the guest's
+ * own #PF. */
 static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, uint32_t eip,
 			 unsigned window, uint32_t lin, bool write)
 {
 	struct pw_result r;
+	greg_t *g = uc->uc_mcontext.gregs;
+	bool soft = soft_miss(v, g, window, lin, &write);
 	/* A user view only ever serves user accesses. */
 	bool user = shadow_is_user(window) || v->cpl == 3;
 	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
@@ -153,6 +201,7 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		v->pf_retry.lin = lin;
 		v->pf_retry.window = (uint8_t)window;
 		v->pf_retry.write = write;
+		v->pf_retry.soft = soft;
 		v->pf_retry.pending = true;
 		to_monitor(v, uc, eip, SIGACT_EXCEPTION, EXC_PF, r.err);
 		return;
@@ -162,6 +211,12 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		uaccess_seen(v, b, eip);
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K)) {
 		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0); /* not RAM, host page 0, or the guard */
+		return;
+	}
+	if (soft) {
+		/* A store to a code frame faults again in the frame region. */
+		soft_fill(v, lin >> PAGE_SHIFT_4K, page, r.writable && r.dirty);
+		g[REG_RIP] -= EMIT_STLB_LOOKUP_LEN;
 		return;
 	}
 	if (write && v->mem->code_page[page])
@@ -187,7 +242,10 @@ void vcpu_prefault_retry(struct vcpu *v)
 	    (v->pf_retry.write && v->mem->code_page[r.phys >> PAGE_SHIFT_4K]))
 		return; /* left to the fault path */
 	v->stats->prefaults++;
-	shadow_fill(v, window, lin, &r);
+	if (v->pf_retry.soft)
+		soft_fill(v, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
+	else
+		shadow_fill(v, window, lin, &r);
 }
 
 static void on_signal(int sig, siginfo_t *si, void *ucv)
@@ -249,6 +307,15 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
 	unsigned window;
 	bool in_windows = shadow_window_at(addr, &window);
+	uint32_t frame;
+	bool after;
+	if (sig == SIGSEGV && trapno == 14 && stlb_frame_at(addr, &frame, &after)) {
+		if (after)
+			g[REG_R11] = 0; /* ran onto the next page: through the user view */
+		else
+			smc_write(v, uc, b, frame); /* a store to a frame holding code */
+		return;
+	}
 	if (sig == SIGSEGV && trapno == 14 && v->shadow->paging && in_windows) {
 		shadow_fault(v, uc, b, eip, window, (uint32_t)addr, err & 2);
 		return;
@@ -386,8 +453,9 @@ void vcpu_set_irq_line(struct vcpu *v, bool level)
 static uint32_t current_mode(const struct vcpu *v)
 {
 	bool tsd = (v->cr4 & 0x4) && v->cpl != 0;
-	return v->cpl | ((v->cr0 & CR0_PG) ? XMODE_PAGING : 0) |
-	       (v->tsc_virtual == 0 && !tsd ? XMODE_TSC_NATIVE : 0);
+	bool paging = v->cr0 & CR0_PG;
+	return v->cpl | (paging ? XMODE_PAGING : 0) | (v->tsc_virtual == 0 && !tsd ? XMODE_TSC_NATIVE : 0) |
+	       (paging && v->cpl == 3 && stlb_soft(&v->shadow->soft) ? XMODE_SOFT : 0);
 }
 
 static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
@@ -409,7 +477,8 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 		}
 	}
 	if ((v->cr0 & CR0_PG) && !global)
-		tc_jtab_unpark(v->tc, eip, phys >> PAGE_SHIFT_4K | (v->cpl == 3 ? TC_JTAB_USER : 0));
+		tc_jtab_unpark(v->tc, eip, phys >> PAGE_SHIFT_4K | (v->cpl == 3 ? TC_JTAB_USER : 0) |
+						   (mode & XMODE_SOFT ? TC_JTAB_SOFT : 0));
 	struct tc_block *b = tc_lookup(v->tc, eip, phys, mode, phys2);
 
 	if (!b)
@@ -417,6 +486,15 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 	if (b)
 		tc_jtab_set(v->tc, eip, b, global);
 	return b;
+}
+
+/* For tc_jtab_switch when the current space goes direct: its lookup
+ * entries for soft-form blocks go (to the victim cache, for young
+ * spaces). */
+static bool not_soft(void *ctx, uint32_t eip, uint32_t page)
+{
+	(void)ctx, (void)eip;
+	return !(page & TC_JTAB_SOFT);
 }
 
 static void handle_attention(struct vcpu *v)
@@ -435,6 +513,8 @@ static void handle_attention(struct vcpu *v)
 		if (h->vif) {
 			int vec = board_acknowledge(v->board);
 			if (vec >= 0) {
+				if (v->cpl == 3 && (v->cr0 & CR0_PG) && stlb_ring3_tick(&v->shadow->soft))
+					tc_jtab_switch(v->tc, not_soft, NULL); /* its blocks change form */
 				v->halted = false;
 				vcpu_deliver(v, (unsigned)vec, false, 0, false, h->eip);
 			}

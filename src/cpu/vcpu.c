@@ -4,22 +4,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <x86intrin.h>
 
 #include "../cache/tc.h"
+#include "../mem/shadow.h"
 #include "run.h"
 #include "segment.h"
+
+/* The hot part and the soft TLB's two tables, reached from r15. */
+#define VCPU_HOT_MAP_BYTES (VC_STLB_WRITE + STLB_TABLE_BYTES)
 
 int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc *tc,
 	      struct stats *stats, struct board *board, char *err, size_t errlen)
 {
 	memset(v, 0, sizeof *v);
-	v->hot = aligned_alloc(64, sizeof *v->hot);
-	if (!v->hot) {
+	_Static_assert(sizeof *v->hot <= VC_STLB_READ && VC_STLB_WRITE == VC_STLB_READ + STLB_TABLE_BYTES,
+		       "the soft TLB's tables follow the hot part");
+	void *hot = mmap(NULL, VCPU_HOT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			 -1, 0);
+	if (hot == MAP_FAILED) {
 		snprintf(err, errlen, "out of memory for the VCPU");
 		return -1;
 	}
-	memset(v->hot, 0, sizeof *v->hot);
+	v->hot = hot;
+	stlb_attach(&shadow->soft, (uint64_t *)((uint8_t *)hot + VC_STLB_READ),
+		    (uint64_t *)((uint8_t *)hot + VC_STLB_WRITE));
 	v->hot->exit_gate = (uint64_t)(uintptr_t)vcpu_exit_gate;
 	v->hot->jtab = (uint64_t)(uintptr_t)tc->base;
 	v->mem = mem;
@@ -52,7 +62,10 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 
 void vcpu_destroy(struct vcpu *v)
 {
-	free(v->hot);
+	if (v->hot) {
+		stlb_attach(&v->shadow->soft, NULL, NULL);
+		munmap(v->hot, VCPU_HOT_MAP_BYTES);
+	}
 	v->hot = NULL;
 }
 

@@ -162,6 +162,7 @@ struct vcpu {
 		uint32_t lin;
 		uint8_t window;
 		bool write, pending;
+		bool soft; /* through the soft TLB: the retry fills its entry */
 	} pf_retry;
 	/* A ring-0 instruction just touched a user page through the kernel
 	 * window under another CR3 than the first time (cand: the last few

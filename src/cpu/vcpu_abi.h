@@ -13,6 +13,8 @@
  *   r8 r10 r11                   scratch for rewrite sequences
  * Ring-3 blocks reach guest memory with a gs: prefix: the host GS base is
  * the current user view (layout.h), which holds only user-accessible pages.
+ * Under paging they add an entry of the soft TLB to the address first
+ * (VC_STLB_READ/VC_STLB_WRITE, stlb.h); zero leaves it in the user view.
  * Ring-0 instructions found to touch user pages add VC_KWIN_BASE instead.
  * Guest code can never name r8-r15, so rewrites need no spill slots.
  *
@@ -67,6 +69,10 @@
 #define VC_MON_CTL 0x11C    /* u32 MXCSR, u16 x87 control word: the monitor's, while guest code runs */
 #define VC_FX_GUEST 0x140   /* 512-byte fxsave image of the guest FPU/SSE */
 #define VC_HOT_SIZE 0x340
+/* The soft TLB's tables (stlb.h) follow in the same mapping: 2^20 u64
+ * entries each, indexed by linear page. */
+#define VC_STLB_READ 0x1000
+#define VC_STLB_WRITE 0x801000
 
 /* The lookup table: JTAB_SETS sets of two 8-byte entries (-EIP, code
  * offset), entry 2 * set + way; translated code probes way 0, then way 1.

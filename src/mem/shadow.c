@@ -96,6 +96,11 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 		shadow_destroy(s);
 		return -1;
 	}
+	if (stlb_init(&s->soft, mem, stats)) {
+		snprintf(err, errlen, "out of memory for the soft TLB");
+		shadow_destroy(s);
+		return -1;
+	}
 	memset(s->alias_head, 0xFF, (mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
 	/* The space windows, like the kernel window, are reserved whole. */
 	void *w = mmap((void *)(uintptr_t)(SPACE_WINDOWS_BASE - PAGE_SIZE_4K),
@@ -118,6 +123,8 @@ void shadow_destroy(struct shadow *s)
 {
 	if (s->mem && s->mem->protect == protect_hook)
 		s->mem->protect = NULL;
+	if (s->soft.mem)
+		stlb_destroy(&s->soft);
 	if (s->reserved)
 		munmap((void *)(uintptr_t)(SPACE_WINDOWS_BASE - PAGE_SIZE_4K),
 		       SPACE_WINDOWS_END - SPACE_WINDOWS_BASE + 2 * PAGE_SIZE_4K);
@@ -228,6 +235,7 @@ void shadow_unmap(struct shadow *s, uint32_t lin)
 		if (w == SHADOW_KERNEL || (w - 1) / 2 == s->cur || (s->lin_flags[sl] & SHADOW_GLOBAL))
 			unmap_slot(s, sl);
 	}
+	stlb_drop(&s->soft, lin);
 }
 
 static int by_page(const void *a, const void *b)
@@ -284,6 +292,7 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
 	flush_kernel_local(s);
 	for (unsigned w = 1; w < SHADOW_WINDOWS; w++)
 		flush_runs(s, s->local[w], &s->n_local[w]);
+	stlb_flush(&s->soft);
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
@@ -355,8 +364,29 @@ static void recheck(struct shadow *s, unsigned w, uint32_t cr0, uint32_t cr3, ui
 	}
 }
 
+struct soft_check {
+	const struct shadow *s;
+	uint32_t cr0, cr3, cr4;
+	unsigned window;
+};
+
+/* The user view's rule for the soft TLB's entries of that view. */
+static enum stlb_keep soft_keep(void *ctx, uint32_t page, uint32_t frame, bool rw)
+{
+	const struct soft_check *c = ctx;
+	switch (tables_agree(c->s, c->cr0, c->cr3, c->cr4, slot(c->window, page), frame, rw)) {
+	case AGREE:
+		return STLB_KEEP;
+	case AGREE_READ:
+		return STLB_KEEP_READ;
+	default:
+		return STLB_DROP;
+	}
+}
+
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
+	bool fresh = false;
 	unsigned k = SPACE_SLOTS, lru = 0;
 
 	s->stats->shadow_flushes[SHFLUSH_CR3]++;
@@ -369,6 +399,7 @@ void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr
 	}
 	if (k == SPACE_SLOTS) {
 		k = lru;
+		fresh = true;
 		flush_runs(s, s->local[shadow_kview(k)], &s->n_local[shadow_kview(k)]);
 		flush_runs(s, s->local[shadow_uview(k)], &s->n_local[shadow_uview(k)]);
 	} else {
@@ -376,6 +407,8 @@ void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr
 		recheck(s, shadow_uview(k), cr0, cr3, cr4);
 	}
 	bind(s, k, cr3);
+	struct soft_check c = {s, cr0, cr3, cr4, shadow_uview(k)};
+	stlb_switch(&s->soft, k, shadow_window_base(shadow_uview(k)), fresh, soft_keep, &c);
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
@@ -386,6 +419,7 @@ void shadow_set_paging(struct shadow *s, bool on)
 	}
 	s->paging = on;
 	bind(s, s->cur, SHADOW_NONE);
+	stlb_switch(&s->soft, s->cur, shadow_window_base(shadow_uview(s->cur)), true, NULL, NULL);
 	if (on) {
 		reserve(s, slot(SHADOW_KERNEL, 0), s->mem->size >> PAGE_SHIFT_4K);
 		reserve(s, slot(shadow_uview(s->cur), 0), s->mem->size >> PAGE_SHIFT_4K);
@@ -479,6 +513,7 @@ uint32_t shadow_frame(const struct shadow *s, uint32_t sl)
 void shadow_protect(struct shadow *s, uint32_t phys, bool code)
 {
 	(void)code; /* gmem's code_page already says which; prot_for reads it */
+	stlb_protect(&s->soft, phys);
 	if (!s->paging) {
 		int prot = s->mem->code_page[phys] ? PROT_READ : PROT_READ | PROT_WRITE;
 		if ((phys << PAGE_SHIFT_4K) >= s->mem->low_hole)

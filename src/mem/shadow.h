@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "layout.h"
+#include "stlb.h"
 
 /* Each mapped page is at most two host mappings (its own, and the split of
  * the reservation around it): this bound keeps every window together under
@@ -98,6 +99,7 @@ struct shadow {
 	uint32_t slot_cr3[SPACE_SLOTS];
 	uint64_t slot_used[SPACE_SLOTS], clock;
 	unsigned cur;
+	struct stlb soft;      /* ring 3's soft TLB, which follows the user views */
 	bool reserved;         /* the space windows are reserved (for teardown) */
 };
 

@@ -121,6 +121,31 @@ void emit_count(struct emit *e, uint32_t at)
 	emit_u32(e, at);
 }
 
+/* mov $12, %r11d; shrx %r11d, %r10d, %r11d; mov disp32(%r15,%r11,8), %r11:
+ * no flags touched, so it goes anywhere. */
+static const uint8_t stlb_lookup[EMIT_STLB_LOOKUP_LEN - 4] = {
+	0x41, 0xBB, 0x0C, 0x00, 0x00, 0x00,
+	0xC4, 0x42, 0x23, 0xF7, 0xDA,
+	0x4F, 0x8B, 0x9C, 0xDF,
+};
+
+void emit_stlb_lookup(struct emit *e, bool write)
+{
+	emit_bytes(e, stlb_lookup, sizeof stlb_lookup);
+	emit_u32(e, write ? VC_STLB_WRITE : VC_STLB_READ);
+}
+
+bool emit_stlb_access_at(const uint8_t *access, bool *write)
+{
+	const uint8_t *seq = access - EMIT_STLB_LOOKUP_LEN;
+	uint32_t disp;
+	if (memcmp(seq, stlb_lookup, sizeof stlb_lookup) != 0)
+		return false;
+	memcpy(&disp, seq + sizeof stlb_lookup, 4);
+	*write = disp == VC_STLB_WRITE;
+	return disp == VC_STLB_WRITE || disp == VC_STLB_READ;
+}
+
 void emit_guest_prefix(struct emit *e)
 {
 	if (e->seg)

@@ -40,6 +40,17 @@ void emit_lookup(struct emit *e, uint32_t miss_stub);
  * jump to the attention stub.  flags_dead allows the shorter cmp form. */
 uint32_t emit_attention_check(struct emit *e, bool flags_dead);
 
+/* The soft TLB (stlb.h) for the linear address in r10d: r11 = its page's
+ * entry in the read or write table; flags untouched.  The access, through
+ * gs:(%r11,%r10), must follow at once: the fault path recognises it by
+ * these EMIT_STLB_LOOKUP_LEN bytes before it, and retries a fill from
+ * their start (r10d still holds the address). */
+#define EMIT_STLB_LOOKUP_LEN 19u
+void emit_stlb_lookup(struct emit *e, bool write);
+/* Whether the host instruction at `access` follows a soft-TLB lookup, and
+ * which table that was. */
+bool emit_stlb_access_at(const uint8_t *access, bool *write);
+
 /* Increments the 64-bit counter at offset `at` from r14, flags untouched. */
 void emit_count(struct emit *e, uint32_t at);
 

@@ -24,6 +24,7 @@ struct builder {
 	uint32_t start;     /* code offset of the block */
 	uint32_t page;      /* guest linear page of the entry */
 	bool paging;
+	bool soft;          /* ring 3 under paging: guest memory through the soft TLB */
 	struct pending_exit exits[2 * XLATE_MAX_INSNS + 4];
 	unsigned n_exits;
 	struct tc_insn_map map[XLATE_MAX_INSNS + 1];
@@ -333,12 +334,83 @@ static bool emit_lea(struct builder *b, const ZydisDecodedOperand *m, int32_t ad
 	return true;
 }
 
+/* Soft-TLB accesses (ring 3 under paging, stlb.h): r10d = the linear
+ * address, r11 = its page's entry, and the access through gs:(%r11,%r10),
+ * which is the user view when the entry is zero. */
+
+/* r10d = ESP + disp (32-bit arithmetic), then the lookup. */
+static void emit_soft_esp(struct builder *b, int8_t disp, bool write)
+{
+	const uint8_t lea[] = {0x67, 0x44, 0x8D, 0x54, 0x24, (uint8_t)disp}; /* lea disp(%esp), %r10d */
+	emit_bytes(&b->e, lea, sizeof lea);
+	emit_stlb_lookup(&b->e, write);
+}
+
+/* mov between gs:(%r11,%r10) and register `reg` (0-15, r8 = 8): `op` is
+ * 0x89 (store) or 0x8B (load); 16 or 32 bits. */
+static void emit_soft_mov(struct builder *b, uint8_t op, unsigned reg, unsigned size)
+{
+	if (size == 2)
+		emit_u8(&b->e, 0x66);
+	const uint8_t mov[] = {0x65, (uint8_t)(0x43 | (reg & 8) >> 1), op, (uint8_t)(0x04 | (reg & 7) << 3), 0x13};
+	emit_bytes(&b->e, mov, sizeof mov);
+}
+
+/* movl $imm, gs:(%r11,%r10) */
+static void emit_soft_store_imm(struct builder *b, uint32_t imm)
+{
+	const uint8_t mov[] = {0x65, 0x43, 0xC7, 0x04, 0x13};
+	emit_bytes(&b->e, mov, sizeof mov);
+	emit_u32(&b->e, imm);
+}
+
+/* Stores r8d or `imm` (4 bytes) below ESP, as a push does before moving
+ * ESP. */
+static void emit_push_store(struct builder *b, bool from_r8, uint32_t imm)
+{
+	if (!b->soft) {
+		emit_store_below_esp(&b->e, from_r8, imm, 4);
+		return;
+	}
+	emit_soft_esp(b, -4, true);
+	if (from_r8)
+		emit_soft_mov(b, 0x89, 8, 4);
+	else
+		emit_soft_store_imm(b, imm);
+}
+
+/* mov (%esp), %r8d: what pop and ret load. */
+static void emit_load_top_r8(struct builder *b)
+{
+	if (b->soft) {
+		emit_soft_esp(b, 0, false);
+		emit_soft_mov(b, 0x8B, 8, 4);
+		return;
+	}
+	const uint8_t ld[] = {0x44, 0x8B, 0x04, 0x24};
+	emit_guest_prefix(&b->e);
+	emit_bytes(&b->e, ld, sizeof ld);
+}
+
+/* mov M, %r8d (load) or mov %r8d, M (store) through the soft TLB. */
+static bool emit_soft_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool load, int32_t adjust,
+			     uint16_t size)
+{
+	if (!emit_lea(b, m, adjust, 2))
+		return false;
+	emit_stlb_lookup(&b->e, !load);
+	emit_soft_mov(b, load ? 0x8B : 0x89, 8, size);
+	return true;
+}
+
 /* mov M, %r8d (load) or mov %r8d, M (store) for a guest memory operand. */
 static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool load, int32_t adjust,
 			uint16_t size)
 {
 	ZydisEncoderRequest req;
 
+	if (b->soft)
+		return emit_soft_r8_mem(b, m, load, adjust, size);
 	memset(&req, 0, sizeof req);
 	req.mnemonic = ZYDIS_MNEMONIC_MOV;
 	req.operand_count = 2;
@@ -363,7 +435,7 @@ static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool lo
 }
 
 /* The instruction with memory operand `m` replaced by (base,index), its
- * FS/GS override dropped; `guest_mem` as emit_encoded's. */
+ * segment override dropped; `guest_mem` as emit_encoded's. */
 static bool emit_rebased(struct builder *b, const struct insn *in, int m, ZydisRegister base, ZydisRegister index,
 			 bool guest_mem)
 {
@@ -371,7 +443,7 @@ static bool emit_rebased(struct builder *b, const struct insn *in, int m, ZydisR
 
 	init_request_from(&req, in);
 	req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE; /* the registers' width says */
-	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_FS | ZYDIS_ATTRIB_HAS_SEGMENT_GS);
+	req.prefixes &= ~(ZyanU64)ZYDIS_ATTRIB_HAS_SEGMENT;
 	ZydisEncoderOperand *o = &req.operands[m];
 	o->mem.base = base;
 	o->mem.index = index;
@@ -385,6 +457,26 @@ static bool emit_rebased(struct builder *b, const struct insn *in, int m, ZydisR
 static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 {
 	return emit_lea(b, &in->ops[m], 0, 0) && emit_rebased(b, in, m, ZYDIS_REGISTER_R8D, ZYDIS_REGISTER_NONE, true);
+}
+
+/* A copy whose explicit memory operand goes through the soft TLB; false
+ * (nothing emitted) when it has none, or when the encoder cannot give it
+ * (%r11,%r10) (ah-dh cannot share an instruction with a REX prefix): the
+ * user view serves it directly then. */
+static bool emit_soft_plain(struct builder *b, const struct insn *in)
+{
+	int m = mem_operand(&in->d, in->ops);
+	if (m < 0 || in->ops[m].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN ||
+	    in->ops[m].mem.type != ZYDIS_MEMOP_TYPE_MEM)
+		return false;
+	uint32_t at = b->e.pos;
+	if (emit_lea(b, &in->ops[m], 0, 2)) {
+		emit_stlb_lookup(&b->e, in->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
+		if (emit_rebased(b, in, m, ZYDIS_REGISTER_R11, ZYDIS_REGISTER_R10, true))
+			return true;
+	}
+	b->e.pos = at;
+	return false;
 }
 
 static bool emit_encoded_without_segment(struct builder *b, const struct insn *in)
@@ -448,6 +540,11 @@ static bool emit_push(struct builder *b, const struct insn *in)
 	case ZYDIS_OPERAND_TYPE_REGISTER: {
 		if (!is_gpr32(o->reg.value))
 			return false;
+		if (b->soft) {
+			emit_soft_esp(b, -4, true);
+			emit_soft_mov(b, 0x89, gpr_num(o->reg.value), 4);
+			break;
+		}
 		/* mov %reg, -4(%esp) */
 		const uint8_t st[] = {0x89, (uint8_t)(0x44 | gpr_num(o->reg.value) << 3), 0x24, 0xFC};
 		emit_guest_prefix(&b->e);
@@ -455,12 +552,12 @@ static bool emit_push(struct builder *b, const struct insn *in)
 		break;
 	}
 	case ZYDIS_OPERAND_TYPE_IMMEDIATE:
-		emit_store_below_esp(&b->e, 0, (uint32_t)o->imm.value.s, 4);
+		emit_push_store(b, false, (uint32_t)o->imm.value.s);
 		break;
 	case ZYDIS_OPERAND_TYPE_MEMORY:
 		if (!emit_r8_mem(b, o, true, 0, 4))
 			return false;
-		emit_store_below_esp(&b->e, 1, 0, 4);
+		emit_push_store(b, true, 0);
 		break;
 	default:
 		return false;
@@ -476,16 +573,19 @@ static bool emit_pop(struct builder *b, const struct insn *in)
 	if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 		if (!is_gpr32(o->reg.value))
 			return false;
-		/* mov (%esp), %reg */
-		const uint8_t ld[] = {0x8B, (uint8_t)(0x04 | gpr_num(o->reg.value) << 3), 0x24};
-		emit_guest_prefix(&b->e);
-		emit_bytes(&b->e, ld, sizeof ld);
+		if (b->soft) {
+			emit_soft_esp(b, 0, false);
+			emit_soft_mov(b, 0x8B, gpr_num(o->reg.value), 4);
+		} else {
+			/* mov (%esp), %reg */
+			const uint8_t ld[] = {0x8B, (uint8_t)(0x04 | gpr_num(o->reg.value) << 3), 0x24};
+			emit_guest_prefix(&b->e);
+			emit_bytes(&b->e, ld, sizeof ld);
+		}
 		if (o->reg.value == ZYDIS_REGISTER_ESP)
 			return true; /* pop %esp: the loaded value wins */
 	} else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
-		const uint8_t ld[] = {0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
-		emit_guest_prefix(&b->e);
-		emit_bytes(&b->e, ld, sizeof ld);
+		emit_load_top_r8(b);
 		/* An ESP-based destination is addressed after the increment. */
 		int32_t adj = o->mem.base == ZYDIS_REGISTER_ESP ? 4 : 0;
 		if (!emit_r8_mem(b, o, false, adj, 4))
@@ -783,6 +883,8 @@ static bool emit_insn(struct builder *b, struct insn *in)
 
 	switch (in->cls) {
 	case XC_PLAIN:
+		if (b->soft && emit_soft_plain(b, in))
+			break;
 		ok = emit_plain(b, in);
 		if (ok) {
 			st->insn_verbatim++;
@@ -807,6 +909,14 @@ static bool emit_insn(struct builder *b, struct insn *in)
 			0x8D, 0x65, 0x04,             /* lea 4(%rbp), %esp */
 			0x44, 0x89, 0xC5,             /* mov %r8d, %ebp */
 		};
+		if (b->soft) {
+			const uint8_t lea[] = {0x67, 0x44, 0x8D, 0x55, 0x00}; /* lea 0(%ebp), %r10d */
+			emit_bytes(&b->e, lea, sizeof lea);
+			emit_stlb_lookup(&b->e, false);
+			emit_soft_mov(b, 0x8B, 8, 4);
+			emit_bytes(&b->e, seq + 4, sizeof seq - 4);
+			break;
+		}
 		emit_guest_prefix(&b->e);
 		emit_bytes(&b->e, seq, sizeof seq);
 		break;
@@ -853,7 +963,7 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		return true;
 	}
 	case XC_CALL:
-		emit_store_below_esp(&b->e, 0, next, 4);
+		emit_push_store(b, false, next);
 		emit_adjust_esp(&b->e, -4);
 		exit_to(b, branch_target(in));
 		st->insn_rewritten++;
@@ -865,17 +975,15 @@ static bool emit_insn(struct builder *b, struct insn *in)
 			break;
 		}
 		if (in->cls == XC_CALL_IND) {
-			emit_store_below_esp(&b->e, 0, next, 4);
+			emit_push_store(b, false, next);
 			emit_adjust_esp(&b->e, -4);
 		}
 		emit_lookup(&b->e, b->x->tc->miss_stub);
 		st->insn_rewritten++;
 		return true;
 	case XC_RET: {
-		const uint8_t ld[] = {0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
 		uint16_t imm = in->d.operand_count_visible ? (uint16_t)in->ops[0].imm.value.u : 0;
-		emit_guest_prefix(&b->e);
-		emit_bytes(&b->e, ld, sizeof ld);
+		emit_load_top_r8(b);
 		emit_adjust_esp(&b->e, 4 + imm);
 		emit_lookup(&b->e, b->x->tc->miss_stub);
 		st->insn_rewritten++;
@@ -1104,6 +1212,7 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	b->start = tc->used;
 	b->page = eip >> PAGE_SHIFT_4K;
 	b->paging = mode & XMODE_PAGING;
+	b->soft = mode & XMODE_SOFT;
 
 	uint32_t counter = tc_counter_alloc(tc);
 	if (counter != TC_NO_COUNTER)

@@ -32,6 +32,8 @@
 
 #include <Zydis/Zydis.h>
 
+#include "../cache/tc.h"
+
 #define XLATE_MAX_INSNS 64u
 #define XLATE_MAX_HOST_PER_INSN 96u
 
@@ -41,6 +43,9 @@
 /* rdtsc may run natively: the guest's TSC is the host's (never written)
  * and CR4.TSD does not apply. */
 #define XMODE_TSC_NATIVE 0x8u
+/* Ring 3 of a young address space under paging: guest memory through the
+ * soft TLB (stlb.h). */
+#define XMODE_SOFT TC_MODE_SOFT
 
 enum xclass {
 	XC_PLAIN,

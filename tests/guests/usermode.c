@@ -29,17 +29,13 @@ __asm__(".text\n"
 	"pushl %eax\n movb $0x20, %al\n outb %al, $0x20\n popl %eax\n"
 	"iret\n");
 
-/* System calls: eax = 1 ok(ebx, ecx = description), 2 is_u32(ebx, edx,
- * ecx), 3 end of the user program, 4 return the CPL the caller ran at. */
+/* System calls: rt's reports (user_report), 3 end of the user program, 4
+ * return the CPL the caller ran at. */
 static void sys(struct trap_frame *f)
 {
+	if (user_report(f))
+		return;
 	switch (f->eax) {
-	case 1:
-		ok(f->ebx, (const char *)f->ecx);
-		break;
-	case 2:
-		is_u32(f->ebx, f->edx, (const char *)f->ecx);
-		break;
 	case 3:
 		ok((f->cs & 3) == 3 && f->user_ss == USER_DS, "the program ends by a system call from ring 3");
 		done();
@@ -48,9 +44,6 @@ static void sys(struct trap_frame *f)
 		break;
 	}
 }
-
-#define UOK(cond, desc) __asm__ volatile("int $0x80" : : "a"(1), "b"(cond), "c"(desc) : "memory")
-#define UIS(got, want, desc) __asm__ volatile("int $0x80" : : "a"(2), "b"(got), "d"(want), "c"(desc) : "memory")
 
 static char src_buf[64] = "ring-3 string instructions through ES:EDI";
 static char dst_buf[64];
@@ -194,15 +187,8 @@ void test_main(u32 magic, u32 mbi)
 			 "jmp 1f\n1:" : : "r"(pd) : "eax", "memory");
 	ok(1, "paging on with user pages");
 
-	outb(0x20, 0x11); outb(0xA0, 0x11);
-	outb(0x21, 0x20); outb(0xA1, 0x28);
-	outb(0x21, 0x04); outb(0xA1, 0x02);
-	outb(0x21, 0x01); outb(0xA1, 0x01);
-	outb(0x21, 0xFE); outb(0xA1, 0xFF);
+	pic_pit_100hz(0xFE);
 	idt_set(0x20, tick_stub, 0);
-	outb(0x43, 0x34);
-	outb(0x40, 11932 & 0xFF);
-	outb(0x40, 11932 >> 8);
 
 	/* iret to ring 3 with interrupts enabled. */
 	__asm__ volatile("pushl %0\n pushl %1\n pushl $0x202\n pushl %2\n pushl %3\n"

@@ -297,6 +297,78 @@ START_TEST(test_shadow_capacity_bound)
 }
 END_TEST
 
+/* The soft TLB (stlb.h): an entry leads from the user view's base to the
+ * frame in the frame region, whose next page is never mapped; invlpg drops
+ * it; a CR3 load takes the space's entries out of the tables and brings
+ * them back under the user view's rule; a pair bound afresh starts empty
+ * and young; two ring-3 ticks make a space go direct; a code frame is
+ * read-only there. */
+START_TEST(test_soft_tlb_follows_the_user_view)
+{
+	const uint32_t pd_a = 0x20000, pt_a = 0x21000, pd_b = 0x22000;
+	const uint32_t flags = PTE_P | PTE_W | PTE_U | PTE_A | PTE_D;
+	machine_init(&m, 0);
+	struct stlb *st = &m.shadow.soft;
+	wr(pd_a, pt_a | PTE_P | PTE_W | PTE_U | PTE_A);
+	wr(pt_a + 8, 0x201000 | flags);                 /* 0x2000 -> frame 0x201 */
+	wr(pd_b, 0);
+	wr(0x201000, 0x5A5A);
+	shadow_set_paging(&m.shadow, true);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	const unsigned a = m.shadow.cur;
+	const uint64_t view = shadow_window_base(shadow_uview(a));
+	const uint64_t at = STLB_FRAMES_BASE + 0x201 * 0x2000ull;
+	ck_assert(stlb_soft(st));
+
+	stlb_fill(st, 2, 0x201, true);
+	ck_assert_uint_eq(view + st->read[2] + 0x2000, at);
+	ck_assert_uint_eq(st->write[2], st->read[2]);
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)at, 0x5A5A);
+	*(volatile uint32_t *)(uintptr_t)(at + 4) = 0xA5A5;
+	ck_assert_uint_eq(rd(0x201004), 0xA5A5);
+	ck_assert(!readable(at + 0x1000));                /* running off the page faults */
+	uint32_t frame;
+	bool after;
+	ck_assert(stlb_frame_at(at + 0x1000, &frame, &after) && frame == 0x201 && after);
+	ck_assert(stlb_frame_at(at + 0xFFF, &frame, &after) && frame == 0x201 && !after);
+	stlb_drop(st, 2);                                 /* invlpg */
+	ck_assert_uint_eq(st->read[2] | st->write[2], 0);
+
+	stlb_fill(st, 2, 0x201, true);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	ck_assert_uint_eq(st->read[2], 0);               /* B's tables are its own */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(view + st->read[2] + 0x2000, at); /* A's entry is back */
+	ck_assert_uint_eq(st->write[2], st->read[2]);
+
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	wr(pt_a + 8, 0x201000 | (flags & ~PTE_D));       /* D cleared while B runs */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert(st->read[2] != 0 && st->write[2] == 0); /* read-only now */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	wr(pt_a + 8, 0x205000 | flags);                  /* another frame */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(st->read[2], 0);
+
+	ck_assert(!stlb_ring3_tick(st) && stlb_soft(st));
+	ck_assert(stlb_ring3_tick(st) && !stlb_soft(st));  /* the second tick: direct */
+	stlb_fill(st, 5, 0x205, false);
+	ck_assert(st->read[5] != 0 && st->write[5] == 0);
+	for (uint32_t cr3 = 0x30000; cr3 < 0x30000 + SPACE_SLOTS * 0x1000; cr3 += 0x1000)
+		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, cr3, 0);
+	ck_assert_uint_eq(m.shadow.cur, a);               /* A's pair bound afresh */
+	ck_assert(stlb_soft(st) && st->space[a].n == 0 && st->read[5] == 0);
+
+	stlb_fill(st, 2, 0x201, true);
+	gmem_protect_code(&m.mem, 0x201);
+	ck_assert(readable(at) && !accessible(at, true));
+	gmem_unprotect_code(&m.mem, 0x201);
+	ck_assert(accessible(at, true));
+	shadow_flush(&m.shadow, false, SHFLUSH_MODE);
+	ck_assert_uint_eq(st->read[2], 0);
+}
+END_TEST
+
 Suite *paging_suite(void)
 {
 	Suite *s = suite_create("paging");
@@ -310,6 +382,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_shadow_invlpg_reaches_the_current_pair);
 	tcase_add_test(t, test_shadow_run_keeps_code_read_only);
 	tcase_add_test(t, test_shadow_capacity_bound);
+	tcase_add_test(t, test_soft_tlb_follows_the_user_view);
 	suite_add_tcase(s, t);
 	return s;
 }

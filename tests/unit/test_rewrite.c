@@ -4,19 +4,23 @@
 #include <capstone/capstone.h>
 #include <string.h>
 
+#include "translator/emit.h"
 #include "unit.h"
 
 static char listing[8192];
 
-/* Translates the guest bytes and returns the host code as Intel text. */
-static const char *translate(struct machine *m, const uint8_t *code, size_t len)
+static struct tc_block *last_block;
+
+/* Translates the guest bytes for `mode` (XMODE_*) and returns the host
+ * code as Intel text. */
+static const char *translate_in(struct machine *m, const uint8_t *code, size_t len, uint32_t mode)
 {
 	csh cs;
 	cs_insn *insn;
 
 	memcpy(m->mem.ram + GUEST_CODE, code, len);
 	m->mem.ram[GUEST_CODE + len] = 0xF4;
-	struct tc_block *b = xlate_block(&m->x, GUEST_CODE, GUEST_CODE, 0, TC_PHYS2_ANY);
+	struct tc_block *b = last_block = xlate_block(&m->x, GUEST_CODE, GUEST_CODE, mode, TC_PHYS2_ANY);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(cs_open(CS_ARCH_X86, CS_MODE_64, &cs), CS_ERR_OK);
 	size_t n = cs_disasm(cs, tc_ptr(&m->tc, b->host), b->host_len, 0, 0, &insn);
@@ -30,6 +34,11 @@ static const char *translate(struct machine *m, const uint8_t *code, size_t len)
 	return listing;
 }
 
+static const char *translate(struct machine *m, const uint8_t *code, size_t len)
+{
+	return translate_in(m, code, len, 0);
+}
+
 #define HAS(text, needle) ck_assert_msg(strstr(text, needle), "expected '%s' in:\n%s", needle, text)
 #define LACKS(text, needle) ck_assert_msg(!strstr(text, needle), "unexpected '%s' in:\n%s", needle, text)
 
@@ -39,6 +48,45 @@ START_TEST(test_memory_operand_gets_32bit_address)
 	machine_init(&m, 0);
 	const char *t = translate(&m, (const uint8_t[]){0x8B, 0x18}, 2); /* mov (%eax),%ebx */
 	HAS(t, "mov ebx, dword ptr [eax]");
+}
+END_TEST
+
+/* Ring 3 of a young address space reaches memory through the soft TLB
+ * (stlb.h): the linear address into r10d, its page's entry into r11 (the
+ * write table for a store), the access through gs:(r11,r10), and the fault
+ * path can tell such an access from the bytes before it.  An old space's
+ * ring 3 uses gs: alone, and so does an instruction that cannot take a
+ * REX prefix. */
+START_TEST(test_young_ring3_goes_through_the_soft_tlb)
+{
+	struct machine m;
+	const uint32_t young = 3 | XMODE_PAGING | XMODE_SOFT;
+	machine_init(&m, 0);
+	const char *t = translate_in(&m, (const uint8_t[]){0x8B, 0x18}, 2, young); /* mov (%eax),%ebx */
+	HAS(t, "lea r10d, [eax]");
+	HAS(t, "shrx r11d, r10d, r11d");
+	HAS(t, "mov r11, qword ptr [r15 + r11*8 + 0x1000]");
+	HAS(t, "mov ebx, dword ptr gs:[r11 + r10]");
+	const uint8_t *code = tc_ptr(&m.tc, last_block->host), *hit = NULL;
+	for (uint32_t i = 0; i + 4 <= last_block->host_len && !hit; i++)
+		if (!memcmp(code + i, (const uint8_t[]){0x4F, 0x8B, 0x9C, 0xDF}, 4))
+			hit = code + i + 8;
+	bool write = true;
+	ck_assert(hit && emit_stlb_access_at(hit, &write) && !write);
+	ck_assert(!emit_stlb_access_at(hit + 1, &write));
+
+	t = translate_in(&m, (const uint8_t[]){0x83, 0x00, 0x01, 0x50}, 4, young); /* addl $1,(%eax); push %eax */
+	HAS(t, "+ 0x801000]");
+	HAS(t, "add dword ptr gs:[r11 + r10], 1");
+	HAS(t, "lea r10d, [esp - 4]");
+	HAS(t, "mov dword ptr gs:[r11 + r10], eax");
+
+	t = translate_in(&m, (const uint8_t[]){0x8A, 0x20}, 2, young); /* mov (%eax),%ah */
+	HAS(t, "mov ah, byte ptr gs:[eax]");
+	LACKS(t, "shrx");
+	t = translate_in(&m, (const uint8_t[]){0x8B, 0x18}, 2, 3 | XMODE_PAGING);
+	HAS(t, "mov ebx, dword ptr gs:[eax]");
+	LACKS(t, "shrx");
 }
 END_TEST
 
@@ -230,6 +278,7 @@ Suite *rewrite_suite(void)
 	TCase *t = tcase_create("emitted code");
 	tcase_add_test(t, test_memory_operand_gets_32bit_address);
 	tcase_add_test(t, test_absolute_address_is_not_rip_relative);
+	tcase_add_test(t, test_young_ring3_goes_through_the_soft_tlb);
 	tcase_add_test(t, test_push_pop_use_the_guest_stack);
 	tcase_add_test(t, test_cli_sti_are_inline_stores);
 	tcase_add_test(t, test_fs_override_adds_the_segment_base);

@@ -133,6 +133,32 @@ void user_mode_setup(u32 *tss, u32 tss_bytes, u32 esp0)
 	__asm__ volatile("ltr %w0" : : "r"(0x28));
 }
 
+int user_report(struct trap_frame *f)
+{
+	switch (f->eax) {
+	case 1:
+		ok(f->ebx, (const char *)f->ecx);
+		return 1;
+	case 2:
+		is_u32(f->ebx, f->edx, (const char *)f->ecx);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+void pic_pit_100hz(u8 master_mask)
+{
+	outb(0x20, 0x11); outb(0xA0, 0x11);
+	outb(0x21, 0x20); outb(0xA1, 0x28);
+	outb(0x21, 0x04); outb(0xA1, 0x02);
+	outb(0x21, 0x01); outb(0xA1, 0x01);
+	outb(0x21, master_mask); outb(0xA1, 0xFF);
+	outb(0x43, 0x34);
+	outb(0x40, 11932 & 0xFF);
+	outb(0x40, 11932 >> 8);
+}
+
 void gdt_load(void)
 {
 	struct __attribute__((packed)) { u16 limit; u32 base; } d = {sizeof gdt - 1, (u32)gdt};

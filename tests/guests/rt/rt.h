@@ -64,6 +64,16 @@ void idt_set(int vec, void (*handler)(void), int dpl);
  * the I/O map base past its limit (no port for ring 3); loads the GDT and
  * TR. */
 void user_mode_setup(u32 *tss, u32 tss_bytes, u32 esp0);
+/* Ring-3 programs report through int $0x80: eax = 1 ok(ebx, ecx =
+ * description), 2 is_u32(ebx, edx, ecx).  A syscall_hook hands its frame
+ * to user_report first, which returns 0 for any other call. */
+#define UOK(cond, desc) __asm__ volatile("int $0x80" : : "a"(1), "b"(cond), "c"(desc) : "memory")
+#define UIS(got, want, desc) __asm__ volatile("int $0x80" : : "a"(2), "b"(got), "d"(want), "c"(desc) : "memory")
+int user_report(struct trap_frame *f);
+/* Both 8259s initialised (vectors 0x20 and 0x28), the master's lines
+ * masked by `master_mask` and the slave's all, and the 8254's channel 0
+ * at 100 Hz (mode 2). */
+void pic_pit_100hz(u8 master_mask);
 
 
 static inline u32 read_eflags(void)

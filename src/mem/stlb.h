@@ -1,0 +1,122 @@
+/*
+ * The soft TLB: what ring-3 code uses instead of host page tables for the
+ * pages it touches under paging.
+ *
+ * A host mapping costs dearly on this host (layout.h's neighbour, the
+ * architecture document's host table): ~35,000 cycles for each page a
+ * process touches over its life, mapped into a user view and dropped
+ * again.  Short-lived processes (fork+exec) pay that on every page.  So
+ * ring-3 code reaches guest memory through two tables of host addends
+ * indexed by linear page, one for reads and one for writes, in the VCPU's
+ * hot mapping (VC_STLB_READ, VC_STLB_WRITE): an access computes its linear
+ * address L into r10d, loads the entry E for L's page into r11 and
+ * accesses gs:(%r11,%r10), that is user-view base + E + L (translate.c).
+ *
+ * - E = 0 (no entry) is the user view itself, whose host mappings (shadow.c)
+ *   work as before: a hidden fault there from such an access fills the
+ *   entry instead of mapping the page, and the access is retried from its
+ *   table load (`run.c`).
+ * - Otherwise E leads to the page's frame in the frame region
+ *   (STLB_FRAMES_BASE), where each RAM frame the tables use is mapped once
+ *   at an 8 KiB stride: the 4 KiB after a frame are never mapped, so an
+ *   access running onto the next linear page faults there and is retried
+ *   through the user view.  A frame holding translated code is read-only
+ *   there, as in every window, so stores to it fault.
+ *
+ * The tables cost every access four instructions, which a long-running
+ * process would pay for ever, so an address space starts young, its ring-3
+ * code translated in the soft-TLB form (XMODE_SOFT), and goes direct (the
+ * user view through gs: alone) once STLB_PROMOTE_TICKS interrupts have
+ * found its ring-3 code running: a fork+exec child hardly runs ring-3 code
+ * at all, a shell loop or md5sum does.  Both forms are right in any space
+ * (an empty entry is the user view); the mode only picks the faster.
+ *
+ * Invariants:
+ *  - The tables hold entries for the current pair's address space only (a
+ *    space's own list keeps them while another runs); an entry is one a TLB
+ *    could hold: the write table's only where the guest's entry allows the
+ *    write and D is set, and the read table has every page the write table
+ *    has.
+ *  - Entries go where the user view's pages go: invlpg, a CR3 load that finds
+ *    the tables changed (the same check as the user view's), paging-mode
+ *    changes; dropping one is a store, not a system call.
+ *  - At most STLB_MAX_FRAMES frames are mapped (reaching it drops every
+ *    entry and frame), which with SHADOW_MAX_PAGES keeps the host's mapping
+ *    count under vm.max_map_count.
+ */
+#ifndef BT86_STLB_H
+#define BT86_STLB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+#define STLB_PAGES (1u << 20)
+#define STLB_TABLE_BYTES (STLB_PAGES * 8u)
+#define STLB_MAX_FRAMES 8192u
+#define STLB_MAX_ENTRIES 4096u /* a space's; past it the space starts over */
+/* Interrupts that find an address space's ring-3 code running before its
+ * code goes direct (one a tick of the guest's timer, usually). */
+#define STLB_PROMOTE_TICKS 2u
+
+struct gmem;
+struct stats;
+
+struct stlb_space {
+	bool direct;            /* promoted: its ring-3 code uses the user view directly */
+	uint32_t ticks;         /* interrupts that found its ring-3 code running */
+	uint32_t n;
+	uint32_t *page, *frame; /* linear page, its frame */
+	uint8_t *rw;            /* whether the write table has it */
+};
+
+struct stlb {
+	struct gmem *mem;
+	struct stats *stats;
+	uint64_t *read, *write;  /* the tables (NULL until stlb_attach) */
+	uint64_t view;           /* host base of the user view the entries are relative to */
+	uint16_t *pos;           /* per linear page: its index in the current space's list */
+	struct stlb_space space[SPACE_SLOTS];
+	unsigned cur;
+	uint8_t *frame_on;       /* per RAM frame: mapped in the frame region */
+	uint32_t n_frames;
+};
+
+/* What a CR3 load's check says of an entry (shadow.c decides). */
+enum stlb_keep { STLB_DROP, STLB_KEEP_READ, STLB_KEEP };
+typedef enum stlb_keep (*stlb_check)(void *ctx, uint32_t page, uint32_t frame, bool rw);
+
+int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats);
+void stlb_destroy(struct stlb *st);
+/* The tables, STLB_TABLE_BYTES each, zero-filled. */
+void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write);
+/* Enters linear page `page` -> RAM frame `frame` for reads, and for writes
+ * too when `rw`. */
+void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw);
+/* Whether the current space has an entry for `page` (for writes when
+ * `write`). */
+bool stlb_has(const struct stlb *st, uint32_t page, bool write);
+/* invlpg. */
+void stlb_drop(struct stlb *st, uint32_t page);
+/* A CR3 load made pair `k` current, with user view base `view`: the old
+ * space's entries leave the tables; pair k's return, those `check` keeps
+ * (emptied first when `fresh`: the pair was bound to another CR3). */
+void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_check check, void *ctx);
+/* Whether the current space's ring-3 code uses the soft TLB (it is young). */
+static inline bool stlb_soft(const struct stlb *st)
+{
+	return !st->space[st->cur].direct;
+}
+/* An interrupt arrived while the current space's ring-3 code ran; true
+ * when that makes the space old enough to go direct. */
+bool stlb_ring3_tick(struct stlb *st);
+/* Drops every entry of every space. */
+void stlb_flush(struct stlb *st);
+/* Frame `frame` now holds translated code, or no longer does. */
+void stlb_protect(struct stlb *st, uint32_t frame);
+/* Whether host address `addr` lies in the frame region; if so the frame
+ * and whether it is the unmapped page after the frame. */
+bool stlb_frame_at(uint64_t addr, uint32_t *frame, bool *after);
+
+#endif
