@@ -19,6 +19,7 @@ enum exit_reason {
 	EXIT_ATTENTION,    /* block entry saw the attention word */
 	EXIT_STI,          /* sti/popf enabled interrupts with one pending */
 	EXIT_SIGNAL,       /* a host signal stopped guest code */
+	EXIT_SOFT_MISS,    /* a soft-TLB access found no entry (stlb.h) */
 	EXIT_REASONS,
 };
 

@@ -37,6 +37,10 @@ static void emit_miss_stub(struct tc *tc)
 			  0x41, 0xff, 0x67, VC_EXIT_GATE};
 	tc->miss_stub = JTAB_BYTES + COUNTERS_BYTES;
 	memcpy(tc_ptr(tc, tc->miss_stub), stub, sizeof stub);
+	/* mov $EXIT_ARG_SOFT_MISS, %r10d; jmp *VC_EXIT_GATE(%r15) */
+	const uint8_t soft[] = {0x41, 0xba, EXIT_ARG_SOFT_MISS, 0, 0, 0, 0x41, 0xff, 0x67, VC_EXIT_GATE};
+	tc->soft_miss_stub = tc->miss_stub + 32;
+	memcpy(tc_ptr(tc, tc->soft_miss_stub), soft, sizeof soft);
 	/* Room the emulator rewrites for each instruction it runs natively
 	 * against a bounce buffer: executable memory made before containment
 	 * forbids new executable mappings. */

@@ -126,6 +126,7 @@ struct tc {
 	uint32_t code_start;  /* first code offset */
 	uint32_t used;        /* next free code offset */
 	uint32_t miss_stub;   /* code offset of the shared lookup-miss stub */
+	uint32_t soft_miss_stub; /* and of the soft TLB's (stlb.h) */
 	uint32_t bounce;      /* code offset of the emulator's bounce thunk (emulate.c) */
 	/* lookup-table entries set for non-global pages since the last clear,
 	 * each once (jtab_listed says which are) */

@@ -36,7 +36,6 @@
 #include "../mem/shadow.h"
 #include "../mem/stlb.h"
 #include "../mem/vmem.h"
-#include "../translator/emit.h"
 #include "../translator/translate.h"
 #include "../util.h"
 #include "emulate.h"
@@ -139,24 +138,6 @@ static void uaccess_seen(struct vcpu *v, const struct tc_block *b, uint32_t eip)
 	v->uaccess.cand_cr3[k] = v->cr3;
 }
 
-/* Whether a fault at `lin` in `window` is a soft-TLB access finding no
- * entry for its page (stlb.h): the user view's fault with r11 = 0 and the
- * access's own page in r10d.  (After running onto the next page, r11 = 0
- * sends an access with an entry through the user view: that is an
- * ordinary hidden fault.)  `write` becomes the table's kind: the fault of
- * a read-modify-write may report only its read. */
-static bool soft_miss(struct vcpu *v, const greg_t *g, unsigned window, uint32_t lin, bool *write)
-{
-	bool w;
-	if (window != shadow_uview(v->shadow->cur) || g[REG_R11] != 0 ||
-	    ((uint32_t)g[REG_R10] ^ lin) >> PAGE_SHIFT_4K ||
-	    !emit_stlb_access_at((const uint8_t *)(uintptr_t)g[REG_RIP], &w) ||
-	    stlb_has(&v->shadow->soft, lin >> PAGE_SHIFT_4K, w))
-		return false;
-	*write = w;
-	return true;
-}
-
 /* The soft TLB's entry for a miss at linear page `page`, and for its
  * neighbours within SOFT_AROUND pages (in the same page table) that the
  * tables map to RAM for user access with A already set: what a TLB could
@@ -182,15 +163,12 @@ static void soft_fill(struct vcpu *v, uint32_t page, uint32_t frame, bool rw)
 	}
 }
 
-/* A fault in the window with paging on: a hidden fault (fill the shadow, or
- * the soft TLB, and retry), a dirty-bit or code-page write, or the guest's
- * own #PF. */
+/* A fault in the window with paging on: a hidden fault (fill the shadow and
+ * retry), a dirty-bit or code-page write, or the guest's own #PF. */
 static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, uint32_t eip,
 			 unsigned window, uint32_t lin, bool write)
 {
 	struct pw_result r;
-	greg_t *g = uc->uc_mcontext.gregs;
-	bool soft = soft_miss(v, g, window, lin, &write);
 	/* A user view only ever serves user accesses. */
 	bool user = shadow_is_user(window) || v->cpl == 3;
 	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
@@ -201,7 +179,7 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		v->pf_retry.lin = lin;
 		v->pf_retry.window = (uint8_t)window;
 		v->pf_retry.write = write;
-		v->pf_retry.soft = soft;
+		v->pf_retry.soft = false;
 		v->pf_retry.pending = true;
 		to_monitor(v, uc, eip, SIGACT_EXCEPTION, EXC_PF, r.err);
 		return;
@@ -211,12 +189,6 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		uaccess_seen(v, b, eip);
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K)) {
 		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0); /* not RAM, host page 0, or the guard */
-		return;
-	}
-	if (soft) {
-		/* A store to a code frame faults again in the frame region. */
-		soft_fill(v, lin >> PAGE_SHIFT_4K, page, r.writable && r.dirty);
-		g[REG_RIP] -= EMIT_STLB_LOOKUP_LEN;
 		return;
 	}
 	if (write && v->mem->code_page[page])
@@ -246,6 +218,34 @@ void vcpu_prefault_retry(struct vcpu *v)
 		soft_fill(v, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
 	else
 		shadow_fill(v, window, lin, &r);
+}
+
+/* A ring-3 access through the soft TLB found no entry for linear address
+ * `lin` (the write table's when `write`): fills it (and its neighbours), or
+ * delivers the guest's #PF (whose handler's iret fills it ahead), or
+ * emulates the instruction at hot->eip when the page is not RAM.  True
+ * when the instruction is to run again from its code. */
+static bool soft_miss(struct vcpu *v, uint32_t lin, bool write)
+{
+	struct pw_result r;
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, (write ? PF_W : 0) | PF_U, &r)) {
+		v->hot->cr2 = lin;
+		v->stats->guest_page_faults++;
+		v->pf_retry.lin = lin;
+		v->pf_retry.window = (uint8_t)shadow_uview(v->shadow->cur);
+		v->pf_retry.write = write;
+		v->pf_retry.soft = true;
+		v->pf_retry.pending = true;
+		vcpu_deliver(v, EXC_PF, true, r.err, false, v->hot->eip);
+		return false;
+	}
+	if (!gmem_is_ram(v->mem, r.phys, 1)) {
+		emu_step(v);
+		return false;
+	}
+	/* A store to a code frame faults in the frame region. */
+	soft_fill(v, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
+	return true;
 }
 
 static void on_signal(int sig, siginfo_t *si, void *ucv)
@@ -566,12 +566,16 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 	struct vcpu_hot *h = v->hot;
 	struct stats *st = v->stats;
 	struct tc_block *volatile next = NULL;
+	/* With next, where to enter it: its start, or an instruction whose soft
+	 * TLB entry was just filled. */
+	volatile uint32_t resume = 0;
 	const uint64_t start = __rdtsc();
 
 	if (setjmp(v->raise_env)) {
 		/* A guest exception raised inside the monitor. */
 		vcpu_deliver(v, v->pending_vec, v->pending_has_err, v->pending_err, false, h->eip);
 		next = NULL;
+		resume = 0;
 	}
 	while (!v->stopped) {
 		if (v->uaccess.pending) {
@@ -579,6 +583,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			if (xlate_mark_uaccess(x, v->uaccess.eip)) {
 				tc_invalidate_page(v->tc, v->uaccess.page, INVAL_UACCESS);
 				next = NULL;
+				resume = 0;
 			}
 		}
 		if (h->irq_wait && h->vif)
@@ -586,6 +591,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		if (h->attn_irq || h->attn_req) {
 			handle_attention(v);
 			next = NULL;
+			resume = 0;
 			continue;
 		}
 		if (v->halted) {
@@ -593,7 +599,9 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			continue;
 		}
 		struct tc_block *b = next ? next : block_for(v, x, h->eip);
+		uint32_t enter = next && resume ? resume : b ? b->host : 0;
 		next = NULL;
+		resume = 0;
 		if (!b) {
 			vcpu_stop(v, 1, "execution outside RAM at eip %#x", h->eip);
 			break;
@@ -605,7 +613,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		}
 		h->entry_flags = (h->eflags & FL_HOST_HELD) | 0x202 | (v->smc_step ? FL_TF : 0);
 		uint64_t t0 = __rdtsc();
-		vcpu_switch_enter(h, (uint64_t)(uintptr_t)tc_ptr(v->tc, b->host));
+		vcpu_switch_enter(h, (uint64_t)(uintptr_t)tc_ptr(v->tc, enter));
 		st->cycles_guest += __rdtsc() - t0;
 		seg_sync_reloads(v);
 		st->lookup_inline_hits = h->lookup_hits;
@@ -615,6 +623,19 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			st->exits[EXIT_LOOKUP_MISS]++;
 			st->lookup_inline_misses++;
 			h->eip = h->target;
+			continue;
+		}
+		if (arg == EXIT_ARG_SOFT_MISS) {
+			st->exits[EXIT_SOFT_MISS]++;
+			uint32_t at = h->soft_at & 0x7FFFFFFFu;
+			bool boundary;
+			struct tc_block *src = tc_block_at(v->tc, at);
+			BT86_ASSERT(src);
+			h->eip = tc_guest_eip_at(src, at, &boundary);
+			if (soft_miss(v, h->soft_lin, h->soft_at >> 31) && src->valid) {
+				next = src;
+				resume = at;
+			}
 			continue;
 		}
 		if (arg == EXIT_ARG_SIGNAL) {

@@ -8,9 +8,9 @@
  *
  * Invariants:
  *  - seg[i] is the guest's segment-register cache (selector + hidden part);
- *    the host LDT slot LDT_SHADOW(i) always holds its shadow (base + bias,
- *    limit truncated below the monitor area) and hot->host_sel[i] the selector
- *    loaded for it, except GS, whose host register is the monitor area.
+ *    CS, DS, ES and SS are flat (a load of another base stops the run), and
+ *    the FS and GS bases are also in hot->fs_base and hot->gs_base, which
+ *    translated code holds in r9d and r12d (vcpu_abi.h).
  *  - Guest EFLAGS = (hot->eflags & FL_HOST_HELD) | hot->vif | hot->vsys | 2.
  */
 #ifndef BT86_VCPU_H
@@ -56,7 +56,9 @@ struct vcpu_hot {
 	uint32_t cr2;
 	uint32_t mon_mxcsr;
 	uint16_t mon_fcw;
-	uint8_t pad[VC_FX_GUEST - VC_MON_CTL - 6];
+	uint16_t pad0;
+	uint32_t soft_lin, soft_at;
+	uint8_t pad[VC_FX_GUEST - VC_SOFT_AT - 4];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
 
@@ -88,6 +90,8 @@ VCPU_HOT_CHECK(cr2, VC_CR2);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
 VCPU_HOT_CHECK(mon_mxcsr, VC_MON_CTL);
 VCPU_HOT_CHECK(mon_fcw, VC_MON_CTL + 4);
+VCPU_HOT_CHECK(soft_lin, VC_SOFT_LIN);
+VCPU_HOT_CHECK(soft_at, VC_SOFT_AT);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
 
 /* A segment register's hidden part, as loaded from its descriptor. */

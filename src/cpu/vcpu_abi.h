@@ -14,7 +14,8 @@
  * Ring-3 blocks reach guest memory with a gs: prefix: the host GS base is
  * the current user view (layout.h), which holds only user-accessible pages.
  * Under paging they add an entry of the soft TLB to the address first
- * (VC_STLB_READ/VC_STLB_WRITE, stlb.h); zero leaves it in the user view.
+ * (VC_STLB_READ/VC_STLB_WRITE, stlb.h); an empty entry exits to the
+ * monitor.
  * Ring-0 instructions found to touch user pages add VC_KWIN_BASE instead.
  * Guest code can never name r8-r15, so rewrites need no spill slots.
  *
@@ -67,6 +68,8 @@
 #define VC_UWIN_BASE 0x110  /* u64: and of the current user view, the host GS base */
 #define VC_CR2 0x118        /* u32: the guest's CR2, which ring-0 code reads inline */
 #define VC_MON_CTL 0x11C    /* u32 MXCSR, u16 x87 control word: the monitor's, while guest code runs */
+#define VC_SOFT_LIN 0x124   /* u32: the linear address of a soft-TLB access that found no entry */
+#define VC_SOFT_AT 0x128    /* u32: its instruction's code offset, bit 31 set for the write table */
 #define VC_FX_GUEST 0x140   /* 512-byte fxsave image of the guest FPU/SSE */
 #define VC_HOT_SIZE 0x340
 /* The soft TLB's tables (stlb.h) follow in the same mapping: 2^20 u64
@@ -96,6 +99,7 @@ static inline uint32_t jtab_set(uint32_t eip)
 /* Exit arguments that are not stub offsets (stubs lie past the table). */
 #define EXIT_ARG_SIGNAL 1u
 #define EXIT_ARG_LOOKUP_MISS 2u
+#define EXIT_ARG_SOFT_MISS 3u
 
 /* EFLAGS bits. */
 #define FL_CF 0x1u

@@ -12,24 +12,24 @@
  * address L into r10d, loads the entry E for L's page into r11 and
  * accesses gs:(%r11,%r10), that is user-view base + E + L (translate.c).
  *
- * - E = 0 (no entry) is the user view itself, whose host mappings (shadow.c)
- *   work as before: a hidden fault there from such an access fills the
- *   entry instead of mapping the page, and the access is retried from its
- *   table load (`run.c`).
+ * - E = 0 (no entry) leaves for the monitor (a jrcxz, no signal), which
+ *   fills the entry, or delivers the guest's #PF, and resumes the
+ *   instruction (`run.c`).  A register set to 0 instead reaches the user
+ *   view itself, whose host mappings (shadow.c) work as before.
  * - Otherwise E leads to the page's frame in the frame region
  *   (STLB_FRAMES_BASE), where each RAM frame the tables use is mapped once
  *   at an 8 KiB stride: the 4 KiB after a frame are never mapped, so an
  *   access running onto the next linear page faults there and is retried
- *   through the user view.  A frame holding translated code is read-only
+ *   through the user view (r11 = 0).  A frame holding translated code is read-only
  *   there, as in every window, so stores to it fault.
  *
- * The tables cost every access four instructions, which a long-running
+ * The tables cost every access seven instructions, which a long-running
  * process would pay for ever, so an address space starts young, its ring-3
  * code translated in the soft-TLB form (XMODE_SOFT), and goes direct (the
  * user view through gs: alone) once STLB_PROMOTE_TICKS interrupts have
  * found its ring-3 code running: a fork+exec child hardly runs ring-3 code
- * at all, a shell loop or md5sum does.  Both forms are right in any space
- * (an empty entry is the user view); the mode only picks the faster.
+ * at all, a shell loop or md5sum does.  Both forms are right in any space;
+ * the mode only picks the faster.
  *
  * Invariants:
  *  - The tables hold entries for the current pair's address space only (a

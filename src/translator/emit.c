@@ -121,29 +121,30 @@ void emit_count(struct emit *e, uint32_t at)
 	emit_u32(e, at);
 }
 
-/* mov $12, %r11d; shrx %r11d, %r10d, %r11d; mov disp32(%r15,%r11,8), %r11:
- * no flags touched, so it goes anywhere. */
-static const uint8_t stlb_lookup[EMIT_STLB_LOOKUP_LEN - 4] = {
-	0x41, 0xBB, 0x0C, 0x00, 0x00, 0x00,
-	0xC4, 0x42, 0x23, 0xF7, 0xDA,
-	0x4F, 0x8B, 0x9C, 0xDF,
-};
-
-void emit_stlb_lookup(struct emit *e, bool write)
+void emit_stlb_lookup(struct emit *e, bool write, uint32_t insn_at, uint32_t miss_stub)
 {
-	emit_bytes(e, stlb_lookup, sizeof stlb_lookup);
+	static const uint8_t lookup[] = {
+		0x41, 0xBB, 0x0C, 0x00, 0x00, 0x00, /* mov $12, %r11d */
+		0xC4, 0x42, 0x23, 0xF7, 0xDA,       /* shrx %r11d, %r10d, %r11d */
+		0x4F, 0x8B, 0x9C, 0xDF,             /* mov disp32(%r15,%r11,8), %r11 */
+	};
+	static const uint8_t test[] = {
+		0x4C, 0x87, 0xD9,                   /* xchg %r11, %rcx */
+		0xE3, 0x05,                         /* jrcxz miss */
+		0x4C, 0x87, 0xD9,                   /* xchg %r11, %rcx */
+		0xEB, 26,                           /* jmp over */
+		0x4C, 0x87, 0xD9,                   /* miss: xchg %r11, %rcx */
+		0x45, 0x89, 0x97,                   /* mov %r10d, VC_SOFT_LIN(%r15) */
+	};
+	static const uint8_t at[] = {0x41, 0xC7, 0x87}; /* movl $insn_at, VC_SOFT_AT(%r15) */
+	emit_bytes(e, lookup, sizeof lookup);
 	emit_u32(e, write ? VC_STLB_WRITE : VC_STLB_READ);
-}
-
-bool emit_stlb_access_at(const uint8_t *access, bool *write)
-{
-	const uint8_t *seq = access - EMIT_STLB_LOOKUP_LEN;
-	uint32_t disp;
-	if (memcmp(seq, stlb_lookup, sizeof stlb_lookup) != 0)
-		return false;
-	memcpy(&disp, seq + sizeof stlb_lookup, 4);
-	*write = disp == VC_STLB_WRITE;
-	return disp == VC_STLB_WRITE || disp == VC_STLB_READ;
+	emit_bytes(e, test, sizeof test);
+	emit_u32(e, VC_SOFT_LIN);
+	emit_bytes(e, at, sizeof at);
+	emit_u32(e, VC_SOFT_AT);
+	emit_u32(e, insn_at | (write ? 0x80000000u : 0));
+	emit_jmp(e, miss_stub);                 /* over: */
 }
 
 void emit_guest_prefix(struct emit *e)

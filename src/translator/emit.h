@@ -41,15 +41,14 @@ void emit_lookup(struct emit *e, uint32_t miss_stub);
 uint32_t emit_attention_check(struct emit *e, bool flags_dead);
 
 /* The soft TLB (stlb.h) for the linear address in r10d: r11 = its page's
- * entry in the read or write table; flags untouched.  The access, through
- * gs:(%r11,%r10), must follow at once: the fault path recognises it by
- * these EMIT_STLB_LOOKUP_LEN bytes before it, and retries a fill from
- * their start (r10d still holds the address). */
-#define EMIT_STLB_LOOKUP_LEN 19u
-void emit_stlb_lookup(struct emit *e, bool write);
-/* Whether the host instruction at `access` follows a soft-TLB lookup, and
- * which table that was. */
-bool emit_stlb_access_at(const uint8_t *access, bool *write);
+ * entry in the read or write table, for the access through gs:(%r11,%r10)
+ * that follows; RCX, borrowed for jrcxz, is the guest's again by then, and
+ * the flags are untouched.  An empty entry leaves for the monitor through
+ * `miss_stub` with the address in VC_SOFT_LIN and in VC_SOFT_AT the code
+ * offset of the guest instruction (`insn_at`), where the monitor resumes
+ * once it has filled the entry: an instruction's code assumes nothing but
+ * the guest's registers at its start. */
+void emit_stlb_lookup(struct emit *e, bool write, uint32_t insn_at, uint32_t miss_stub);
 
 /* Increments the 64-bit counter at offset `at` from r14, flags untouched. */
 void emit_count(struct emit *e, uint32_t at);

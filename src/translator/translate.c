@@ -25,6 +25,7 @@ struct builder {
 	uint32_t page;      /* guest linear page of the entry */
 	bool paging;
 	bool soft;          /* ring 3 under paging: guest memory through the soft TLB */
+	uint32_t insn_at;   /* code offset of the instruction being emitted */
 	struct pending_exit exits[2 * XLATE_MAX_INSNS + 4];
 	unsigned n_exits;
 	struct tc_insn_map map[XLATE_MAX_INSNS + 1];
@@ -334,16 +335,22 @@ static bool emit_lea(struct builder *b, const ZydisDecodedOperand *m, int32_t ad
 	return true;
 }
 
-/* Soft-TLB accesses (ring 3 under paging, stlb.h): r10d = the linear
- * address, r11 = its page's entry, and the access through gs:(%r11,%r10),
- * which is the user view when the entry is zero. */
+/* Soft-TLB accesses (ring 3 of a young space under paging, stlb.h): r10d =
+ * the linear address, r11 = its page's entry (an empty one exits to the
+ * monitor, which resumes the instruction from its start), and the access
+ * through gs:(%r11,%r10). */
+
+static void emit_soft_lookup(struct builder *b, bool write)
+{
+	emit_stlb_lookup(&b->e, write, b->insn_at, b->x->tc->soft_miss_stub);
+}
 
 /* r10d = ESP + disp (32-bit arithmetic), then the lookup. */
 static void emit_soft_esp(struct builder *b, int8_t disp, bool write)
 {
 	const uint8_t lea[] = {0x67, 0x44, 0x8D, 0x54, 0x24, (uint8_t)disp}; /* lea disp(%esp), %r10d */
 	emit_bytes(&b->e, lea, sizeof lea);
-	emit_stlb_lookup(&b->e, write);
+	emit_soft_lookup(b, write);
 }
 
 /* mov between gs:(%r11,%r10) and register `reg` (0-15, r8 = 8): `op` is
@@ -398,7 +405,7 @@ static bool emit_soft_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bo
 {
 	if (!emit_lea(b, m, adjust, 2))
 		return false;
-	emit_stlb_lookup(&b->e, !load);
+	emit_soft_lookup(b, !load);
 	emit_soft_mov(b, load ? 0x8B : 0x89, 8, size);
 	return true;
 }
@@ -471,7 +478,7 @@ static bool emit_soft_plain(struct builder *b, const struct insn *in)
 		return false;
 	uint32_t at = b->e.pos;
 	if (emit_lea(b, &in->ops[m], 0, 2)) {
-		emit_stlb_lookup(&b->e, in->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
+		emit_soft_lookup(b, in->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
 		if (emit_rebased(b, in, m, ZYDIS_REGISTER_R11, ZYDIS_REGISTER_R10, true))
 			return true;
 	}
@@ -912,7 +919,7 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		if (b->soft) {
 			const uint8_t lea[] = {0x67, 0x44, 0x8D, 0x55, 0x00}; /* lea 0(%ebp), %r10d */
 			emit_bytes(&b->e, lea, sizeof lea);
-			emit_stlb_lookup(&b->e, false);
+			emit_soft_lookup(b, false);
 			emit_soft_mov(b, 0x8B, 8, 4);
 			emit_bytes(&b->e, seq + 4, sizeof seq - 4);
 			break;
@@ -1223,6 +1230,7 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 			      x->stats->insn_callout};
 	for (unsigned i = 0; i < n && !ended; i++) {
 		b->map[b->n_insns++] = (struct tc_insn_map){i == 0 ? 0 : b->e.pos - b->start, ins[i].eip};
+		b->insn_at = b->start + b->map[b->n_insns - 1].host;
 		ended = emit_insn(b, (struct insn *)&ins[i]);
 	}
 	uint32_t end_eip = ins[b->n_insns - 1].eip + ins[b->n_insns - 1].d.length;

@@ -35,7 +35,7 @@
 #include "../cache/tc.h"
 
 #define XLATE_MAX_INSNS 64u
-#define XLATE_MAX_HOST_PER_INSN 96u
+#define XLATE_MAX_HOST_PER_INSN 160u
 
 /* Mode bits a translation assumes (part of the block key). */
 #define XMODE_CPL_MASK 0x3u
