@@ -315,14 +315,15 @@ static struct tc_victims *victims_of(const struct tc *tc, uint32_t eip)
 }
 
 /* Keeps a dropped entry in its EIP page's set (a set that held another
- * page starts afresh). */
+ * page, or entries from before a block invalidation, starts afresh). */
 static void victim_put(struct tc *tc, uint32_t eip, uint32_t host, uint32_t page)
 {
 	struct tc_victims *v = victims_of(tc, eip);
 	_Static_assert(TC_VICTIM_SETS == 1u << 12, "a 12-bit hash");
-	if (v->eip_page != (eip >> 12) + 1) {
+	if (v->eip_page != (eip >> 12) + 1 || v->invalidations != tc->stats->blocks_invalidated) {
 		v->eip_page = (eip >> 12) + 1;
 		v->n = 0;
+		v->invalidations = tc->stats->blocks_invalidated;
 	}
 	uint32_t held = v->n < TC_VICTIM_WAYS ? v->n : TC_VICTIM_WAYS;
 	for (uint32_t i = 0; i < held; i++)
@@ -337,8 +338,8 @@ static void victim_put(struct tc *tc, uint32_t eip, uint32_t host, uint32_t page
 void tc_jtab_unpark(struct tc *tc, uint32_t eip, uint32_t page)
 {
 	const struct tc_victims *v = victims_of(tc, eip);
-	if (v->eip_page != (eip >> 12) + 1)
-		return; /* nothing kept */
+	if (v->eip_page != (eip >> 12) + 1 || v->invalidations != tc->stats->blocks_invalidated)
+		return; /* nothing kept, or its blocks may be gone */
 	/* Not entries dropped at the last CR3 load or the one before: a
 	 * pipe's two ends take turns, each dropping the code the other never
 	 * mapped at every turn and missing on one or two of it before the
@@ -347,17 +348,11 @@ void tc_jtab_unpark(struct tc *tc, uint32_t eip, uint32_t page)
 	if (tc->switches - v->put_at < 2)
 		return;
 	uint32_t held = v->n < TC_VICTIM_WAYS ? v->n : TC_VICTIM_WAYS;
-	for (uint32_t i = 0; i < held; i++) {
-		if (v->e[i].page != page)
-			continue;
-		/* Invalidated blocks stay in the index until a flush, which
-		 * empties the victim cache too. */
-		const struct tc_block *b = tc_block_at(tc, v->e[i].host);
-		if (b && b->valid && b->host == v->e[i].host) {
+	for (uint32_t i = 0; i < held; i++)
+		if (v->e[i].page == page) {
 			jtab_put(tc, v->e[i].eip, v->e[i].host, page, false);
 			tc->stats->lookup_restored++;
 		}
-	}
 }
 
 /* An entry listed here may since hold a global EIP; dropping that one too

@@ -101,6 +101,7 @@ struct tc_victim {
 struct tc_victims {
 	uint32_t eip_page;       /* EIP >> 12, + 1: 0 is an empty set */
 	uint32_t n;              /* entries put in, the oldest overwritten past TC_VICTIM_WAYS */
+	uint64_t invalidations;  /* stats->blocks_invalidated when the set was last written */
 	uint64_t put_at;         /* tc->switches then */
 	struct tc_victim e[TC_VICTIM_WAYS];
 };
