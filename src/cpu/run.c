@@ -488,8 +488,8 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 	return b;
 }
 
-/* For tc_jtab_switch when the current space goes direct: its lookup
- * entries for soft-form blocks go (to the victim cache, for young
+/* For tc_jtab_switch when the current space goes direct (vcpu_run): its
+ * lookup entries for soft-form blocks go (to the victim cache, for young
  * spaces). */
 static bool not_soft(void *ctx, uint32_t eip, uint32_t page)
 {
@@ -513,8 +513,6 @@ static void handle_attention(struct vcpu *v)
 		if (h->vif) {
 			int vec = board_acknowledge(v->board);
 			if (vec >= 0) {
-				if (v->cpl == 3 && (v->cr0 & CR0_PG) && stlb_ring3_tick(&v->shadow->soft))
-					tc_jtab_switch(v->tc, not_soft, NULL); /* its blocks change form */
 				v->halted = false;
 				vcpu_deliver(v, (unsigned)vec, false, 0, false, h->eip);
 			}
@@ -585,6 +583,14 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 				next = NULL;
 				resume = 0;
 			}
+		}
+		if (h->soft_budget == 0) {
+			/* The space's soft-form blocks spent its budget: its code
+			 * goes direct, and the lookup entries of that form go. */
+			if (stlb_spent(&v->shadow->soft))
+				tc_jtab_switch(v->tc, not_soft, NULL);
+			next = NULL;
+			resume = 0;
 		}
 		if (h->irq_wait && h->vif)
 			h->attn_irq = 1; /* the monitor opened the window (iret, emulated popf) */

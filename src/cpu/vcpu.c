@@ -29,7 +29,7 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 	}
 	v->hot = hot;
 	stlb_attach(&shadow->soft, (uint64_t *)((uint8_t *)hot + VC_STLB_READ),
-		    (uint64_t *)((uint8_t *)hot + VC_STLB_WRITE));
+		    (uint64_t *)((uint8_t *)hot + VC_STLB_WRITE), &v->hot->soft_budget);
 	v->hot->exit_gate = (uint64_t)(uintptr_t)vcpu_exit_gate;
 	v->hot->jtab = (uint64_t)(uintptr_t)tc->base;
 	v->mem = mem;
@@ -63,7 +63,7 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 void vcpu_destroy(struct vcpu *v)
 {
 	if (v->hot) {
-		stlb_attach(&v->shadow->soft, NULL, NULL);
+		stlb_attach(&v->shadow->soft, NULL, NULL, NULL);
 		munmap(v->hot, VCPU_HOT_MAP_BYTES);
 	}
 	v->hot = NULL;

@@ -58,7 +58,8 @@ struct vcpu_hot {
 	uint16_t mon_fcw;
 	uint16_t pad0;
 	uint32_t soft_lin, soft_at;
-	uint8_t pad[VC_FX_GUEST - VC_SOFT_AT - 4];
+	uint64_t soft_budget;
+	uint8_t pad[VC_FX_GUEST - VC_SOFT_BUDGET - 8];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
 
@@ -92,6 +93,7 @@ VCPU_HOT_CHECK(mon_mxcsr, VC_MON_CTL);
 VCPU_HOT_CHECK(mon_fcw, VC_MON_CTL + 4);
 VCPU_HOT_CHECK(soft_lin, VC_SOFT_LIN);
 VCPU_HOT_CHECK(soft_at, VC_SOFT_AT);
+VCPU_HOT_CHECK(soft_budget, VC_SOFT_BUDGET);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
 
 /* A segment register's hidden part, as loaded from its descriptor. */

@@ -70,6 +70,7 @@
 #define VC_MON_CTL 0x11C    /* u32 MXCSR, u16 x87 control word: the monitor's, while guest code runs */
 #define VC_SOFT_LIN 0x124   /* u32: the linear address of a soft-TLB access that found no entry */
 #define VC_SOFT_AT 0x128    /* u32: its instruction's code offset, bit 31 set for the write table */
+#define VC_SOFT_BUDGET 0x130 /* u64: soft-TLB block entries the current space has left (stlb.h) */
 #define VC_FX_GUEST 0x140   /* 512-byte fxsave image of the guest FPU/SSE */
 #define VC_HOT_SIZE 0x340
 /* The soft TLB's tables (stlb.h) follow in the same mapping: 2^20 u64

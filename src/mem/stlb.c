@@ -26,6 +26,7 @@ int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats)
 		sp->page = malloc(STLB_MAX_ENTRIES * sizeof *sp->page);
 		sp->frame = malloc(STLB_MAX_ENTRIES * sizeof *sp->frame);
 		sp->rw = malloc(STLB_MAX_ENTRIES);
+		sp->budget = STLB_YOUNG_BLOCKS;
 		ok &= sp->page && sp->frame && sp->rw;
 	}
 	if (!ok) {
@@ -58,10 +59,13 @@ void stlb_destroy(struct stlb *st)
 	memset(st, 0, sizeof *st);
 }
 
-void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write)
+void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *budget)
 {
 	st->read = read;
 	st->write = write;
+	st->budget = budget;
+	if (budget)
+		*budget = st->space[st->cur].budget;
 }
 
 static uint64_t entry(const struct stlb *st, uint32_t page, uint32_t frame)
@@ -149,15 +153,19 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_ch
 {
 	struct stlb_space *sp = &st->space[k];
 
-	if (st->read)
+	if (st->read) {
 		clear_tables(st);
+		st->space[st->cur].budget = *st->budget;
+	}
 	st->cur = k;
 	st->view = view;
 	if (fresh) {
 		sp->n = 0;
 		sp->direct = false;
-		sp->ticks = 0;
+		sp->budget = STLB_YOUNG_BLOCKS;
 	}
+	if (st->budget)
+		*st->budget = sp->budget;
 	if (!st->read)
 		return; /* not attached yet: every list is empty */
 	uint32_t kept = 0;
@@ -177,12 +185,11 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_ch
 	sp->n = kept;
 }
 
-bool stlb_ring3_tick(struct stlb *st)
+bool stlb_spent(struct stlb *st)
 {
 	struct stlb_space *sp = &st->space[st->cur];
+	*st->budget = STLB_YOUNG_BLOCKS;
 	if (sp->direct)
-		return false;
-	if (++sp->ticks < STLB_PROMOTE_TICKS)
 		return false;
 	sp->direct = true;
 	st->stats->stlb_promotions++;

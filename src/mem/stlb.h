@@ -26,9 +26,10 @@
  * The tables cost every access seven instructions, which a long-running
  * process would pay for ever, so an address space starts young, its ring-3
  * code translated in the soft-TLB form (XMODE_SOFT), and goes direct (the
- * user view through gs: alone) once STLB_PROMOTE_TICKS interrupts have
- * found its ring-3 code running: a fork+exec child hardly runs ring-3 code
- * at all, a shell loop or md5sum does.  Both forms are right in any space;
+ * user view through gs: alone) once it has entered STLB_YOUNG_BLOCKS blocks
+ * in that form (each soft-form block spends one of VC_SOFT_BUDGET at its
+ * entry, the last one leaving for the monitor): a fork+exec child enters a
+ * few thousand, a shell loop or md5sum that many in about a millisecond.  Both forms are right in any space;
  * the mode only picks the faster.
  *
  * Invariants:
@@ -56,16 +57,16 @@
 #define STLB_TABLE_BYTES (STLB_PAGES * 8u)
 #define STLB_MAX_FRAMES 8192u
 #define STLB_MAX_ENTRIES 4096u /* a space's; past it the space starts over */
-/* Interrupts that find an address space's ring-3 code running before its
- * code goes direct (one a tick of the guest's timer, usually). */
-#define STLB_PROMOTE_TICKS 2u
+/* Block entries in the soft-TLB form an address space makes before its
+ * code goes direct. */
+#define STLB_YOUNG_BLOCKS (1u << 16)
 
 struct gmem;
 struct stats;
 
 struct stlb_space {
 	bool direct;            /* promoted: its ring-3 code uses the user view directly */
-	uint32_t ticks;         /* interrupts that found its ring-3 code running */
+	uint64_t budget;        /* soft-TLB block entries left (while another space runs) */
 	uint32_t n;
 	uint32_t *page, *frame; /* linear page, its frame */
 	uint8_t *rw;            /* whether the write table has it */
@@ -75,6 +76,7 @@ struct stlb {
 	struct gmem *mem;
 	struct stats *stats;
 	uint64_t *read, *write;  /* the tables (NULL until stlb_attach) */
+	uint64_t *budget;        /* the current space's block entries left: VC_SOFT_BUDGET */
 	uint64_t view;           /* host base of the user view the entries are relative to */
 	uint16_t *pos;           /* per linear page: its index in the current space's list */
 	struct stlb_space space[SPACE_SLOTS];
@@ -89,8 +91,9 @@ typedef enum stlb_keep (*stlb_check)(void *ctx, uint32_t page, uint32_t frame, b
 
 int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats);
 void stlb_destroy(struct stlb *st);
-/* The tables, STLB_TABLE_BYTES each, zero-filled. */
-void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write);
+/* The tables, STLB_TABLE_BYTES each, zero-filled, and the VCPU's budget
+ * word. */
+void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *budget);
 /* Enters linear page `page` -> RAM frame `frame` for reads, and for writes
  * too when `rw`. */
 void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw);
@@ -108,9 +111,9 @@ static inline bool stlb_soft(const struct stlb *st)
 {
 	return !st->space[st->cur].direct;
 }
-/* An interrupt arrived while the current space's ring-3 code ran; true
- * when that makes the space old enough to go direct. */
-bool stlb_ring3_tick(struct stlb *st);
+/* The current space spent its budget: it goes direct (true when it was
+ * young until now), and the budget is refilled. */
+bool stlb_spent(struct stlb *st);
 /* Drops every entry of every space. */
 void stlb_flush(struct stlb *st);
 /* Frame `frame` now holds translated code, or no longer does. */

@@ -89,9 +89,9 @@ void emit_lookup(struct emit *e, uint32_t miss_stub)
 	emit_bytes(e, hit, sizeof hit);
 }
 
-uint32_t emit_attention_check(struct emit *e, bool flags_dead)
+uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft)
 {
-	if (flags_dead) {
+	if (flags_dead && !soft) {
 		const uint8_t cmp[] = {0x49, 0x83, 0x7F, VC_ATTN, 0x00}; /* cmpq $0, VC_ATTN(%r15) */
 		emit_bytes(e, cmp, sizeof cmp);
 		return emit_jcc(e, 0x5, 0); /* jne attention stub */
@@ -106,6 +106,23 @@ uint32_t emit_attention_check(struct emit *e, bool flags_dead)
 	uint32_t at = emit_jmp(e, 0);    /* jmp attention stub */
 	const uint8_t clear[] = {0x4C, 0x89, 0xD9}; /* clear: mov %r11, %rcx */
 	emit_bytes(e, clear, sizeof clear);
+	if (soft) {
+		/* A soft-TLB block also spends one of its space's block entries
+		 * (stlb.h); the last one leaves through the attention stub too. */
+		static const uint8_t budget[] = {
+			0x49, 0x89, 0xCB,                                   /* mov %rcx, %r11 */
+			0x49, 0x8B, 0x8F, VC_SOFT_BUDGET & 0xFF, VC_SOFT_BUDGET >> 8, 0, 0, /* mov VC_SOFT_BUDGET(%r15), %rcx */
+			0x48, 0x8D, 0x49, 0xFF,                             /* lea -1(%rcx), %rcx */
+			0x49, 0x89, 0x8F, VC_SOFT_BUDGET & 0xFF, VC_SOFT_BUDGET >> 8, 0, 0, /* mov %rcx, VC_SOFT_BUDGET(%r15) */
+			0xE3, 0x05,                                         /* jrcxz spent */
+			0x4C, 0x89, 0xD9,                                   /* mov %r11, %rcx */
+			0xEB, 0x05,                                         /* jmp on */
+			0x4C, 0x89, 0xD9,                                   /* spent: mov %r11, %rcx */
+			0xEB,                                               /* jmp (the jmp to the attention stub) */
+		};
+		emit_bytes(e, budget, sizeof budget);
+		emit_u8(e, (uint8_t)(int8_t)((int32_t)(at - 1) - (int32_t)(e->pos + 1)));
+	}
 	return at;
 }
 

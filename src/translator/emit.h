@@ -37,8 +37,10 @@ void emit_exit_stub(struct emit *e, uint32_t arg);
 void emit_lookup(struct emit *e, uint32_t miss_stub);
 
 /* Block-entry test of the attention word; returns the rel32 offset of the
- * jump to the attention stub.  flags_dead allows the shorter cmp form. */
-uint32_t emit_attention_check(struct emit *e, bool flags_dead);
+ * jump to the attention stub.  flags_dead allows the shorter cmp form; a
+ * soft-TLB block also spends one of VC_SOFT_BUDGET, and takes the same
+ * jump when that was the last. */
+uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft);
 
 /* The soft TLB (stlb.h) for the linear address in r10d: r11 = its page's
  * entry in the read or write table, for the access through gs:(%r11,%r10)

@@ -1224,7 +1224,7 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	uint32_t counter = tc_counter_alloc(tc);
 	if (counter != TC_NO_COUNTER)
 		emit_count(&b->e, (uint32_t)((uint8_t *)&tc->counters[counter] - tc->base));
-	uint32_t attn = emit_attention_check(&b->e, flags_dead_at_entry(ins, n));
+	uint32_t attn = emit_attention_check(&b->e, flags_dead_at_entry(ins, n), b->soft);
 	add_exit(b, attn, eip, TCX_ATTN, false);
 	uint64_t before[4] = {x->stats->insn_verbatim, x->stats->insn_retargeted, x->stats->insn_rewritten,
 			      x->stats->insn_callout};

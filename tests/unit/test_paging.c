@@ -301,7 +301,8 @@ END_TEST
  * frame in the frame region, whose next page is never mapped; invlpg drops
  * it; a CR3 load takes the space's entries out of the tables and brings
  * them back under the user view's rule; a pair bound afresh starts empty
- * and young; two ring-3 ticks make a space go direct; a code frame is
+ * and young, with a budget of its own; spending it makes a space go
+ * direct; a code frame is
  * read-only there. */
 START_TEST(test_soft_tlb_follows_the_user_view)
 {
@@ -350,8 +351,16 @@ START_TEST(test_soft_tlb_follows_the_user_view)
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
 	ck_assert_uint_eq(st->read[2], 0);
 
-	ck_assert(!stlb_ring3_tick(st) && stlb_soft(st));
-	ck_assert(stlb_ring3_tick(st) && !stlb_soft(st));  /* the second tick: direct */
+	ck_assert_uint_eq(*st->budget, STLB_YOUNG_BLOCKS);
+	*st->budget = 5;                                  /* A's blocks spent some */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	ck_assert_uint_eq(*st->budget, STLB_YOUNG_BLOCKS); /* B's own */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(*st->budget, 5);
+	*st->budget = 0;
+	ck_assert(stlb_spent(st) && !stlb_soft(st));      /* all spent: direct */
+	ck_assert_uint_eq(*st->budget, STLB_YOUNG_BLOCKS);
+	ck_assert(!stlb_spent(st) && !stlb_soft(st));
 	stlb_fill(st, 5, 0x205, false);
 	ck_assert(st->read[5] != 0 && st->write[5] == 0);
 	for (uint32_t cr3 = 0x30000; cr3 < 0x30000 + SPACE_SLOTS * 0x1000; cr3 += 0x1000)

@@ -54,8 +54,9 @@ END_TEST
  * (stlb.h): the linear address into r10d, its page's entry into r11 (the
  * write table for a store), an empty one leaving for the monitor with the
  * address and the instruction's code offset, the access through
- * gs:(r11,r10).  An old space's ring 3 uses gs: alone, and so does an
- * instruction that cannot take a REX prefix. */
+ * gs:(r11,r10); each block entry spends one of the space's budget.  An
+ * old space's ring 3 uses gs: alone, and so does an instruction that cannot
+ * take a REX prefix. */
 START_TEST(test_young_ring3_goes_through_the_soft_tlb)
 {
 	struct machine m;
@@ -66,6 +67,7 @@ START_TEST(test_young_ring3_goes_through_the_soft_tlb)
 	HAS(t, "shrx r11d, r10d, r11d");
 	HAS(t, "mov r11, qword ptr [r15 + r11*8 + 0x1000]");
 	HAS(t, "jrcxz");
+	HAS(t, "mov rcx, qword ptr [r15 + 0x130]");      /* the space's block budget */
 	HAS(t, "mov dword ptr [r15 + 0x124], r10d");
 	HAS(t, "mov ebx, dword ptr gs:[r11 + r10]");
 	HAS(t, "mov dword ptr [r15 + 0x128], 0x");
@@ -82,6 +84,7 @@ START_TEST(test_young_ring3_goes_through_the_soft_tlb)
 	t = translate_in(&m, (const uint8_t[]){0x8B, 0x18}, 2, 3 | XMODE_PAGING);
 	HAS(t, "mov ebx, dword ptr gs:[eax]");
 	LACKS(t, "shrx");
+	LACKS(t, "0x130]");
 }
 END_TEST
 
