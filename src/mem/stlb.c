@@ -168,7 +168,7 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_ch
 		*st->budget = sp->budget;
 	if (!st->read)
 		return; /* not attached yet: every list is empty */
-	uint32_t kept = 0;
+	uint32_t kept = 0, before = sp->n;
 	for (uint32_t i = 0; i < sp->n; i++) {
 		uint32_t page = sp->page[i], frame = sp->frame[i];
 		enum stlb_keep a = check(ctx, page, frame, sp->rw[i]);
@@ -183,6 +183,10 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_ch
 		kept++;
 	}
 	sp->n = kept;
+	if (before >= 8 && kept * 4 < before) {
+		sp->direct = false;
+		*st->budget = sp->budget = STLB_YOUNG_BLOCKS;
+	}
 }
 
 bool stlb_spent(struct stlb *st)

@@ -29,7 +29,10 @@
  * user view through gs: alone) once it has entered STLB_YOUNG_BLOCKS blocks
  * in that form (each soft-form block spends one of VC_SOFT_BUDGET at its
  * entry, the last one leaving for the monitor): a fork+exec child enters a
- * few thousand, a shell loop or md5sum that many in about a millisecond.  Both forms are right in any space;
+ * few thousand, a shell loop or md5sum that many in well under a
+ * millisecond.  A CR3 load that finds most of a space's entries gone makes
+ * it young again: that is a new process whose page directory took a dead
+ * one's frame, which the space is bound to.  Both forms are right in any space;
  * the mode only picks the faster.
  *
  * Invariants:
@@ -58,8 +61,8 @@
 #define STLB_MAX_FRAMES 8192u
 #define STLB_MAX_ENTRIES 4096u /* a space's; past it the space starts over */
 /* Block entries in the soft-TLB form an address space makes before its
- * code goes direct. */
-#define STLB_YOUNG_BLOCKS (1u << 16)
+ * code goes direct (a fork+exec child makes about 4,800). */
+#define STLB_YOUNG_BLOCKS (1u << 13)
 
 struct gmem;
 struct stats;
@@ -104,7 +107,8 @@ bool stlb_has(const struct stlb *st, uint32_t page, bool write);
 void stlb_drop(struct stlb *st, uint32_t page);
 /* A CR3 load made pair `k` current, with user view base `view`: the old
  * space's entries leave the tables; pair k's return, those `check` keeps
- * (emptied first when `fresh`: the pair was bound to another CR3). */
+ * (emptied first when `fresh`: the pair was bound to another CR3); a space
+ * that keeps fewer than a quarter of 8 or more is young again. */
 void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_check check, void *ctx);
 /* Whether the current space's ring-3 code uses the soft TLB (it is young). */
 static inline bool stlb_soft(const struct stlb *st)

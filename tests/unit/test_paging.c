@@ -302,7 +302,8 @@ END_TEST
  * it; a CR3 load takes the space's entries out of the tables and brings
  * them back under the user view's rule; a pair bound afresh starts empty
  * and young, with a budget of its own; spending it makes a space go
- * direct; a code frame is
+ * direct, and losing most of its entries at a CR3 load young again; a
+ * code frame is
  * read-only there. */
 START_TEST(test_soft_tlb_follows_the_user_view)
 {
@@ -361,6 +362,12 @@ START_TEST(test_soft_tlb_follows_the_user_view)
 	ck_assert(stlb_spent(st) && !stlb_soft(st));      /* all spent: direct */
 	ck_assert_uint_eq(*st->budget, STLB_YOUNG_BLOCKS);
 	ck_assert(!stlb_spent(st) && !stlb_soft(st));
+	for (uint32_t page = 0x10; page < 0x18; page++)
+		stlb_fill(st, page, 0x210, false);            /* pages A's tables do not map */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert(stlb_soft(st));                         /* most gone: a new process, young again */
+	ck_assert_uint_eq(*st->budget, STLB_YOUNG_BLOCKS);
 	stlb_fill(st, 5, 0x205, false);
 	ck_assert(st->read[5] != 0 && st->write[5] == 0);
 	for (uint32_t cr3 = 0x30000; cr3 < 0x30000 + SPACE_SLOTS * 0x1000; cr3 += 0x1000)
