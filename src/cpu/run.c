@@ -155,7 +155,7 @@ static void soft_fill(struct vcpu *v, uint32_t page, uint32_t frame, bool rw)
 		last = page + SOFT_AROUND;
 	for (uint32_t q = first; q <= last; q++) {
 		struct pw_result r;
-		if (q == page || stlb_has(st, q, false) ||
+		if (q == page || stlb_has(st, q) ||
 		    !pw_walk(v->mem, v->cr0, v->cr3, v->cr4, q << PAGE_SHIFT_4K, PW_PROBE | PF_U, &r) || !r.accessed ||
 		    r.global || !gmem_is_ram(v->mem, r.phys, PAGE_SIZE_4K))
 			continue;

@@ -130,9 +130,9 @@ void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 	st->stats->stlb_fills++;
 }
 
-bool stlb_has(const struct stlb *st, uint32_t page, bool write)
+bool stlb_has(const struct stlb *st, uint32_t page)
 {
-	return (write ? st->write : st->read)[page] != 0;
+	return st->read[page] != 0;
 }
 
 void stlb_drop(struct stlb *st, uint32_t page)

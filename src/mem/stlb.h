@@ -14,8 +14,9 @@
  *
  * - E = 0 (no entry) leaves for the monitor (a jrcxz, no signal), which
  *   fills the entry, or delivers the guest's #PF, and resumes the
- *   instruction (`run.c`).  A register set to 0 instead reaches the user
- *   view itself, whose host mappings (shadow.c) work as before.
+ *   instruction (`run.c`).  r11 = 0, which only the fault handler sets,
+ *   reaches the user view itself, whose host mappings (shadow.c) work as
+ *   before.
  * - Otherwise E leads to the page's frame in the frame region
  *   (STLB_FRAMES_BASE), where each RAM frame the tables use is mapped once
  *   at an 8 KiB stride: the 4 KiB after a frame are never mapped, so an
@@ -100,9 +101,8 @@ void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *bud
 /* Enters linear page `page` -> RAM frame `frame` for reads, and for writes
  * too when `rw`. */
 void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw);
-/* Whether the current space has an entry for `page` (for writes when
- * `write`). */
-bool stlb_has(const struct stlb *st, uint32_t page, bool write);
+/* Whether the current space has an entry for `page`. */
+bool stlb_has(const struct stlb *st, uint32_t page);
 /* invlpg. */
 void stlb_drop(struct stlb *st, uint32_t page);
 /* A CR3 load made pair `k` current, with user view base `view`: the old
