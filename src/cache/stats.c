@@ -144,9 +144,9 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		s->shadow_flushes[0],
 		s->shadow_flushes[1], s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak,
 		s->uaccess_sites);
-	fprintf(out, "  soft TLB: %" PRIu64 " entries made, %" PRIu64 " frames mapped, %" PRIu64
-		     " frame-region flushes, %" PRIu64 " address spaces gone direct\n",
-		s->stlb_fills, s->stlb_frames_mapped, s->stlb_frame_flushes, s->stlb_promotions);
+	fprintf(out, "  soft TLB: %" PRIu64 " entries made, %" PRIu64 " address spaces gone direct, %" PRIu64
+		     " outgrew the host mappings\n",
+		s->stlb_fills, s->stlb_promotions, s->stlb_outgrown);
 	fprintf(out, "  invalidations:");
 	for (int i = 0; i < INVAL_CAUSES; i++)
 		fprintf(out, " %s %" PRIu64, inval_names[i], s->invalidations[i]);
@@ -199,8 +199,8 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 		s->hidden_faults, s->guest_page_faults, s->prefaults, s->shadow_kept, s->shadow_flushes[0],
 		s->shadow_flushes[1],
 		s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak, s->uaccess_sites);
-	fprintf(f, "  \"soft_tlb\": {\"entries\": %" PRIu64 ", \"frames_mapped\": %" PRIu64 ", \"frame_flushes\": %" PRIu64 ", \"promotions\": %" PRIu64 "},\n",
-		s->stlb_fills, s->stlb_frames_mapped, s->stlb_frame_flushes, s->stlb_promotions);
+	fprintf(f, "  \"soft_tlb\": {\"entries\": %" PRIu64 ", \"promotions\": %" PRIu64 ", \"outgrown\": %" PRIu64 "},\n",
+		s->stlb_fills, s->stlb_promotions, s->stlb_outgrown);
 	fprintf(f, "  \"invalidations\": {");
 	for (int i = 0; i < INVAL_CAUSES; i++)
 		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", inval_names[i], s->invalidations[i]);

@@ -67,9 +67,8 @@ struct stats {
 	uint64_t guest_page_faults;   /* #PF delivered to the guest */
 	uint64_t prefaults;           /* pages mapped at the iret before a #PF's retry */
 	uint64_t stlb_fills;          /* soft TLB entries made (stlb.h) */
-	uint64_t stlb_frames_mapped;  /* frames entering its frame region */
-	uint64_t stlb_frame_flushes;  /* times the region filled up and was emptied */
 	uint64_t stlb_promotions;     /* address spaces gone direct */
+	uint64_t stlb_outgrown;       /* address spaces whose user view filled the host mappings */
 	uint64_t shadow_kept;         /* non-global pages a CR3 load found still mapped alike */
 	uint64_t uaccess_sites;       /* ring-0 instructions marked to use the kernel views */
 	uint64_t shadow_flushes[3];   /* cr3, mode, capacity: enum shadow_flush_cause */

@@ -195,6 +195,8 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		smc_write(v, uc, b, page);
 	v->stats->hidden_faults++;
 	shadow_fill(v, window, lin, &r);
+	if (v->shadow->soft.outgrown) /* leave the direct-form blocks at the next block entry */
+		__atomic_or_fetch(&v->hot->attn_req, ATTN_REQ_REFORM, __ATOMIC_RELAXED);
 }
 
 void vcpu_prefault_retry(struct vcpu *v)
@@ -243,7 +245,7 @@ static bool soft_miss(struct vcpu *v, uint32_t lin, bool write)
 		emu_step(v);
 		return false;
 	}
-	/* A store to a code frame faults in the frame region. */
+	/* A store to a code frame gets the user view's base, which faults. */
 	soft_fill(v, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
 	return true;
 }
@@ -307,15 +309,6 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
 	unsigned window;
 	bool in_windows = shadow_window_at(addr, &window);
-	uint32_t frame;
-	bool after;
-	if (sig == SIGSEGV && trapno == 14 && stlb_frame_at(addr, &frame, &after)) {
-		if (after)
-			g[REG_R11] = 0; /* ran onto the next page: through the user view */
-		else
-			smc_write(v, uc, b, frame); /* a store to a frame holding code */
-		return;
-	}
 	if (sig == SIGSEGV && trapno == 14 && v->shadow->paging && in_windows) {
 		shadow_fault(v, uc, b, eip, window, (uint32_t)addr, err & 2);
 		return;
@@ -497,6 +490,14 @@ static bool not_soft(void *ctx, uint32_t eip, uint32_t page)
 	return !(page & TC_JTAB_SOFT);
 }
 
+/* For tc_jtab_switch when the current space outgrows the host mappings:
+ * its entries for direct-form ring-3 blocks go. */
+static bool not_direct_user(void *ctx, uint32_t eip, uint32_t page)
+{
+	(void)ctx, (void)eip;
+	return !(page & TC_JTAB_USER) || (page & TC_JTAB_SOFT);
+}
+
 static void handle_attention(struct vcpu *v)
 {
 	struct vcpu_hot *h = v->hot;
@@ -521,6 +522,8 @@ static void handle_attention(struct vcpu *v)
 			h->attn_irq = 0;
 		}
 	}
+	if (h->attn_req & ATTN_REQ_REFORM) /* vcpu_run has dropped the direct-form entries */
+		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_REFORM, __ATOMIC_RELAXED);
 	if (h->attn_req & ATTN_REQ_STOP) {
 		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_STOP, __ATOMIC_RELAXED);
 		vcpu_stop(v, 1, "stopped by the host at eip %#x", h->eip);
@@ -583,6 +586,15 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 				next = NULL;
 				resume = 0;
 			}
+		}
+		if (v->shadow->soft.outgrown) {
+			/* The space's working set outgrew the host mappings: its
+			 * ring-3 code goes back to the soft form, so the lookup
+			 * entries of direct-form ring-3 blocks go. */
+			v->shadow->soft.outgrown = false;
+			tc_jtab_switch(v->tc, not_direct_user, NULL);
+			next = NULL;
+			resume = 0;
 		}
 		if (h->soft_budget == 0) {
 			/* The space's soft-form blocks spent its budget: its code

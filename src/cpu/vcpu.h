@@ -115,6 +115,7 @@ struct dtr {
 #define ATTN_REQ_STOP 0x1u
 #define ATTN_REQ_POLL 0x2u  /* a device deadline passed or input arrived */
 #define ATTN_REQ_QUIT 0x4u  /* the user ended the run from the console */
+#define ATTN_REQ_REFORM 0x8u /* ring-3 code changes form: its space outgrew the host mappings */
 
 struct board;
 struct tc;

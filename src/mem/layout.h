@@ -31,10 +31,9 @@
 #define SPACE_WINDOWS_BASE 0x1000000000ull
 #define SPACE_SLOTS 4u
 #define SPACE_WINDOWS_END (SPACE_WINDOWS_BASE + 2 * SPACE_SLOTS * GUEST_WINDOW_SIZE)
-/* The soft TLB's frame region (stlb.h): RAM frame F at
- * STLB_FRAMES_BASE + F * 8 KiB, the 4 KiB after each never mapped. */
+/* The soft TLB's frame region (stlb.h): all of guest RAM in one mapping,
+ * frame F at STLB_FRAMES_BASE + F * 4 KiB. */
 #define STLB_FRAMES_BASE 0x2000000000ull
-#define STLB_FRAMES_SPAN (2 * GUEST_WINDOW_SIZE)
 #define PAGE_SIZE_4K 4096u
 #define PAGE_SHIFT_4K 12
 

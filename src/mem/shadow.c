@@ -84,12 +84,14 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 	s->lin_flags = calloc(SLOTS, 1);
 	s->alias_next = malloc(SLOTS * sizeof *s->alias_next);
 	s->alias_head = malloc((mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
-	s->global = malloc(SHADOW_MAX_PAGES * sizeof *s->global);
+	/* Runs let the pages outnumber the host mappings: the lists have room
+	 * for every slot (address space the host only backs where used). */
+	s->global = malloc(SLOTS * sizeof *s->global);
 	s->list_pos = malloc(SLOTS * sizeof *s->list_pos);
-	s->scratch = malloc(SHADOW_MAX_PAGES * sizeof *s->scratch);
+	s->scratch = malloc(LIN_PAGES * sizeof *s->scratch);
 	bool lists = s->scratch != NULL;
 	for (unsigned w = 0; w < SHADOW_WINDOWS; w++)
-		lists &= (s->local[w] = malloc(SHADOW_MAX_PAGES * sizeof *s->local[w])) != NULL;
+		lists &= (s->local[w] = malloc(LIN_PAGES * sizeof *s->local[w])) != NULL;
 	if (!s->lin_phys || !s->lin_flags || !s->alias_next || !s->alias_head || !s->global || !s->list_pos ||
 	    !lists) {
 		snprintf(err, errlen, "out of memory for the shadow page tables");
@@ -97,7 +99,7 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 		return -1;
 	}
 	if (stlb_init(&s->soft, mem, stats)) {
-		snprintf(err, errlen, "out of memory for the soft TLB");
+		snprintf(err, errlen, "out of memory, or no room at %#llx, for the soft TLB's frame region", (unsigned long long)STLB_FRAMES_BASE);
 		shadow_destroy(s);
 		return -1;
 	}
@@ -199,11 +201,25 @@ static void list_remove(struct shadow *s, uint32_t lin)
 }
 
 /* Drops a mapping from the slot arrays and the reverse map; the caller
- * takes it out of its list and reserves the host page. */
+ * takes it out of its list and reserves the host page.  A page leaving a
+ * run may split it: one more piece, until no run is left. */
 static void drop(struct shadow *s, uint32_t lin)
 {
 	unlink_alias(s, lin);
+	if (s->lin_flags[lin] & SHADOW_RUN) {
+		s->n_run_pages--;
+		s->n_pieces = s->n_run_pages ? s->n_pieces + 1 : 0;
+	} else {
+		s->n_single--;
+	}
 	s->lin_flags[lin] = 0;
+}
+
+/* At most two host mappings a single page or a piece of a run (itself and
+ * the split of the reservation after it). */
+static uint32_t host_mappings(const struct shadow *s)
+{
+	return 2 * (s->n_single + s->n_pieces);
 }
 
 /* Forgets a mapping without touching the host (the caller reserves or
@@ -292,7 +308,8 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
 	flush_kernel_local(s);
 	for (unsigned w = 1; w < SHADOW_WINDOWS; w++)
 		flush_runs(s, s->local[w], &s->n_local[w]);
-	stlb_flush(&s->soft);
+	if (cause != SHFLUSH_CAPACITY)
+		stlb_flush(&s->soft); /* the soft TLB holds no host mappings */
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
@@ -450,6 +467,17 @@ bool shadow_mappable(const struct shadow *s, unsigned window, uint32_t lin)
 	return true;
 }
 
+/* The host mappings reached their bound: all go.  When the current user
+ * view held half of them, its process's working set is beyond what host
+ * mappings can hold, and its ring-3 code moves to the soft TLB (stlb.h)
+ * instead of filling the view again. */
+static void capacity_flush(struct shadow *s)
+{
+	if (4 * s->n_local[shadow_uview(s->cur)] >= SHADOW_MAX_MAPPINGS)
+		stlb_outgrow(&s->soft);
+	shadow_flush(s, false, SHFLUSH_CAPACITY);
+}
+
 void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t phys, bool rw, bool global)
 {
 	uint32_t lin = slot(window, lin_page);
@@ -458,10 +486,11 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t p
 		return; /* host page 0, or the guard page: accesses there are emulated */
 	if (s->lin_flags[lin] & SHADOW_MAPPED)
 		forget(s, lin); /* remapped (another frame, or now writable) */
-	else if (n_mapped(s) == SHADOW_MAX_PAGES)
-		shadow_flush(s, false, SHFLUSH_CAPACITY);
+	else if (host_mappings(s) + 2 > SHADOW_MAX_MAPPINGS)
+		capacity_flush(s);
 	s->lin_phys[lin] = phys;
 	s->lin_flags[lin] = (uint8_t)(SHADOW_MAPPED | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
+	s->n_single++;
 	s->alias_next[lin] = s->alias_head[phys];
 	s->alias_head[phys] = lin;
 	list_add(s, lin);
@@ -482,14 +511,15 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 	if (n == 0)
 		return;
 	uint32_t first = slot(window, lin_page);
-	if (n_mapped(s) + n > SHADOW_MAX_PAGES)
-		shadow_flush(s, false, SHFLUSH_CAPACITY);
+	if (host_mappings(s) + 2 > SHADOW_MAX_MAPPINGS)
+		capacity_flush(s);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t sl = first + i;
 		if (s->lin_flags[sl] & SHADOW_MAPPED)
 			forget(s, sl);
 		s->lin_phys[sl] = phys + i;
-		s->lin_flags[sl] = (uint8_t)(SHADOW_MAPPED | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
+		s->lin_flags[sl] = (uint8_t)(SHADOW_MAPPED | SHADOW_RUN | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
+		s->n_run_pages++;
 		s->alias_next[sl] = s->alias_head[phys + i];
 		s->alias_head[phys + i] = sl;
 		list_add(s, sl);
@@ -501,6 +531,7 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 		for (uint32_t i = 0; i < n; i++)
 			if (s->mem->code_page[phys + i])
 				BT86_ASSERT(mprotect(host(first + i), PAGE_SIZE_4K, PROT_READ) == 0);
+	s->n_pieces++;
 	s->stats->shadow_runs++;
 	count_mappings(s);
 }

@@ -33,8 +33,11 @@
  *    loaded or since: what a TLB refill would find.
  *  - Pages leave the window by being re-reserved PROT_NONE, never unmapped,
  *    so no host mapping can ever land where guest code reaches.
- *  - The number of mapped pages stays below SHADOW_MAX_PAGES; reaching it
- *    flushes the shadow (counted), which bounds the host's mapping count.
+ *  - The host mappings the windows hold (counted as host_mappings() in
+ *    shadow.c) stay within SHADOW_MAX_MAPPINGS; reaching it flushes the
+ *    shadow (counted), and a process whose user view held half of them
+ *    moves to the soft TLB (stlb.h).  4 MiB pages count as one mapping,
+ *    so a kernel's direct map of all of RAM fits.
  */
 #ifndef BT86_SHADOW_H
 #define BT86_SHADOW_H
@@ -46,10 +49,13 @@
 #include "layout.h"
 #include "stlb.h"
 
-/* Each mapped page is at most two host mappings (its own, and the split of
- * the reservation around it): this bound keeps every window together under
- * vm.max_map_count (65,530), so an mmap never fails for want of one. */
-#define SHADOW_MAX_PAGES 24576u
+/* The host mappings the windows may hold: each single page and each piece
+ * of a run (a 4 MiB page, split by pages dropped from it) counts two (its
+ * own, and the split of the reservation after it).  This keeps every
+ * window together under vm.max_map_count (65,530, Debian's default), with
+ * room left for the splits of code pages write-protected inside runs and
+ * for the monitor's own, so an mmap never fails for want of one. */
+#define SHADOW_MAX_MAPPINGS 49152u
 #define SHADOW_NONE 0xFFFFFFFFu
 
 /* Windows: the kernel window, then a kernel and a user view a slot. */
@@ -93,7 +99,11 @@ struct shadow {
 	uint32_t *global, n_global;
 	uint32_t *local[SHADOW_WINDOWS], n_local[SHADOW_WINDOWS];
 	uint32_t *list_pos;
-	uint32_t *scratch;     /* SHADOW_MAX_PAGES slots of working room */
+	uint32_t *scratch;     /* a window's worth of slots of working room */
+	/* For the host-mapping bound: mapped single pages, pages of runs,
+	 * and the pieces the runs may be in (one a run, one more a page
+	 * dropped from one, none once no run is left). */
+	uint32_t n_single, n_run_pages, n_pieces;
 	/* The CR3 each slot's pair is bound to, when each was last entered (0:
 	 * never), and the current slot. */
 	uint32_t slot_cr3[SPACE_SLOTS];
@@ -106,6 +116,7 @@ struct shadow {
 #define SHADOW_RW 0x1u      /* the guest may write and D is set */
 #define SHADOW_GLOBAL 0x2u
 #define SHADOW_MAPPED 0x4u  /* the slot maps lin_phys */
+#define SHADOW_RUN 0x8u     /* as part of a run (shadow_map_run) */
 
 int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *err, size_t errlen);
 void shadow_destroy(struct shadow *s);

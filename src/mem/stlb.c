@@ -10,7 +10,7 @@
 
 static uint64_t frame_host(uint32_t frame)
 {
-	return STLB_FRAMES_BASE + ((uint64_t)frame << (PAGE_SHIFT_4K + 1));
+	return STLB_FRAMES_BASE + ((uint64_t)frame << PAGE_SHIFT_4K);
 }
 
 int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats)
@@ -19,38 +19,29 @@ int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats)
 	st->mem = mem;
 	st->stats = stats;
 	st->pos = calloc(STLB_PAGES, sizeof *st->pos);
-	st->frame_on = calloc(mem->size >> PAGE_SHIFT_4K, 1);
-	bool ok = st->pos && st->frame_on;
-	for (unsigned k = 0; k < SPACE_SLOTS; k++) {
-		struct stlb_space *sp = &st->space[k];
-		sp->page = malloc(STLB_MAX_ENTRIES * sizeof *sp->page);
-		sp->frame = malloc(STLB_MAX_ENTRIES * sizeof *sp->frame);
-		sp->rw = malloc(STLB_MAX_ENTRIES);
-		sp->budget = STLB_YOUNG_BLOCKS;
-		ok &= sp->page && sp->frame && sp->rw;
+	st->frame_written = calloc(mem->size >> PAGE_SHIFT_4K, 1);
+	for (unsigned k = 0; k < SPACE_SLOTS; k++)
+		st->space[k].budget = STLB_YOUNG_BLOCKS;
+	void *p = mmap((void *)(uintptr_t)STLB_FRAMES_BASE, mem->size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_FIXED_NOREPLACE, mem->fd, 0);
+	if (p != (void *)(uintptr_t)STLB_FRAMES_BASE) {
+		if (p != MAP_FAILED)
+			munmap(p, mem->size);
+		st->mem = NULL;
 	}
-	if (!ok) {
+	if (!st->pos || !st->frame_written || !st->mem) {
 		stlb_destroy(st);
 		return -1;
 	}
 	return 0;
 }
 
-static void unmap_frames(struct stlb *st)
-{
-	if (st->n_frames)
-		munmap((void *)(uintptr_t)STLB_FRAMES_BASE, STLB_FRAMES_SPAN);
-	if (st->frame_on)
-		memset(st->frame_on, 0, st->mem->size >> PAGE_SHIFT_4K);
-	st->n_frames = 0;
-}
-
 void stlb_destroy(struct stlb *st)
 {
 	if (st->mem)
-		unmap_frames(st);
+		munmap((void *)(uintptr_t)STLB_FRAMES_BASE, st->mem->size);
 	free(st->pos);
-	free(st->frame_on);
+	free(st->frame_written);
 	for (unsigned k = 0; k < SPACE_SLOTS; k++) {
 		free(st->space[k].page);
 		free(st->space[k].frame);
@@ -68,9 +59,21 @@ void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *bud
 		*budget = st->space[st->cur].budget;
 }
 
-static uint64_t entry(const struct stlb *st, uint32_t page, uint32_t frame)
+/* Sets the tables' entries for `page` -> `frame`: the write entry leads
+ * to the frame region only when the guest allows the write and the frame
+ * holds no code; a store to code goes through the user view, which
+ * faults on it. */
+static void set_entry(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 {
-	return frame_host(frame) - st->view - ((uint64_t)page << PAGE_SHIFT_4K);
+	st->read[page] = frame_host(frame) - ((uint64_t)page << PAGE_SHIFT_4K);
+	if (!rw) {
+		st->write[page] = 0;
+	} else if (st->mem->code_page[frame]) {
+		st->write[page] = st->view;
+	} else {
+		st->write[page] = st->read[page];
+		st->frame_written[frame] = 1;
+	}
 }
 
 /* Takes the current space's entries out of the tables (its list stays). */
@@ -89,21 +92,21 @@ void stlb_flush(struct stlb *st)
 		st->space[k].n = 0;
 }
 
-/* Maps `frame` into the frame region, read-only if it holds code. */
-static void map_frame(struct stlb *st, uint32_t frame)
+/* Room for one more entry in the current space's list. */
+static void grow(struct stlb_space *sp)
 {
-	if (st->n_frames == STLB_MAX_FRAMES) {
-		stlb_flush(st);
-		unmap_frames(st);
-		st->stats->stlb_frame_flushes++;
-	}
-	int prot = st->mem->code_page[frame] ? PROT_READ : PROT_READ | PROT_WRITE;
-	void *p = mmap((void *)(uintptr_t)frame_host(frame), PAGE_SIZE_4K, prot,
-		       MAP_SHARED | MAP_FIXED_NOREPLACE | MAP_POPULATE, st->mem->fd, (off_t)frame << PAGE_SHIFT_4K);
-	BT86_ASSERT(p == (void *)(uintptr_t)frame_host(frame));
-	st->frame_on[frame] = 1;
-	st->n_frames++;
-	st->stats->stlb_frames_mapped++;
+	uint32_t cap = sp->cap ? 2 * sp->cap : 1024;
+	uint32_t *page = realloc(sp->page, cap * sizeof *page);
+	if (page)
+		sp->page = page;
+	uint32_t *frame = realloc(sp->frame, cap * sizeof *frame);
+	if (frame)
+		sp->frame = frame;
+	uint8_t *rw = realloc(sp->rw, cap);
+	if (rw)
+		sp->rw = rw;
+	BT86_ASSERT(page && frame && rw); /* at most STLB_PAGES entries: 9 MiB */
+	sp->cap = cap;
 }
 
 void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
@@ -111,22 +114,19 @@ void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 	struct stlb_space *sp = &st->space[st->cur];
 
 	BT86_ASSERT(st->read && page < STLB_PAGES && frame < st->mem->size >> PAGE_SHIFT_4K);
-	if (!st->frame_on[frame])
-		map_frame(st, frame);
 	uint32_t i;
 	if (st->read[page]) {
 		i = st->pos[page];
 	} else {
-		if (sp->n == STLB_MAX_ENTRIES)
-			stlb_flush(st);
+		if (sp->n == sp->cap)
+			grow(sp);
 		i = sp->n++;
 		sp->page[i] = page;
-		st->pos[page] = (uint16_t)i;
+		st->pos[page] = i;
 	}
 	sp->frame[i] = frame;
 	sp->rw[i] = rw;
-	st->read[page] = entry(st, page, frame);
-	st->write[page] = rw ? st->read[page] : 0;
+	set_entry(st, page, frame, rw);
 	st->stats->stlb_fills++;
 }
 
@@ -146,7 +146,7 @@ void stlb_drop(struct stlb *st, uint32_t page)
 	sp->page[i] = sp->page[last];
 	sp->frame[i] = sp->frame[last];
 	sp->rw[i] = sp->rw[last];
-	st->pos[sp->page[i]] = (uint16_t)i;
+	st->pos[sp->page[i]] = i;
 }
 
 void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_check check, void *ctx)
@@ -159,9 +159,10 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_ch
 	}
 	st->cur = k;
 	st->view = view;
+	st->outgrown = false;
 	if (fresh) {
 		sp->n = 0;
-		sp->direct = false;
+		sp->direct = sp->big = false;
 		sp->budget = STLB_YOUNG_BLOCKS;
 	}
 	if (st->budget)
@@ -177,14 +178,13 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_ch
 		sp->page[kept] = page;
 		sp->frame[kept] = frame;
 		sp->rw[kept] = a == STLB_KEEP && sp->rw[i];
-		st->pos[page] = (uint16_t)kept;
-		st->read[page] = entry(st, page, frame);
-		st->write[page] = sp->rw[kept] ? st->read[page] : 0;
+		st->pos[page] = kept;
+		set_entry(st, page, frame, sp->rw[kept]);
 		kept++;
 	}
 	sp->n = kept;
 	if (before >= 8 && kept * 4 < before) {
-		sp->direct = false;
+		sp->direct = sp->big = false;
 		*st->budget = sp->budget = STLB_YOUNG_BLOCKS;
 	}
 }
@@ -193,27 +193,34 @@ bool stlb_spent(struct stlb *st)
 {
 	struct stlb_space *sp = &st->space[st->cur];
 	*st->budget = STLB_YOUNG_BLOCKS;
-	if (sp->direct)
+	if (sp->direct || sp->big)
 		return false;
 	sp->direct = true;
 	st->stats->stlb_promotions++;
 	return true;
 }
 
-void stlb_protect(struct stlb *st, uint32_t frame)
+bool stlb_outgrow(struct stlb *st)
 {
-	if (!st->frame_on || !st->frame_on[frame])
-		return;
-	int prot = st->mem->code_page[frame] ? PROT_READ : PROT_READ | PROT_WRITE;
-	BT86_ASSERT(mprotect((void *)(uintptr_t)frame_host(frame), PAGE_SIZE_4K, prot) == 0);
+	struct stlb_space *sp = &st->space[st->cur];
+	if (sp->big)
+		return false;
+	sp->big = true;
+	sp->direct = false;
+	st->outgrown = true;
+	st->stats->stlb_outgrown++;
+	return true;
 }
 
-bool stlb_frame_at(uint64_t addr, uint32_t *frame, bool *after)
+void stlb_protect(struct stlb *st, uint32_t frame)
 {
-	if (addr < STLB_FRAMES_BASE || addr >= STLB_FRAMES_BASE + STLB_FRAMES_SPAN)
-		return false;
-	uint64_t off = addr - STLB_FRAMES_BASE;
-	*frame = (uint32_t)(off >> (PAGE_SHIFT_4K + 1));
-	*after = (off >> PAGE_SHIFT_4K) & 1;
-	return true;
+	if (!st->read || !st->frame_written || !st->frame_written[frame] || !st->mem->code_page[frame])
+		return;
+	/* A frame turned into code: its write entries go through the user
+	 * view from now on. */
+	struct stlb_space *sp = &st->space[st->cur];
+	for (uint32_t i = 0; i < sp->n; i++)
+		if (sp->frame[i] == frame && sp->rw[i])
+			st->write[sp->page[i]] = st->view;
+	st->frame_written[frame] = 0;
 }

@@ -1,30 +1,34 @@
 /*
  * The soft TLB: what ring-3 code uses instead of host page tables for the
- * pages it touches under paging.
+ * pages it touches under paging, while its address space is young or once
+ * its working set has outgrown what host mappings can hold.
  *
- * A host mapping costs dearly on this host (layout.h's neighbour, the
- * architecture document's host table): ~35,000 cycles for each page a
- * process touches over its life, mapped into a user view and dropped
- * again.  Short-lived processes (fork+exec) pay that on every page.  So
- * ring-3 code reaches guest memory through two tables of host addends
- * indexed by linear page, one for reads and one for writes, in the VCPU's
- * hot mapping (VC_STLB_READ, VC_STLB_WRITE): an access computes its linear
- * address L into r10d, loads the entry E for L's page into r11 and
- * accesses gs:(%r11,%r10), that is user-view base + E + L (translate.c).
+ * A host mapping costs dearly on this host (the architecture document's
+ * host table): ~35,000 cycles for each page a process touches over its
+ * life, mapped into a user view and dropped again, and the host allows
+ * only vm.max_map_count of them (SHADOW_MAX_MAPPINGS).  Short-lived processes
+ * (fork+exec) pay that on every page, and a process touching more memory
+ * than the bound would thrash.  So ring-3 code reaches guest memory through
+ * two tables of host addends indexed by linear page, one for reads and one
+ * for writes, in the VCPU's hot mapping (VC_STLB_READ, VC_STLB_WRITE): an
+ * access computes its linear address L into r10d, loads the entry E for
+ * L's page into r11 and accesses (%r11,%r10), host address E + L
+ * (translate.c, emit.c).
  *
  * - E = 0 (no entry) leaves for the monitor (a jrcxz, no signal), which
  *   fills the entry, or delivers the guest's #PF, and resumes the
- *   instruction (`run.c`).  r11 = 0, which only the fault handler sets,
- *   reaches the user view itself, whose host mappings (shadow.c) work as
- *   before.
+ *   instruction (`run.c`).
  * - Otherwise E leads to the page's frame in the frame region
- *   (STLB_FRAMES_BASE), where each RAM frame the tables use is mapped once
- *   at an 8 KiB stride: the 4 KiB after a frame are never mapped, so an
- *   access running onto the next linear page faults there and is retried
- *   through the user view (r11 = 0).  A frame holding translated code is read-only
- *   there, as in every window, so stores to it fault.
+ *   (STLB_FRAMES_BASE), one host mapping of all of guest RAM made at
+ *   start-up: no frame costs a mapping of its own, so the tables hold any
+ *   working set at a steady cost.
+ * - An access whose last byte lies on the next linear page is found in
+ *   line and goes through the user view instead (E = VC_UWIN_BASE), whose
+ *   host mappings check both pages; so does a store to a frame holding
+ *   translated code (its write entry is the user view's base), which
+ *   faults there like any store to code.
  *
- * The tables cost every access seven instructions, which a long-running
+ * The tables cost every access a dozen instructions, which a long-running
  * process would pay for ever, so an address space starts young, its ring-3
  * code translated in the soft-TLB form (XMODE_SOFT), and goes direct (the
  * user view through gs: alone) once it has entered STLB_YOUNG_BLOCKS blocks
@@ -33,8 +37,10 @@
  * few thousand, a shell loop or md5sum that many in well under a
  * millisecond.  A CR3 load that finds most of a space's entries gone makes
  * it young again: that is a new process whose page directory took a dead
- * one's frame, which the space is bound to.  Both forms are right in any space;
- * the mode only picks the faster.
+ * one's frame, which the space is bound to.  A direct space whose user
+ * view fills the host mappings (shadow.c) is *big*: its ring-3 code goes
+ * back to the soft form for as long as the space lives.  Both forms are
+ * right in any space; the mode only picks the faster.
  *
  * Invariants:
  *  - The tables hold entries for the current pair's address space only (a
@@ -42,12 +48,13 @@
  *    could hold: the write table's only where the guest's entry allows the
  *    write and D is set, and the read table has every page the write table
  *    has.
+ *  - A write entry leads to the frame region only for a frame that holds
+ *    no translated code (`frame_written` marks the frames that may have
+ *    one, so that a frame turning into code finds them).
  *  - Entries go where the user view's pages go: invlpg, a CR3 load that finds
  *    the tables changed (the same check as the user view's), paging-mode
  *    changes; dropping one is a store, not a system call.
- *  - At most STLB_MAX_FRAMES frames are mapped (reaching it drops every
- *    entry and frame), which with SHADOW_MAX_PAGES keeps the host's mapping
- *    count under vm.max_map_count.
+ *  - The soft TLB makes no host mapping after start-up.
  */
 #ifndef BT86_STLB_H
 #define BT86_STLB_H
@@ -59,8 +66,6 @@
 
 #define STLB_PAGES (1u << 20)
 #define STLB_TABLE_BYTES (STLB_PAGES * 8u)
-#define STLB_MAX_FRAMES 8192u
-#define STLB_MAX_ENTRIES 4096u /* a space's; past it the space starts over */
 /* Block entries in the soft-TLB form an address space makes before its
  * code goes direct (a fork+exec child makes about 4,800). */
 #define STLB_YOUNG_BLOCKS (1u << 13)
@@ -70,10 +75,11 @@ struct stats;
 
 struct stlb_space {
 	bool direct;            /* promoted: its ring-3 code uses the user view directly */
+	bool big;               /* outgrew the host mappings: soft for good */
 	uint64_t budget;        /* soft-TLB block entries left (while another space runs) */
-	uint32_t n;
+	uint32_t n, cap;
 	uint32_t *page, *frame; /* linear page, its frame */
-	uint8_t *rw;            /* whether the write table has it */
+	uint8_t *rw;            /* whether the guest allows the write (the write table has it) */
 };
 
 struct stlb {
@@ -81,18 +87,19 @@ struct stlb {
 	struct stats *stats;
 	uint64_t *read, *write;  /* the tables (NULL until stlb_attach) */
 	uint64_t *budget;        /* the current space's block entries left: VC_SOFT_BUDGET */
-	uint64_t view;           /* host base of the user view the entries are relative to */
-	uint16_t *pos;           /* per linear page: its index in the current space's list */
+	uint64_t view;           /* host base of the current user view */
+	uint32_t *pos;           /* per linear page: its index in the current space's list */
 	struct stlb_space space[SPACE_SLOTS];
 	unsigned cur;
-	uint8_t *frame_on;       /* per RAM frame: mapped in the frame region */
-	uint32_t n_frames;
+	uint8_t *frame_written;  /* per RAM frame: may have a write entry in the tables */
+	bool outgrown;           /* the current space turned big since the run loop last looked */
 };
 
 /* What a CR3 load's check says of an entry (shadow.c decides). */
 enum stlb_keep { STLB_DROP, STLB_KEEP_READ, STLB_KEEP };
 typedef enum stlb_keep (*stlb_check)(void *ctx, uint32_t page, uint32_t frame, bool rw);
 
+/* Maps the frame region; -1 when the host refuses. */
 int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats);
 void stlb_destroy(struct stlb *st);
 /* The tables, STLB_TABLE_BYTES each, zero-filled, and the VCPU's budget
@@ -110,20 +117,20 @@ void stlb_drop(struct stlb *st, uint32_t page);
  * (emptied first when `fresh`: the pair was bound to another CR3); a space
  * that keeps fewer than a quarter of 8 or more is young again. */
 void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_check check, void *ctx);
-/* Whether the current space's ring-3 code uses the soft TLB (it is young). */
+/* Whether the current space's ring-3 code uses the soft TLB (young or big). */
 static inline bool stlb_soft(const struct stlb *st)
 {
 	return !st->space[st->cur].direct;
 }
-/* The current space spent its budget: it goes direct (true when it was
- * young until now), and the budget is refilled. */
+/* The current space spent its budget: it goes direct unless it is big
+ * (true when it was young until now), and the budget is refilled. */
 bool stlb_spent(struct stlb *st);
 /* Drops every entry of every space. */
 void stlb_flush(struct stlb *st);
 /* Frame `frame` now holds translated code, or no longer does. */
 void stlb_protect(struct stlb *st, uint32_t frame);
-/* Whether host address `addr` lies in the frame region; if so the frame
- * and whether it is the unmapped page after the frame. */
-bool stlb_frame_at(uint64_t addr, uint32_t *frame, bool *after);
+/* The current space's user view filled the host mappings: its ring-3 code
+ * uses the soft TLB for good (true when it did not already). */
+bool stlb_outgrow(struct stlb *st);
 
 #endif

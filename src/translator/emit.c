@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../cpu/vcpu_abi.h"
+#include "../util.h"
 
 void emit_bytes(struct emit *e, const void *p, unsigned n)
 {
@@ -138,30 +139,100 @@ void emit_count(struct emit *e, uint32_t at)
 	emit_u32(e, at);
 }
 
-void emit_stlb_lookup(struct emit *e, bool write, uint32_t insn_at, uint32_t miss_stub)
+/* The miss path: RCX back, the address and the instruction noted, and out
+ * through the shared stub. */
+static void emit_stlb_miss(struct emit *e, bool write, uint32_t insn_at, uint32_t miss_stub, bool rcx_saved)
 {
-	static const uint8_t lookup[] = {
-		0x41, 0xBB, 0x0C, 0x00, 0x00, 0x00, /* mov $12, %r11d */
-		0xC4, 0x42, 0x23, 0xF7, 0xDA,       /* shrx %r11d, %r10d, %r11d */
-		0x4F, 0x8B, 0x9C, 0xDF,             /* mov disp32(%r15,%r11,8), %r11 */
-	};
-	static const uint8_t test[] = {
-		0x4C, 0x87, 0xD9,                   /* xchg %r11, %rcx */
-		0xE3, 0x05,                         /* jrcxz miss */
-		0x4C, 0x87, 0xD9,                   /* xchg %r11, %rcx */
-		0xEB, 26,                           /* jmp over */
-		0x4C, 0x87, 0xD9,                   /* miss: xchg %r11, %rcx */
-		0x45, 0x89, 0x97,                   /* mov %r10d, VC_SOFT_LIN(%r15) */
-	};
-	static const uint8_t at[] = {0x41, 0xC7, 0x87}; /* movl $insn_at, VC_SOFT_AT(%r15) */
-	emit_bytes(e, lookup, sizeof lookup);
-	emit_u32(e, write ? VC_STLB_WRITE : VC_STLB_READ);
-	emit_bytes(e, test, sizeof test);
+	static const uint8_t restore[] = {0x49, 0x8B, 0x8F}; /* mov VC_RCX_SAVE(%r15), %rcx */
+	static const uint8_t xchg[] = {0x4C, 0x87, 0xD9};    /* xchg %r11, %rcx */
+	static const uint8_t lin[] = {0x45, 0x89, 0x97};     /* mov %r10d, VC_SOFT_LIN(%r15) */
+	static const uint8_t at[] = {0x41, 0xC7, 0x87};      /* movl $insn_at, VC_SOFT_AT(%r15) */
+	if (rcx_saved) {
+		emit_bytes(e, restore, sizeof restore);
+		emit_u32(e, VC_RCX_SAVE);
+	} else {
+		emit_bytes(e, xchg, sizeof xchg);
+	}
+	emit_bytes(e, lin, sizeof lin);
 	emit_u32(e, VC_SOFT_LIN);
 	emit_bytes(e, at, sizeof at);
 	emit_u32(e, VC_SOFT_AT);
 	emit_u32(e, insn_at | (write ? 0x80000000u : 0));
-	emit_jmp(e, miss_stub);                 /* over: */
+	emit_jmp(e, miss_stub);
+}
+
+void emit_stlb_lookup(struct emit *e, bool write, unsigned size, uint32_t insn_at, uint32_t miss_stub)
+{
+	static const uint8_t index[] = {
+		0x41, 0xBB, 0x0C, 0x00, 0x00, 0x00, /* mov $12, %r11d */
+		0xC4, 0x42, 0x23, 0xF7, 0xDA,       /* shrx %r11d, %r10d, %r11d */
+	};
+	const uint32_t table = write ? VC_STLB_WRITE : VC_STLB_READ;
+
+	if (size <= 1) {
+		/* A byte never runs onto the next page: the entry alone. */
+		static const uint8_t load[] = {0x4F, 0x8B, 0x9C, 0xDF}; /* mov table(%r15,%r11,8), %r11 */
+		static const uint8_t test[] = {
+			0x4C, 0x87, 0xD9,               /* xchg %r11, %rcx */
+			0xE3, 0x05,                     /* jrcxz miss */
+			0x4C, 0x87, 0xD9,               /* xchg %r11, %rcx */
+			0xEB, 26,                       /* jmp over */
+		};
+		emit_bytes(e, index, sizeof index);
+		emit_bytes(e, load, sizeof load);
+		emit_u32(e, table);
+		emit_bytes(e, test, sizeof test);
+		uint32_t miss = e->pos;
+		emit_stlb_miss(e, write, insn_at, miss_stub, false); /* miss: */
+		BT86_ASSERT(e->overflow || e->pos - miss == 26);
+		return;                                              /* over: */
+	}
+	/* RCX = 1 when the access's last byte lies on the next page: bit 32 of
+	 * (offset in page + size - 1) << 20, rotated down to ECX. */
+	static const uint8_t save[] = {0x49, 0x89, 0x8F};           /* mov %rcx, VC_RCX_SAVE(%r15) */
+	static const uint8_t straddle[] = {
+		0xB9, 0x14, 0x00, 0x00, 0x00,                   /* mov $20, %ecx */
+		0xC4, 0xC2, 0x71, 0xF7, 0xCA,                   /* shlx %ecx, %r10d, %ecx */
+		0x48, 0x8D, 0x89,                               /* lea (size - 1) << 20(%rcx), %rcx */
+	};
+	static const uint8_t rotate[] = {
+		0xC4, 0xE3, 0xFB, 0xF0, 0xC9, 0x20,             /* rorx $32, %rcx, %rcx */
+		0x67, 0xE3,                                     /* jecxz lookup */
+	};
+	static const uint8_t via_view[] = {0x4D, 0x8B, 0x9F};      /* mov VC_UWIN_BASE(%r15), %r11 */
+	static const uint8_t load[] = {0x4B, 0x8B, 0x8C, 0xDF};    /* mov table(%r15,%r11,8), %rcx */
+	static const uint8_t take[] = {0x49, 0x89, 0xCB};          /* mov %rcx, %r11 */
+	static const uint8_t restore[] = {0x49, 0x8B, 0x8F};       /* mov VC_RCX_SAVE(%r15), %rcx */
+
+	emit_bytes(e, save, sizeof save);
+	emit_u32(e, VC_RCX_SAVE);
+	emit_bytes(e, straddle, sizeof straddle);
+	emit_u32(e, (size - 1) << 20);
+	emit_bytes(e, rotate, sizeof rotate);
+	uint32_t to_lookup = e->pos;
+	emit_u8(e, 0);
+	/* Straddling: through the user view, whose mappings check both pages. */
+	emit_bytes(e, via_view, sizeof via_view);
+	emit_u32(e, VC_UWIN_BASE);
+	emit_u8(e, 0xEB);                                           /* jmp join */
+	uint32_t to_join = e->pos;
+	emit_u8(e, 0);
+	uint32_t miss = e->pos;
+	emit_stlb_miss(e, write, insn_at, miss_stub, true);
+	uint32_t lookup = e->pos;                                   /* lookup: */
+	emit_bytes(e, index, sizeof index);
+	emit_bytes(e, load, sizeof load);
+	emit_u32(e, table);
+	emit_u8(e, 0xE3);                                           /* jrcxz miss */
+	emit_u8(e, (uint8_t)(int8_t)((int32_t)miss - (int32_t)(e->pos + 1)));
+	emit_bytes(e, take, sizeof take);
+	uint32_t join = e->pos;                                     /* join: */
+	emit_bytes(e, restore, sizeof restore);
+	emit_u32(e, VC_RCX_SAVE);
+	if (e->overflow)
+		return;
+	e->base[to_lookup] = (uint8_t)(lookup - (to_lookup + 1));
+	e->base[to_join] = (uint8_t)(join - (to_join + 1));
 }
 
 void emit_guest_prefix(struct emit *e)

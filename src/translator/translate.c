@@ -340,9 +340,9 @@ static bool emit_lea(struct builder *b, const ZydisDecodedOperand *m, int32_t ad
  * monitor, which resumes the instruction from its start), and the access
  * through gs:(%r11,%r10). */
 
-static void emit_soft_lookup(struct builder *b, bool write)
+static void emit_soft_lookup(struct builder *b, bool write, unsigned size)
 {
-	emit_stlb_lookup(&b->e, write, b->insn_at, b->x->tc->soft_miss_stub);
+	emit_stlb_lookup(&b->e, write, size, b->insn_at, b->x->tc->soft_miss_stub);
 }
 
 /* r10d = ESP + disp (32-bit arithmetic), then the lookup. */
@@ -350,23 +350,23 @@ static void emit_soft_esp(struct builder *b, int8_t disp, bool write)
 {
 	const uint8_t lea[] = {0x67, 0x44, 0x8D, 0x54, 0x24, (uint8_t)disp}; /* lea disp(%esp), %r10d */
 	emit_bytes(&b->e, lea, sizeof lea);
-	emit_soft_lookup(b, write);
+	emit_soft_lookup(b, write, 4);
 }
 
-/* mov between gs:(%r11,%r10) and register `reg` (0-15, r8 = 8): `op` is
+/* mov between (%r11,%r10) and register `reg` (0-15, r8 = 8): `op` is
  * 0x89 (store) or 0x8B (load); 16 or 32 bits. */
 static void emit_soft_mov(struct builder *b, uint8_t op, unsigned reg, unsigned size)
 {
 	if (size == 2)
 		emit_u8(&b->e, 0x66);
-	const uint8_t mov[] = {0x65, (uint8_t)(0x43 | (reg & 8) >> 1), op, (uint8_t)(0x04 | (reg & 7) << 3), 0x13};
+	const uint8_t mov[] = {(uint8_t)(0x43 | (reg & 8) >> 1), op, (uint8_t)(0x04 | (reg & 7) << 3), 0x13};
 	emit_bytes(&b->e, mov, sizeof mov);
 }
 
-/* movl $imm, gs:(%r11,%r10) */
+/* movl $imm, (%r11,%r10) */
 static void emit_soft_store_imm(struct builder *b, uint32_t imm)
 {
-	const uint8_t mov[] = {0x65, 0x43, 0xC7, 0x04, 0x13};
+	const uint8_t mov[] = {0x43, 0xC7, 0x04, 0x13};
 	emit_bytes(&b->e, mov, sizeof mov);
 	emit_u32(&b->e, imm);
 }
@@ -405,7 +405,7 @@ static bool emit_soft_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bo
 {
 	if (!emit_lea(b, m, adjust, 2))
 		return false;
-	emit_soft_lookup(b, !load);
+	emit_soft_lookup(b, !load, size);
 	emit_soft_mov(b, load ? 0x8B : 0x89, 8, size);
 	return true;
 }
@@ -466,20 +466,25 @@ static bool emit_seg_based(struct builder *b, const struct insn *in, int m)
 	return emit_lea(b, &in->ops[m], 0, 0) && emit_rebased(b, in, m, ZYDIS_REGISTER_R8D, ZYDIS_REGISTER_NONE, true);
 }
 
+/* The largest access the soft TLB's page-crossing test covers (an SSE
+ * operand); fxsave and the x87 environments go through the user view. */
+#define SOFT_MAX_ACCESS 16u
+
 /* A copy whose explicit memory operand goes through the soft TLB; false
- * (nothing emitted) when it has none, or when the encoder cannot give it
- * (%r11,%r10) (ah-dh cannot share an instruction with a REX prefix): the
- * user view serves it directly then. */
+ * (nothing emitted) when it has none, when it is larger than
+ * SOFT_MAX_ACCESS, or when the encoder cannot give it (%r11,%r10) (ah-dh
+ * cannot share an instruction with a REX prefix): the user view serves it
+ * directly then. */
 static bool emit_soft_plain(struct builder *b, const struct insn *in)
 {
 	int m = mem_operand(&in->d, in->ops);
 	if (m < 0 || in->ops[m].visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN ||
-	    in->ops[m].mem.type != ZYDIS_MEMOP_TYPE_MEM)
+	    in->ops[m].mem.type != ZYDIS_MEMOP_TYPE_MEM || in->ops[m].size > 8 * SOFT_MAX_ACCESS)
 		return false;
 	uint32_t at = b->e.pos;
 	if (emit_lea(b, &in->ops[m], 0, 2)) {
-		emit_soft_lookup(b, in->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
-		if (emit_rebased(b, in, m, ZYDIS_REGISTER_R11, ZYDIS_REGISTER_R10, true))
+		emit_soft_lookup(b, in->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE, in->ops[m].size / 8u);
+		if (emit_rebased(b, in, m, ZYDIS_REGISTER_R11, ZYDIS_REGISTER_R10, false))
 			return true;
 	}
 	b->e.pos = at;
@@ -919,7 +924,7 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		if (b->soft) {
 			const uint8_t lea[] = {0x67, 0x44, 0x8D, 0x55, 0x00}; /* lea 0(%ebp), %r10d */
 			emit_bytes(&b->e, lea, sizeof lea);
-			emit_soft_lookup(b, false);
+			emit_soft_lookup(b, false, 4);
 			emit_soft_mov(b, 0x8B, 8, 4);
 			emit_bytes(&b->e, seq + 4, sizeof seq - 4);
 			break;

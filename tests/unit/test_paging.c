@@ -289,22 +289,52 @@ START_TEST(test_shadow_capacity_bound)
 {
 	machine_init(&m, 0);
 	shadow_set_paging(&m.shadow, true);
-	for (uint32_t i = 0; i <= SHADOW_MAX_PAGES; i++)
+	for (uint32_t i = 0; i <= SHADOW_MAX_MAPPINGS / 2; i++)
 		shadow_map(&m.shadow, SHADOW_KERNEL, 0x40000 + i, 0x100 + (i % 256), false, false);
 	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CAPACITY], 1);
-	ck_assert_uint_le(m.stats.shadow_mappings_peak, SHADOW_MAX_PAGES);
+	ck_assert_uint_le(m.stats.shadow_mappings_peak, SHADOW_MAX_MAPPINGS / 2);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 1);
+	ck_assert_uint_eq(m.stats.stlb_outgrown, 0);     /* kernel pages: no process outgrew them */
 }
 END_TEST
 
-/* The soft TLB (stlb.h): an entry leads from the user view's base to the
- * frame in the frame region, whose next page is never mapped; invlpg drops
- * it; a CR3 load takes the space's entries out of the tables and brings
- * them back under the user view's rule; a pair bound afresh starts empty
- * and young, with a budget of its own; spending it makes a space go
- * direct, and losing most of its entries at a CR3 load young again; a
- * code frame is
- * read-only there. */
+/* A 4 MiB page is one host mapping however many pages it holds: a
+ * kernel's direct map of all of RAM (here 30 of them, 30,720 pages, more
+ * than single pages may number) fits without a flush, and pages dropped
+ * out of a run count as the pieces they split it into. */
+START_TEST(test_shadow_runs_count_as_mappings)
+{
+	machine_init(&m, 0);
+	shadow_set_paging(&m.shadow, true);
+	for (uint32_t r = 0; r < 30; r++)
+		shadow_map_run(&m.shadow, SHADOW_KERNEL, 0x40000 + r * 1024, (r % 4) * 1024, 1024, true, true);
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CAPACITY], 0);
+	ck_assert_uint_eq(m.stats.shadow_mappings, 30 * 1024);
+	ck_assert_uint_eq(m.shadow.n_pieces, 30);
+	ck_assert(accessible(0x40000000ull + 29 * 0x400000ull + 0x1234, true));
+	for (uint32_t i = 0; i < 100; i++)
+		shadow_unmap(&m.shadow, 0x40000 + 2 * i);    /* invlpg splits the first run */
+	ck_assert_uint_eq(m.shadow.n_pieces, 130);
+	ck_assert(!readable(0x40000000ull) && readable(0x40001000ull));
+	/* Single pages fill what the pieces leave. */
+	uint32_t singles = SHADOW_MAX_MAPPINGS / 2 - 130;
+	for (uint32_t i = 0; i < singles; i++)
+		shadow_map(&m.shadow, SHADOW_KERNEL, 0x90000 + i, 0x100 + (i % 256), false, false);
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CAPACITY], 0);
+	shadow_map(&m.shadow, SHADOW_KERNEL, 0x90000 + singles, 0x100, false, false);
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CAPACITY], 1);
+	ck_assert_uint_eq(m.shadow.n_pieces, 0);         /* no run left, no pieces */
+	ck_assert_uint_eq(m.shadow.n_single, 1);
+}
+END_TEST
+
+/* The soft TLB (stlb.h): an entry leads to the frame in the frame region,
+ * one mapping of all of RAM; invlpg drops it; a CR3 load takes the space's
+ * entries out of the tables and brings them back under the user view's
+ * rule; a pair bound afresh starts empty and young, with a budget of its
+ * own; spending it makes a space go direct, and losing most of its entries
+ * at a CR3 load young again; a code frame's write entry leads to the user
+ * view, whose mappings fault on the store. */
 START_TEST(test_soft_tlb_follows_the_user_view)
 {
 	const uint32_t pd_a = 0x20000, pt_a = 0x21000, pd_b = 0x22000;
@@ -319,20 +349,17 @@ START_TEST(test_soft_tlb_follows_the_user_view)
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
 	const unsigned a = m.shadow.cur;
 	const uint64_t view = shadow_window_base(shadow_uview(a));
-	const uint64_t at = STLB_FRAMES_BASE + 0x201 * 0x2000ull;
+	const uint64_t at = STLB_FRAMES_BASE + 0x201 * 0x1000ull;
 	ck_assert(stlb_soft(st));
 
 	stlb_fill(st, 2, 0x201, true);
-	ck_assert_uint_eq(view + st->read[2] + 0x2000, at);
+	ck_assert_uint_eq(st->read[2] + 0x2000, at);
 	ck_assert_uint_eq(st->write[2], st->read[2]);
 	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)at, 0x5A5A);
 	*(volatile uint32_t *)(uintptr_t)(at + 4) = 0xA5A5;
 	ck_assert_uint_eq(rd(0x201004), 0xA5A5);
-	ck_assert(!readable(at + 0x1000));                /* running off the page faults */
-	uint32_t frame;
-	bool after;
-	ck_assert(stlb_frame_at(at + 0x1000, &frame, &after) && frame == 0x201 && after);
-	ck_assert(stlb_frame_at(at + 0xFFF, &frame, &after) && frame == 0x201 && !after);
+	wr(0x202000, 0x77);                               /* the region is all of RAM, in order */
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(at + 0x1000), 0x77);
 	stlb_drop(st, 2);                                 /* invlpg */
 	ck_assert_uint_eq(st->read[2] | st->write[2], 0);
 
@@ -340,7 +367,7 @@ START_TEST(test_soft_tlb_follows_the_user_view)
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
 	ck_assert_uint_eq(st->read[2], 0);               /* B's tables are its own */
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
-	ck_assert_uint_eq(view + st->read[2] + 0x2000, at); /* A's entry is back */
+	ck_assert_uint_eq(st->read[2] + 0x2000, at);     /* A's entry is back */
 	ck_assert_uint_eq(st->write[2], st->read[2]);
 
 	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
@@ -377,9 +404,26 @@ START_TEST(test_soft_tlb_follows_the_user_view)
 
 	stlb_fill(st, 2, 0x201, true);
 	gmem_protect_code(&m.mem, 0x201);
-	ck_assert(readable(at) && !accessible(at, true));
+	ck_assert_uint_eq(st->read[2] + 0x2000, at);
+	ck_assert_uint_eq(st->write[2], view);           /* stores to code: through the user view */
+	stlb_fill(st, 3, 0x201, true);                   /* a second alias, made while it is code */
+	ck_assert_uint_eq(st->write[3], view);
 	gmem_unprotect_code(&m.mem, 0x201);
-	ck_assert(accessible(at, true));
+	stlb_fill(st, 2, 0x201, true);
+	ck_assert_uint_eq(st->write[2], st->read[2]);
+
+	/* A direct space whose user view fills the host mappings goes back to
+	 * the soft form for good; the capacity flush leaves its entries. */
+	*st->budget = 0;
+	ck_assert(stlb_spent(st) && !stlb_soft(st));
+	for (uint32_t i = 0; i < SHADOW_MAX_MAPPINGS / 2 + 1; i++)
+		shadow_map(&m.shadow, shadow_uview(a), 0x100 + i, 0x300 + i % 0x100, false, false);
+	ck_assert_uint_eq(m.stats.shadow_flushes[SHFLUSH_CAPACITY], 1);
+	ck_assert(stlb_soft(st) && st->outgrown && m.stats.stlb_outgrown == 1);
+	ck_assert_uint_eq(st->read[2] + 0x2000, at);
+	*st->budget = 0;
+	ck_assert(!stlb_spent(st) && stlb_soft(st));     /* big: its budget never promotes it */
+	ck_assert_uint_eq(*st->budget, STLB_YOUNG_BLOCKS);
 	shadow_flush(&m.shadow, false, SHFLUSH_MODE);
 	ck_assert_uint_eq(st->read[2], 0);
 }
@@ -398,6 +442,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_shadow_invlpg_reaches_the_current_pair);
 	tcase_add_test(t, test_shadow_run_keeps_code_read_only);
 	tcase_add_test(t, test_shadow_capacity_bound);
+	tcase_add_test(t, test_shadow_runs_count_as_mappings);
 	tcase_add_test(t, test_soft_tlb_follows_the_user_view);
 	suite_add_tcase(s, t);
 	return s;

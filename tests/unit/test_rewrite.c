@@ -54,9 +54,11 @@ END_TEST
  * (stlb.h): the linear address into r10d, its page's entry into r11 (the
  * write table for a store), an empty one leaving for the monitor with the
  * address and the instruction's code offset, the access through
- * gs:(r11,r10); each block entry spends one of the space's budget.  An
- * old space's ring 3 uses gs: alone, and so does an instruction that cannot
- * take a REX prefix. */
+ * (r11,r10) in the frame region; an access of more than one byte first
+ * tests whether its last byte lies on the next page, and then goes through
+ * the user view (r11 = VC_UWIN_BASE); each block entry spends one of the
+ * space's budget.  An old space's ring 3 uses gs: alone, and so does an
+ * instruction that cannot take a REX prefix. */
 START_TEST(test_young_ring3_goes_through_the_soft_tlb)
 {
 	struct machine m;
@@ -64,19 +66,32 @@ START_TEST(test_young_ring3_goes_through_the_soft_tlb)
 	machine_init(&m, 0);
 	const char *t = translate_in(&m, (const uint8_t[]){0x8B, 0x18}, 2, young); /* mov (%eax),%ebx */
 	HAS(t, "lea r10d, [eax]");
+	HAS(t, "mov qword ptr [r15 + 0xa0], rcx");        /* RCX borrowed */
+	HAS(t, "shlx ecx, r10d, ecx");
+	HAS(t, "lea rcx, [rcx + 0x300000]");              /* (4 - 1) << 20 */
+	HAS(t, "rorx rcx, rcx, 0x20");
+	HAS(t, "jecxz");
+	HAS(t, "mov r11, qword ptr [r15 + 0x110]");       /* runs onto the next page: the user view */
 	HAS(t, "shrx r11d, r10d, r11d");
-	HAS(t, "mov r11, qword ptr [r15 + r11*8 + 0x1000]");
+	HAS(t, "mov rcx, qword ptr [r15 + r11*8 + 0x1000]");
 	HAS(t, "jrcxz");
+	HAS(t, "mov rcx, qword ptr [r15 + 0xa0]");
 	HAS(t, "mov rcx, qword ptr [r15 + 0x130]");      /* the space's block budget */
 	HAS(t, "mov dword ptr [r15 + 0x124], r10d");
-	HAS(t, "mov ebx, dword ptr gs:[r11 + r10]");
+	HAS(t, "mov ebx, dword ptr [r11 + r10]");
 	HAS(t, "mov dword ptr [r15 + 0x128], 0x");
+	LACKS(t, "gs:");
+
+	t = translate_in(&m, (const uint8_t[]){0x8A, 0x18}, 2, young); /* mov (%eax),%bl */
+	HAS(t, "mov r11, qword ptr [r15 + r11*8 + 0x1000]");  /* a byte: the entry alone */
+	LACKS(t, "rorx");
+	HAS(t, "mov bl, byte ptr [r11 + r10]");
 
 	t = translate_in(&m, (const uint8_t[]){0x83, 0x00, 0x01, 0x50}, 4, young); /* addl $1,(%eax); push %eax */
 	HAS(t, "+ 0x801000]");
-	HAS(t, "add dword ptr gs:[r11 + r10], 1");
+	HAS(t, "add dword ptr [r11 + r10], 1");
 	HAS(t, "lea r10d, [esp - 4]");
-	HAS(t, "mov dword ptr gs:[r11 + r10], eax");
+	HAS(t, "mov dword ptr [r11 + r10], eax");
 
 	t = translate_in(&m, (const uint8_t[]){0x8A, 0x20}, 2, young); /* mov (%eax),%ah */
 	HAS(t, "mov ah, byte ptr gs:[eax]");
