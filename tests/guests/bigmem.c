@@ -85,18 +85,6 @@ static void sys(struct trap_frame *f)
 		f->eax = check_frames();
 }
 
-__attribute__((noinline)) static u32 read32(u32 addr)
-{
-	u32 v;
-	__asm__ volatile("movl (%1), %0" : "=r"(v) : "r"(addr) : "memory");
-	return v;
-}
-
-__attribute__((noinline)) static void write32(u32 addr, u32 v)
-{
-	__asm__ volatile("movl %1, (%0)" : : "r"(addr), "r"(v) : "memory");
-}
-
 static void user_main(void)
 {
 	for (u32 i = 0; i < PAGES; i++)

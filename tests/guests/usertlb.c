@@ -110,18 +110,6 @@ static u32 pattern32(int i, u32 j)
 	return pattern(i, j) | (u32)pattern(i, j + 1) << 8 | (u32)pattern(i, j + 2) << 16 | (u32)pattern(i, j + 3) << 24;
 }
 
-__attribute__((noinline)) static u32 read32(u32 addr)
-{
-	u32 v;
-	__asm__ volatile("movl (%1), %0" : "=r"(v) : "r"(addr) : "memory");
-	return v;
-}
-
-__attribute__((noinline)) static void write32(u32 addr, u32 v)
-{
-	__asm__ volatile("movl %1, (%0)" : : "r"(addr), "r"(v) : "memory");
-}
-
 /* The checks a process's accesses must pass, described by `d`. */
 static void accesses(const char *const *d)
 {

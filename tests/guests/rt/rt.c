@@ -265,3 +265,15 @@ void rt_start(u32 magic, u32 mbi)
 	test_main(magic, mbi);
 	done();
 }
+
+u32 read32(u32 addr)
+{
+	u32 v;
+	__asm__ volatile("movl (%1), %0" : "=r"(v) : "r"(addr) : "memory");
+	return v;
+}
+
+void write32(u32 addr, u32 v)
+{
+	__asm__ volatile("movl %1, (%0)" : : "r"(addr), "r"(v) : "memory");
+}

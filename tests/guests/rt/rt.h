@@ -76,6 +76,11 @@ int user_report(struct trap_frame *f);
 void pic_pit_100hz(u8 master_mask);
 
 
+/* One 32-bit load or store with a register address, a call of its own
+ * (so the compiler keeps every access the test means to make). */
+u32 read32(u32 addr);
+void write32(u32 addr, u32 v);
+
 static inline u32 read_eflags(void)
 {
 	u32 f;
