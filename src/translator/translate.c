@@ -184,6 +184,10 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 		return XC_POPF;
 	case ZYDIS_MNEMONIC_LEAVE:
 		return op32 ? XC_LEAVE : XC_EMULATE;
+	case ZYDIS_MNEMONIC_PUSHAD:
+		return XC_PUSHA;
+	case ZYDIS_MNEMONIC_POPAD:
+		return XC_POPA;
 	case ZYDIS_MNEMONIC_JMP:
 	case ZYDIS_MNEMONIC_CALL:
 		if (!op32 || d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR ||
@@ -578,6 +582,51 @@ static bool emit_push(struct builder *b, const struct insn *in)
 	return true;
 }
 
+/* pushad: EAX, ECX, EDX, EBX, the original ESP, EBP, ESI and EDI stored
+ * from ESP - 4 down, in the CPU's order (so the first store to fault is
+ * the one the CPU's would be), then ESP moved.  In the soft-TLB form the
+ * emulator does it. */
+static bool emit_pusha(struct builder *b)
+{
+	if (b->soft)
+		return false;
+	for (unsigned r = 0; r < 8; r++) {
+		/* mov %r32, -4 * (r + 1)(%esp): the register numbers are the push order */
+		const uint8_t st[] = {0x89, (uint8_t)(0x44 | r << 3), 0x24, (uint8_t)(-4 * (int)(r + 1))};
+		emit_guest_prefix(&b->e);
+		emit_bytes(&b->e, st, sizeof st);
+	}
+	emit_adjust_esp(&b->e, -32);
+	return true;
+}
+
+/* popad: EDI, ESI, EBP, (ESP skipped), EBX, EDX, ECX and EAX loaded from
+ * ESP up, then ESP moved.  The frame's eight words are first loaded into
+ * r8d in the CPU's order, so that the first load to fault is the one the
+ * CPU's would be (CR2 at the first byte of an absent page) and leaves
+ * every guest register as it was, as the SDM has a fault do (QEMU 7.2
+ * keeps the registers loaded before the fault). */
+static bool emit_popa(struct builder *b)
+{
+	if (b->soft)
+		return false;
+	for (unsigned i = 0; i < 8; i++) {
+		const uint8_t probe[] = {0x44, 0x8B, 0x44, 0x24, (uint8_t)(4 * i)}; /* mov 4i(%esp), %r8d */
+		emit_guest_prefix(&b->e);
+		emit_bytes(&b->e, probe, sizeof probe);
+	}
+	for (unsigned r = 0; r < 8; r++) {
+		if (r == 4)
+			continue; /* the saved ESP is skipped */
+		/* mov 28 - 4 * r(%esp), %r32 */
+		const uint8_t ld[] = {0x8B, (uint8_t)(0x44 | r << 3), 0x24, (uint8_t)(28 - 4 * r)};
+		emit_guest_prefix(&b->e);
+		emit_bytes(&b->e, ld, sizeof ld);
+	}
+	emit_adjust_esp(&b->e, 32);
+	return true;
+}
+
 static bool emit_pop(struct builder *b, const struct insn *in)
 {
 	const ZydisDecodedOperand *o = &in->ops[0];
@@ -912,6 +961,12 @@ static bool emit_insn(struct builder *b, struct insn *in)
 	case XC_PUSHF:
 		emit_pushf(b);
 		break;
+	case XC_PUSHA:
+		ok = emit_pusha(b);
+		break;
+	case XC_POPA:
+		ok = emit_popa(b);
+		break;
 	case XC_POPF:
 		emit_popf(b, in);
 		break;
@@ -1043,6 +1098,8 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 		case XC_PUSH:
 		case XC_POP:
 		case XC_LEAVE:
+		case XC_PUSHA:
+		case XC_POPA:
 		case XC_CLI:
 		case XC_STI:
 		case XC_MOV_FROM_SREG:
@@ -1198,6 +1255,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&
 			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING && in->cls != XC_MOV_FROM_CR2 &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
+			    in->cls != XC_PUSHA && in->cls != XC_POPA &&
 			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&
 			    in->cls != XC_PUSH_SREG && in->cls != XC_STI;
 		eip += in->d.length;

@@ -54,6 +54,8 @@ enum xclass {
 	XC_PUSHF,
 	XC_POPF,
 	XC_LEAVE,
+	XC_PUSHA,       /* pushad: eight stores below ESP */
+	XC_POPA,        /* popad: the frame probed word by word, then seven loads */
 	XC_JMP,
 	XC_JCC,
 	XC_LOOP,
