@@ -20,6 +20,7 @@
 #include "cpu/run.h"
 #include "devices/board.h"
 #include "devices/console.h"
+#include "exit_status.h"
 #include "loader/linux.h"
 #include "loader/multiboot.h"
 #include "loader/mptable.h"
@@ -271,16 +272,16 @@ int main(int argc, char **argv)
 	struct options o;
 	struct boot_state boot;
 	char err[512];
-	int status = 1;
+	int status;
 
 	FILE *json = NULL;
 
 	if (parse(argc, argv, &o))
-		return 2;
+		return BT86_EXIT_USAGE;
 	/* Opened now: once contained, the monitor opens nothing. */
 	if (o.stats_json && !(json = fopen(o.stats_json, "w"))) {
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.stats_json, strerror(errno));
-		return 1;
+		return BT86_EXIT_BAD_INPUT;
 	}
 	if (gmem_init(&mem, (uint32_t)o.mem_bytes, err, sizeof err))
 		goto fail;
@@ -372,5 +373,5 @@ free_mem:
 	gmem_destroy(&mem);
 fail:
 	fprintf(stderr, "bt86: %s\n", err);
-	return 1;
+	return BT86_EXIT_BAD_INPUT;
 }

@@ -36,14 +36,14 @@ expect 2 "-m 8G: guest memory must be" -- -m 8G "$good"
 expect 2 "--tc-size 100K: expected" -- --tc-size 100K "$good"
 expect 2 "--tc-size 1M: expected 4M to 1G" -- --tc-size 1M "$good" # smaller than the cache's tables
 expect 2 "unexpected argument" -- "$good" "$good"
-expect 1 "/nonexistent/k.elf: No such file" -- /nonexistent/k.elf
+expect 6 "/nonexistent/k.elf: No such file" -- /nonexistent/k.elf
 printf 'not an image' >"$tmp/text"
-expect 1 "$tmp/text: not a Multiboot kernel" -- "$tmp/text"
+expect 6 "$tmp/text: not a Multiboot kernel" -- "$tmp/text"
 head -c 100 "$good" >"$tmp/short"
-expect 1 "$tmp/short: not a Multiboot kernel" -- "$tmp/short"
-expect 1 "/nonexistent/mod: No such file" -- -initrd /nonexistent/mod "$good"
+expect 6 "$tmp/short: not a Multiboot kernel" -- "$tmp/short"
+expect 6 "/nonexistent/mod: No such file" -- -initrd /nonexistent/mod "$good"
 head -c 3000000 /dev/zero >"$tmp/big"
-expect 1 "$tmp/big: module .* does not fit" -- -m 2M -initrd "$tmp/big" "$good"
+expect 6 "$tmp/big: module .* does not fit" -- -m 2M -initrd "$tmp/big" "$good"
 
 # Linux bzImages that cannot boot: each gets one line naming the problem.
 # bzimage FILE VERSION PAYLOAD_BYTES CMDLINE_SIZE: a setup header (4 setup
@@ -65,22 +65,22 @@ open(path, "wb").write(bytes(img) + bytes(payload))
 PY
 }
 bzimage "$tmp/old" 0205 4096 255
-expect 1 "$tmp/old: boot protocol 2.05 is too old" -- "$tmp/old"
+expect 6 "$tmp/old: boot protocol 2.05 is too old" -- "$tmp/old"
 bzimage "$tmp/nopm" 020f 0 255
-expect 1 "$tmp/nopm: truncated" -- "$tmp/nopm"
+expect 6 "$tmp/nopm: truncated" -- "$tmp/nopm"
 bzimage "$tmp/huge" 020f 3000000 255
-expect 1 "$tmp/huge: the kernel .* does not fit in guest memory" -- -m 2M "$tmp/huge"
+expect 6 "$tmp/huge: the kernel .* does not fit in guest memory" -- -m 2M "$tmp/huge"
 bzimage "$tmp/short_cmd" 020f 4096 8
-expect 1 "$tmp/short_cmd: the command line is longer than the kernel's 8 bytes" -- -append "console=ttyS0" "$tmp/short_cmd"
-expect 1 "$tmp/big: the initrd .* does not fit in guest memory" -- -m 2M -initrd "$tmp/big" "$tmp/short_cmd"
+expect 6 "$tmp/short_cmd: the command line is longer than the kernel's 8 bytes" -- -append "console=ttyS0" "$tmp/short_cmd"
+expect 6 "$tmp/big: the initrd .* does not fit in guest memory" -- -m 2M -initrd "$tmp/big" "$tmp/short_cmd"
 
 # Disks: QEMU's -drive syntax, raw images on the primary ATA channel.
 head -c 4096 /dev/zero >"$tmp/disk.img"
 head -c 100 /dev/zero >"$tmp/tiny.img"
-expect 1 "disk image /nonexistent/d.img: No such file" -- -hda /nonexistent/d.img "$good"
-expect 1 "disk image $tmp/tiny.img: smaller than one 512-byte sector" -- -hdb "$tmp/tiny.img" "$good"
-expect 1 "disk image $tmp: Is a directory" -- -drive "file=$tmp,index=0,format=raw" "$good"
-expect 1 "disk image /dev/null: not a regular file" -- -hda /dev/null "$good"
+expect 6 "disk image /nonexistent/d.img: No such file" -- -hda /nonexistent/d.img "$good"
+expect 6 "disk image $tmp/tiny.img: smaller than one 512-byte sector" -- -hdb "$tmp/tiny.img" "$good"
+expect 6 "disk image $tmp: Is a directory" -- -drive "file=$tmp,index=0,format=raw" "$good"
+expect 6 "disk image /dev/null: not a regular file" -- -hda /dev/null "$good"
 expect 2 "format=qcow2: bt86 reads raw images only" -- -drive "file=$tmp/disk.img,format=qcow2" "$good"
 expect 2 "index=2: bt86 has the primary ATA channel only" -- -drive "file=$tmp/disk.img,index=2" "$good"
 expect 2 "-hdc: bt86 has the primary ATA channel only" -- -hdc "$tmp/disk.img" "$good"
@@ -98,7 +98,7 @@ if [ "$status" -eq 1 ] && grep -q "^ok 1" "$tmp/out" && grep -q "chains:" "$tmp/
 else
 	echo "FAIL: a good run with statistics (status $status)"; cat "$tmp/err"; fails=$((fails + 1))
 fi
-expect 1 "cannot write /nonexistent/dir/s.json" -- --stats-json /nonexistent/dir/s.json "$good"
+expect 6 "cannot write /nonexistent/dir/s.json" -- --stats-json /nonexistent/dir/s.json "$good"
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

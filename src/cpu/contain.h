@@ -13,10 +13,11 @@
 #ifndef BT86_CONTAIN_H
 #define BT86_CONTAIN_H
 
+#include "../exit_status.h"
 #include <stddef.h>
 
 /* Exit status of a run ended by a blocked system call. */
-#define CONTAIN_EXIT_STATUS 99
+#define CONTAIN_EXIT_STATUS BT86_EXIT_CONTAINED
 
 struct tc;
 

@@ -36,7 +36,7 @@ static void unsupported(struct emu *e, const char *what)
 	unsigned n = e->d.length ? e->d.length : 4;
 	for (unsigned i = 0; i < n && i < ZYDIS_MAX_INSTRUCTION_LENGTH; i++)
 		snprintf(hex + 3 * i, sizeof hex - 3 * i, "%02x ", e->bytes[i]);
-	vcpu_stop(e->v, 1, "unsupported %s at eip %#x (bytes %s)", what, e->v->hot->eip, hex);
+	vcpu_stop(e->v, BT86_EXIT_UNSUPPORTED, "unsupported %s at eip %#x (bytes %s)", what, e->v->hot->eip, hex);
 }
 
 static void require_cpl0(struct emu *e)
@@ -908,7 +908,7 @@ void emu_step(struct vcpu *v)
 		avail = sizeof e->bytes;
 	const uint8_t *code = gmem_ptr(v->mem, vmem_translate(v, lin, false), avail);
 	if (!code) {
-		vcpu_stop(v, 1, "execution outside RAM at eip %#x", eip);
+		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "execution outside RAM at eip %#x", eip);
 		return;
 	}
 	memcpy(e->bytes, code, avail);
@@ -917,7 +917,7 @@ void emu_step(struct vcpu *v)
 		/* It runs onto the next page: that fetch may fault there. */
 		code = gmem_ptr(v->mem, vmem_translate(v, lin + avail, false), sizeof e->bytes - avail);
 		if (!code) {
-			vcpu_stop(v, 1, "execution outside RAM at eip %#x", eip + avail);
+			vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "execution outside RAM at eip %#x", eip + avail);
 			return;
 		}
 		memcpy(e->bytes + avail, code, sizeof e->bytes - avail);

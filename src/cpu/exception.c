@@ -68,7 +68,7 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	unsigned type = (hi >> 8) & 0x1F, dpl = (hi >> 13) & 3;
 	if (type != 0x0E && type != 0x0F) {
 		if (type == 0x05 || type == 0x06 || type == 0x07) {
-			vcpu_stop(v, 1, "unsupported: %s gate for vector %u at eip %#x",
+			vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: %s gate for vector %u at eip %#x",
 				  type == 0x05 ? "task" : "16-bit", vec, v->hot->eip);
 			return;
 		}
@@ -161,7 +161,7 @@ void vcpu_deliver(struct vcpu *v, unsigned vec_in, bool has_err_in, uint32_t err
 		delivery_env = NULL;
 		struct fault f = delivery_fault;
 		if (vec == EXC_DF) {
-			vcpu_stop(v, 1, "triple fault: vector %u (error %#x) while delivering #DF at eip %#x",
+			vcpu_stop(v, BT86_EXIT_TRIPLE_FAULT, "triple fault: vector %u (error %#x) while delivering #DF at eip %#x",
 				  f.vec, f.err, v->hot->eip);
 			return;
 		}

@@ -420,7 +420,7 @@ static void user_view_on(struct vcpu *v)
 	if (v->gs_base == v->hot->uwin_base)
 		return;
 	if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)v->hot->uwin_base) != 0)
-		vcpu_stop(v, 1, "the host refused the GS base %#lx", (unsigned long)v->hot->uwin_base);
+		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "the host refused the GS base %#lx", (unsigned long)v->hot->uwin_base);
 	v->gs_base = v->hot->uwin_base;
 }
 
@@ -526,11 +526,11 @@ static void handle_attention(struct vcpu *v)
 		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_REFORM, __ATOMIC_RELAXED);
 	if (h->attn_req & ATTN_REQ_STOP) {
 		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_STOP, __ATOMIC_RELAXED);
-		vcpu_stop(v, 1, "stopped by the host at eip %#x", h->eip);
+		vcpu_stop(v, BT86_EXIT_SIGNALLED, "stopped by the host at eip %#x", h->eip);
 	}
 	if (h->attn_req & ATTN_REQ_QUIT) {
 		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_QUIT, __ATOMIC_RELAXED);
-		vcpu_stop(v, 0, "terminated from the console (Ctrl-A x)");
+		vcpu_stop(v, BT86_EXIT_HALTED, "terminated from the console (Ctrl-A x)");
 	}
 }
 
@@ -542,13 +542,13 @@ static void wait_for_interrupt(struct vcpu *v)
 	struct board *b = v->board;
 
 	if (!h->vif) {
-		vcpu_stop(v, 0, "guest halted with interrupts disabled at eip %#x", h->eip);
+		vcpu_stop(v, BT86_EXIT_HALTED, "guest halted with interrupts disabled at eip %#x", h->eip);
 		return;
 	}
 	uint64_t deadline = board_next_deadline(b);
 	bool input = __atomic_load_n(&b->input_open, __ATOMIC_ACQUIRE);
 	if (deadline == UINT64_MAX && !input && !h->irq_wait) {
-		vcpu_stop(v, 0, "guest halted with no interrupt source left at eip %#x", h->eip);
+		vcpu_stop(v, BT86_EXIT_HALTED, "guest halted with no interrupt source left at eip %#x", h->eip);
 		return;
 	}
 	uint64_t now = pit_now_ns();
@@ -621,7 +621,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		next = NULL;
 		resume = 0;
 		if (!b) {
-			vcpu_stop(v, 1, "execution outside RAM at eip %#x", h->eip);
+			vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "execution outside RAM at eip %#x", h->eip);
 			break;
 		}
 		if ((b->mode & XMODE_CPL_MASK) == 3) {

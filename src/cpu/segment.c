@@ -47,7 +47,7 @@ static void check_flat(struct vcpu *v, enum sreg s)
 	static const char names[] = "ecsdfg";
 	if (s == S_FS || s == S_GS || v->seg[s].base == 0)
 		return;
-	vcpu_stop(v, 1, "unsupported: %cs loaded with base %#x at eip %#x (bt86 runs CS, DS, ES and SS flat)",
+	vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: %cs loaded with base %#x at eip %#x (bt86 runs CS, DS, ES and SS flat)",
 		  names[s], v->seg[s].base, v->hot->eip);
 }
 
@@ -215,7 +215,7 @@ void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
 	if (!c.p)
 		vcpu_raise(v, EXC_NP, true, err);
 	if (!c.db) {
-		vcpu_stop(v, 1, "unsupported: 16-bit code segment %#x at eip %#x", sel, v->hot->eip);
+		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: 16-bit code segment %#x at eip %#x", sel, v->hot->eip);
 		return;
 	}
 	if (!(c.type & 1)) {

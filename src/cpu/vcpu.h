@@ -16,6 +16,7 @@
 #ifndef BT86_VCPU_H
 #define BT86_VCPU_H
 
+#include "../exit_status.h"
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -112,7 +112,7 @@ static void kbc_reset(void *opaque)
 		vcpu_stop(b->v, PANIC_EXIT_STATUS, "the guest kernel panicked: %s (it then reset the machine)",
 			  b->panic.reason);
 	else
-		vcpu_stop(b->v, 0, "the guest reset the machine (i8042 reset line)");
+		vcpu_stop(b->v, BT86_EXIT_HALTED, "the guest reset the machine (i8042 reset line)");
 }
 
 /* System control port B (0x61): bit 0 gates PIT channel 2, bit 1 enables

@@ -11,11 +11,12 @@
 #ifndef BT86_PANIC_WATCH_H
 #define BT86_PANIC_WATCH_H
 
+#include "../exit_status.h"
 #include <stdbool.h>
 #include <stddef.h>
 
 #define PANIC_WATCH_LINE 256
-#define PANIC_EXIT_STATUS 4
+#define PANIC_EXIT_STATUS BT86_EXIT_PANIC
 
 struct panic_watch {
 	char line[PANIC_WATCH_LINE];
