@@ -13,9 +13,10 @@
  *   r8 r10 r11                   scratch for rewrite sequences
  * Ring-3 blocks reach guest memory with a gs: prefix: the host GS base is
  * the current user view (layout.h), which holds only user-accessible pages.
- * Under paging they add an entry of the soft TLB to the address first
- * (VC_STLB_READ/VC_STLB_WRITE, stlb.h); an empty entry exits to the
- * monitor.
+ * In the soft-TLB form (young or big spaces under paging) they instead
+ * access (%r11,%r10), r11 an entry of VC_STLB_READ/VC_STLB_WRITE (stlb.h)
+ * or VC_UWIN_BASE for an access running onto the next page; an empty entry
+ * exits to the monitor.
  * Ring-0 instructions found to touch user pages add VC_KWIN_BASE instead.
  * Guest code can never name r8-r15, so rewrites need no spill slots.
  *
@@ -52,7 +53,7 @@
 #define VC_ENTRY_FLAGS 0x6c /* host RFLAGS to enter guest code with */
 #define VC_SEL 0x70         /* 6 x u32 guest selectors: es cs ss ds fs gs */
 #define VC_SCRATCH_TOP 0xA0 /* 16-byte stack for pushfq/popfq, growing down to 0x90 */
-#define VC_RCX_SAVE 0xA0    /* u64: the guest's RCX while a reload check borrows it */
+#define VC_RCX_SAVE 0xA0    /* u64: the guest's RCX while a reload check or a soft-TLB lookup borrows it */
 /* 4 x 24 bytes, one a recorded segment load (ES, DS, and the last two of
  * FS: Linux's kernel and user FS alternate), which ring-0 translated code
  * may repeat itself (translate.c's emit_sreg_reload; segment.c records): */
