@@ -21,6 +21,7 @@
 #include "devices/board.h"
 #include "devices/console.h"
 #include "exit_status.h"
+#include "loader/bda.h"
 #include "loader/linux.h"
 #include "loader/multiboot.h"
 #include "loader/mptable.h"
@@ -40,7 +41,7 @@ static void on_terminate(int sig)
 }
 
 struct options {
-	const char *kernel, *append, *initrd, *stats_json;
+	const char *kernel, *append, *initrd, *stats_json, *vga_log;
 	uint64_t mem_bytes;
 	bool stats;
 	unsigned hot;
@@ -67,6 +68,7 @@ static void usage(FILE *f)
 		"  --stats-json FILE   write the statistics as JSON (counts executions too)\n"
 		"  --stats-hot N       include the N hottest blocks, with their disassembly\n"
 		"  --tc-size SIZE      translation cache size (default 64M, at least 4M)\n"
+		"  --vga-log FILE      write the VGA text screen (80x25) to FILE when the run ends\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
 		"Guest serial (COM1) is on stdin/stdout; a terminal is put in raw mode\n"
@@ -182,6 +184,7 @@ static int parse(int argc, char **argv, struct options *o)
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = !strcmp(a, "-kernel") || !strcmp(a, "-m") || !strcmp(a, "-append") ||
 			     !strcmp(a, "-initrd") || !strcmp(a, "--stats-json") ||
+			     !strcmp(a, "--vga-log") ||
 			     !strcmp(a, "--stats-hot") || !strcmp(a, "--tc-size") || !strcmp(a, "-drive") ||
 			     !strcmp(a, "-hda") || !strcmp(a, "-hdb");
 		if (takes && !val) {
@@ -223,6 +226,8 @@ static int parse(int argc, char **argv, struct options *o)
 			o->stats = true;
 		} else if (!strcmp(a, "--stats-json")) {
 			o->stats_json = val;
+		} else if (!strcmp(a, "--vga-log")) {
+			o->vga_log = val;
 		} else if (!strcmp(a, "--stats-hot")) {
 			char *end;
 			unsigned long n = strtoul(val, &end, 10);
@@ -274,13 +279,17 @@ int main(int argc, char **argv)
 	char err[512];
 	int status;
 
-	FILE *json = NULL;
+	FILE *json = NULL, *vga_log = NULL;
 
 	if (parse(argc, argv, &o))
 		return BT86_EXIT_USAGE;
 	/* Opened now: once contained, the monitor opens nothing. */
 	if (o.stats_json && !(json = fopen(o.stats_json, "w"))) {
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.stats_json, strerror(errno));
+		return BT86_EXIT_BAD_INPUT;
+	}
+	if (o.vga_log && !(vga_log = fopen(o.vga_log, "w"))) {
+		fprintf(stderr, "bt86: cannot write %s: %s\n", o.vga_log, strerror(errno));
 		return BT86_EXIT_BAD_INPUT;
 	}
 	if (gmem_init(&mem, (uint32_t)o.mem_bytes, err, sizeof err))
@@ -312,6 +321,7 @@ int main(int argc, char **argv)
 	} else if (multiboot_load(&mem, o.kernel, o.append, o.initrd, &boot, err, sizeof err)) {
 		goto free_board;
 	}
+	bda_write(&mem, BOARD_COM1_PORT);
 	uint32_t id[4];
 	cpu_cpuid(1, 0, id);
 	if (mptable_write(&mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE, id[0], id[3])) {
@@ -353,6 +363,8 @@ int main(int argc, char **argv)
 		stats_print(&stats, &tc, o.hot, stderr);
 	if (json && stats_write_json(&stats, &tc, o.hot, json))
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.stats_json, strerror(errno));
+	if (vga_log && (vga_dump_text(&board.vga, &mem, vga_log) || fclose(vga_log)))
+		fprintf(stderr, "bt86: cannot write %s: %s\n", o.vga_log, strerror(errno));
 	board_destroy(&board);
 	vcpu_destroy(&vcpu);
 	tc_destroy(&tc);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The runner's command line: help and version, and one clear line with a
 # non-zero status for every kind of bad input (never a crash or a signal).
-# usage: cli_test.sh BT86 GOOD_IMAGE
+# usage: cli_test.sh BT86 GOOD_IMAGE PCBOARD_IMAGE
 set -uo pipefail
-bt86=$1 good=$2
+bt86=$1 good=$2 pcboard=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0 passes=0
@@ -99,6 +99,21 @@ else
 	echo "FAIL: a good run with statistics (status $status)"; cat "$tmp/err"; fails=$((fails + 1))
 fi
 expect 6 "cannot write /nonexistent/dir/s.json" -- --stats-json /nonexistent/dir/s.json "$good"
+
+# The text screen at the end of a run, and a reset through port 0x92: the
+# guest writes a line to the screen and resets; the run ends cleanly, as
+# QEMU's does with -no-reboot.
+"$bt86" --vga-log "$tmp/screen" -append reset "$pcboard" </dev/null >"$tmp/out" 2>"$tmp/err"
+status=$?
+if [ "$status" -eq 0 ] && grep -qx "bt86: the guest reset the machine (system control port A)" "$tmp/err" &&
+	[ "$(head -1 "$tmp/screen")" = "bt86 text screen: reset through port 0x92" ] &&
+	[ "$(wc -l <"$tmp/screen")" -eq 25 ]; then
+	passes=$((passes + 1))
+else
+	echo "FAIL: --vga-log after a port 0x92 reset (status $status)"; cat "$tmp/err"; cat "$tmp/screen"
+	fails=$((fails + 1))
+fi
+expect 6 "cannot write /nonexistent/dir/screen" -- --vga-log /nonexistent/dir/screen "$good"
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

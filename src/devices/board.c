@@ -103,16 +103,43 @@ static void kbc_irq(void *opaque, unsigned irq, bool level)
 	isa_irq(opaque, irq, level);
 }
 
-/* The reset line: a PC reboots; bt86, like QEMU with -no-reboot, ends the
- * run, cleanly unless the reset is a panicked Linux's (panic=N). */
-static void kbc_reset(void *opaque)
+/* A reset (the i8042's line or port 0x92): a PC reboots; bt86, like QEMU
+ * with -no-reboot, ends the run, cleanly unless the reset is a panicked
+ * Linux's (panic=N). */
+static void board_reset(struct board *b, const char *source)
 {
-	struct board *b = opaque;
 	if (b->panic.panicked)
 		vcpu_stop(b->v, PANIC_EXIT_STATUS, "the guest kernel panicked: %s (it then reset the machine)",
 			  b->panic.reason);
 	else
-		vcpu_stop(b->v, BT86_EXIT_HALTED, "the guest reset the machine (i8042 reset line)");
+		vcpu_stop(b->v, BT86_EXIT_HALTED, "the guest reset the machine (%s)", source);
+}
+
+static void kbc_reset(void *opaque)
+{
+	board_reset(opaque, "i8042 reset line");
+}
+
+/* System control port A (0x92): bit 0 resets the machine on a rising edge,
+ * bit 1 is the A20 gate (stored and read back; bt86 never masks A20), the
+ * rest are stored. */
+static uint32_t port92_read(void *dev, uint16_t offset, unsigned size)
+{
+	struct board *b = dev;
+	(void)offset;
+	(void)size;
+	return b->port92;
+}
+
+static void port92_write(void *dev, uint16_t offset, unsigned size, uint32_t val)
+{
+	struct board *b = dev;
+	bool reset = (val & 1) && !(b->port92 & 1);
+	(void)offset;
+	(void)size;
+	b->port92 = (uint8_t)val;
+	if (reset)
+		board_reset(b, "system control port A");
 }
 
 /* System control port B (0x61): bit 0 gates PIT channel 2, bit 1 enables
@@ -162,6 +189,9 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	pit_write(&b->pit, 0, 1, 0);
 	pit_write(&b->pit, 0, 1, 0);
 	uart_init(&b->com1, serial_tx, com1_irq, b);
+	b->com1.mcr = 0x08; /* OUT2 set, as SeaBIOS leaves it */
+	b->port92 = 0x02;   /* A20 on */
+	vga_init(&b->vga, v->mem);
 	i8042_init(&b->kbc, kbc_irq, kbc_reset, b);
 	rtc_init(&b->rtc, v->mem->size, rtc_irq, b);
 	ata_init(&b->ide, ata_irq, b);
@@ -177,6 +207,10 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	    iobus_register(&b->io, BOARD_EXIT_PORT, 4, "debug-exit", &b->exit_port, NULL,
 			   debug_exit_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_POST_PORT, 1, "post-code", NULL, NULL, NULL, err, errlen) ||
+	    iobus_register(&b->io, BOARD_PORT92, 1, "system control port A", b, port92_read, port92_write,
+			   err, errlen) ||
+	    iobus_register(&b->io, VGA_PORT_BASE, VGA_PORT_COUNT, "vga", &b->vga, vga_read, vga_write, err,
+			   errlen) ||
 	    iobus_register(&b->io, BOARD_PORT61, 1, "system control port B", b, port61_read, port61_write,
 			   err, errlen) ||
 	    iobus_register(&b->io, BOARD_RTC_PORT, 2, "mc146818 (RTC/CMOS)", &b->rtc, rtc_read, rtc_write, err,

@@ -28,6 +28,7 @@
 #include "mmiobus.h"
 #include "panic_watch.h"
 #include "uart16550.h"
+#include "vga.h"
 
 #define BOARD_COM1_PORT 0x3F8
 #define BOARD_EXIT_PORT 0xF4
@@ -38,6 +39,7 @@
 #define BOARD_COM1_IRQ 4
 #define BOARD_RTC_PORT 0x70
 #define BOARD_PORT61 0x61
+#define BOARD_PORT92 0x92
 #define BOARD_RTC_IRQ 8
 #define BOARD_ATA_PORT 0x1F0
 #define BOARD_ATA_CONTROL_PORT 0x3F6
@@ -61,6 +63,8 @@ struct board {
 	struct ata_channel ide;  /* the primary ATA channel */
 	struct disk disks[2];    /* its master and slave images */
 	uint8_t port61;         /* system control port B's stored bits */
+	uint8_t port92;         /* system control port A */
+	struct vga vga;
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;

@@ -104,7 +104,9 @@ static uint8_t iir(const struct uart16550 *u)
 
 static void uart_update_irq(struct uart16550 *u)
 {
-	bool level = !(iir(u) & IIR_NONE) && (u->mcr & 0x08); /* OUT2 gates the line on a PC */
+	/* On a PC board OUT2 gates the line; QEMU wires it straight, and
+	 * kernels (xv6) that clear MCR rely on that, so bt86 does too. */
+	bool level = !(iir(u) & IIR_NONE);
 	if (level != u->irq) {
 		u->irq = level;
 		if (u->set_irq)
