@@ -22,18 +22,20 @@
  * iterations, and a huge count cannot hold the monitor. */
 #define REP_CHUNK 65536u
 
+/* The instruction being emulated: its decoding, in the decode cache (or
+ * its scratch entry), and the bytes it runs as. */
 struct emu {
 	struct vcpu *v;
-	ZydisDecodedInstruction d;
-	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	const ZydisDecodedInstruction *d;
+	const ZydisDecodedOperand *ops;
+	const uint8_t *bytes; /* d->length of them */
 	uint32_t next;
 };
 
 static void unsupported(struct emu *e, const char *what)
 {
 	char hex[3 * ZYDIS_MAX_INSTRUCTION_LENGTH + 1] = "";
-	unsigned n = e->d.length ? e->d.length : 4;
+	unsigned n = e->d->length;
 	for (unsigned i = 0; i < n && i < ZYDIS_MAX_INSTRUCTION_LENGTH; i++)
 		snprintf(hex + 3 * i, sizeof hex - 3 * i, "%02x ", e->bytes[i]);
 	vcpu_stop(e->v, BT86_EXIT_UNSUPPORTED, "unsupported %s at eip %#x (bytes %s)", what, e->v->hot->eip, hex);
@@ -230,18 +232,18 @@ static unsigned string_io_run(struct emu *e, bool in, enum sreg seg, uint16_t po
 static void string_io(struct emu *e, bool in)
 {
 	struct vcpu *v = e->v;
-	unsigned size = e->d.operand_width / 8;
-	bool rep = e->d.attributes & ZYDIS_ATTRIB_HAS_REP;
+	unsigned size = e->d->operand_width / 8;
+	bool rep = e->d->attributes & ZYDIS_ATTRIB_HAS_REP;
 	int32_t step = (v->hot->eflags & FL_DF) ? -(int32_t)size : (int32_t)size;
 	uint16_t port = (uint16_t)v->hot->gpr[R_EDX];
 	enum sreg src = S_DS;
 	check_io(e, port, size);
 
-	if (e->d.address_width != 32) {
+	if (e->d->address_width != 32) {
 		unsupported(e, "16-bit addressing");
 		return;
 	}
-	for (unsigned i = 0; i < e->d.operand_count; i++)
+	for (unsigned i = 0; i < e->d->operand_count; i++)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !in)
 			src = seg_of(&e->ops[i]);
 	for (unsigned n = 0; !rep || v->hot->gpr[R_ECX] != 0; n++) {
@@ -306,7 +308,7 @@ static bool bounce(struct emu *e)
 	uint8_t insn[ZYDIS_MAX_INSTRUCTION_LENGTH];
 	ZyanUSize ilen = sizeof insn;
 
-	for (unsigned i = 0; i < e->d.operand_count; i++) {
+	for (unsigned i = 0; i < e->d->operand_count; i++) {
 		const ZydisDecodedOperand *o = &e->ops[i];
 		if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
 			if (m >= 0 || o->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN || o->mem.type != ZYDIS_MEMOP_TYPE_MEM)
@@ -320,10 +322,10 @@ static bool bounce(struct emu *e)
 		      ZydisRegisterGetId(o->reg.value) < 4))
 			return false; /* FPU, SSE, segment and high-byte registers */
 	}
-	if ((m >= 0 && (e->ops[m].size == 0 || e->ops[m].size > 64)) || e->d.meta.category == ZYDIS_CATEGORY_X87_ALU ||
-	    e->d.meta.category == ZYDIS_CATEGORY_SSE || e->d.meta.category == ZYDIS_CATEGORY_MMX)
+	if ((m >= 0 && (e->ops[m].size == 0 || e->ops[m].size > 64)) || e->d->meta.category == ZYDIS_CATEGORY_X87_ALU ||
+	    e->d->meta.category == ZYDIS_CATEGORY_SSE || e->d->meta.category == ZYDIS_CATEGORY_MMX)
 		return false;
-	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(&e->d, e->ops, e->d.operand_count_visible, &req)))
+	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(e->d, e->ops, e->d->operand_count_visible, &req)))
 		return false;
 	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
 	req.prefixes &= ~(ZyanU64)(ZYDIS_ATTRIB_HAS_SEGMENT_CS | ZYDIS_ATTRIB_HAS_SEGMENT_DS | ZYDIS_ATTRIB_HAS_SEGMENT_ES |
@@ -400,15 +402,15 @@ static bool bounce(struct emu *e)
 static void string_compare(struct emu *e)
 {
 	struct vcpu *v = e->v;
-	unsigned size = e->d.operand_width / 8;
-	bool scas = e->d.mnemonic == ZYDIS_MNEMONIC_SCASB || e->d.mnemonic == ZYDIS_MNEMONIC_SCASW ||
-		    e->d.mnemonic == ZYDIS_MNEMONIC_SCASD;
-	bool repe = e->d.attributes & ZYDIS_ATTRIB_HAS_REPE, repne = e->d.attributes & ZYDIS_ATTRIB_HAS_REPNE;
+	unsigned size = e->d->operand_width / 8;
+	bool scas = e->d->mnemonic == ZYDIS_MNEMONIC_SCASB || e->d->mnemonic == ZYDIS_MNEMONIC_SCASW ||
+		    e->d->mnemonic == ZYDIS_MNEMONIC_SCASD;
+	bool repe = e->d->attributes & ZYDIS_ATTRIB_HAS_REPE, repne = e->d->attributes & ZYDIS_ATTRIB_HAS_REPNE;
 	int32_t step = (v->hot->eflags & FL_DF) ? -(int32_t)size : (int32_t)size;
 	uint32_t mask = size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
 	enum sreg src = S_DS;
 
-	for (unsigned i = 0; i < e->d.operand_count; i++)
+	for (unsigned i = 0; i < e->d->operand_count; i++)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
 			src = seg_of(&e->ops[i]);
 	for (unsigned k = 0; !(repe || repne) || v->hot->gpr[R_ECX] != 0; k++) {
@@ -446,9 +448,9 @@ static void string_compare(struct emu *e)
 static bool data_move(struct emu *e)
 {
 	struct vcpu *v = e->v;
-	unsigned size = e->d.operand_width / 8;
+	unsigned size = e->d->operand_width / 8;
 
-	switch (e->d.mnemonic) {
+	switch (e->d->mnemonic) {
 	case ZYDIS_MNEMONIC_MOV:
 		op_write(e, 0, op_read(e, 1));
 		return true;
@@ -470,12 +472,12 @@ static bool data_move(struct emu *e)
 	case ZYDIS_MNEMONIC_MOVSB:
 	case ZYDIS_MNEMONIC_MOVSW:
 	case ZYDIS_MNEMONIC_MOVSD: {
-		bool stos = e->d.mnemonic == ZYDIS_MNEMONIC_STOSB || e->d.mnemonic == ZYDIS_MNEMONIC_STOSW ||
-			    e->d.mnemonic == ZYDIS_MNEMONIC_STOSD;
-		bool rep = e->d.attributes & ZYDIS_ATTRIB_HAS_REP;
+		bool stos = e->d->mnemonic == ZYDIS_MNEMONIC_STOSB || e->d->mnemonic == ZYDIS_MNEMONIC_STOSW ||
+			    e->d->mnemonic == ZYDIS_MNEMONIC_STOSD;
+		bool rep = e->d->attributes & ZYDIS_ATTRIB_HAS_REP;
 		int32_t step = (v->hot->eflags & FL_DF) ? -(int32_t)size : (int32_t)size;
 		enum sreg src = S_DS;
-		for (unsigned i = 0; i < e->d.operand_count; i++)
+		for (unsigned i = 0; i < e->d->operand_count; i++)
 			if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
 				src = seg_of(&e->ops[i]);
 		for (unsigned k = 0; !rep || v->hot->gpr[R_ECX] != 0; k++) {
@@ -533,10 +535,10 @@ static bool decimal(struct emu *e)
 	uint8_t al = (uint8_t)*eax, ah = (uint8_t)(*eax >> 8), old_al = al;
 	bool cf = v->hot->eflags & FL_CF, af = v->hot->eflags & FL_AF;
 
-	switch (e->d.mnemonic) {
+	switch (e->d->mnemonic) {
 	case ZYDIS_MNEMONIC_DAA:
 	case ZYDIS_MNEMONIC_DAS: {
-		bool add = e->d.mnemonic == ZYDIS_MNEMONIC_DAA, new_cf = false;
+		bool add = e->d->mnemonic == ZYDIS_MNEMONIC_DAA, new_cf = false;
 		if ((al & 0xF) > 9 || af) {
 			new_cf = cf || (add ? al > 0xF9 : al < 6);
 			al = (uint8_t)(add ? al + 6 : al - 6);
@@ -555,7 +557,7 @@ static bool decimal(struct emu *e)
 	case ZYDIS_MNEMONIC_AAA:
 	case ZYDIS_MNEMONIC_AAS:
 		if ((al & 0xF) > 9 || af) {
-			if (e->d.mnemonic == ZYDIS_MNEMONIC_AAA) {
+			if (e->d->mnemonic == ZYDIS_MNEMONIC_AAA) {
 				uint16_t ax = (uint16_t)(((ah << 8) | al) + 0x106);
 				ah = (uint8_t)(ax >> 8);
 				al = (uint8_t)ax;
@@ -621,7 +623,7 @@ static uint32_t branch_target(struct emu *e)
 {
 	ZyanU64 t = 0;
 	if (e->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-		ZydisCalcAbsoluteAddress(&e->d, &e->ops[0], e->v->hot->eip, &t);
+		ZydisCalcAbsoluteAddress(e->d, &e->ops[0], e->v->hot->eip, &t);
 		return (uint32_t)t;
 	}
 	return op_read(e, 0);
@@ -632,9 +634,9 @@ static uint32_t branch_target(struct emu *e)
 static bool near_branch(struct emu *e)
 {
 	struct vcpu *v = e->v;
-	ZydisMnemonic mn = e->d.mnemonic;
+	ZydisMnemonic mn = e->d->mnemonic;
 
-	if (e->d.operand_width != 32 || e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+	if (e->d->operand_width != 32 || e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
 		return false;
 	switch (mn) {
 	case ZYDIS_MNEMONIC_JMP:
@@ -649,7 +651,7 @@ static bool near_branch(struct emu *e)
 	case ZYDIS_MNEMONIC_RET: {
 		uint32_t esp = v->hot->gpr[R_ESP];
 		uint32_t target = vmem_seg_read(v, S_SS, esp, 4);
-		v->hot->gpr[R_ESP] = esp + 4 + (e->d.operand_count_visible ? (uint16_t)e->ops[0].imm.value.u : 0);
+		v->hot->gpr[R_ESP] = esp + 4 + (e->d->operand_count_visible ? (uint16_t)e->ops[0].imm.value.u : 0);
 		e->next = target;
 		return true;
 	}
@@ -668,9 +670,9 @@ static bool near_branch(struct emu *e)
 			e->next = branch_target(e);
 		return true;
 	default:
-		if (e->d.meta.category != ZYDIS_CATEGORY_COND_BR)
+		if (e->d->meta.category != ZYDIS_CATEGORY_COND_BR)
 			return false;
-		if (condition(v, e->d.opcode & 0xF))
+		if (condition(v, e->d->opcode & 0xF))
 			e->next = branch_target(e);
 		return true;
 	}
@@ -705,8 +707,8 @@ static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 static void descriptor_test(struct emu *e)
 {
 	struct vcpu *v = e->v;
-	uint16_t sel = (uint16_t)op_read(e, e->d.mnemonic == ZYDIS_MNEMONIC_VERR ||
-						  e->d.mnemonic == ZYDIS_MNEMONIC_VERW ? 0 : 1);
+	uint16_t sel = (uint16_t)op_read(e, e->d->mnemonic == ZYDIS_MNEMONIC_VERR ||
+						  e->d->mnemonic == ZYDIS_MNEMONIC_VERW ? 0 : 1);
 	uint32_t lo, hi;
 	struct seg_cache c;
 	bool ok = (sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi);
@@ -716,13 +718,13 @@ static void descriptor_test(struct emu *e)
 		bool code = c.s && (c.type & 8), conforming = code && (c.type & 4);
 		if (!conforming && (c.dpl < v->cpl || c.dpl < (sel & 3u)))
 			ok = false;
-		switch (e->d.mnemonic) {
+		switch (e->d->mnemonic) {
 		case ZYDIS_MNEMONIC_LAR:
 			if (!c.s && !(c.type == 1 || c.type == 2 || c.type == 3 || c.type == 4 ||
 				      c.type == 5 || c.type == 9 || c.type == 0xB || c.type == 0xC))
 				ok = false;
 			if (ok)
-				op_write(e, 0, e->d.operand_width == 16 ? hi & 0xFF00 : hi & 0x00F0FF00u);
+				op_write(e, 0, e->d->operand_width == 16 ? hi & 0xFF00 : hi & 0x00F0FF00u);
 			break;
 		case ZYDIS_MNEMONIC_LSL:
 			if (!c.s && !(c.type == 1 || c.type == 2 || c.type == 3 || c.type == 9 || c.type == 0xB))
@@ -749,7 +751,7 @@ static void load_table_reg(struct emu *e, struct dtr *t)
 	uint32_t base = vmem_seg_read(e->v, s, off + 2, 4);
 
 	require_cpl0(e);
-	if (e->d.operand_width == 16)
+	if (e->d->operand_width == 16)
 		base &= 0xFFFFFF;
 	t->limit = limit;
 	t->base = base;
@@ -887,69 +889,118 @@ static void mov_cr(struct emu *e)
 	vcpu_follow_windows(v);
 }
 
-void emu_step(struct vcpu *v)
+/* Decoded instructions by physical address.  The emulator meets the same
+ * few instructions (in, out, int, iret, mov to CR3) over and over, and
+ * decoding one costs more than running it.  An entry serves only while the
+ * bytes in guest memory are still those it was decoded from, so a change to
+ * guest code needs no invalidation; an instruction that runs onto the next
+ * page is decoded every time, into the scratch entry.  An entry is valid
+ * from a successful decode until the next fetch_decode. */
+#define DECODE_CACHE 256u
+struct decoded {
+	uint32_t phys;
+	uint8_t len;                               /* 0: empty */
+	uint8_t raw[ZYDIS_MAX_INSTRUCTION_LENGTH]; /* as fetched */
+	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH]; /* as the emulator runs them */
+	ZydisDecodedInstruction d;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+};
+static struct decoded decode_cache[DECODE_CACHE], decode_scratch;
+
+/* Fetches and decodes the instruction at CS:EIP into e; false when the
+ * run stopped (execution outside RAM). */
+static bool fetch_decode(struct emu *e, uint32_t eip)
 {
 	static ZydisDecoder dec;
 	static bool dec_ready;
-	struct emu em = {.v = v};
-	struct emu *e = &em;
-	uint32_t eip = v->hot->eip;
+	struct vcpu *v = e->v;
 	uint32_t lin = v->seg[S_CS].base + eip;
+	uint8_t fetched[ZYDIS_MAX_INSTRUCTION_LENGTH];
 
 	if (!dec_ready) {
 		ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
 		dec_ready = true;
 	}
-	v->stats->insn_emulated++;
 	/* Fetch to the end of the page first: a short instruction must not
 	 * fault on the next page. */
 	unsigned avail = 0x1000 - (lin & 0xFFF);
-	if (avail > sizeof e->bytes)
-		avail = sizeof e->bytes;
-	const uint8_t *code = gmem_ptr(v->mem, vmem_translate(v, lin, false), avail);
+	if (avail > sizeof fetched)
+		avail = sizeof fetched;
+	uint32_t phys = vmem_translate(v, lin, false);
+	const uint8_t *code = gmem_ptr(v->mem, phys, avail);
 	if (!code) {
 		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "execution outside RAM at eip %#x", eip);
-		return;
+		return false;
 	}
-	memcpy(e->bytes, code, avail);
-	ZyanStatus st = ZydisDecoderDecodeFull(&dec, e->bytes, avail, &e->d, e->ops);
-	if (st == ZYDIS_STATUS_NO_MORE_DATA) {
-		/* It runs onto the next page: that fetch may fault there. */
-		code = gmem_ptr(v->mem, vmem_translate(v, lin + avail, false), sizeof e->bytes - avail);
-		if (!code) {
-			vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "execution outside RAM at eip %#x", eip + avail);
-			return;
+	memcpy(fetched, code, avail);
+	struct decoded *c = &decode_cache[(phys * 0x9E3779B1u) >> 24];
+	_Static_assert(DECODE_CACHE == 256, "an 8-bit hash");
+	if (c->len && c->phys == phys && c->len <= avail && !memcmp(c->raw, fetched, c->len)) {
+		v->stats->emulated_decode_hits++;
+	} else {
+		c->len = 0;
+		memcpy(c->raw, fetched, avail);
+		memcpy(c->bytes, fetched, avail);
+		ZyanStatus st = ZydisDecoderDecodeFull(&dec, c->bytes, avail, &c->d, c->ops);
+		if (st == ZYDIS_STATUS_NO_MORE_DATA) {
+			/* It runs onto the next page: that fetch may fault there. */
+			c = &decode_scratch;
+			code = gmem_ptr(v->mem, vmem_translate(v, lin + avail, false), sizeof c->bytes - avail);
+			if (!code) {
+				vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "execution outside RAM at eip %#x", eip + avail);
+				return false;
+			}
+			memcpy(c->bytes, fetched, avail);
+			memcpy(c->bytes + avail, code, sizeof c->bytes - avail);
+			st = ZydisDecoderDecodeFull(&dec, c->bytes, sizeof c->bytes, &c->d, c->ops);
 		}
-		memcpy(e->bytes + avail, code, sizeof e->bytes - avail);
-		st = ZydisDecoderDecodeFull(&dec, e->bytes, sizeof e->bytes, &e->d, e->ops);
+		if (ZYAN_FAILED(st))
+			vcpu_raise(v, EXC_UD, false, 0);
+		uint8_t plain[sizeof c->bytes];
+		if (cpu_bitscan_without_rep(&c->d, c->bytes, plain)) {
+			memcpy(c->bytes, plain, c->d.length);
+			ZydisDecoderDecodeFull(&dec, c->bytes, c->d.length, &c->d, c->ops);
+		}
+		if (c != &decode_scratch) {
+			c->phys = phys;
+			c->len = c->d.length;
+		}
 	}
-	if (ZYAN_FAILED(st))
-		vcpu_raise(v, EXC_UD, false, 0);
-	uint8_t plain[sizeof e->bytes];
-	if (cpu_bitscan_without_rep(&e->d, e->bytes, plain)) {
-		memcpy(e->bytes, plain, e->d.length);
-		ZydisDecoderDecodeFull(&dec, e->bytes, e->d.length, &e->d, e->ops);
-	}
-	e->next = eip + e->d.length;
-	if (e->d.mnemonic < STATS_MNEMONICS)
-		v->stats->emulated_by[e->d.mnemonic]++;
-	if (e->d.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+	e->d = &c->d;
+	e->ops = c->ops;
+	e->bytes = c->bytes;
+	return true;
+}
+
+void emu_step(struct vcpu *v)
+{
+	struct emu em = {.v = v};
+	struct emu *e = &em;
+	uint32_t eip = v->hot->eip;
+
+	v->stats->insn_emulated++;
+	if (!fetch_decode(e, eip))
+		return;
+	e->next = eip + e->d->length;
+	if (e->d->mnemonic < STATS_MNEMONICS)
+		v->stats->emulated_by[e->d->mnemonic]++;
+	if (e->d->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
 		vcpu_raise(v, EXC_UD, false, 0); /* no AVX, no 3DNow! in the model */
 
-	switch (e->d.mnemonic) {
+	switch (e->d->mnemonic) {
 	case ZYDIS_MNEMONIC_CLI:
 	case ZYDIS_MNEMONIC_STI:
 		if (v->cpl > iopl(v))
 			vcpu_raise(v, EXC_GP, true, 0);
-		v->hot->vif = e->d.mnemonic == ZYDIS_MNEMONIC_STI ? FL_IF : 0;
+		v->hot->vif = e->d->mnemonic == ZYDIS_MNEMONIC_STI ? FL_IF : 0;
 		break;
 	case ZYDIS_MNEMONIC_PUSHF:
 	case ZYDIS_MNEMONIC_PUSHFD:
-		vmem_push(v, e->d.operand_width / 8, vcpu_eflags(v) & ~(FL_RF | FL_VM));
+		vmem_push(v, e->d->operand_width / 8, vcpu_eflags(v) & ~(FL_RF | FL_VM));
 		break;
 	case ZYDIS_MNEMONIC_POPF:
 	case ZYDIS_MNEMONIC_POPFD: {
-		unsigned size = e->d.operand_width / 8;
+		unsigned size = e->d->operand_width / 8;
 		uint32_t esp = v->hot->gpr[R_ESP];
 		uint32_t fl = vmem_seg_read(v, S_SS, esp, size);
 		load_eflags(e, fl, size);
@@ -1060,7 +1111,7 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_POP:
 		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 		    ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
-			unsigned size = e->d.operand_width / 8;
+			unsigned size = e->d->operand_width / 8;
 			uint32_t esp = v->hot->gpr[R_ESP];
 			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, esp, size);
 			seg_load(v, (enum sreg)(e->ops[0].reg.value - ZYDIS_REGISTER_ES), sel);
@@ -1069,7 +1120,7 @@ void emu_step(struct vcpu *v)
 		}
 		{
 			/* the destination's address is computed after the increment */
-			unsigned size = e->d.operand_width / 8;
+			unsigned size = e->d->operand_width / 8;
 			uint32_t esp = v->hot->gpr[R_ESP];
 			uint32_t val = vmem_seg_read(v, S_SS, esp, size);
 			v->hot->gpr[R_ESP] = esp + size;
@@ -1077,7 +1128,7 @@ void emu_step(struct vcpu *v)
 			break;
 		}
 	case ZYDIS_MNEMONIC_PUSH:
-		vmem_push(v, e->d.operand_width / 8, op_read(e, 0));
+		vmem_push(v, e->d->operand_width / 8, op_read(e, 0));
 		break;
 	case ZYDIS_MNEMONIC_LDS:
 	case ZYDIS_MNEMONIC_LES:
@@ -1085,9 +1136,9 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_LGS:
 	case ZYDIS_MNEMONIC_LSS: {
 		static const enum sreg which[] = {S_DS, S_ES, S_FS, S_GS, S_SS};
-		unsigned k = e->d.mnemonic == ZYDIS_MNEMONIC_LDS ? 0 : e->d.mnemonic == ZYDIS_MNEMONIC_LES ? 1
-			   : e->d.mnemonic == ZYDIS_MNEMONIC_LFS ? 2 : e->d.mnemonic == ZYDIS_MNEMONIC_LGS ? 3 : 4;
-		unsigned size = e->d.operand_width / 8;
+		unsigned k = e->d->mnemonic == ZYDIS_MNEMONIC_LDS ? 0 : e->d->mnemonic == ZYDIS_MNEMONIC_LES ? 1
+			   : e->d->mnemonic == ZYDIS_MNEMONIC_LFS ? 2 : e->d->mnemonic == ZYDIS_MNEMONIC_LGS ? 3 : 4;
+		unsigned size = e->d->operand_width / 8;
 		uint32_t off = ea(e, &e->ops[1]);
 		enum sreg s = seg_of(&e->ops[1]);
 		uint32_t val = vmem_seg_read(v, s, off, size);
@@ -1117,7 +1168,7 @@ void emu_step(struct vcpu *v)
 		break;
 	case ZYDIS_MNEMONIC_SLDT:
 	case ZYDIS_MNEMONIC_STR: {
-		uint16_t sel = e->d.mnemonic == ZYDIS_MNEMONIC_STR ? v->tr.sel : v->ldtr.sel;
+		uint16_t sel = e->d->mnemonic == ZYDIS_MNEMONIC_STR ? v->tr.sel : v->ldtr.sel;
 		op_write(e, 0, sel);
 		break;
 	}
@@ -1174,7 +1225,7 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_WRMSR: {
 		require_cpl0(e);
 		uint32_t msr = v->hot->gpr[R_ECX];
-		if (e->d.mnemonic == ZYDIS_MNEMONIC_RDMSR) {
+		if (e->d->mnemonic == ZYDIS_MNEMONIC_RDMSR) {
 			uint64_t val;
 			if (!cpu_rdmsr(v, msr, &val))
 				vcpu_raise(v, EXC_GP, true, 0);
@@ -1195,13 +1246,13 @@ void emu_step(struct vcpu *v)
 		break;
 	case ZYDIS_MNEMONIC_JMP:
 	case ZYDIS_MNEMONIC_CALL: {
-		bool call = e->d.mnemonic == ZYDIS_MNEMONIC_CALL;
+		bool call = e->d->mnemonic == ZYDIS_MNEMONIC_CALL;
 		if (near_branch(e))
 			break;
 		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_POINTER) {
 			far_jump(e, e->ops[0].ptr.segment, e->ops[0].ptr.offset, call);
-		} else if (e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR &&
-			   e->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY && e->d.operand_width == 32) {
+		} else if (e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR &&
+			   e->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY && e->d->operand_width == 32) {
 			uint32_t off = ea(e, &e->ops[0]);
 			enum sreg s = seg_of(&e->ops[0]);
 			uint32_t target = vmem_seg_read(v, s, off, 4);
@@ -1216,7 +1267,7 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_RET:
 		if (near_branch(e))
 			break;
-		if (e->d.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR && e->d.operand_width == 32) {
+		if (e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR && e->d->operand_width == 32) {
 			uint32_t extra = e->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (uint16_t)e->ops[0].imm.value.u : 0;
 			uint32_t esp = v->hot->gpr[R_ESP];
 			uint32_t new_eip = vmem_seg_read(v, S_SS, esp, 4);
@@ -1252,7 +1303,7 @@ void emu_step(struct vcpu *v)
 	}
 	case ZYDIS_MNEMONIC_ENTER: {
 		uint32_t size = (uint32_t)e->ops[0].imm.value.u, level = (uint32_t)e->ops[1].imm.value.u & 31;
-		if (level != 0 || e->d.operand_width != 32) {
+		if (level != 0 || e->d->operand_width != 32) {
 			unsupported(e, "enter with nesting level");
 			return;
 		}
@@ -1263,7 +1314,7 @@ void emu_step(struct vcpu *v)
 		break;
 	}
 	case ZYDIS_MNEMONIC_BOUND: {
-		if (e->d.operand_width != 32) {
+		if (e->d->operand_width != 32) {
 			unsupported(e, "16-bit bound");
 			return;
 		}

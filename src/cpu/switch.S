@@ -1,16 +1,22 @@
 /*
  * World switch between monitor C code and translated guest code.  Both run in
  * 64-bit mode; the switch exchanges the register file (vcpu_abi.h has the
- * convention) and the FPU/SSE state.
+ * convention) and the part of the FPU/SSE state that the monitor touches.
  *
- * Invariant: the guest's FPU/SSE state is live in the CPU exactly while
- * translated code runs; at all other times it is in VC_FX_GUEST.
- *
- * The monitor's own FPU/SSE state needs no image: vcpu_switch_enter is a
- * function call, across which the ABI keeps only the MXCSR control bits
- * and the x87 control word (the XMM registers are the caller's to lose,
- * and the x87 stack is empty).  Those two are kept in VC_MON_CTL; the exit
- * empties the x87 stack (fninit) and loads them back.
+ * Invariants:
+ *  - The x87 state (stack, control and status words, tags) is the guest's,
+ *    live in the CPU, always: the monitor executes no x87 instruction (it
+ *    has no long double, and neither glibc's string and formatting code nor
+ *    its libraries use the x87), so nothing needs saving around an exit.
+ *  - XMM0-7 (all a 32-bit guest has) and MXCSR are live in the CPU while
+ *    translated code runs, and in VC_FX_GUEST's slots for them (offsets 160
+ *    and 24 of the fxsave layout) while the monitor runs, whose compiled
+ *    code and string functions use the XMM registers freely.  The monitor
+ *    runs with its own MXCSR (VC_MON_CTL), so that a guest's unmasked SSE
+ *    exceptions or rounding mode never reach it; the load is skipped when
+ *    both are the same, as they nearly always are.
+ * A full fxsave/fxrstor pair at every exit cost a third of an emulated port
+ * access on this project's hosts; these moves cost a few cycles.
  */
 #include "vcpu_abi.h"
 
@@ -29,8 +35,18 @@ vcpu_switch_enter:
 	mov %rdi, %r15
 	mov %rsp, VC_HOST_RSP(%r15)
 	stmxcsr VC_MON_CTL(%r15)
-	fnstcw VC_MON_CTL+4(%r15)
-	fxrstor64 VC_FX_GUEST(%r15)
+	mov VC_FX_GUEST+FX_MXCSR(%r15), %eax
+	cmp VC_MON_CTL(%r15), %eax
+	je 1f
+	ldmxcsr VC_FX_GUEST+FX_MXCSR(%r15)
+1:	movaps VC_FX_GUEST+FX_XMM+0x00(%r15), %xmm0
+	movaps VC_FX_GUEST+FX_XMM+0x10(%r15), %xmm1
+	movaps VC_FX_GUEST+FX_XMM+0x20(%r15), %xmm2
+	movaps VC_FX_GUEST+FX_XMM+0x30(%r15), %xmm3
+	movaps VC_FX_GUEST+FX_XMM+0x40(%r15), %xmm4
+	movaps VC_FX_GUEST+FX_XMM+0x50(%r15), %xmm5
+	movaps VC_FX_GUEST+FX_XMM+0x60(%r15), %xmm6
+	movaps VC_FX_GUEST+FX_XMM+0x70(%r15), %xmm7
 	mov %rsi, %r10
 	mov VC_JTAB(%r15), %r14
 	mov VC_LOOKUP_HITS(%r15), %r13
@@ -74,11 +90,20 @@ vcpu_exit_gate:
 	.globl vcpu_exit_common
 vcpu_exit_common:
 	cld
-	fxsave64 VC_FX_GUEST(%r15)
-	fninit
+	movaps %xmm0, VC_FX_GUEST+FX_XMM+0x00(%r15)
+	movaps %xmm1, VC_FX_GUEST+FX_XMM+0x10(%r15)
+	movaps %xmm2, VC_FX_GUEST+FX_XMM+0x20(%r15)
+	movaps %xmm3, VC_FX_GUEST+FX_XMM+0x30(%r15)
+	movaps %xmm4, VC_FX_GUEST+FX_XMM+0x40(%r15)
+	movaps %xmm5, VC_FX_GUEST+FX_XMM+0x50(%r15)
+	movaps %xmm6, VC_FX_GUEST+FX_XMM+0x60(%r15)
+	movaps %xmm7, VC_FX_GUEST+FX_XMM+0x70(%r15)
+	stmxcsr VC_FX_GUEST+FX_MXCSR(%r15)
+	mov VC_FX_GUEST+FX_MXCSR(%r15), %eax
+	cmp VC_MON_CTL(%r15), %eax
+	je 1f
 	ldmxcsr VC_MON_CTL(%r15)
-	fldcw VC_MON_CTL+4(%r15)
-	pop %r15
+1:	pop %r15
 	pop %r14
 	pop %r13
 	pop %r12

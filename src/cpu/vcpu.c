@@ -37,10 +37,13 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 	v->tc = tc;
 	v->stats = stats;
 	v->board = board;
-	/* The guest's FPU starts as after FNINIT with MXCSR at its reset value. */
-	__asm__ volatile("fninit; fxsave64 %0" : "=m"(v->hot->fx_guest));
+	/* The guest's FPU starts as after FNINIT (this thread's x87 is the
+	 * guest's from now on: switch.S), SSE registers zero and MXCSR at its
+	 * reset value. */
+	__asm__ volatile("fninit");
+	memset(v->hot->fx_guest, 0, sizeof v->hot->fx_guest);
 	uint32_t mxcsr = 0x1F80;
-	memcpy(v->hot->fx_guest + 24, &mxcsr, 4);
+	memcpy(v->hot->fx_guest + FX_MXCSR, &mxcsr, 4);
 	/* As a Multiboot loader leaves it, and exactly as QEMU's Multiboot
 	 * ROM does (where the specification leaves a choice): protected
 	 * mode, paging off, flat 4 GiB segments, interrupts disabled. */

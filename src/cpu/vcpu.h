@@ -56,8 +56,7 @@ struct vcpu_hot {
 	uint64_t kwin_base, uwin_base;
 	uint32_t cr2;
 	uint32_t mon_mxcsr;
-	uint16_t mon_fcw;
-	uint16_t pad0;
+	uint32_t pad0;
 	uint32_t soft_lin, soft_at;
 	uint64_t soft_budget;
 	uint8_t pad[VC_FX_GUEST - VC_SOFT_BUDGET - 8];
@@ -91,7 +90,6 @@ VCPU_HOT_CHECK(uwin_base, VC_UWIN_BASE);
 VCPU_HOT_CHECK(cr2, VC_CR2);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
 VCPU_HOT_CHECK(mon_mxcsr, VC_MON_CTL);
-VCPU_HOT_CHECK(mon_fcw, VC_MON_CTL + 4);
 VCPU_HOT_CHECK(soft_lin, VC_SOFT_LIN);
 VCPU_HOT_CHECK(soft_at, VC_SOFT_AT);
 VCPU_HOT_CHECK(soft_budget, VC_SOFT_BUDGET);

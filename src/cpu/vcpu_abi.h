@@ -68,11 +68,13 @@
 #define VC_KWIN_BASE 0x108  /* u64: host base of the current kernel view (layout.h) */
 #define VC_UWIN_BASE 0x110  /* u64: and of the current user view, the host GS base */
 #define VC_CR2 0x118        /* u32: the guest's CR2, which ring-0 code reads inline */
-#define VC_MON_CTL 0x11C    /* u32 MXCSR, u16 x87 control word: the monitor's, while guest code runs */
+#define VC_MON_CTL 0x11C    /* u32: the monitor's MXCSR, while guest code runs */
 #define VC_SOFT_LIN 0x124   /* u32: the linear address of a soft-TLB access that found no entry */
 #define VC_SOFT_AT 0x128    /* u32: its instruction's code offset, bit 31 set for the write table */
 #define VC_SOFT_BUDGET 0x130 /* u64: soft-TLB block entries the current space has left (stlb.h) */
-#define VC_FX_GUEST 0x140   /* 512-byte fxsave image of the guest FPU/SSE */
+#define VC_FX_GUEST 0x140   /* 512 bytes in the fxsave layout: the guest's MXCSR and */
+#define FX_MXCSR 24         /*   XMM0-7 while the monitor runs (switch.S); the */
+#define FX_XMM 160          /*   x87 part is unused, the x87 state stays in the CPU */
 #define VC_HOT_SIZE 0x340
 /* The soft TLB's tables (stlb.h) follow in the same mapping: 2^20 u64
  * entries each, indexed by linear page. */

@@ -251,37 +251,37 @@ START_TEST(test_store_into_next_instruction)
 }
 END_TEST
 
-/* The world switch: the guest's x87 and SSE control state and registers
- * stay the guest's (in VC_FX_GUEST at exit), and the monitor gets back its
- * own MXCSR and x87 control word with an empty x87 stack. */
+/* The world switch (switch.S): the x87 state stays the guest's, live in
+ * the CPU, and the monitor never touches it; the guest's MXCSR and XMM
+ * registers are in VC_FX_GUEST after the exit, and the monitor has its own
+ * MXCSR back. */
 START_TEST(test_fpu_state_follows_the_world_switch)
 {
 	struct machine m;
 	uint32_t mxcsr_before, mxcsr_after;
-	uint16_t fcw_before, fcw_after;
+	uint16_t fcw_after;
 	uint32_t env[7];
 	machine_init(&m, 0);
 	gmem_write(&m.mem, 0x200000, 4, 0x7F80); /* round toward zero, exceptions masked */
 	gmem_write(&m.mem, 0x200004, 2, 0x0C7F); /* x87: truncate, 64-bit precision */
-	/* ldmxcsr 0x200000; fldcw 0x200004; fld1; fld1 */
+	for (unsigned i = 0; i < 4; i++)
+		gmem_write(&m.mem, 0x200010 + 4 * i, 4, 0x11223344u * (i + 1));
+	/* ldmxcsr 0x200000; fldcw 0x200004; fld1; fld1; movups 0x200010,%xmm3 */
 	const uint8_t code[] = {0x0F, 0xAE, 0x15, 0x00, 0x00, 0x20, 0x00, 0xD9, 0x2D, 0x04, 0x00, 0x20, 0x00,
-				0xD9, 0xE8, 0xD9, 0xE8};
-	const uint16_t fcw_double = 0x027F; /* the monitor's own, not fninit's */
-	__asm__ volatile("fldcw %0" : : "m"(fcw_double));
-	__asm__ volatile("stmxcsr %0; fnstcw %1" : "=m"(mxcsr_before), "=m"(fcw_before));
+				0xD9, 0xE8, 0xD9, 0xE8, 0x0F, 0x10, 0x1D, 0x10, 0x00, 0x20, 0x00};
+	__asm__ volatile("stmxcsr %0" : "=m"(mxcsr_before));
 	machine_run(&m, code, sizeof code);
 	__asm__ volatile("stmxcsr %0; fnstcw %1; fnstenv %2" : "=m"(mxcsr_after), "=m"(fcw_after), "=m"(env));
 	__asm__ volatile("fninit");
 	ck_assert_uint_eq(mxcsr_after, mxcsr_before);
-	ck_assert_uint_eq(fcw_after, fcw_before);
-	ck_assert_uint_eq(env[2] & 0xFFFF, 0xFFFF); /* every x87 register empty */
-	uint32_t guest_mxcsr;
-	uint16_t guest_fcw;
-	memcpy(&guest_mxcsr, m.v.hot->fx_guest + 24, 4);
-	memcpy(&guest_fcw, m.v.hot->fx_guest, 2);
+	ck_assert_uint_eq(fcw_after, 0x0C7F);
+	ck_assert_uint_eq(env[2] & 0xFFFF, 0x0FFF); /* two values pushed: ST0 and ST1 valid */
+	uint32_t guest_mxcsr, xmm3[4];
+	memcpy(&guest_mxcsr, m.v.hot->fx_guest + FX_MXCSR, 4);
+	memcpy(xmm3, m.v.hot->fx_guest + FX_XMM + 3 * 16, 16);
 	ck_assert_uint_eq(guest_mxcsr, 0x7F80);
-	ck_assert_uint_eq(guest_fcw, 0x0C7F);
-	ck_assert_uint_eq(m.v.hot->fx_guest[4], 0xC0); /* two values pushed: ST0 and ST1 valid */
+	for (unsigned i = 0; i < 4; i++)
+		ck_assert_uint_eq(xmm3[i], 0x11223344u * (i + 1));
 }
 END_TEST
 
