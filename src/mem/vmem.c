@@ -105,8 +105,15 @@ uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size)
 	return phys_read(v, vmem_translate(v, lin, false), size);
 }
 
+/* The supervisor forms serve the processor's own accesses (descriptor
+ * tables, the TSS, interrupt frames): inside one page they are one
+ * translation and one access, across pages a byte at a time. */
 void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val)
 {
+	if ((lin & 0xFFF) + size <= 0x1000) {
+		gmem_write(v->mem, vmem_translate_as(v, lin, true, false), size, val);
+		return;
+	}
 	for (unsigned i = 0; i < size; i++)
 		if (i == 0 || ((lin + i) & 0xFFF) == 0)
 			vmem_translate_as(v, lin + i, true, false);
@@ -116,6 +123,8 @@ void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t
 
 uint32_t vmem_read_supervisor(struct vcpu *v, uint32_t lin, unsigned size)
 {
+	if ((lin & 0xFFF) + size <= 0x1000)
+		return gmem_read(v->mem, vmem_translate_as(v, lin, false, false), size);
 	uint32_t val = 0;
 	for (unsigned i = 0; i < size; i++)
 		val |= gmem_read(v->mem, vmem_translate_as(v, lin + i, false, false), 1) << (8 * i);
