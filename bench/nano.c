@@ -5,7 +5,11 @@
  * Each figure is a steady state: its loop runs once untimed first (a tenth
  * of the count), so that neither system's translation of the loop or of
  * the handler is in it.  The page-fault figure warms up on the same 256
- * pages and unmaps them again before it is timed. */
+ * pages and unmaps them again before it is timed.
+ *
+ * The command line "quick" runs a tenth of the default count (the smoke
+ * test, bench/run --quick), "long" ten times it (for profiling one
+ * system with perf). */
 #include "rt/rt.h"
 #include "../../bench/compute_kernel.h" /* relative to tests/guests */
 
@@ -253,6 +257,8 @@ void test_main(u32 magic, u32 mbi)
 	for (const char *p = cmd; *p; p++)
 		if (p[0] == 'q' && p[1] == 'u' && p[2] == 'i' && p[3] == 'c' && p[4] == 'k')
 			iterations = 2000;
+		else if (p[0] == 'l' && p[1] == 'o' && p[2] == 'n' && p[3] == 'g')
+			iterations = 200000;
 	crc_init();
 	for (u32 i = 0; i < KERNEL_BYTES; i++)
 		buffer[i] = (u8)(i * 7 + 3);
