@@ -38,6 +38,7 @@ enum tc_exit_kind {
 	TCX_EMULATE,   /* the instruction at guest_eip goes to the emulator */
 	TCX_ATTN,      /* block entry saw the attention word */
 	TCX_STI,       /* continue at guest_eip after an interrupt window opened */
+	TCX_DIVIDE_ERROR, /* the div or idiv at guest_eip raises #DE (its test said so) */
 };
 
 struct tc_block;

@@ -699,6 +699,10 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		case TCX_STI:
 			st->exits[EXIT_STI]++;
 			break;
+		case TCX_DIVIDE_ERROR:
+			st->exits[EXIT_DIVIDE_ERROR]++;
+			vcpu_deliver(v, EXC_DE, false, 0, false, h->eip);
+			break;
 		}
 	}
 	st->cycles_total = __rdtsc() - start;

@@ -358,11 +358,13 @@ static void emit_soft_esp(struct builder *b, int8_t disp, bool write)
 }
 
 /* mov between (%r11,%r10) and register `reg` (0-15, r8 = 8): `op` is
- * 0x89 (store) or 0x8B (load); 16 or 32 bits. */
+ * 0x89 (store) or 0x8B (load); 8, 16 or 32 bits. */
 static void emit_soft_mov(struct builder *b, uint8_t op, unsigned reg, unsigned size)
 {
 	if (size == 2)
 		emit_u8(&b->e, 0x66);
+	if (size == 1)
+		op--; /* 0x88, 0x8A */
 	const uint8_t mov[] = {(uint8_t)(0x43 | (reg & 8) >> 1), op, (uint8_t)(0x04 | (reg & 7) << 3), 0x13};
 	emit_bytes(&b->e, mov, sizeof mov);
 }
@@ -428,7 +430,7 @@ static bool emit_r8_mem(struct builder *b, const ZydisDecodedOperand *m, bool lo
 	req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
 	unsigned r = load ? 0 : 1, mm = load ? 1 : 0;
 	req.operands[r].type = ZYDIS_OPERAND_TYPE_REGISTER;
-	req.operands[r].reg.value = size == 2 ? ZYDIS_REGISTER_R8W : ZYDIS_REGISTER_R8D;
+	req.operands[r].reg.value = size == 1 ? ZYDIS_REGISTER_R8B : size == 2 ? ZYDIS_REGISTER_R8W : ZYDIS_REGISTER_R8D;
 	mem_from(&req.operands[mm], m, size);
 	req.operands[mm].mem.displacement = (int32_t)(req.operands[mm].mem.displacement + adjust);
 	if (is_fs_gs(m->mem.segment)) {
@@ -928,6 +930,72 @@ static void emit_sreg_reload(struct builder *b, const struct insn *in)
 		emit_adjust_esp(&b->e, 4);
 }
 
+/* div and idiv raise #DE from a test ahead of them, not through a host
+ * SIGFPE: div faults exactly when the high half of its dividend (AH, DX,
+ * EDX) is not below the divisor, a zero divisor included; idiv is tested
+ * for a zero divisor only (its signed overflow stays with the signal).
+ * #DE pushes the flags of before the instruction, so the test leaves them
+ * alone: with r8 = ~divisor and r10 = the high half, both zero-extended,
+ * RCX = high - divisor (0 - divisor for idiv) in 64 bits has its upper
+ * half all ones exactly when the instruction will not fault; rorx brings
+ * that half down, and a not makes ECX zero for jecxz.  Divisors in
+ * AH-BH (no REX form can name them beside r8) keep the signal.  False
+ * when nothing was emitted. */
+static bool emit_div_check(struct builder *b, const struct insn *in)
+{
+	const ZydisDecodedOperand *o = &in->ops[0];
+	uint16_t size = o->size / 8;
+	uint32_t at = b->e.pos;
+
+	if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		ZydisRegister r = o->reg.value;
+		if (r == ZYDIS_REGISTER_AH || r == ZYDIS_REGISTER_CH || r == ZYDIS_REGISTER_DH || r == ZYDIS_REGISTER_BH)
+			return false;
+		ZydisEncoderRequest req;
+		memset(&req, 0, sizeof req);
+		req.mnemonic = ZYDIS_MNEMONIC_MOV;
+		req.operand_count = 2;
+		req.operands[0].type = ZYDIS_OPERAND_TYPE_REGISTER;
+		req.operands[0].reg.value = ZYDIS_REGISTER_R8D;
+		req.operands[1].type = ZYDIS_OPERAND_TYPE_REGISTER;
+		req.operands[1].reg.value = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_COMPAT_32, r);
+		if (!emit_encoded(&b->e, &req, false))
+			return false;
+	} else if (o->type != ZYDIS_OPERAND_TYPE_MEMORY || !emit_r8_mem(b, o, true, 0, size)) {
+		b->e.pos = at;
+		return false;
+	}
+	if (size == 1)
+		emit_bytes(&b->e, (const uint8_t[]){0x45, 0x0F, 0xB6, 0xC0}, 4); /* movzx %r8b, %r8d */
+	else if (size == 2)
+		emit_bytes(&b->e, (const uint8_t[]){0x45, 0x0F, 0xB7, 0xC0}, 4); /* movzx %r8w, %r8d */
+	emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE);     /* mov %rcx, save */
+	if (in->d.mnemonic == ZYDIS_MNEMONIC_IDIV) {
+		emit_bytes(&b->e, (const uint8_t[]){0x49, 0xF7, 0xD0}, 3);          /* not %r8 */
+		emit_bytes(&b->e, (const uint8_t[]){0x49, 0x8D, 0x48, 0x01}, 4);    /* lea 1(%r8), %rcx */
+	} else {
+		if (size == 4)
+			emit_bytes(&b->e, (const uint8_t[]){0x41, 0x89, 0xD2}, 3);  /* mov %edx, %r10d */
+		else if (size == 2)
+			emit_bytes(&b->e, (const uint8_t[]){0x44, 0x0F, 0xB7, 0xD2}, 4); /* movzx %dx, %r10d */
+		else /* AX against divisor << 8: AH >= divisor exactly when AX >= divisor * 256 */
+			emit_bytes(&b->e, (const uint8_t[]){0x44, 0x0F, 0xB7, 0xD0, /* movzx %ax, %r10d */
+							    0xC4, 0x43, 0x7B, 0xF0, 0xC0, 0x18}, /* rorx $24, %r8d, %r8d */
+				   10);
+		emit_bytes(&b->e, (const uint8_t[]){0x49, 0xF7, 0xD0}, 3);                /* not %r8 */
+		emit_bytes(&b->e, (const uint8_t[]){0x4B, 0x8D, 0x4C, 0x02, 0x01}, 5);    /* lea 1(%r10,%r8), %rcx */
+	}
+	emit_bytes(&b->e, (const uint8_t[]){0xC4, 0xE3, 0xFB, 0xF0, 0xC9, 0x20, /* rorx $32, %rcx, %rcx */
+					    0xF7, 0xD1,                         /* not %ecx */
+					    0x67, 0xE3, 0x0C},                  /* jecxz no_fault */
+		   11);
+	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE); /* mov save, %rcx */
+	uint32_t fault = emit_jmp(&b->e, 0);
+	add_exit(b, fault, in->eip, TCX_DIVIDE_ERROR, false);
+	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE); /* no_fault: mov save, %rcx */
+	return true;
+}
+
 static uint32_t branch_target(const struct insn *in)
 {
 	ZyanU64 t = 0;
@@ -943,15 +1011,18 @@ static bool emit_insn(struct builder *b, struct insn *in)
 	bool ok = true;
 
 	switch (in->cls) {
-	case XC_PLAIN:
+	case XC_PLAIN: {
+		bool checked = (in->d.mnemonic == ZYDIS_MNEMONIC_DIV || in->d.mnemonic == ZYDIS_MNEMONIC_IDIV) &&
+			       emit_div_check(b, in);
 		if (b->soft && emit_soft_plain(b, in))
 			break;
 		ok = emit_plain(b, in);
-		if (ok) {
+		if (ok && !checked) {
 			st->insn_verbatim++;
 			return false;
 		}
 		break;
+	}
 	case XC_PUSH:
 		ok = emit_push(b, in);
 		break;

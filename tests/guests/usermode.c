@@ -131,6 +131,17 @@ static void user_main(void)
 	UOK(last_trap.vector == 6 && last_trap.eip == at, "syscall raises #UD (no SYSCALL in the CPU)");
 	EXPECT_TRAP(at, "divl %%ecx", "a"(1), "d"(0), "c"(0));
 	UOK(last_trap.vector == 0 && last_trap.eip == at, "#DE at CPL 3 reaches the kernel");
+	static u32 zero_divisor;
+	EXPECT_TRAP(at, "divl (%%ebx)", "a"(1), "d"(0), "b"(&zero_divisor));
+	UOK(last_trap.vector == 0 && last_trap.eip == at, "so does #DE from a zero divisor in memory");
+	EXPECT_TRAP(at, "divb %%cl", "a"(0x300), "c"(3));
+	UOK(last_trap.vector == 0 && last_trap.eip == at, "and from divb with AH not below the divisor");
+	u32 q = 0x300, r = 0;
+	__asm__ volatile("divb %%cl" : "+a"(q) : "c"(4) : "cc");
+	UIS(q, 0xC0, "divb that fits divides");
+	static u32 three = 3;
+	__asm__ volatile("divl (%%ebx)" : "+a"(q), "+d"(r) : "b"(&three) : "cc");
+	UIS(q, 0x40, "divl with a divisor in memory divides");
 	EXPECT_TRAP(at, "ljmp $0x33, $0");
 	UOK(last_trap.vector == 13 && last_trap.error == 0x30, "a far jump to selector 0x33 is the guest's own #GP");
 
@@ -169,7 +180,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(31);
+	plan(35);
 	gdt[6] = 0;
 	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	syscall_hook = sys;
