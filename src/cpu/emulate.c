@@ -1194,7 +1194,7 @@ void emu_step(struct vcpu *v)
 			 * bytes before the page may run onto it. */
 			uint32_t page_eip = (page_lin & ~0xFFFu) - v->seg[S_CS].base;
 			vmem_tlb_flush(v);
-			shadow_unmap(v->shadow, page_lin >> 12);
+			shadow_invlpg(v->shadow, v->cr0, v->cr3, v->cr4, page_lin >> 12);
 			tc_jtab_clear_range(v->tc, page_eip - (ZYDIS_MAX_INSTRUCTION_LENGTH - 1),
 					    ZYDIS_MAX_INSTRUCTION_LENGTH - 1);
 			tc_jtab_clear_range(v->tc, page_eip, PAGE_SIZE_4K);

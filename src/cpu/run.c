@@ -215,6 +215,9 @@ void vcpu_prefault_retry(struct vcpu *v)
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K) ||
 	    (v->pf_retry.write && v->mem->code_page[r.phys >> PAGE_SHIFT_4K]))
 		return; /* left to the fault path */
+	if (!v->pf_retry.soft && !r.large &&
+	    shadow_holds(v->shadow, window, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty))
+		return; /* the handler's invlpg mapped it ahead */
 	v->stats->prefaults++;
 	if (v->pf_retry.soft)
 		soft_fill(v, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);

@@ -239,7 +239,7 @@ static void unmap_slot(struct shadow *s, uint32_t sl)
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
-void shadow_unmap(struct shadow *s, uint32_t lin)
+void shadow_invlpg(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin)
 {
 	if (!s->paging)
 		return;
@@ -248,7 +248,15 @@ void shadow_unmap(struct shadow *s, uint32_t lin)
 	 * reach them (a TLB without PCIDs holds none of them either). */
 	for (unsigned w = 0; w < SHADOW_WINDOWS; w++) {
 		uint32_t sl = slot(w, lin);
-		if (w == SHADOW_KERNEL || (w - 1) / 2 == s->cur || (s->lin_flags[sl] & SHADOW_GLOBAL))
+		bool here = w == SHADOW_KERNEL || (w - 1) / 2 == s->cur;
+		if (!(s->lin_flags[sl] & SHADOW_MAPPED) || (!here && !(s->lin_flags[sl] & SHADOW_GLOBAL)))
+			continue;
+		struct pw_result r;
+		unsigned access = PW_PROBE | (shadow_is_user(w) ? PF_U : 0);
+		if (here && pw_walk(s->mem, cr0, cr3, cr4, lin << PAGE_SHIFT_4K, access, &r) && r.accessed &&
+		    gmem_is_ram(s->mem, r.phys, PAGE_SIZE_4K))
+			shadow_map(s, w, lin, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty, r.global);
+		else
 			unmap_slot(s, sl);
 	}
 	stlb_drop(&s->soft, lin);
@@ -484,12 +492,13 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t p
 	BT86_ASSERT(s->paging && phys < s->mem->size >> PAGE_SHIFT_4K);
 	if (!shadow_mappable(s, window, lin_page))
 		return; /* host page 0, or the guard page: accesses there are emulated */
+	uint8_t flags = (uint8_t)(SHADOW_MAPPED | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
 	if (s->lin_flags[lin] & SHADOW_MAPPED)
 		forget(s, lin); /* remapped (another frame, or now writable) */
 	else if (host_mappings(s) + 2 > SHADOW_MAX_MAPPINGS)
 		capacity_flush(s);
 	s->lin_phys[lin] = phys;
-	s->lin_flags[lin] = (uint8_t)(SHADOW_MAPPED | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
+	s->lin_flags[lin] = flags;
 	s->n_single++;
 	s->alias_next[lin] = s->alias_head[phys];
 	s->alias_head[phys] = lin;
@@ -534,6 +543,12 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 	s->n_pieces++;
 	s->stats->shadow_runs++;
 	count_mappings(s);
+}
+
+bool shadow_holds(const struct shadow *s, unsigned window, uint32_t lin_page, uint32_t phys, bool rw)
+{
+	uint32_t sl = slot(window, lin_page);
+	return (s->lin_flags[sl] & SHADOW_MAPPED) && s->lin_phys[sl] == phys && !(s->lin_flags[sl] & SHADOW_RW) == !rw;
 }
 
 uint32_t shadow_frame(const struct shadow *s, uint32_t sl)

@@ -140,9 +140,16 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, 
  * one host mapping (a 4 MiB page), same permissions for all. */
 void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, uint32_t n, bool rw,
 		    bool global);
-/* invlpg: drops linear page `lin` from the kernel window and the current
- * pair, and its global mappings from every window. */
-void shadow_unmap(struct shadow *s, uint32_t lin);
+/* invlpg: linear page `lin` leaves the kernel window and the current pair,
+ * and its global mappings every window.  A slot of the kernel window or the
+ * current pair that held it takes at once what the tables at cr3 map there
+ * now, when that is RAM with A already set (writable only with D set):
+ * what a refill would find, nothing in guest memory changed, as a TLB may
+ * load a translation ahead of use (SDM vol. 3 4.10.2.3).  Linux's
+ * kmap_atomic and copy-on-write change an entry, invlpg it and touch the
+ * page next: one host mapping over the old one, where dropping it cost a
+ * reservation, a host fault and a mapping. */
+void shadow_invlpg(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin);
 /* Drops every mapping, or with keep_global every non-global one. */
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause);
 /* A CR3 load (the new tables at cr3): drops the kernel window's non-global
@@ -154,6 +161,9 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
  * recently used pair, emptied of its non-global pages and bound to cr3:
  * `cur` says which.  Counted as a CR3 flush. */
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
+/* Whether linear page `lin` of window `window` maps physical page `phys`
+ * with permission `rw` already. */
+bool shadow_holds(const struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw);
 /* The physical page slot `sl` maps, or SHADOW_NONE. */
 uint32_t shadow_frame(const struct shadow *s, uint32_t sl);
 /* Write-protects every alias of physical page `phys` (code) or restores the

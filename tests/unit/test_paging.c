@@ -23,6 +23,12 @@ static void wr(uint32_t phys, uint32_t v)
 	gmem_write(&m.mem, phys, 4, v);
 }
 
+/* invlpg of a page the tables at cr3 do not map (an empty directory). */
+static void invlpg_unmapped(uint32_t lin)
+{
+	shadow_invlpg(&m.shadow, CR0_PG | CR0_PE, 0x7F000, 0, lin);
+}
+
 static sigjmp_buf probe_env;
 
 static void probe_fault(int sig)
@@ -150,14 +156,14 @@ START_TEST(test_shadow_aliases_and_flushes)
 	shadow_map(&m.shadow, shadow_uview(m.shadow.cur), 0x70000, frame, false, false);
 	ck_assert_uint_eq(m.shadow.alias_head[frame], (shadow_uview(m.shadow.cur) << 20) | 0x70000);
 	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)(shadow_window_base(shadow_uview(m.shadow.cur)) + 0x70000000u), 0);
-	shadow_unmap(&m.shadow, 0x70000);
+	invlpg_unmapped(0x70000);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 3);
 	ck_assert_uint_eq(m.shadow.alias_head[frame], 0x50000);
 	ck_assert_uint_eq(m.shadow.alias_next[0x50000], 0x40000);
 	gmem_write(&m.mem, 0x300010, 4, 0xCAFE);
 	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)0x40000010, 0xCAFE); /* both aliases see it */
 	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)0x50000010, 0xCAFE);
-	shadow_unmap(&m.shadow, 0x40000);
+	invlpg_unmapped(0x40000);
 	ck_assert_uint_eq(m.shadow.alias_head[frame], 0x50000);
 	ck_assert_uint_eq(m.shadow.alias_next[0x50000], SHADOW_NONE);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 2);
@@ -254,8 +260,8 @@ START_TEST(test_shadow_invlpg_reaches_the_current_pair)
 	shadow_map(&m.shadow, SHADOW_KERNEL, 5, 0x300, false, false);
 	shadow_map(&m.shadow, shadow_uview(b), 5, 0x300, false, false);
 	shadow_map(&m.shadow, shadow_kview(b), 5, 0x300, false, false);
-	shadow_unmap(&m.shadow, 5);
-	shadow_unmap(&m.shadow, 6);
+	invlpg_unmapped(5);
+	invlpg_unmapped(6);
 	ck_assert_uint_eq(shadow_frame(&m.shadow, 5), SHADOW_NONE);
 	ck_assert_uint_eq(shadow_frame(&m.shadow, shadow_uview(b) << 20 | 5), SHADOW_NONE);
 	ck_assert_uint_eq(shadow_frame(&m.shadow, shadow_kview(b) << 20 | 5), SHADOW_NONE);
@@ -264,6 +270,40 @@ START_TEST(test_shadow_invlpg_reaches_the_current_pair)
 	ck_assert(readable(shadow_window_base(shadow_uview(a)) + 0x5000));
 	ck_assert_uint_eq(shadow_frame(&m.shadow, shadow_uview(a) << 20 | 6), SHADOW_NONE);
 	ck_assert_uint_eq(m.stats.shadow_mappings, 1);
+}
+END_TEST
+
+/* invlpg of a page the tables now map to RAM with A set takes the new
+ * frame at once (writable only with D), leaves A alone where it is clear,
+ * and drops what they no longer map. */
+START_TEST(test_shadow_invlpg_maps_ahead)
+{
+	const uint32_t pd = 0x20000, pt = 0x21000;
+	machine_init(&m, 0);
+	wr(pd, pt | PTE_P | PTE_W | PTE_A);
+	wr(pt + 4 * 1, 0x200000 | PTE_P | PTE_W | PTE_A | PTE_D);
+	wr(pt + 4 * 2, 0x201000 | PTE_P | PTE_W | PTE_A);
+	wr(pt + 4 * 3, 0x202000 | PTE_P | PTE_W);
+	wr(0x205000, 0x5A5A);
+	shadow_set_paging(&m.shadow, true);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd, 0);
+	for (uint32_t lin = 1; lin <= 4; lin++)
+		shadow_map(&m.shadow, SHADOW_KERNEL, lin, 0x300 + lin, true, false);
+	wr(pt + 4 * 1, 0x205000 | PTE_P | PTE_W | PTE_A | PTE_D); /* kmap_atomic's new frame */
+	shadow_invlpg(&m.shadow, CR0_PG | CR0_PE, pd, 0, 1);
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 1), 0x205);
+	ck_assert_uint_eq(*(volatile uint32_t *)(uintptr_t)0x1000u, 0x5A5A);
+	ck_assert(accessible(0x1000, true));
+	shadow_invlpg(&m.shadow, CR0_PG | CR0_PE, pd, 0, 2);      /* clean: read-only until D */
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 2), 0x201);
+	ck_assert(accessible(0x2000, false) && !accessible(0x2000, true));
+	shadow_invlpg(&m.shadow, CR0_PG | CR0_PE, pd, 0, 3);      /* A clear: dropped, A still clear */
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 3), SHADOW_NONE);
+	ck_assert_uint_eq(rd(pt + 4 * 3) & PTE_A, 0);
+	shadow_invlpg(&m.shadow, CR0_PG | CR0_PE, pd, 0, 4);      /* not present: dropped */
+	ck_assert_uint_eq(shadow_frame(&m.shadow, 4), SHADOW_NONE);
+	ck_assert(!readable(0x4000));
+	ck_assert_uint_eq(m.stats.shadow_mappings, 2);
 }
 END_TEST
 
@@ -313,7 +353,7 @@ START_TEST(test_shadow_runs_count_as_mappings)
 	ck_assert_uint_eq(m.shadow.n_pieces, 30);
 	ck_assert(accessible(0x40000000ull + 29 * 0x400000ull + 0x1234, true));
 	for (uint32_t i = 0; i < 100; i++)
-		shadow_unmap(&m.shadow, 0x40000 + 2 * i);    /* invlpg splits the first run */
+		invlpg_unmapped(0x40000 + 2 * i);    /* invlpg splits the first run */
 	ck_assert_uint_eq(m.shadow.n_pieces, 130);
 	ck_assert(!readable(0x40000000ull) && readable(0x40001000ull));
 	/* Single pages fill what the pieces leave. */
@@ -440,6 +480,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_shadow_aliases_and_flushes);
 	tcase_add_test(t, test_shadow_switch_keeps_and_rechecks);
 	tcase_add_test(t, test_shadow_invlpg_reaches_the_current_pair);
+	tcase_add_test(t, test_shadow_invlpg_maps_ahead);
 	tcase_add_test(t, test_shadow_run_keeps_code_read_only);
 	tcase_add_test(t, test_shadow_capacity_bound);
 	tcase_add_test(t, test_shadow_runs_count_as_mappings);
