@@ -39,6 +39,7 @@ enum tc_exit_kind {
 	TCX_ATTN,      /* block entry saw the attention word */
 	TCX_STI,       /* continue at guest_eip after an interrupt window opened */
 	TCX_DIVIDE_ERROR, /* the div or idiv at guest_eip raises #DE (its test said so) */
+	TCX_PORT,      /* the in or out at guest_eip (CPL 0), described by io; the block goes on at resume */
 };
 
 struct tc_block;
@@ -48,10 +49,18 @@ struct tc_exit {
 	uint32_t patch;       /* code offset of the rel32 that chaining rewrites, or 0 */
 	uint32_t guest_eip;
 	uint8_t kind;
+	uint32_t io;          /* TCX_PORT: TC_IO_* bits, the length and the immediate port */
+	uint32_t resume;      /* TCX_PORT: code offset of the next instruction's code */
 	struct tc_block *owner;
 	struct tc_block *linked;
 	struct tc_exit *in_next;
 };
+
+/* A TCX_PORT exit's io word: the access size in bytes (1, 2, 4) in bits
+ * 0-2, the instruction's length in bits 4-7, the immediate port in bits
+ * 16-31 unless the port is DX. */
+#define TC_IO_IN 0x8u
+#define TC_IO_DX 0x100u
 
 /* Host offset (from the block's start) of each guest instruction's code. */
 struct tc_insn_map {

@@ -702,6 +702,23 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		case TCX_STI:
 			st->exits[EXIT_STI]++;
 			break;
+		case TCX_PORT: {
+			st->exits[EXIT_PORT]++;
+			uint64_t gen = v->tc->generation;
+			unsigned size = ex->io & 7u;
+			uint16_t port = ex->io & TC_IO_DX ? (uint16_t)h->gpr[R_EDX] : (uint16_t)(ex->io >> 16);
+			uint32_t mask = size == 4 ? 0xFFFFFFFFu : (1u << 8 * size) - 1;
+			if (ex->io & TC_IO_IN)
+				h->gpr[R_EAX] = (h->gpr[R_EAX] & ~mask) | (board_io_read(v->board, port, size) & mask);
+			else
+				board_io_write(v->board, port, size, h->gpr[R_EAX] & mask);
+			h->eip += ex->io >> 4 & 0xFu;
+			if (gen == v->tc->generation && src->valid) {
+				next = src;
+				resume = ex->resume;
+			}
+			break;
+		}
 		case TCX_DIVIDE_ERROR:
 			st->exits[EXIT_DIVIDE_ERROR]++;
 			vcpu_deliver(v, EXC_DE, false, 0, false, h->eip);

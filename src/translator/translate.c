@@ -16,6 +16,8 @@ struct pending_exit {
 	uint32_t guest_eip;
 	uint8_t kind;
 	bool chainable;
+	uint32_t io;        /* TCX_PORT's, as tc_exit's */
+	uint32_t resume;
 };
 
 struct builder {
@@ -268,7 +270,28 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 static void add_exit(struct builder *b, uint32_t patch, uint32_t eip, uint8_t kind, bool chainable)
 {
 	BT86_ASSERT(b->n_exits < ARRAY_SIZE(b->exits));
-	b->exits[b->n_exits++] = (struct pending_exit){patch, eip, kind, chainable};
+	b->exits[b->n_exits++] = (struct pending_exit){patch, eip, kind, chainable, 0, 0};
+}
+
+/* in and out at CPL 0 (where every port is allowed): an exit that the
+ * monitor serves from what the translator decoded, the block going on
+ * after it (the monitor's loop takes a pending interrupt first).  String
+ * forms, and other rings with their IOPL and I/O bitmap, go to the
+ * emulator. */
+static void emit_port_exit(struct builder *b, const struct insn *in)
+{
+	ZydisMnemonic mn = in->d.mnemonic;
+	const ZydisDecodedOperand *acc = &in->ops[mn == ZYDIS_MNEMONIC_IN ? 0 : 1];
+	const ZydisDecodedOperand *port = &in->ops[mn == ZYDIS_MNEMONIC_IN ? 1 : 0];
+	uint32_t io = acc->size / 8u | in->d.length << 4 | (mn == ZYDIS_MNEMONIC_IN ? TC_IO_IN : 0);
+	if (port->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+		io |= (uint32_t)port->imm.value.u << 16;
+	else
+		io |= TC_IO_DX;
+	uint32_t at = emit_jmp(&b->e, 0);
+	add_exit(b, at, in->eip, TCX_PORT, false);
+	b->exits[b->n_exits - 1].io = io;
+	b->exits[b->n_exits - 1].resume = b->e.pos;
 }
 
 /* Whether a branch to `eip` may be chained: its target is on the block's
@@ -1144,6 +1167,9 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		emit_disp32(b, (const uint8_t[]){0x41, 0x8B, (uint8_t)(0x87 | gpr_num(in->ops[0].reg.value) << 3)}, 3,
 			    VC_CR2);
 		break;
+	case XC_PORT:
+		emit_port_exit(b, in);
+		break;
 	case XC_EMULATE:
 		ok = false;
 		break;
@@ -1176,6 +1202,7 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 		case XC_MOV_FROM_SREG:
 		case XC_PUSH_SREG:
 		case XC_SREG_RELOAD:
+		case XC_PORT:
 			continue;
 		case XC_PLAIN:
 			break;
@@ -1320,11 +1347,14 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			in->cls = uaccess_class(in);
 		if (in->cls == XC_MOV_FROM_CR2 && (mode & XMODE_CPL_MASK) != 0)
 			in->cls = XC_EMULATE; /* #GP outside ring 0 */
+		if ((in->d.mnemonic == ZYDIS_MNEMONIC_IN || in->d.mnemonic == ZYDIS_MNEMONIC_OUT) &&
+		    (mode & XMODE_CPL_MASK) == 0)
+			in->cls = XC_PORT;
 		in->cls = tsc_class(in, mode);
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&
-			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING && in->cls != XC_MOV_FROM_CR2 &&
+			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING && in->cls != XC_MOV_FROM_CR2 && in->cls != XC_PORT &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
 			    in->cls != XC_PUSHA && in->cls != XC_POPA &&
 			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&
@@ -1392,7 +1422,8 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 		}
 		emit_set_rel32(&b->e, p->patch, stub);
 		blk->exits[i] = (struct tc_exit){.stub = stub, .patch = p->chainable ? p->patch : 0,
-						 .guest_eip = p->guest_eip, .kind = p->kind, .owner = blk};
+						 .guest_eip = p->guest_eip, .kind = p->kind, .io = p->io,
+						 .resume = p->resume, .owner = blk};
 	}
 	memcpy(blk->map, b->map, (b->n_insns + 1) * sizeof *blk->map);
 	blk->eip = eip;

@@ -180,6 +180,35 @@ START_TEST(test_sensitive_instruction_exits)
 }
 END_TEST
 
+/* in and out at CPL 0 are port exits described by the translator, the
+ * block going on after them; at CPL 3 (IOPL, the I/O bitmap) they end the
+ * block for the emulator. */
+START_TEST(test_port_io_exits_and_continues)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* out %al, $0x80; in (%dx), %eax; inc %ebx */
+	translate(&m, (const uint8_t[]){0xE6, 0x80, 0xED, 0x43}, 4);
+	ck_assert_uint_eq(last_block->guest_len, 5); /* through the hlt after them */
+	unsigned ports = 0;
+	for (unsigned i = 0; i < last_block->n_exits; i++) {
+		const struct tc_exit *ex = &last_block->exits[i];
+		if (ex->kind != TCX_PORT)
+			continue;
+		if (ex->guest_eip == GUEST_CODE)
+			ck_assert_uint_eq(ex->io, 1u | 2u << 4 | 0x80u << 16);
+		else
+			ck_assert_uint_eq(ex->io, 4u | 1u << 4 | TC_IO_IN | TC_IO_DX);
+		ck_assert_uint_gt(ex->resume, last_block->host);
+		ports++;
+	}
+	ck_assert_uint_eq(ports, 2);
+	translate_in(&m, (const uint8_t[]){0xE6, 0x80, 0x43}, 3, 3);
+	ck_assert_uint_eq(last_block->guest_len, 2);
+	ck_assert_uint_eq(last_block->exits[last_block->n_exits - 1].kind, TCX_EMULATE);
+}
+END_TEST
+
 /* Execution of rewrites: guest code computes, the test checks registers. */
 START_TEST(test_push_pop_call_ret_execute)
 {
@@ -298,6 +327,7 @@ Suite *rewrite_suite(void)
 	tcase_add_test(t, test_call_through_absolute_high_address);
 	tcase_add_test(t, test_fs_absolute_high_address);
 	tcase_add_test(t, test_sensitive_instruction_exits);
+	tcase_add_test(t, test_port_io_exits_and_continues);
 	suite_add_tcase(s, t);
 	t = tcase_create("execution");
 	tcase_add_test(t, test_push_pop_call_ret_execute);
