@@ -1,9 +1,10 @@
 /*
  * The virtual CPU model the guest sees through CPUID, RDTSC and the MSRs.
  *
- * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, CX8, PGE, CMOV, CLFSH,
- * MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2 and POPCNT.  Hidden: SEP and
- * SYSCALL (guests use int n), PAE and long mode, XSAVE/OSXSAVE/AVX (the
+ * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, CX8, SEP, PGE, CMOV,
+ * CLFSH, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2 and POPCNT.  SYSENTER
+ * and SYSEXIT are emulated (emulate.c) with their three MSRs.  Hidden:
+ * SYSCALL (an AMD-only instruction in 32-bit mode), PAE and long mode, XSAVE/OSXSAVE/AVX (the
  * monitor switches only fxsave-sized state), VMX, MTRR, MCE/MCA.  The local
  * APIC is present (APIC_BASE MSR 0x1B, at 0xFEE00000).  Every instruction these features
  * name runs natively in translated code, with identical results in 64-bit
@@ -47,7 +48,7 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[0] = 0x000006F1;       /* family 6, model 15, stepping 1 */
 		out[1] = 8u << 8;          /* CLFLUSH line 64 bytes, APIC ID 0 */
 		out[2] = (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23);
-		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | (1u << 13) |
+		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 9) | (1u << 11) | (1u << 13) |
 			 (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
 		break;
 	case 7:
@@ -112,6 +113,15 @@ bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 	case 0x10A: /* IA32_ARCH_CAPABILITIES */
 		*val = CPU_ARCH_CAPABILITIES;
 		return true;
+	case 0x174: /* IA32_SYSENTER_CS */
+		*val = v->sysenter_cs;
+		return true;
+	case 0x175: /* IA32_SYSENTER_ESP */
+		*val = v->sysenter_esp;
+		return true;
+	case 0x176: /* IA32_SYSENTER_EIP */
+		*val = v->sysenter_eip;
+		return true;
 	case 0x17: /* IA32_PLATFORM_ID */
 	case 0x8B: /* IA32_BIOS_SIGN_ID */
 		*val = 0;
@@ -129,6 +139,15 @@ bool cpu_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 		return true; /* the mode changes, so blocks built for a native rdtsc are not reused */
 	case 0x8B:
 	case 0x1A0:
+		return true;
+	case 0x174:
+		v->sysenter_cs = (uint16_t)val;
+		return true;
+	case 0x175:
+		v->sysenter_esp = (uint32_t)val;
+		return true;
+	case 0x176:
+		v->sysenter_eip = (uint32_t)val;
 		return true;
 	case 0x1B:
 		/* The base stays put (relocating it is not modelled); the

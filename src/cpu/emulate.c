@@ -1348,7 +1348,24 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_NOP:
 		break;
 	case ZYDIS_MNEMONIC_SYSENTER:
+		/* SDM vol. 2B SYSENTER: flat ring-0 CS and SS from the MSR,
+		 * VM, IF and RF cleared. */
+		if (!(v->cr0 & CR0_PE) || !(v->sysenter_cs & 0xFFFC))
+			vcpu_raise(v, EXC_GP, true, 0);
+		vcpu_set_eflags(v, vcpu_eflags(v) & ~(FL_VM | FL_IF | FL_RF));
+		seg_set_fast_system(v, v->sysenter_cs, 0);
+		v->hot->gpr[R_ESP] = v->sysenter_esp;
+		e->next = v->sysenter_eip;
+		break;
 	case ZYDIS_MNEMONIC_SYSEXIT:
+		/* Back to ring 3 at EDX with ESP = ECX; CS and SS are the 3rd
+		 * and 4th descriptors from the MSR's. */
+		if (!(v->cr0 & CR0_PE) || !(v->sysenter_cs & 0xFFFC) || v->cpl != 0)
+			vcpu_raise(v, EXC_GP, true, 0);
+		seg_set_fast_system(v, (uint16_t)(v->sysenter_cs + 16), 3);
+		v->hot->gpr[R_ESP] = v->hot->gpr[R_ECX];
+		e->next = v->hot->gpr[R_EDX];
+		break;
 	case ZYDIS_MNEMONIC_SYSCALL:
 	case ZYDIS_MNEMONIC_SYSRET:
 	case ZYDIS_MNEMONIC_RDTSCP:

@@ -227,6 +227,17 @@ void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
 	commit(v, S_CS, (uint16_t)((sel & ~3u) | new_cpl), &c);
 }
 
+void seg_set_fast_system(struct vcpu *v, uint16_t cs, unsigned cpl)
+{
+	uint16_t cs_sel = (uint16_t)((cs & ~3u) | cpl), ss_sel = (uint16_t)(((cs & ~3u) + 8) | cpl);
+	struct seg_cache c = {.base = 0, .limit = 0xFFFFFFFFu, .type = 0xB, .s = true, .p = true, .db = true,
+			      .g = true, .valid = true, .dpl = (uint8_t)cpl};
+	v->cpl = cpl;
+	commit(v, S_CS, cs_sel, &c);
+	c.type = 0x3;
+	commit(v, S_SS, ss_sel, &c);
+}
+
 void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code)
 {
 	struct seg_cache c = {.sel = sel, .base = 0, .limit = 0xFFFFFFFFu, .type = code ? 0xB : 0x3,

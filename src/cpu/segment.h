@@ -52,6 +52,10 @@ void seg_reload_disarm(struct vcpu *v);
 /* After translated code ran: ES, DS and FS as it left them (repeated
  * recorded loads) in seg[] too. */
 void seg_sync_reloads(struct vcpu *v);
+/* SYSENTER and SYSEXIT (SDM vol. 2B): CPL becomes `cpl`, CS the flat code
+ * segment `cs` | cpl and SS the flat data segment after it, of that DPL,
+ * without reading a descriptor. */
+void seg_set_fast_system(struct vcpu *v, uint16_t cs, unsigned cpl);
 /* Sets a segment register without checks (reset, boot protocol). */
 void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code);
 
