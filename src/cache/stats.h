@@ -22,6 +22,7 @@ enum exit_reason {
 	EXIT_SOFT_MISS,    /* a soft-TLB access found no entry (stlb.h) */
 	EXIT_DIVIDE_ERROR, /* a div or idiv's test found it would raise #DE */
 	EXIT_PORT,         /* in or out at CPL 0, done without the emulator */
+	EXIT_INVLPG,       /* invlpg at CPL 0, done without the emulator */
 	EXIT_REASONS,
 };
 

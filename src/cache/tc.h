@@ -40,6 +40,7 @@ enum tc_exit_kind {
 	TCX_STI,       /* continue at guest_eip after an interrupt window opened */
 	TCX_DIVIDE_ERROR, /* the div or idiv at guest_eip raises #DE (its test said so) */
 	TCX_PORT,      /* the in or out at guest_eip (CPL 0), described by io; the block goes on at resume */
+	TCX_INVLPG,    /* the invlpg at guest_eip (CPL 0) of the linear address in VC_TARGET */
 };
 
 struct tc_block;
@@ -49,7 +50,7 @@ struct tc_exit {
 	uint32_t patch;       /* code offset of the rel32 that chaining rewrites, or 0 */
 	uint32_t guest_eip;
 	uint8_t kind;
-	uint32_t io;          /* TCX_PORT: TC_IO_* bits, the length and the immediate port */
+	uint32_t io;          /* TCX_PORT: TC_IO_* bits, the length and the immediate port; TCX_INVLPG: the length */
 	uint32_t resume;      /* TCX_PORT: code offset of the next instruction's code */
 	struct tc_block *owner;
 	struct tc_block *linked;
@@ -57,8 +58,8 @@ struct tc_exit {
 };
 
 /* A TCX_PORT exit's io word: the access size in bytes (1, 2, 4) in bits
- * 0-2, the instruction's length in bits 4-7, the immediate port in bits
- * 16-31 unless the port is DX. */
+ * 0-2, the instruction's length in bits 4-7 (a TCX_INVLPG's has only
+ * that), the immediate port in bits 16-31 unless the port is DX. */
 #define TC_IO_IN 0x8u
 #define TC_IO_DX 0x100u
 

@@ -972,6 +972,20 @@ static bool fetch_decode(struct emu *e, uint32_t eip)
 	return true;
 }
 
+void emu_invlpg(struct vcpu *v, uint32_t lin)
+{
+	if (!(v->cr0 & CR0_PG))
+		return;
+	/* The table is keyed by EIP (the page starts at page_eip whatever
+	 * CS's base), and a block starting in the last bytes before the page
+	 * may run onto it. */
+	uint32_t page_eip = (lin & ~0xFFFu) - v->seg[S_CS].base;
+	vmem_tlb_flush(v);
+	shadow_invlpg(v->shadow, v->cr0, v->cr3, v->cr4, lin >> 12);
+	tc_jtab_clear_range(v->tc, page_eip - (ZYDIS_MAX_INSTRUCTION_LENGTH - 1), ZYDIS_MAX_INSTRUCTION_LENGTH - 1);
+	tc_jtab_clear_range(v->tc, page_eip, PAGE_SIZE_4K);
+}
+
 void emu_step(struct vcpu *v)
 {
 	struct emu em = {.v = v};
@@ -1187,18 +1201,7 @@ void emu_step(struct vcpu *v)
 		break;
 	case ZYDIS_MNEMONIC_INVLPG:
 		require_cpl0(e);
-		if (v->cr0 & CR0_PG) {
-			uint32_t page_lin = v->seg[seg_of(&e->ops[0])].base + ea(e, &e->ops[0]);
-			/* The table is keyed by EIP (the page starts at page_eip
-			 * whatever CS's base), and a block starting in the last
-			 * bytes before the page may run onto it. */
-			uint32_t page_eip = (page_lin & ~0xFFFu) - v->seg[S_CS].base;
-			vmem_tlb_flush(v);
-			shadow_invlpg(v->shadow, v->cr0, v->cr3, v->cr4, page_lin >> 12);
-			tc_jtab_clear_range(v->tc, page_eip - (ZYDIS_MAX_INSTRUCTION_LENGTH - 1),
-					    ZYDIS_MAX_INSTRUCTION_LENGTH - 1);
-			tc_jtab_clear_range(v->tc, page_eip, PAGE_SIZE_4K);
-		}
+		emu_invlpg(v, v->seg[seg_of(&e->ops[0])].base + ea(e, &e->ops[0]));
 		break;
 	case ZYDIS_MNEMONIC_WBINVD:
 	case ZYDIS_MNEMONIC_INVD:

@@ -14,6 +14,9 @@
 #include "vcpu.h"
 
 void emu_step(struct vcpu *v);
+/* invlpg of linear address `lin` at CPL 0: the monitor's TLB, the
+ * shadow's page (shadow_invlpg) and the lookup entries of code on it. */
+void emu_invlpg(struct vcpu *v, uint32_t lin);
 
 /* A fault while the emulator runs a guest instruction natively in its bounce
  * thunk (run.c's signal handler calls this for faults at that address):

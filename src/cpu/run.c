@@ -719,6 +719,11 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			}
 			break;
 		}
+		case TCX_INVLPG:
+			st->exits[EXIT_INVLPG]++;
+			emu_invlpg(v, h->target);
+			h->eip += ex->io >> 4 & 0xFu;
+			break;
 		case TCX_DIVIDE_ERROR:
 			st->exits[EXIT_DIVIDE_ERROR]++;
 			vcpu_deliver(v, EXC_DE, false, 0, false, h->eip);

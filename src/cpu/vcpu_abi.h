@@ -43,7 +43,7 @@
 #define VC_ATTN_REQ 0x34    /*   u32: monitor requests (stop, flush, ...) */
 #define VC_IRQ_WAIT 0x38    /* u32: interrupt pending but masked by IF = 0 */
 #define VC_EXIT_ARG 0x3c    /* tc offset of the exit stub taken, or EXIT_ARG_* */
-#define VC_TARGET 0x40      /* guest target of an indirect transfer that missed */
+#define VC_TARGET 0x40      /* guest target of an indirect transfer that missed; an invlpg's address */
 #define VC_FS_BASE 0x44
 #define VC_HOST_RSP 0x48    /* u64: monitor stack pointer while guest code runs */
 #define VC_EXIT_GATE 0x50   /* u64: address of vcpu_exit_gate */

@@ -1170,6 +1170,19 @@ static bool emit_insn(struct builder *b, struct insn *in)
 	case XC_PORT:
 		emit_port_exit(b, in);
 		break;
+	case XC_INVLPG: {
+		/* lea M, %r8d; mov %r8d, VC_TARGET(%r15); then the exit */
+		if (!emit_lea(b, &in->ops[0], 0, 0)) {
+			ok = false;
+			break;
+		}
+		emit_bytes(&b->e, (const uint8_t[]){0x45, 0x89, 0x47, VC_TARGET}, 4);
+		uint32_t at = emit_jmp(&b->e, 0);
+		add_exit(b, at, in->eip, TCX_INVLPG, false);
+		b->exits[b->n_exits - 1].io = (uint32_t)in->d.length << 4;
+		st->insn_callout++;
+		return true;
+	}
 	case XC_EMULATE:
 		ok = false;
 		break;
@@ -1350,6 +1363,8 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		if ((in->d.mnemonic == ZYDIS_MNEMONIC_IN || in->d.mnemonic == ZYDIS_MNEMONIC_OUT) &&
 		    (mode & XMODE_CPL_MASK) == 0)
 			in->cls = XC_PORT;
+		if (in->d.mnemonic == ZYDIS_MNEMONIC_INVLPG && (mode & XMODE_CPL_MASK) == 0)
+			in->cls = XC_INVLPG;
 		in->cls = tsc_class(in, mode);
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&

@@ -11,7 +11,8 @@
  *  - an inline rewrite: stack operations (64-bit mode has no 32-bit push),
  *    branches, cli/sti/pushf/popf and segment-register reads;
  *  - an exit the monitor serves from the decoded instruction, the block
- *    going on after it (XC_PORT: in and out at CPL 0);
+ *    going on after it (XC_PORT: in and out at CPL 0), or ending there
+ *    (XC_INVLPG at CPL 0);
  *  - an exit to the one-instruction emulator (XC_EMULATE): every other
  *    sensitive instruction, and anything not known to behave the same in
  *    64-bit mode.
@@ -73,6 +74,7 @@ enum xclass {
 	XC_SREG_RELOAD, /* mov r, %es/%ds/%fs and their pops at CPL 0: a recorded load repeated inline */
 	XC_MOV_FROM_CR2, /* mov %cr2, r32 at CPL 0: a load from the VCPU (the page-fault handler's read) */
 	XC_PORT,        /* in/out at CPL 0: an exit the monitor serves without the emulator, the block going on */
+	XC_INVLPG,      /* invlpg at CPL 0: its linear address computed inline, an exit without the emulator */
 	XC_KWIN_MEM,    /* a marked ring-0 instruction's explicit memory operand, in the current kernel view */
 	XC_KWIN_STRING, /* a marked ring-0 string instruction: ESI and EDI moved into that view */
 	XC_EMULATE,

@@ -209,6 +209,24 @@ START_TEST(test_port_io_exits_and_continues)
 }
 END_TEST
 
+/* invlpg at CPL 0 computes its linear address into VC_TARGET and ends
+ * the block with an exit of its own; elsewhere the emulator's #GP. */
+START_TEST(test_invlpg_exits_with_its_address)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	const char *t = translate(&m, (const uint8_t[]){0x0F, 0x01, 0x7C, 0x83, 0x10}, 5); /* invlpg 0x10(%ebx,%eax,4) */
+	HAS(t, "lea r8d, [ebx + eax*4 + 0x10]");
+	HAS(t, "mov dword ptr [r15 + 0x40], r8d");
+	ck_assert_uint_eq(last_block->guest_len, 5);
+	const struct tc_exit *ex = &last_block->exits[last_block->n_exits - 1];
+	ck_assert_uint_eq(ex->kind, TCX_INVLPG);
+	ck_assert_uint_eq(ex->io >> 4, 5);
+	translate_in(&m, (const uint8_t[]){0x0F, 0x01, 0x38}, 3, 3); /* invlpg (%eax) at CPL 3 */
+	ck_assert_uint_eq(last_block->exits[last_block->n_exits - 1].kind, TCX_EMULATE);
+}
+END_TEST
+
 /* Execution of rewrites: guest code computes, the test checks registers. */
 START_TEST(test_push_pop_call_ret_execute)
 {
@@ -328,6 +346,7 @@ Suite *rewrite_suite(void)
 	tcase_add_test(t, test_fs_absolute_high_address);
 	tcase_add_test(t, test_sensitive_instruction_exits);
 	tcase_add_test(t, test_port_io_exits_and_continues);
+	tcase_add_test(t, test_invlpg_exits_with_its_address);
 	suite_add_tcase(s, t);
 	t = tcase_create("execution");
 	tcase_add_test(t, test_push_pop_call_ret_execute);
