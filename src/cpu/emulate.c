@@ -861,10 +861,6 @@ static void mov_cr(struct emu *e)
 		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
 		if (val & ~0x7FFu)
 			vcpu_raise(v, EXC_GP, true, 0);
-		if (val & 0x20) {
-			unsupported(e, "PAE paging (CR4.PAE)");
-			return;
-		}
 	}
 	*regs[n] = val;
 	if (n != 2)
@@ -882,7 +878,7 @@ static void mov_cr(struct emu *e)
 		struct fetch_memo memo = {.v = v};
 		memset(memo.page, 0xFF, sizeof memo.page);
 		tc_jtab_switch(v->tc, still_fetches, &memo);
-	} else if (n == 4 && ((old ^ val) & 0x90) && (v->cr0 & CR0_PG)) {
+	} else if (n == 4 && ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE)) && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);
 	}

@@ -109,13 +109,15 @@ static void smc_write(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, 
 	}
 }
 
-/* Maps the page of a successful walk into a window: a 4 MiB page whose
+/* Maps the page of a successful walk into a window: a large page whose
  * frames are all RAM as one run, else the one 4 KiB page. */
 static void shadow_fill(struct vcpu *v, unsigned window, uint32_t lin, const struct pw_result *r)
 {
-	uint32_t base_phys = (r->phys & 0xFFC00000u) >> PAGE_SHIFT_4K, base_lin = (lin & 0xFFC00000u) >> PAGE_SHIFT_4K;
-	if (r->large && gmem_is_ram(v->mem, base_phys << PAGE_SHIFT_4K, 0x400000))
-		shadow_map_run(v->shadow, window, base_lin, base_phys, 1024, r->writable && r->dirty, r->global);
+	uint32_t mask = ~(r->large_bytes - 1);
+	uint32_t base_phys = (r->phys & mask) >> PAGE_SHIFT_4K, base_lin = (lin & mask) >> PAGE_SHIFT_4K;
+	if (r->large_bytes && gmem_is_ram(v->mem, base_phys << PAGE_SHIFT_4K, r->large_bytes))
+		shadow_map_run(v->shadow, window, base_lin, base_phys, r->large_bytes >> PAGE_SHIFT_4K,
+			       r->writable && r->dirty, r->global);
 	else
 		shadow_map(v->shadow, window, lin >> PAGE_SHIFT_4K, r->phys >> PAGE_SHIFT_4K, r->writable && r->dirty,
 			   r->global);
@@ -215,7 +217,7 @@ void vcpu_prefault_retry(struct vcpu *v)
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K) ||
 	    (v->pf_retry.write && v->mem->code_page[r.phys >> PAGE_SHIFT_4K]))
 		return; /* left to the fault path */
-	if (!v->pf_retry.soft && !r.large &&
+	if (!v->pf_retry.soft && !r.large_bytes &&
 	    shadow_holds(v->shadow, window, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty))
 		return; /* the handler's invlpg mapped it ahead */
 	v->stats->prefaults++;

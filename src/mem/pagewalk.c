@@ -3,40 +3,90 @@
 #include "../cpu/vcpu.h"
 #include "gmem.h"
 
-static uint32_t read_entry(struct gmem *m, uint32_t phys)
-{
-	return gmem_read(m, phys, 4);
-}
-
 /* Sets bits in a paging entry the way the processor does: a locked
  * read-modify-write of guest memory, and only when they are clear (so a
- * walk that changes nothing writes nothing). */
+ * walk that changes nothing writes nothing).  A and D are in the low
+ * dword of a PAE entry too. */
 static void set_bits(struct gmem *m, uint32_t phys, uint32_t entry, uint32_t bits)
 {
 	if ((entry & bits) != bits)
 		gmem_write(m, phys, 4, entry | bits);
 }
 
+/* The levels of a walk, as each paging mode makes them: the directory
+ * entry and, for a small page, the table entry (their low dwords, the
+ * high ones checked already). */
+struct levels {
+	uint32_t pde_at, pde, pte_at, pte;
+	bool large;
+};
+
+/* 2-level: a 4 KiB table entry, or a 4 MiB page with CR4.PSE. */
+static bool walk_legacy(struct gmem *m, uint32_t cr3, uint32_t cr4, uint32_t lin, struct levels *l)
+{
+	l->pde_at = (cr3 & ~0xFFFu) + (lin >> 22) * 4;
+	l->pde = gmem_read(m, l->pde_at, 4);
+	if (!(l->pde & PTE_P))
+		return false;
+	l->large = (l->pde & PTE_PS) && (cr4 & CR4_PSE);
+	if (l->large)
+		return true;
+	l->pte_at = (l->pde & ~0xFFFu) + ((lin >> 12) & 0x3FF) * 4;
+	l->pte = gmem_read(m, l->pte_at, 4);
+	return l->pte & PTE_P;
+}
+
+/* PAE's 64-bit entries: a PDPTE, then a 2 MiB page or a table entry.  With
+ * MAXPHYADDR 32 (CPUID 0x80000008) and no NXE, every high dword bit is
+ * reserved, as are a 2 MiB page's bits 13-20 and a PDPTE's 1, 2 and 5-8. */
+static bool walk_pae(struct gmem *m, uint32_t cr3, uint32_t lin, struct levels *l, bool *rsvd)
+{
+	uint32_t pdpte_at = (cr3 & ~0x1Fu) + (lin >> 30) * 8;
+	uint32_t pdpte = gmem_read(m, pdpte_at, 4);
+	if (!(pdpte & PTE_P))
+		return false;
+	if (gmem_read(m, pdpte_at + 4, 4) || (pdpte & 0x1E6u)) {
+		*rsvd = true;
+		return false;
+	}
+	l->pde_at = (pdpte & ~0xFFFu) + ((lin >> 21) & 0x1FF) * 8;
+	l->pde = gmem_read(m, l->pde_at, 4);
+	if (!(l->pde & PTE_P))
+		return false;
+	l->large = l->pde & PTE_PS;
+	if (gmem_read(m, l->pde_at + 4, 4) || (l->large && (l->pde & 0x1FE000u))) {
+		*rsvd = true;
+		return false;
+	}
+	if (l->large)
+		return true;
+	l->pte_at = (l->pde & ~0xFFFu) + ((lin >> 12) & 0x1FF) * 8;
+	l->pte = gmem_read(m, l->pte_at, 4);
+	if (!(l->pte & PTE_P))
+		return false;
+	if (gmem_read(m, l->pte_at + 4, 4)) {
+		*rsvd = true;
+		return false;
+	}
+	return true;
+}
+
 bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin, unsigned access,
 	     struct pw_result *r)
 {
-	bool write = access & PF_W, user = access & PF_U, probe = access & PW_PROBE;
-	uint32_t pde_at = (cr3 & ~0xFFFu) + (lin >> 22) * 4;
-	uint32_t pde = read_entry(m, pde_at);
+	bool write = access & PF_W, user = access & PF_U, probe = access & PW_PROBE, rsvd = false;
+	struct levels l;
 
 	access &= PF_W | PF_U;
 	r->err = access;
-	if (!(pde & PTE_P))
+	if (!((cr4 & CR4_PAE) ? walk_pae(m, cr3, lin, &l, &rsvd) : walk_legacy(m, cr3, cr4, lin, &l))) {
+		if (rsvd)
+			r->err = access | PF_P | PF_RSVD;
 		return false;
-	bool large = (pde & PTE_PS) && (cr4 & CR4_PSE);
-	uint32_t pte_at = 0, pte = pde, perms = pde;
-	if (!large) {
-		pte_at = (pde & ~0xFFFu) + ((lin >> 12) & 0x3FF) * 4;
-		pte = read_entry(m, pte_at);
-		if (!(pte & PTE_P))
-			return false;
-		perms = pde & pte; /* U and W must be set at both levels */
 	}
+	if (l.large)
+		l.pte = l.pde;
+	uint32_t perms = l.large ? l.pde : l.pde & l.pte; /* U and W must be set at both levels */
 	bool u_ok = perms & PTE_U, w_ok = perms & PTE_W;
 	r->err = access | PF_P;
 	if (user && !u_ok)
@@ -45,21 +95,20 @@ bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t 
 		return false;
 	r->user = u_ok;
 	r->writable = w_ok || (!user && !(cr0 & CR0_WP));
-	r->global = (pte & PTE_G) && (cr4 & CR4_PGE);
-	r->large = large;
-	r->accessed = (pde & PTE_A) && (pte & PTE_A);
-	if (large) {
-		r->phys = (pde & 0xFFC00000u) | (lin & 0x3FFFFF);
+	r->global = (l.pte & PTE_G) && (cr4 & CR4_PGE);
+	r->large_bytes = !l.large ? 0 : (cr4 & CR4_PAE) ? 0x200000u : 0x400000u;
+	r->accessed = (l.pde & PTE_A) && (l.pte & PTE_A);
+	if (l.large) {
+		r->phys = (l.pde & ~(r->large_bytes - 1)) | (lin & (r->large_bytes - 1));
 		if (!probe)
-			set_bits(m, pde_at, pde, PTE_A | (write ? PTE_D : 0));
-		r->dirty = write || (pde & PTE_D);
+			set_bits(m, l.pde_at, l.pde, PTE_A | (write ? PTE_D : 0));
 	} else {
-		r->phys = (pte & ~0xFFFu) | (lin & 0xFFF);
+		r->phys = (l.pte & ~0xFFFu) | (lin & 0xFFF);
 		if (!probe) {
-			set_bits(m, pde_at, pde, PTE_A);
-			set_bits(m, pte_at, pte, PTE_A | (write ? PTE_D : 0));
+			set_bits(m, l.pde_at, l.pde, PTE_A);
+			set_bits(m, l.pte_at, l.pte, PTE_A | (write ? PTE_D : 0));
 		}
-		r->dirty = write || (pte & PTE_D);
 	}
+	r->dirty = write || (l.pte & PTE_D);
 	return true;
 }

@@ -1,7 +1,9 @@
 /*
- * The guest's 2-level page tables (IA-32 without PAE, SDM vol. 3 ch. 4.3):
- * 4 KiB pages and, with CR4.PSE, 4 MiB pages; permissions with CR0.WP; the
- * accessed and dirty bits set as the processor sets them.
+ * The guest's page tables (SDM vol. 3 ch. 4.3 and 4.4): 2-level ones with
+ * 4 KiB pages and, with CR4.PSE, 4 MiB pages; with CR4.PAE 3-level ones of
+ * 64-bit entries with 4 KiB and 2 MiB pages (no NX: the CPU model has no
+ * EFER); permissions with CR0.WP; the accessed and dirty bits set as the
+ * processor sets them.
  */
 #ifndef BT86_PAGEWALK_H
 #define BT86_PAGEWALK_H
@@ -21,10 +23,12 @@
 #define PF_P 0x1u
 #define PF_W 0x2u
 #define PF_U 0x4u
+#define PF_RSVD 0x8u
 /* Not an error-code bit: a look that sets neither A nor D. */
 #define PW_PROBE 0x100u
 
 #define CR4_PSE 0x10u
+#define CR4_PAE 0x20u
 #define CR4_PGE 0x80u
 
 struct gmem;
@@ -35,7 +39,7 @@ struct pw_result {
 	bool user;          /* user-accessible */
 	bool global;        /* G with CR4.PGE */
 	bool dirty;         /* D is set in the mapping entry */
-	bool large;         /* a 4 MiB page */
+	uint32_t large_bytes; /* a large page's size (4 MiB, or 2 MiB under PAE), else 0 */
 	bool accessed;      /* A was already set at every level */
 	uint32_t err;       /* #PF error code when the walk failed */
 };
@@ -43,7 +47,7 @@ struct pw_result {
 /* Translates `lin` for an access of kind `access` (PF_W, PF_U, PW_PROBE).
  * Returns true with *r filled, setting A (and D for a write) in guest
  * memory unless probing, or false with r->err the #PF error code (P when a
- * present entry denied it). */
+ * present entry denied it, RSVD too when one had a reserved bit set). */
 bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin, unsigned access,
 	     struct pw_result *r);
 
