@@ -7,11 +7,12 @@
 # and writes one, whose image file must hold the write after the run, and
 # that the run ends cleanly when the kernel halts after poweroff.  Every
 # /init line is printed.
-# usage: boot_test.sh BT86 DIR
+# usage: boot_test.sh BT86 DIR [FLAVOUR]   (686, or 686-pae: Debian's default,
+# which needs PAE paging)
 set -uo pipefail
-bt86=$1 dir=$2
+bt86=$1 dir=$2 flavour=${3:-686}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-"$root/scripts/fetch-linux" "$dir" || { echo "FAIL: could not fetch the kernel and busybox"; exit 1; }
+"$root/scripts/fetch-linux" "$dir" "$flavour" || { echo "FAIL: could not fetch the kernel and busybox"; exit 1; }
 out=$(mktemp) err=$(mktemp) disks=$(mktemp -d)
 day_before=$(date -u +%Y-%m-%d)
 trap 'rm -rf "$out" "$err" "$disks"' EXIT
@@ -38,6 +39,8 @@ done
 [ "$(dd if="$disks/0.img" bs=512 skip=1 count=1 2>/dev/null | head -c 16)" = "written by /init" ] ||
 	{ echo "FAIL: the image file does not hold /init's write to the master"; fails=$((fails + 1)); }
 # The kernel's clock comes from the RTC, which tells the host's time.
+grep -qE "^init: uname -r is [0-9.-]+-$flavour[[:space:]]*$" "$out" ||
+	{ echo "FAIL: the kernel that ran is not Debian's $flavour flavour"; fails=$((fails + 1)); }
 grep -qE "^init: the date is ($day_before|$day_after)" "$out" ||
 	{ echo "FAIL: the guest's date is not the host's ($day_before)"; fails=$((fails + 1)); }
 [ "$status" -eq 0 ] || { echo "FAIL: bt86 exit status $status, expected 0"; fails=$((fails + 1)); }
