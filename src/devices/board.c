@@ -192,6 +192,7 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	b->com1.mcr = 0x08; /* OUT2 set, as SeaBIOS leaves it */
 	b->port92 = 0x02;   /* A20 on */
 	vga_init(&b->vga, v->mem);
+	pci_init(&b->pci);
 	i8042_init(&b->kbc, kbc_irq, kbc_reset, b);
 	rtc_init(&b->rtc, v->mem->size, rtc_irq, b);
 	ata_init(&b->ide, ata_irq, b);
@@ -211,6 +212,8 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 			   err, errlen) ||
 	    iobus_register(&b->io, VGA_PORT_BASE, VGA_PORT_COUNT, "vga", &b->vga, vga_read, vga_write, err,
 			   errlen) ||
+	    iobus_register(&b->io, PCI_PORT, PCI_PORT_COUNT, "pci (configuration mechanism #1)", &b->pci, pci_read,
+			   pci_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_PORT61, 1, "system control port B", b, port61_read, port61_write,
 			   err, errlen) ||
 	    iobus_register(&b->io, BOARD_RTC_PORT, 2, "mc146818 (RTC/CMOS)", &b->rtc, rtc_read, rtc_write, err,

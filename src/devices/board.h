@@ -27,6 +27,7 @@
 #include "mc146818.h"
 #include "mmiobus.h"
 #include "panic_watch.h"
+#include "pci.h"
 #include "uart16550.h"
 #include "vga.h"
 
@@ -65,6 +66,7 @@ struct board {
 	uint8_t port61;         /* system control port B's stored bits */
 	uint8_t port92;         /* system control port A */
 	struct vga vga;
+	struct pci_host pci;
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;
