@@ -24,6 +24,7 @@
 #include "loader/bda.h"
 #include "loader/linux.h"
 #include "loader/multiboot.h"
+#include "loader/acpi.h"
 #include "loader/mptable.h"
 #include "mem/gmem.h"
 #include "mem/shadow.h"
@@ -326,6 +327,10 @@ int main(int argc, char **argv)
 	cpu_cpuid(1, 0, id);
 	if (mptable_write(&mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE, id[0], id[3])) {
 		snprintf(err, sizeof err, "no room for the MP table below 1 MiB");
+		goto free_board;
+	}
+	if (acpi_write(&mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE)) {
+		snprintf(err, sizeof err, "no room for the ACPI tables below 1 MiB");
 		goto free_board;
 	}
 	vcpu.hot->eip = boot.entry;

@@ -115,6 +115,13 @@ static void board_reset(struct board *b, const char *source)
 		vcpu_stop(b->v, BT86_EXIT_HALTED, "the guest reset the machine (%s)", source);
 }
 
+/* \_S5 through PM1a_CNT: the machine is off; the run ends cleanly. */
+static void power_off(void *opaque)
+{
+	struct board *b = opaque;
+	vcpu_stop(b->v, BT86_EXIT_HALTED, "the guest powered off");
+}
+
 static void kbc_reset(void *opaque)
 {
 	board_reset(opaque, "i8042 reset line");
@@ -193,6 +200,7 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	b->port92 = 0x02;   /* A20 on */
 	vga_init(&b->vga, v->mem);
 	pci_init(&b->pci);
+	acpi_pm_init(&b->pm, pit_now_ns, power_off, b);
 	i8042_init(&b->kbc, kbc_irq, kbc_reset, b);
 	rtc_init(&b->rtc, v->mem->size, rtc_irq, b);
 	ata_init(&b->ide, ata_irq, b);
@@ -212,6 +220,8 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 			   err, errlen) ||
 	    iobus_register(&b->io, VGA_PORT_BASE, VGA_PORT_COUNT, "vga", &b->vga, vga_read, vga_write, err,
 			   errlen) ||
+	    iobus_register(&b->io, ACPI_PM_PORT, ACPI_PM_PORT_COUNT, "acpi (PM1a and PM timer)", &b->pm,
+			   acpi_pm_read, acpi_pm_write, err, errlen) ||
 	    iobus_register(&b->io, PCI_PORT, PCI_PORT_COUNT, "pci (configuration mechanism #1)", &b->pci, pci_read,
 			   pci_write, err, errlen) ||
 	    iobus_register(&b->io, BOARD_PORT61, 1, "system control port B", b, port61_read, port61_write,

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "acpi_pm.h"
 #include "ata.h"
 #include "debug_exit.h"
 #include "disk.h"
@@ -67,6 +68,7 @@ struct board {
 	uint8_t port92;         /* system control port A */
 	struct vga vga;
 	struct pci_host pci;
+	struct acpi_pm pm;      /* the ACPI PM1 and timer blocks */
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;

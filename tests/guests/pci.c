@@ -12,25 +12,6 @@ static u32 cfg_addr(u32 bus, u32 dev, u32 fn, u32 reg)
 	return 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (reg & 0xFC);
 }
 
-static u32 inl(u16 port)
-{
-	u32 v;
-	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
-static u16 inw(u16 port)
-{
-	u16 v;
-	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
-static void outw(u16 port, u16 v)
-{
-	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port));
-}
-
 static u32 cfg_read(u32 bus, u32 dev, u32 fn, u32 reg)
 {
 	outl(0xCF8, cfg_addr(bus, dev, fn, reg));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "devices/acpi_pm.h"
 #include "devices/ata.h"
 #include "devices/console.h"
 #include "devices/disk.h"
@@ -173,6 +174,47 @@ static void on_exit_port(void *opaque, int status)
 	(void)opaque;
 	exit_status = status;
 }
+
+static uint64_t fake_ns;
+static int powered_off;
+
+static uint64_t fake_now(void)
+{
+	return fake_ns;
+}
+
+static void fake_power_off(void *opaque)
+{
+	(void)opaque;
+	powered_off++;
+}
+
+/* The PM timer counts 3.579545 MHz in 24 bits and sets TMR_STS at each
+ * bit-23 carry until cleared by a write of 1; SCI_EN reads set; SLP_EN
+ * powers off with SLP_TYP 5 only. */
+START_TEST(test_acpi_pm_timer_and_sleep)
+{
+	struct acpi_pm pm;
+	fake_ns = 0;
+	powered_off = 0;
+	acpi_pm_init(&pm, fake_now, fake_power_off, NULL);
+	ck_assert_uint_eq(acpi_pm_read(&pm, 8, 4), 0);
+	fake_ns = 1000000000u;
+	ck_assert_uint_eq(acpi_pm_read(&pm, 8, 4), ACPI_PM_TIMER_HZ);
+	ck_assert_uint_eq(acpi_pm_read(&pm, 0, 2) & 1, 0); /* no carry of bit 23 yet */
+	fake_ns = 3000000000u;                               /* 10,738,635 ticks: past 2^23 */
+	ck_assert_uint_eq(acpi_pm_read(&pm, 8, 4), (3u * ACPI_PM_TIMER_HZ) & 0xFFFFFF);
+	ck_assert_uint_eq(acpi_pm_read(&pm, 0, 2) & 1, 1);
+	acpi_pm_write(&pm, 0, 2, 1);
+	ck_assert_uint_eq(acpi_pm_read(&pm, 0, 2) & 1, 0);
+	ck_assert_uint_eq(acpi_pm_read(&pm, 4, 2) & 1, 1);  /* SCI_EN */
+	acpi_pm_write(&pm, 4, 2, 0x2000 | 1u << 10);       /* SLP_EN with SLP_TYP 1 */
+	ck_assert_int_eq(powered_off, 0);
+	acpi_pm_write(&pm, 4, 2, 0x2000 | ACPI_SLP_TYP_S5 << 10);
+	ck_assert_int_eq(powered_off, 1);
+	ck_assert_uint_eq(acpi_pm_read(&pm, 4, 2), ACPI_SLP_TYP_S5 << 10 | 1); /* SLP_EN reads 0 */
+}
+END_TEST
 
 START_TEST(test_exit_port)
 {
@@ -571,6 +613,7 @@ Suite *devices_suite(void)
 	tcase_add_test(t, test_uart_overrun_line_status);
 	tcase_add_test(t, test_uart_loopback);
 	tcase_add_test(t, test_exit_port);
+	tcase_add_test(t, test_acpi_pm_timer_and_sleep);
 	tcase_add_test(t, test_pic_priority_and_eoi);
 	tcase_add_test(t, test_pic_mask_edge_and_cascade);
 	tcase_add_test(t, test_pit_periods_and_latch);
