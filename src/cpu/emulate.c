@@ -968,6 +968,17 @@ static bool fetch_decode(struct emu *e, uint32_t eip)
 	return true;
 }
 
+/* An iret completed: NMIs are no longer blocked, and one that waited
+ * meanwhile is taken at the next attention check. */
+static void nmi_unblock(struct vcpu *v)
+{
+	if (!v->nmi_blocked)
+		return;
+	v->nmi_blocked = false;
+	if (v->board->lapic.nmi_pending)
+		v->hot->attn_irq = 1;
+}
+
 void emu_invlpg(struct vcpu *v, uint32_t lin)
 {
 	if (!(v->cr0 & CR0_PG))
@@ -1071,6 +1082,7 @@ void emu_step(struct vcpu *v)
 			load_eflags(e, new_fl, 4);
 			e->next = new_eip;
 			vcpu_prefault_retry(v);
+			nmi_unblock(v);
 			break;
 		}
 		/* Return to an outer level: check everything, then commit
@@ -1088,6 +1100,7 @@ void emu_step(struct vcpu *v)
 		seg_null_inaccessible(v);
 		e->next = new_eip;
 		vcpu_prefault_retry(v);
+		nmi_unblock(v);
 		break;
 	}
 	case ZYDIS_MNEMONIC_MOV:

@@ -511,8 +511,9 @@ static void handle_attention(struct vcpu *v)
 		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_POLL, __ATOMIC_RELAXED);
 		board_poll(v->board, pit_now_ns());
 	}
-	if (board_take_nmi(v->board)) {
+	if (!v->nmi_blocked && board_take_nmi(v->board)) {
 		v->halted = false;
+		v->nmi_blocked = true;
 		vcpu_deliver(v, EXC_NMI, false, 0, false, h->eip); /* whatever IF says */
 	}
 	if (h->attn_irq) {

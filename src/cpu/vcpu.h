@@ -144,6 +144,9 @@ struct vcpu {
 	uint32_t dr[8];
 	unsigned cpl;
 	bool halted;
+	/* An NMI was delivered and no iret has run since: another waits
+	 * (SDM vol. 3 6.7.1). */
+	bool nmi_blocked;
 	/* Set when the run must end: exit status and the diagnostic, if any. */
 	bool stopped;
 	int exit_status;
