@@ -3,7 +3,9 @@
  *
  * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE,
  * CMOV, CLFSH, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2 and POPCNT.
- * SYSENTER and SYSEXIT are emulated (emulate.c) with their three MSRs.  PAE
+ * SYSENTER and SYSEXIT are emulated (emulate.c) with their three MSRs,
+ * RDTSCP with IA32_TSC_AUX, and CR4.UMIP keeps SGDT, SIDT, SLDT, SMSW and
+ * STR from rings 1-3 (leaf 7 names UMIP, leaf 0x80000001 RDTSCP).  PAE
  * paging comes without NX (no EFER) and with MAXPHYADDR 32 (leaf
  * 0x80000008; QEMU's qemu32 has no such leaf, hence 36): guest RAM ends
  * below 4 GiB, so a physical address bit above 31 in a paging entry is a
@@ -57,8 +59,10 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 			 (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
 		break;
 	case 7:
-		if (subleaf == 0)
+		if (subleaf == 0) {
+			out[2] = 1u << 2;  /* UMIP */
 			out[3] = 1u << 29; /* IA32_ARCH_CAPABILITIES */
+		}
 		break;
 	case 0x80000000u:
 		out[0] = CPUID_MAX_EXT;
@@ -67,6 +71,9 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 	case 0x80000003u:
 	case 0x80000004u:
 		memcpy(out, brand + 16 * (leaf - 0x80000002u), 16);
+		break;
+	case 0x80000001u:
+		out[3] = 1u << 27; /* RDTSCP */
 		break;
 	case 0x80000008u:
 		out[0] = 0x2020; /* 32 physical and 32 linear address bits */
@@ -130,6 +137,9 @@ bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 	case 0x176: /* IA32_SYSENTER_EIP */
 		*val = v->sysenter_eip;
 		return true;
+	case 0xC0000103u: /* IA32_TSC_AUX */
+		*val = v->tsc_aux;
+		return true;
 	case 0x17: /* IA32_PLATFORM_ID */
 	case 0x8B: /* IA32_BIOS_SIGN_ID */
 		*val = 0;
@@ -147,6 +157,11 @@ bool cpu_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 		return true; /* the mode changes, so blocks built for a native rdtsc are not reused */
 	case 0x8B:
 	case 0x1A0:
+		return true;
+	case 0xC0000103u: /* bits 63:32 reserved */
+		if (val >> 32)
+			return false;
+		v->tsc_aux = (uint32_t)val;
 		return true;
 	case 0x174:
 		v->sysenter_cs = (uint16_t)val;

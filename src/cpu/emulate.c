@@ -41,6 +41,13 @@ static void unsupported(struct emu *e, const char *what)
 	vcpu_stop(e->v, BT86_EXIT_UNSUPPORTED, "unsupported %s at eip %#x (bytes %s)", what, e->v->hot->eip, hex);
 }
 
+/* SGDT, SIDT, SLDT, SMSW and STR outside ring 0 with CR4.UMIP: #GP(0). */
+static void umip_check(struct emu *e)
+{
+	if ((e->v->cr4 & CR4_UMIP) && e->v->cpl > 0)
+		vcpu_raise(e->v, EXC_GP, true, 0);
+}
+
 static void require_cpl0(struct emu *e)
 {
 	if (e->v->cpl != 0)
@@ -858,8 +865,8 @@ static void mov_cr(struct emu *e)
 		}
 		val |= CR0_ET;
 	} else if (n == 4) {
-		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
-		if (val & ~0x7FFu)
+		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP */
+		if (val & ~0xFFFu)
 			vcpu_raise(v, EXC_GP, true, 0);
 	}
 	*regs[n] = val;
@@ -1178,9 +1185,11 @@ void emu_step(struct vcpu *v)
 		load_table_reg(e, &v->idtr);
 		break;
 	case ZYDIS_MNEMONIC_SGDT:
+		umip_check(e);
 		store_table_reg(e, &v->gdtr);
 		break;
 	case ZYDIS_MNEMONIC_SIDT:
+		umip_check(e);
 		store_table_reg(e, &v->idtr);
 		break;
 	case ZYDIS_MNEMONIC_LLDT:
@@ -1191,11 +1200,13 @@ void emu_step(struct vcpu *v)
 		break;
 	case ZYDIS_MNEMONIC_SLDT:
 	case ZYDIS_MNEMONIC_STR: {
+		umip_check(e);
 		uint16_t sel = e->d->mnemonic == ZYDIS_MNEMONIC_STR ? v->tr.sel : v->ldtr.sel;
 		op_write(e, 0, sel);
 		break;
 	}
 	case ZYDIS_MNEMONIC_SMSW:
+		umip_check(e);
 		op_write(e, 0, e->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY ? v->cr0 & 0xFFFF : v->cr0);
 		break;
 	case ZYDIS_MNEMONIC_LMSW: {
@@ -1225,12 +1236,15 @@ void emu_step(struct vcpu *v)
 		v->hot->gpr[R_EDX] = out[3];
 		break;
 	}
-	case ZYDIS_MNEMONIC_RDTSC: {
+	case ZYDIS_MNEMONIC_RDTSC:
+	case ZYDIS_MNEMONIC_RDTSCP: {
 		if ((v->cr4 & 0x4) && v->cpl != 0)
 			vcpu_raise(v, EXC_GP, true, 0);
 		uint64_t t = cpu_rdtsc(v);
 		v->hot->gpr[R_EAX] = (uint32_t)t;
 		v->hot->gpr[R_EDX] = (uint32_t)(t >> 32);
+		if (e->d->mnemonic == ZYDIS_MNEMONIC_RDTSCP)
+			v->hot->gpr[R_ECX] = v->tsc_aux;
 		break;
 	}
 	case ZYDIS_MNEMONIC_RDMSR:
@@ -1380,7 +1394,6 @@ void emu_step(struct vcpu *v)
 		break;
 	case ZYDIS_MNEMONIC_SYSCALL:
 	case ZYDIS_MNEMONIC_SYSRET:
-	case ZYDIS_MNEMONIC_RDTSCP:
 	case ZYDIS_MNEMONIC_RDPID:
 	case ZYDIS_MNEMONIC_RDPMC:
 	case ZYDIS_MNEMONIC_XGETBV:

@@ -165,6 +165,7 @@ struct vcpu {
 	/* IA32_SYSENTER_CS, _ESP and _EIP (MSRs 0x174-0x176): 16 and 32 bits
 	 * wide, as a 32-bit processor (and QEMU's i386 target) keeps them. */
 	uint16_t sysenter_cs;
+	uint32_t tsc_aux;       /* IA32_TSC_AUX (0xC0000103), what rdtscp gives in ECX */
 	uint32_t sysenter_esp, sysenter_eip;
 	uint64_t gs_base;       /* the host GS base last set (run.c's user_view_on) */
 	/* A store into translated code is being single-stepped to completion. */
@@ -206,6 +207,7 @@ void vcpu_stop(struct vcpu *v, int status, const char *fmt, ...)
 #define CR0_NW 0x20000000u
 #define CR0_CD 0x40000000u
 #define CR0_PG 0x80000000u
+#define CR4_UMIP 0x800u
 
 /* Exception vectors. */
 enum {

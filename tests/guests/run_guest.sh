@@ -6,6 +6,8 @@
 #  - QEMU prints the same output and leaves with the same status,
 #  - and any disk images the two runs were given end up identical.
 # usage: run_guest.sh BT86 IMAGE [options for both]
+# QEMU_CPU in the environment is QEMU's -cpu, for features its default
+# qemu32 model lacks and bt86's has.
 # In the options, DISK0 and DISK1 stand for fresh 1 MiB pattern images
 # (mkdisk.py), one set a system.
 set -uo pipefail
@@ -51,7 +53,7 @@ fi
 if command -v qemu-system-i386 >/dev/null; then
 	options_for qemu
 	timeout 120 qemu-system-i386 -kernel "$image" -display none -serial stdio -no-reboot \
-		-device isa-debug-exit,iobase=0xf4,iosize=4 -m 128 "${sys_args[@]}" \
+		-device isa-debug-exit,iobase=0xf4,iosize=4 -m 128 ${QEMU_CPU:+-cpu "$QEMU_CPU"} "${sys_args[@]}" \
 		</dev/null >"$out/qemu.out" 2>"$out/qemu.err"
 	qemu_status=$?
 	if [ "$qemu_status" -ne "$bt86_status" ]; then
