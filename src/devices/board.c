@@ -77,10 +77,24 @@ static void isa_irq(struct board *b, unsigned irq, bool level)
 	ioapic_set_irq(&b->ioapic, irq == 0 ? 2 : irq, level);
 }
 
+/* In the HPET's legacy replacement mode the 8254 and the RTC no longer
+ * reach IRQ 0 and IRQ 8. */
 static void pit_irq0(void *opaque)
 {
-	isa_irq(opaque, 0, true);
-	isa_irq(opaque, 0, false);
+	struct board *b = opaque;
+	if (hpet_legacy(&b->hpet))
+		return;
+	isa_irq(b, 0, true);
+	isa_irq(b, 0, false);
+}
+
+static void hpet_irq(void *opaque, bool isa, unsigned n, bool level)
+{
+	struct board *b = opaque;
+	if (isa)
+		isa_irq(b, n, level);
+	else
+		ioapic_set_irq(&b->ioapic, n, level);
 }
 
 static void com1_irq(void *opaque, bool level)
@@ -90,7 +104,9 @@ static void com1_irq(void *opaque, bool level)
 
 static void rtc_irq(void *opaque, bool level)
 {
-	isa_irq(opaque, BOARD_RTC_IRQ, level);
+	struct board *b = opaque;
+	if (!hpet_legacy(&b->hpet))
+		isa_irq(b, BOARD_RTC_IRQ, level);
 }
 
 static void ata_irq(void *opaque, bool level)
@@ -201,6 +217,7 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	vga_init(&b->vga, v->mem);
 	pci_init(&b->pci);
 	acpi_pm_init(&b->pm, pit_now_ns, power_off, b);
+	hpet_init(&b->hpet, pit_now_ns, hpet_irq, lapic_changed, b);
 	i8042_init(&b->kbc, kbc_irq, kbc_reset, b);
 	rtc_init(&b->rtc, v->mem->size, rtc_irq, b);
 	ata_init(&b->ide, ata_irq, b);
@@ -239,7 +256,8 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	    mmio_register(&b->mmio, LAPIC_DEFAULT_BASE, 0x1000, "local APIC", &b->lapic, lapic_read,
 			  lapic_write, err, errlen) ||
 	    mmio_register(&b->mmio, IOAPIC_DEFAULT_BASE, 0x20, "I/O APIC", &b->ioapic, ioapic_read,
-			  ioapic_write, err, errlen)) {
+			  ioapic_write, err, errlen) ||
+	    mmio_register(&b->mmio, HPET_BASE, HPET_SIZE, "hpet", &b->hpet, hpet_read, hpet_write, err, errlen)) {
 		uart_destroy(&b->com1);
 		return -1;
 	}
@@ -316,9 +334,10 @@ int board_start_timer(struct board *b, char *err, size_t errlen)
 uint64_t board_next_deadline(const struct board *b)
 {
 	uint64_t p = pit_next_deadline(&b->pit), l = lapic_next_deadline(&b->lapic);
-	uint64_t r = rtc_next_deadline(&b->rtc), u = uart_next_deadline(&b->com1);
+	uint64_t r = rtc_next_deadline(&b->rtc), u = uart_next_deadline(&b->com1), h = hpet_next_deadline(&b->hpet);
 	uint64_t first = p < l ? p : l;
 	first = r < first ? r : first;
+	first = h < first ? h : first;
 	return u < first ? u : first;
 }
 
@@ -327,6 +346,7 @@ void board_poll(struct board *b, uint64_t now_ns)
 	pit_poll(&b->pit, now_ns);
 	lapic_poll(&b->lapic, now_ns);
 	rtc_poll(&b->rtc, now_ns);
+	hpet_poll(&b->hpet, now_ns);
 	uart_poll(&b->com1);
 	rearm(b);
 }

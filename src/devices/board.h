@@ -19,6 +19,7 @@
 #include "ata.h"
 #include "debug_exit.h"
 #include "disk.h"
+#include "hpet.h"
 #include "i8042.h"
 #include "i8254.h"
 #include "i8259.h"
@@ -69,6 +70,7 @@ struct board {
 	struct vga vga;
 	struct pci_host pci;
 	struct acpi_pm pm;      /* the ACPI PM1 and timer blocks */
+	struct hpet hpet;
 	struct debug_exit exit_port;
 	struct vcpu *v;
 	FILE *serial_out;

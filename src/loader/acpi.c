@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../devices/acpi_pm.h"
+#include "../devices/hpet.h"
 #include "../mem/gmem.h"
 
 #define IOAPIC_ID 1 /* as in the MP table */
@@ -10,7 +11,7 @@
 
 /* The tables, in the order they are laid out from ACPI_TABLES_ADDR (each
  * on a 64-byte boundary, which the FACS needs). */
-enum { T_RSDP, T_RSDT, T_FADT, T_FACS, T_DSDT, T_MADT, T_COUNT };
+enum { T_RSDP, T_RSDT, T_FADT, T_FACS, T_DSDT, T_MADT, T_HPET, T_COUNT };
 
 struct image {
 	uint8_t bytes[0x800];
@@ -105,11 +106,12 @@ int acpi_write(struct gmem *mem, uint32_t lapic_base, uint32_t ioapic_base)
 	static struct image im;
 	memset(&im, 0, sizeof im);
 	uint8_t *rsdp = place(&im, T_RSDP, 20);
-	uint8_t *rsdt = place(&im, T_RSDT, 36 + 2 * 4);
+	uint8_t *rsdt = place(&im, T_RSDT, 36 + 3 * 4);
 	uint8_t *fadt = place(&im, T_FADT, 116);
 	uint8_t *facs = place(&im, T_FACS, 64);
 	uint8_t *dsdt = place(&im, T_DSDT, 36 + sizeof dsdt_aml);
 	uint8_t *apic = place(&im, T_MADT, 44 + 8 + 12 + 10 + 10 + 6);
+	uint8_t *hpet = place(&im, T_HPET, 56);
 
 	memcpy(facs, "FACS", 4);
 	put32(facs + 4, 64);
@@ -136,9 +138,15 @@ int acpi_write(struct gmem *mem, uint32_t lapic_base, uint32_t ioapic_base)
 
 	madt(apic, im.len[T_MADT], lapic_base, ioapic_base);
 
+	sdt_header(hpet, "HPET", im.len[T_HPET], 1);
+	put32(hpet + 36, HPET_CAP_LOW);
+	put32(hpet + 44, HPET_BASE); /* a memory-space GAS */
+	put16(hpet + 53, 128);       /* the minimum periodic tick, as QEMU's */
+
 	sdt_header(rsdt, "RSDT", im.len[T_RSDT], 1);
 	put32(rsdt + 36, addr(&im, T_FADT));
 	put32(rsdt + 40, addr(&im, T_MADT));
+	put32(rsdt + 44, addr(&im, T_HPET));
 
 	memcpy(rsdp, "RSD PTR ", 8);
 	memcpy(rsdp + 9, "BT86  ", 6);

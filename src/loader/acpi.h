@@ -5,7 +5,8 @@
  * blocks of acpi_pm.h with SCI on IRQ 9, its FACS, a DSDT holding \_S5 so
  * that an OS can power off and the PCI root bus (pci.h), and a MADT that says what the MP table says:
  * the local APIC, the I/O APIC, ISA IRQ 0 on GSI 2, the SCI level-
- * triggered active high (QEMU's flags), NMI on LINT1.
+ * triggered active high (QEMU's flags), NMI on LINT1; and an HPET table
+ * for hpet.h's timer block.
  */
 #ifndef BT86_ACPI_H
 #define BT86_ACPI_H
