@@ -45,7 +45,7 @@ static void emit_miss_stub(struct tc *tc)
 	 * against a bounce buffer: executable memory made before containment
 	 * forbids new executable mappings. */
 	tc->bounce = tc->miss_stub + 64;
-	tc->code_start = tc->bounce + 256;
+	tc->code_start = tc->bounce + BOUNCE_AREA;
 	BT86_ASSERT(tc->code_start == TC_TABLES_BYTES);
 }
 

@@ -33,6 +33,9 @@
 
 struct gmem;
 
+/* Bytes for the emulator's bounce thunk (emulate.c), before the code. */
+#define BOUNCE_AREA 256u
+
 enum tc_exit_kind {
 	TCX_BRANCH,    /* direct branch; chainable when patch != 0 */
 	TCX_EMULATE,   /* the instruction at guest_eip goes to the emulator */
@@ -139,7 +142,7 @@ struct tc {
 	uint32_t used;        /* next free code offset */
 	uint32_t miss_stub;   /* code offset of the shared lookup-miss stub */
 	uint32_t soft_miss_stub; /* and of the soft TLB's (stlb.h) */
-	uint32_t bounce;      /* code offset of the emulator's bounce thunk (emulate.c) */
+	uint32_t bounce;      /* code offset of the emulator's bounce thunk (emulate.c), BOUNCE_AREA bytes */
 	/* lookup-table entries set for non-global pages since the last clear,
 	 * each once (jtab_listed says which are) */
 	uint32_t jtab_local[TC_JTAB_LOCAL_MAX];

@@ -11,6 +11,7 @@
 #include "../cache/tc.h"
 #include "../mem/gmem.h"
 #include "../mem/pagewalk.h"
+#include "../util.h"
 #include "../mem/shadow.h"
 #include "../mem/vmem.h"
 #include "exception.h"
@@ -298,19 +299,79 @@ _Noreturn void emu_bounce_fault(unsigned vec)
 bool emu_in_bounce(const struct vcpu *v, uint64_t rip)
 {
 	uint64_t t = (uint64_t)(uintptr_t)tc_ptr(v->tc, v->tc->bounce);
-	return rip >= t && rip < t + 256;
+	return rip >= t && rip < t + BOUNCE_AREA;
 }
 
 struct bounce_frame {
 	uint32_t gpr[8];   /* 0x00; ESP travels in r9d (rsp is the thunk's stack) */
 	uint64_t flags;    /* 0x20 */
 	uint64_t buffer;   /* 0x28: address of the bounce bytes */
+	uint64_t fx;       /* 0x30: the guest's FXSAVE image (XMM0-7, MXCSR) */
+	uint32_t mxcsr;    /* 0x38: the monitor's MXCSR while the guest's is loaded */
 };
+
+/* The largest memory operand the bounce buffer takes (an SSE one). */
+#define BOUNCE_BYTES 16u
+
+/* Whether a register operand may take part in a bounce: the GPRs (not
+ * AH-BH), the x87 stack and MMX registers (the x87 state is the guest's
+ * in the CPU while the monitor runs, switch.S), and XMM0-7, which the
+ * thunk loads from and stores back to the guest's image. */
+static bool bounce_register(ZydisRegister r)
+{
+	switch (ZydisRegisterGetClass(r)) {
+	case ZYDIS_REGCLASS_GPR32:
+	case ZYDIS_REGCLASS_GPR16:
+	case ZYDIS_REGCLASS_X87:
+	case ZYDIS_REGCLASS_MMX:
+	case ZYDIS_REGCLASS_XMM:
+		return true;
+	case ZYDIS_REGCLASS_GPR8:
+		return ZydisRegisterGetId(r) < 4;
+	default:
+		return false;
+	}
+}
+
+/* movups %xmmN, disp32(%r10) (store) or back (load), for the XMM
+ * registers in `xmm` (a mask), and the MXCSR swap around them. */
+static unsigned emit_xmm_moves(uint8_t *out, unsigned xmm, bool store)
+{
+	unsigned n = 0;
+	if (!store) {
+		static const uint8_t enter[] = {0x4D, 0x8B, 0x53, 0x30,       /* mov 0x30(%r11), %r10 */
+						0x41, 0x0F, 0xAE, 0x5B, 0x38, /* stmxcsr 0x38(%r11) */
+						0x41, 0x0F, 0xAE, 0x52, 0x18}; /* ldmxcsr 0x18(%r10) */
+		memcpy(out, enter, sizeof enter);
+		n = sizeof enter;
+	} else {
+		static const uint8_t reload[] = {0x4D, 0x8B, 0x53, 0x30}; /* mov 0x30(%r11), %r10 */
+		memcpy(out, reload, sizeof reload);
+		n = sizeof reload;
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		if (!(xmm >> i & 1))
+			continue;
+		uint32_t disp = FX_XMM + 16 * i;
+		const uint8_t mov[] = {0x41, 0x0F, (uint8_t)(store ? 0x11 : 0x10), (uint8_t)(0x82 | i << 3)};
+		memcpy(out + n, mov, 4);
+		memcpy(out + n + 4, &disp, 4);
+		n += 8;
+	}
+	if (store) {
+		static const uint8_t leave[] = {0x41, 0x0F, 0xAE, 0x5A, 0x18,  /* stmxcsr 0x18(%r10) */
+						0x41, 0x0F, 0xAE, 0x53, 0x38}; /* ldmxcsr 0x38(%r11) */
+		memcpy(out + n, leave, sizeof leave);
+		n += sizeof leave;
+	}
+	return n;
+}
 
 static bool bounce(struct emu *e)
 {
 	struct vcpu *v = e->v;
 	int m = -1;
+	unsigned xmm = 0;
 	ZydisEncoderRequest req;
 	uint8_t insn[ZYDIS_MAX_INSTRUCTION_LENGTH];
 	ZyanUSize ilen = sizeof insn;
@@ -322,16 +383,17 @@ static bool bounce(struct emu *e)
 				return false;
 			m = (int)i;
 		}
-		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && o->visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
-		    ZydisRegisterGetClass(o->reg.value) != ZYDIS_REGCLASS_GPR32 &&
-		    ZydisRegisterGetClass(o->reg.value) != ZYDIS_REGCLASS_GPR16 &&
-		    !(ZydisRegisterGetClass(o->reg.value) == ZYDIS_REGCLASS_GPR8 &&
-		      ZydisRegisterGetId(o->reg.value) < 4))
-			return false; /* FPU, SSE, segment and high-byte registers */
+		if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
+			continue;
+		if (ZydisRegisterGetClass(o->reg.value) == ZYDIS_REGCLASS_XMM)
+			xmm |= 1u << ZydisRegisterGetId(o->reg.value);
+		else if (o->visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN && !bounce_register(o->reg.value))
+			return false; /* segment, control and high-byte registers */
 	}
-	if ((m >= 0 && (e->ops[m].size == 0 || e->ops[m].size > 64)) || e->d->meta.category == ZYDIS_CATEGORY_X87_ALU ||
-	    e->d->meta.category == ZYDIS_CATEGORY_SSE || e->d->meta.category == ZYDIS_CATEGORY_MMX)
-		return false;
+	if (m >= 0 && (e->ops[m].size == 0 || e->ops[m].size > 8 * BOUNCE_BYTES))
+		return false; /* fxsave, the x87 environments: not through the buffer */
+	bool sse = xmm || (e->d->attributes & ZYDIS_ATTRIB_HAS_MODRM && e->d->meta.isa_ext >= ZYDIS_ISA_EXT_SSE &&
+			   e->d->meta.isa_ext <= ZYDIS_ISA_EXT_SSE4A);
 	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(e->d, e->ops, e->d->operand_count_visible, &req)))
 		return false;
 	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
@@ -360,11 +422,17 @@ static bool bounce(struct emu *e)
 
 	unsigned size = m >= 0 ? e->ops[m].size / 8 : 0;
 	uint32_t lin = m >= 0 ? v->seg[seg_of(&e->ops[m])].base + ea(e, &e->ops[m]) : 0;
-	uint8_t buf[8] = {0};
+	uint8_t buf[BOUNCE_BYTES] = {0};
 	bool reads = m >= 0 && (e->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_READ);
 	bool writes = m >= 0 && (e->ops[m].actions & ZYDIS_OPERAND_ACTION_MASK_WRITE);
-	for (unsigned i = 0; reads && i < size; i++)
-		buf[i] = (uint8_t)vmem_read(v, lin + i, 1);
+	/* Devices see dwords where the operand allows (an SSE load of an
+	 * MMIO register block), bytes elsewhere. */
+	for (unsigned i = 0; reads && i < size;) {
+		unsigned n = size - i >= 4 && !((lin + i) & 3) ? 4 : 1;
+		uint32_t x = vmem_read(v, lin + i, n);
+		memcpy(buf + i, &x, n);
+		i += n;
+	}
 
 	static const uint8_t prologue[] = {
 		0x53, 0x55, 0x49, 0x89, 0xFB,                   /* push rbx; push rbp; mov %rdi, %r11 */
@@ -384,22 +452,36 @@ static bool bounce(struct emu *e)
 		0xFC, 0x5D, 0x5B, 0xC3,                         /* cld; pop rbp; pop rbx; ret */
 	};
 	uint8_t *thunk = tc_ptr(v->tc, v->tc->bounce);
+	unsigned at = 0;
 	memcpy(thunk, prologue, sizeof prologue);
-	memcpy(thunk + sizeof prologue, insn, ilen);
-	memcpy(thunk + sizeof prologue + ilen, epilogue, sizeof epilogue);
+	at += sizeof prologue;
+	if (sse)
+		at += emit_xmm_moves(thunk + at, xmm, false);
+	memcpy(thunk + at, insn, ilen);
+	at += (unsigned)ilen;
+	if (sse)
+		at += emit_xmm_moves(thunk + at, xmm, true);
+	memcpy(thunk + at, epilogue, sizeof epilogue);
+	BT86_ASSERT(at + sizeof epilogue <= BOUNCE_AREA);
 
 	struct bounce_frame f;
 	memcpy(f.gpr, v->hot->gpr, sizeof f.gpr);
 	f.flags = (vcpu_eflags(v) & FL_HOST_HELD) | 0x202;
 	f.buffer = (uint64_t)(uintptr_t)buf;
+	f.fx = (uint64_t)(uintptr_t)v->hot->fx_guest;
 	int fault = sigsetjmp(bounce_env, 1); /* restore the mask: the handler left SIGILL etc. blocked */
 	if (fault)
 		vcpu_raise(v, (unsigned)(fault - 1), exception_has_error((unsigned)(fault - 1)), 0);
 	((void (*)(struct bounce_frame *))thunk)(&f);
 	memcpy(v->hot->gpr, f.gpr, sizeof f.gpr);
 	v->hot->eflags = (v->hot->eflags & ~FL_HOST_HELD) | ((uint32_t)f.flags & FL_HOST_HELD);
-	for (unsigned i = 0; writes && i < size; i++)
-		vmem_write(v, lin + i, 1, buf[i]);
+	for (unsigned i = 0; writes && i < size;) {
+		unsigned n = size - i >= 4 && !((lin + i) & 3) ? 4 : 1;
+		uint32_t x = 0;
+		memcpy(&x, buf + i, n);
+		vmem_write(v, lin + i, n, x);
+		i += n;
+	}
 	return true;
 }
 

@@ -266,7 +266,8 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 
 	if (v && emu_in_bounce(v, rip) && sig != SIGTRAP) {
 		/* The emulator's native run of a guest instruction faulted. */
-		emu_bounce_fault(sig == SIGFPE ? EXC_DE : sig == SIGILL ? EXC_UD : EXC_GP);
+		emu_bounce_fault(sig == SIGFPE ? (trapno == 16 ? EXC_MF : trapno == 19 ? EXC_XM : EXC_DE)
+				 : sig == SIGILL ? EXC_UD : EXC_GP);
 	}
 	if (!v || !in_tc(v->tc, rip)) {
 		if (sig == SIGTRAP && v && v->smc_step) {
