@@ -4,8 +4,9 @@
  * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE,
  * CMOV, CLFSH, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2 and POPCNT.
  * SYSENTER and SYSEXIT are emulated (emulate.c) with their three MSRs,
- * RDTSCP with IA32_TSC_AUX, and CR4.UMIP keeps SGDT, SIDT, SLDT, SMSW and
- * STR from rings 1-3 (leaf 7 names UMIP, leaf 0x80000001 RDTSCP).  PAE
+ * RDTSCP with IA32_TSC_AUX, CR4.UMIP keeps SGDT, SIDT, SLDT, SMSW and STR
+ * from rings 1-3, and CR4.SMEP keeps rings 0-2 from fetching user pages
+ * (vmem.c) (leaf 7 names SMEP and UMIP, leaf 0x80000001 RDTSCP).  PAE
  * paging comes without NX (no EFER) and with MAXPHYADDR 32 (leaf
  * 0x80000008; QEMU's qemu32 has no such leaf, hence 36): guest RAM ends
  * below 4 GiB, so a physical address bit above 31 in a paging entry is a
@@ -60,6 +61,7 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		break;
 	case 7:
 		if (subleaf == 0) {
+			out[1] = 1u << 7;  /* SMEP */
 			out[2] = 1u << 2;  /* UMIP */
 			out[3] = 1u << 29; /* IA32_ARCH_CAPABILITIES */
 		}

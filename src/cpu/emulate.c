@@ -914,8 +914,9 @@ static bool still_fetches(void *ctx, uint32_t eip, uint32_t page)
 				      (r.user && stlb_soft(&v->shadow->soft) ? TC_JTAB_SOFT : 0);
 	}
 	uint32_t f = m->frame[k];
+	bool smep_denies = (v->cr4 & CR4_SMEP) && !(page & TC_JTAB_USER) && (f & TC_JTAB_USER);
 	return f != TC_JTAB_NEVER_KEEP && (f & ~TC_JTAB_USER) == (page & ~TC_JTAB_USER) &&
-	       (!(page & TC_JTAB_USER) || (f & TC_JTAB_USER));
+	       (!(page & TC_JTAB_USER) || (f & TC_JTAB_USER)) && !smep_denies;
 }
 
 static void mov_cr(struct emu *e)
@@ -947,8 +948,8 @@ static void mov_cr(struct emu *e)
 		}
 		val |= CR0_ET;
 	} else if (n == 4) {
-		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP */
-		if (val & ~0xFFFu)
+		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP, SMEP */
+		if (val & ~(0xFFFu | CR4_SMEP))
 			vcpu_raise(v, EXC_GP, true, 0);
 	}
 	*regs[n] = val;
@@ -967,7 +968,7 @@ static void mov_cr(struct emu *e)
 		struct fetch_memo memo = {.v = v};
 		memset(memo.page, 0xFF, sizeof memo.page);
 		tc_jtab_switch(v->tc, still_fetches, &memo);
-	} else if (n == 4 && ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE)) && (v->cr0 & CR0_PG)) {
+	} else if (n == 4 && ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP)) && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);
 	}

@@ -125,10 +125,11 @@ struct stats;
 /* An entry of the monitor's own TLB (vmem.c). */
 struct vmem_tlb_entry {
 	uint32_t key;   /* linear page << 2 | write << 1 | user, + 1: 0 is empty */
-	uint32_t frame; /* physical page << 12 | VMEM_TLB_GLOBAL */
+	uint32_t frame; /* physical page << 12 | VMEM_TLB_GLOBAL | VMEM_TLB_USER */
 };
 #define VMEM_TLB_ENTRIES 64u
 #define VMEM_TLB_GLOBAL 1u
+#define VMEM_TLB_USER 2u /* a user page (U at every level): what SMEP tests */
 
 struct vcpu {
 	struct vcpu_hot *hot;
@@ -208,6 +209,7 @@ void vcpu_stop(struct vcpu *v, int status, const char *fmt, ...)
 #define CR0_CD 0x40000000u
 #define CR0_PG 0x80000000u
 #define CR4_UMIP 0x800u
+#define CR4_SMEP 0x100000u
 
 /* Exception vectors. */
 enum {

@@ -24,6 +24,7 @@
 #define PF_W 0x2u
 #define PF_U 0x4u
 #define PF_RSVD 0x8u
+#define PF_ID 0x10u /* an instruction fetch (reported with SMEP) */
 /* Not an error-code bit: a look that sets neither A nor D. */
 #define PW_PROBE 0x100u
 

@@ -25,35 +25,43 @@ void vmem_tlb_flush(struct vcpu *v)
 	memset(v->tlb, 0, sizeof v->tlb);
 }
 
-static uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user, bool *global)
+static _Noreturn void page_fault(struct vcpu *v, uint32_t lin, uint32_t err)
+{
+	v->hot->cr2 = lin;
+	v->stats->guest_page_faults++;
+	vcpu_raise(v, EXC_PF, true, err);
+}
+
+/* An instruction fetch's translation under CR4.SMEP (SDM vol. 3 4.6):
+ * from supervisor mode a user page faults, and every fetch's #PF reports
+ * I/D. */
+static uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user, bool fetch, bool *global)
 {
 	struct pw_result r;
 	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
+	bool smep = fetch && (v->cr4 & CR4_SMEP);
 
 	*global = true;
 	if (!(v->cr0 & CR0_PG))
 		return lin;
 	uint32_t key = ((lin >> 12) << 2 | access >> 1) + 1;
 	struct vmem_tlb_entry *t = &v->tlb[(lin >> 12 ^ access) % VMEM_TLB_ENTRIES];
-	if (t->key == key) {
-		*global = t->frame & VMEM_TLB_GLOBAL;
-		return (t->frame & ~0xFFFu) | (lin & 0xFFF);
+	if (t->key != key) {
+		if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r))
+			page_fault(v, lin, r.err | (smep ? PF_ID : 0));
+		t->key = key;
+		t->frame = (r.phys & ~0xFFFu) | (r.global ? VMEM_TLB_GLOBAL : 0) | (r.user ? VMEM_TLB_USER : 0);
 	}
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
-		v->hot->cr2 = lin;
-		v->stats->guest_page_faults++;
-		vcpu_raise(v, EXC_PF, true, r.err);
-	}
-	t->key = key;
-	t->frame = (r.phys & ~0xFFFu) | (r.global ? VMEM_TLB_GLOBAL : 0);
-	*global = r.global;
-	return r.phys;
+	if (smep && !user && (t->frame & VMEM_TLB_USER))
+		page_fault(v, lin, PF_P | PF_ID);
+	*global = t->frame & VMEM_TLB_GLOBAL;
+	return (t->frame & ~0xFFFu) | (lin & 0xFFF);
 }
 
 uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user)
 {
 	bool global;
-	return walk(v, lin, write, user, &global);
+	return walk(v, lin, write, user, false, &global);
 }
 
 bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global)
@@ -64,7 +72,8 @@ bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global
 	*phys = lin;
 	if (!(v->cr0 & CR0_PG))
 		return true;
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE | (v->cpl == 3 ? PF_U : 0), &r))
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE | (v->cpl == 3 ? PF_U : 0), &r) ||
+	    ((v->cr4 & CR4_SMEP) && v->cpl < 3 && r.user))
 		return false;
 	*phys = r.phys;
 	*global = r.global;
@@ -73,7 +82,7 @@ bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global
 
 uint32_t vmem_translate_fetch(struct vcpu *v, uint32_t lin, bool *global)
 {
-	return walk(v, lin, false, v->cpl == 3, global);
+	return walk(v, lin, false, v->cpl == 3, true, global);
 }
 
 /* RAM reads and writes go through gmem, which keeps translated code
