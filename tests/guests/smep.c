@@ -5,10 +5,8 @@
  * run again; without it ring 0 runs user pages. */
 #include "rt/rt.h"
 
-#define P 0x1u
-#define W 0x2u
-#define U 0x4u
-#define PS 0x80u
+#define USER_PAGE 0x7u  /* P, W, U */
+#define KERNEL_4M 0x83u  /* P, W, PS */
 #define USER_CODE 0x400000u
 
 static u32 pd[1024] __attribute__((aligned(4096)));
@@ -48,9 +46,9 @@ void test_main(u32 magic, u32 mbi)
 	const u8 body[] = {0xB8, 0x2A, 0, 0, 0, 0xC3}; /* mov $42, %eax; ret */
 	for (unsigned i = 0; i < sizeof body; i++)
 		code[i] = body[i];
-	pd[0] = 0 | P | W | PS;          /* the kernel: supervisor, 4 MiB */
-	pd[1] = (u32)pt | P | W | U;
-	pt[0] = (u32)code | P | W | U;   /* a user page holding the code */
+	pd[0] = 0 | KERNEL_4M;           /* the kernel: supervisor, 4 MiB */
+	pd[1] = (u32)pt | USER_PAGE;
+	pt[0] = (u32)code | USER_PAGE;   /* a user page holding the code */
 	__asm__ volatile("movl %%cr4, %%eax; orl $0x10, %%eax; movl %%eax, %%cr4\n"
 			 "movl %0, %%cr3\n"
 			 "movl %%cr0, %%eax; orl $0x80010000, %%eax; movl %%eax, %%cr0\n"
