@@ -2,22 +2,21 @@
  * The virtual CPU model the guest sees through CPUID, RDTSC and the MSRs.
  *
  * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE,
- * CMOV, CLFSH, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2 and POPCNT.
- * SYSENTER and SYSEXIT are emulated (emulate.c) with their three MSRs,
- * RDTSCP with IA32_TSC_AUX, CR4.UMIP keeps SGDT, SIDT, SLDT, SMSW and STR
- * from rings 1-3, and CR4.SMEP keeps rings 0-2 from fetching user pages
- * (vmem.c) (leaf 7 names SMEP and UMIP, leaf 0x80000001 RDTSCP).  PAE
- * paging comes without NX (no EFER) and with MAXPHYADDR 32 (leaf
- * 0x80000008; QEMU's qemu32 has no such leaf, hence 36): guest RAM ends
- * below 4 GiB, so a physical address bit above 31 in a paging entry is a
- * reserved bit.  Hidden: SYSCALL (an AMD-only instruction in 32-bit mode),
- * long mode, XSAVE/OSXSAVE/AVX (the
- * monitor switches only fxsave-sized state), VMX, MTRR, MCE/MCA.  The local
- * APIC is present (APIC_BASE MSR 0x1B, at 0xFEE00000).  Every instruction these features
- * name runs natively in translated code, with identical results in 64-bit
- * mode.
+ * CMOV, CLFSH, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2, POPCNT, SMEP,
+ * UMIP and RDTSCP.  The instructions of the computational features run
+ * natively in translated code, with identical results in 64-bit mode;
+ * SYSENTER and SYSEXIT (with their three MSRs) and RDTSCP (with
+ * IA32_TSC_AUX) are emulated (emulate.c), CR4.UMIP keeps SGDT, SIDT, SLDT,
+ * SMSW and STR from rings 1-3 there, and CR4.SMEP keeps rings 0-2 from
+ * fetching user pages (vmem.c).  PAE paging comes without NX (no EFER) and
+ * with MAXPHYADDR 32 (leaf 0x80000008; QEMU's qemu32 has no such leaf,
+ * hence 36): guest RAM ends below 4 GiB, so a physical address bit above 31
+ * in a paging entry is a reserved bit.  Hidden: SYSCALL (an AMD-only
+ * instruction in 32-bit mode), long mode, XSAVE/OSXSAVE/AVX (the monitor
+ * switches only fxsave-sized state), VMX, MTRR, MCE/MCA.  The local APIC is
+ * present (APIC_BASE MSR 0x1B, at 0xFEE00000).
  *
- * Leaf 7 names no instruction extension, only IA32_ARCH_CAPABILITIES, which
+ * Leaf 7 names SMEP, UMIP and IA32_ARCH_CAPABILITIES, which
  * says what the processor underneath is not vulnerable to (this host is an
  * AMD EPYC: not to Meltdown, MDS, TAA, the MMIO stale-data family, GDS or
  * RFDS; speculative store bypass is not claimed).  Linux then skips the
@@ -55,9 +54,9 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[0] = 0x000006F1;       /* family 6, model 15, stepping 1 */
 		out[1] = 8u << 8;          /* CLFLUSH line 64 bytes, APIC ID 0 */
 		out[2] = (1u << 0) | (1u << 9) | (1u << 19) | (1u << 20) | (1u << 23);
-		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) | (1u << 11) |
-			 (1u << 13) |
-			 (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+		out[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
+			 (1u << 11) | (1u << 13) | (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) |
+			 (1u << 26);
 		break;
 	case 7:
 		if (subleaf == 0) {
@@ -69,13 +68,13 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 	case 0x80000000u:
 		out[0] = CPUID_MAX_EXT;
 		break;
+	case 0x80000001u:
+		out[3] = 1u << 27; /* RDTSCP */
+		break;
 	case 0x80000002u:
 	case 0x80000003u:
 	case 0x80000004u:
 		memcpy(out, brand + 16 * (leaf - 0x80000002u), 16);
-		break;
-	case 0x80000001u:
-		out[3] = 1u << 27; /* RDTSCP */
 		break;
 	case 0x80000008u:
 		out[0] = 0x2020; /* 32 physical and 32 linear address bits */

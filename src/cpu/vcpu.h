@@ -166,8 +166,8 @@ struct vcpu {
 	/* IA32_SYSENTER_CS, _ESP and _EIP (MSRs 0x174-0x176): 16 and 32 bits
 	 * wide, as a 32-bit processor (and QEMU's i386 target) keeps them. */
 	uint16_t sysenter_cs;
-	uint32_t tsc_aux;       /* IA32_TSC_AUX (0xC0000103), what rdtscp gives in ECX */
 	uint32_t sysenter_esp, sysenter_eip;
+	uint32_t tsc_aux;       /* IA32_TSC_AUX (0xC0000103), what rdtscp gives in ECX */
 	uint64_t gs_base;       /* the host GS base last set (run.c's user_view_on) */
 	/* A store into translated code is being single-stepped to completion. */
 	bool smc_step;

@@ -56,7 +56,9 @@ static void pic_output(void *opaque, bool level)
 	update_line(opaque);
 }
 
-static void lapic_changed(void *opaque)
+/* A timer device's registers changed: its interrupt line and its next
+ * deadline may have. */
+static void timer_changed(void *opaque)
 {
 	struct board *b = opaque;
 	update_line(b);
@@ -195,7 +197,7 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	b->input_fd = -1;
 	pic_init(&b->pic, pic_output, b);
 	pit_init(&b->pit, pit_irq0, b);
-	lapic_init(&b->lapic, lapic_changed, lapic_eoi_level, b);
+	lapic_init(&b->lapic, timer_changed, lapic_eoi_level, b);
 	ioapic_init(&b->ioapic, &b->lapic);
 	b->ioapic.id = 1;
 	/* The state PC firmware (SeaBIOS, under QEMU) leaves: IRQ 0, 1, 2 and 6
@@ -217,7 +219,7 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	vga_init(&b->vga, v->mem);
 	pci_init(&b->pci);
 	acpi_pm_init(&b->pm, pit_now_ns, power_off, b);
-	hpet_init(&b->hpet, pit_now_ns, hpet_irq, lapic_changed, b);
+	hpet_init(&b->hpet, pit_now_ns, hpet_irq, timer_changed, b);
 	i8042_init(&b->kbc, kbc_irq, kbc_reset, b);
 	rtc_init(&b->rtc, v->mem->size, rtc_irq, b);
 	ata_init(&b->ide, ata_irq, b);

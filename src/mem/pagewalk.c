@@ -85,8 +85,8 @@ bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t 
 		return false;
 	}
 	if (l.large)
-		l.pte = l.pde;
-	uint32_t perms = l.large ? l.pde : l.pde & l.pte; /* U and W must be set at both levels */
+		l.pte = l.pde; /* one level: the directory entry is the mapping's */
+	uint32_t perms = l.pde & l.pte; /* U and W must be set at both levels */
 	bool u_ok = perms & PTE_U, w_ok = perms & PTE_W;
 	r->err = access | PF_P;
 	if (user && !u_ok)

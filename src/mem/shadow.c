@@ -492,13 +492,12 @@ void shadow_map(struct shadow *s, unsigned window, uint32_t lin_page, uint32_t p
 	BT86_ASSERT(s->paging && phys < s->mem->size >> PAGE_SHIFT_4K);
 	if (!shadow_mappable(s, window, lin_page))
 		return; /* host page 0, or the guard page: accesses there are emulated */
-	uint8_t flags = (uint8_t)(SHADOW_MAPPED | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
 	if (s->lin_flags[lin] & SHADOW_MAPPED)
 		forget(s, lin); /* remapped (another frame, or now writable) */
 	else if (host_mappings(s) + 2 > SHADOW_MAX_MAPPINGS)
 		capacity_flush(s);
 	s->lin_phys[lin] = phys;
-	s->lin_flags[lin] = flags;
+	s->lin_flags[lin] = (uint8_t)(SHADOW_MAPPED | (rw ? SHADOW_RW : 0) | (global ? SHADOW_GLOBAL : 0));
 	s->n_single++;
 	s->alias_next[lin] = s->alias_head[phys];
 	s->alias_head[phys] = lin;

@@ -137,7 +137,8 @@ bool shadow_mappable(const struct shadow *s, unsigned window, uint32_t lin);
  * globalness. */
 void shadow_map(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw, bool global);
 /* Maps `n` consecutive linear pages onto consecutive physical pages with
- * one host mapping (a 4 MiB page), same permissions for all. */
+ * one host mapping (a large page: 4 MiB, or 2 MiB under PAE), same
+ * permissions for all. */
 void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, uint32_t n, bool rw,
 		    bool global);
 /* invlpg: linear page `lin` leaves the kernel window and the current pair,

@@ -32,9 +32,9 @@ static _Noreturn void page_fault(struct vcpu *v, uint32_t lin, uint32_t err)
 	vcpu_raise(v, EXC_PF, true, err);
 }
 
-/* An instruction fetch's translation under CR4.SMEP (SDM vol. 3 4.6):
- * from supervisor mode a user page faults, and every fetch's #PF reports
- * I/D. */
+/* Translates `lin` through the monitor's TLB, or raises the guest's #PF.
+ * An instruction fetch (`fetch`) under CR4.SMEP (SDM vol. 3 4.6) from
+ * supervisor mode faults on a user page, and its #PF reports I/D. */
 static uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user, bool fetch, bool *global)
 {
 	struct pw_result r;
