@@ -18,6 +18,7 @@
 #include "cpu/emulate.h"
 #include "cpu/segment.h"
 #include "cpu/run.h"
+#include "cpu/trace.h"
 #include "devices/board.h"
 #include "devices/console.h"
 #include "exit_status.h"
@@ -43,6 +44,8 @@ static void on_terminate(int sig)
 
 struct options {
 	const char *kernel, *append, *initrd, *stats_json, *vga_log;
+	const char *log_file;  /* -D: the -d log, stderr by default */
+	unsigned log_items;    /* -d: TRACE_* */
 	uint64_t mem_bytes;
 	bool stats;
 	unsigned hot;
@@ -70,6 +73,9 @@ static void usage(FILE *f)
 		"  --stats-hot N       include the N hottest blocks, with their disassembly\n"
 		"  --tc-size SIZE      translation cache size (default 64M, at least 4M)\n"
 		"  --vga-log FILE      write the VGA text screen (80x25) to FILE when the run ends\n"
+		"  -d ITEMS            log guest events, in QEMU's layout: int (interrupts and\n"
+		"                      exceptions with the registers); -d help lists the items\n"
+		"  -D FILE             write the -d log to FILE instead of stderr\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
 		"Guest serial (COM1) is on stdin/stdout; a terminal is put in raw mode\n"
@@ -185,7 +191,7 @@ static int parse(int argc, char **argv, struct options *o)
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = !strcmp(a, "-kernel") || !strcmp(a, "-m") || !strcmp(a, "-append") ||
 			     !strcmp(a, "-initrd") || !strcmp(a, "--stats-json") ||
-			     !strcmp(a, "--vga-log") ||
+			     !strcmp(a, "--vga-log") || !strcmp(a, "-d") || !strcmp(a, "-D") ||
 			     !strcmp(a, "--stats-hot") || !strcmp(a, "--tc-size") || !strcmp(a, "-drive") ||
 			     !strcmp(a, "-hda") || !strcmp(a, "-hdb");
 		if (takes && !val) {
@@ -229,6 +235,16 @@ static int parse(int argc, char **argv, struct options *o)
 			o->stats_json = val;
 		} else if (!strcmp(a, "--vga-log")) {
 			o->vga_log = val;
+		} else if (!strcmp(a, "-d")) {
+			char err[320];
+			if (trace_parse_items(val, &o->log_items, stdout, err, sizeof err)) {
+				fprintf(stderr, "bt86: %s\n", err);
+				return -1;
+			}
+			if (!o->log_items) /* -d help */
+				exit(0);
+		} else if (!strcmp(a, "-D")) {
+			o->log_file = val;
 		} else if (!strcmp(a, "--stats-hot")) {
 			char *end;
 			unsigned long n = strtoul(val, &end, 10);
@@ -280,7 +296,7 @@ int main(int argc, char **argv)
 	char err[512];
 	int status;
 
-	FILE *json = NULL, *vga_log = NULL;
+	FILE *json = NULL, *vga_log = NULL, *log = NULL;
 
 	if (parse(argc, argv, &o))
 		return BT86_EXIT_USAGE;
@@ -293,6 +309,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.vga_log, strerror(errno));
 		return BT86_EXIT_BAD_INPUT;
 	}
+	/* The -d log is fully buffered (written when the run ends or the
+	 * buffer fills), so that logging costs no system call per event. */
+	if (o.log_file && !(log = fopen(o.log_file, "w"))) {
+		fprintf(stderr, "bt86: cannot write %s: %s\n", o.log_file, strerror(errno));
+		return BT86_EXIT_BAD_INPUT;
+	}
+	if (!log && o.log_items && !(log = fdopen(dup(STDERR_FILENO), "w"))) {
+		fprintf(stderr, "bt86: cannot log to stderr: %s\n", strerror(errno));
+		return BT86_EXIT_BAD_INPUT;
+	}
 	if (gmem_init(&mem, (uint32_t)o.mem_bytes, err, sizeof err))
 		goto fail;
 	if (shadow_init(&shadow, &mem, &stats, err, sizeof err))
@@ -303,6 +329,7 @@ int main(int argc, char **argv)
 		goto free_tc;
 	if (board_init(&board, &vcpu, stdout, err, sizeof err))
 		goto free_vcpu;
+	vcpu.trace = (struct trace){.log = log, .items = o.log_items};
 	for (unsigned i = 0; i < 2; i++)
 		if (o.disk[i] && board_attach_disk(&board, i, o.disk[i], err, sizeof err))
 			goto free_board;
@@ -368,6 +395,9 @@ int main(int argc, char **argv)
 		stats_print(&stats, &tc, o.hot, stderr);
 	if (json && stats_write_json(&stats, &tc, o.hot, json))
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.stats_json, strerror(errno));
+	if (log && fclose(log))
+		fprintf(stderr, "bt86: cannot write %s: %s\n", o.log_file ? o.log_file : "the log",
+			strerror(errno));
 	if (vga_log && (vga_dump_text(&board.vga, &mem, vga_log) || fclose(vga_log)))
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.vga_log, strerror(errno));
 	board_destroy(&board);

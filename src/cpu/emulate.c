@@ -919,6 +919,34 @@ static bool still_fetches(void *ctx, uint32_t eip, uint32_t page)
 	       (!(page & TC_JTAB_USER) || (f & TC_JTAB_USER)) && !smep_denies;
 }
 
+/* mov to and from DR0-DR7.  Breakpoints are kept, not armed: bt86 does
+ * not raise #DB for them.  DR6 and DR7 read their reserved bits as the
+ * SDM fixes them (DR6 0xFFFF0FF0, DR7 0x400, as QEMU keeps them), and
+ * DR4/DR5 are DR6/DR7 unless CR4.DE makes them #UD (SDM vol. 3 18.2.2). */
+static void mov_dr(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	bool to_dr = ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG;
+	unsigned n = e->ops[to_dr ? 0 : 1].reg.value - ZYDIS_REGISTER_DR0;
+
+	require_cpl0(e);
+	if (n == 4 || n == 5) {
+		if (v->cr4 & CR4_DE)
+			vcpu_raise(v, EXC_UD, false, 0);
+		n += 2;
+	}
+	if (!to_dr) {
+		op_write(e, 0, v->dr[n]);
+		return;
+	}
+	uint32_t val = op_read(e, 1);
+	if (n == 6)
+		val |= DR6_FIXED_1;
+	else if (n == 7)
+		val |= DR7_FIXED_1;
+	v->dr[n] = val;
+}
+
 static void mov_cr(struct emu *e)
 {
 	struct vcpu *v = e->v;
@@ -1212,11 +1240,7 @@ void emu_step(struct vcpu *v)
 		     ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG) ||
 		    (e->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 		     ZydisRegisterGetClass(e->ops[1].reg.value) == ZYDIS_REGCLASS_DEBUG)) {
-			require_cpl0(e);
-			if (ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_DEBUG)
-				v->dr[e->ops[0].reg.value - ZYDIS_REGISTER_DR0] = op_read(e, 1);
-			else
-				op_write(e, 0, v->dr[e->ops[1].reg.value - ZYDIS_REGISTER_DR0]);
+			mov_dr(e);
 			break;
 		}
 		data_move(e);

@@ -14,6 +14,7 @@
 #include "../cache/stats.h"
 #include "../mem/vmem.h"
 #include "segment.h"
+#include "trace.h"
 
 struct fault {
 	unsigned vec;
@@ -148,6 +149,7 @@ void vcpu_deliver(struct vcpu *v, unsigned vec_in, bool has_err_in, uint32_t err
 	jmp_buf env;
 
 	for (;;) {
+		trace_interrupt(v, vec, has_err ? err : 0, soft);
 		delivery_env = &env;
 		if (setjmp(env) == 0) {
 			deliver_once(v, vec, has_err, err, soft, next_eip);

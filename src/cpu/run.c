@@ -522,6 +522,7 @@ static void handle_attention(struct vcpu *v)
 			int vec = board_acknowledge(v->board);
 			if (vec >= 0) {
 				v->halted = false;
+				trace_external(v, (unsigned)vec);
 				vcpu_deliver(v, (unsigned)vec, false, 0, false, h->eip);
 			}
 		} else {

@@ -141,7 +141,10 @@ void seg_null_inaccessible(struct vcpu *v)
 		struct seg_cache *c = &v->seg[data[i]];
 		bool conforming_code = (c->type & 0xC) == 0xC;
 		if (c->valid && c->dpl < v->cpl && !conforming_code) {
-			struct seg_cache null = {0};
+			/* The hidden part the SDM leaves undefined keeps the old
+			 * base, limit and attributes, not present, as in QEMU. */
+			struct seg_cache null = *c;
+			null.p = null.valid = false;
 			commit(v, data[i], 0, &null);
 		}
 	}
@@ -240,7 +243,7 @@ void seg_set_fast_system(struct vcpu *v, uint16_t cs, unsigned cpl)
 
 void seg_set_flat(struct vcpu *v, enum sreg s, uint16_t sel, bool code)
 {
-	struct seg_cache c = {.sel = sel, .base = 0, .limit = 0xFFFFFFFFu, .type = code ? 0xB : 0x3,
+	struct seg_cache c = {.sel = sel, .base = 0, .limit = 0xFFFFFFFFu, .type = code ? 0xA : 0x3,
 			      .s = true, .p = true, .db = true, .g = true, .valid = true, .dpl = 0};
 	commit(v, s, sel, &c);
 }

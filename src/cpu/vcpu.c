@@ -55,7 +55,12 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 	seg_set_flat(v, S_SS, 0x10, false);
 	seg_set_flat(v, S_FS, 0x10, false);
 	seg_set_flat(v, S_GS, 0x10, false);
-	v->tr.type = 0xB;
+	/* LDTR and TR as at reset (SDM vol. 3 table 9-1), and as QEMU
+	 * leaves them: base 0, limit 0xFFFF, present. */
+	v->ldtr = (struct seg_cache){.limit = 0xFFFF, .type = 0x2, .p = true, .valid = true};
+	v->tr = (struct seg_cache){.limit = 0xFFFF, .type = 0xB, .p = true, .valid = true};
+	v->dr[6] = DR6_FIXED_1;
+	v->dr[7] = DR7_FIXED_1;
 	v->gdtr.limit = 0xFFFF;
 	v->idtr.limit = 0x3FF;
 	vcpu_set_eflags(v, 0x2 | FL_PF);

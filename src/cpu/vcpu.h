@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trace.h"
 #include "vcpu_abi.h"
 
 enum { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI };
@@ -162,6 +163,7 @@ struct vcpu {
 	struct gmem *mem;
 	struct shadow *shadow;
 	struct stats *stats;
+	struct trace trace;     /* -d, -D */
 	uint64_t tsc_virtual;   /* guest-written TSC adjustment (0: the host's TSC) */
 	/* IA32_SYSENTER_CS, _ESP and _EIP (MSRs 0x174-0x176): 16 and 32 bits
 	 * wide, as a 32-bit processor (and QEMU's i386 target) keeps them. */
@@ -208,8 +210,13 @@ void vcpu_stop(struct vcpu *v, int status, const char *fmt, ...)
 #define CR0_NW 0x20000000u
 #define CR0_CD 0x40000000u
 #define CR0_PG 0x80000000u
+#define CR4_DE 0x8u
 #define CR4_UMIP 0x800u
 #define CR4_SMEP 0x100000u
+
+/* The bits of DR6 and DR7 that always read as 1 (their reset values). */
+#define DR6_FIXED_1 0xFFFF0FF0u
+#define DR7_FIXED_1 0x400u
 
 /* Exception vectors. */
 enum {

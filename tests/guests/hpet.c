@@ -60,8 +60,12 @@ void test_main(u32 magic, u32 mbi)
 	wait_ch2();
 	__asm__ volatile("cli");
 	u32 n = hpet_ticks;
-	printf_serial("1 ms periodic ticks in 55 ms: %s\n", n >= 40 && n <= 70 ? "about 55" : "WRONG");
-	ok(n >= 40 && n <= 70, "timer 0 periodic on IRQ 0 in legacy replacement mode: ~55 ticks of 1 ms in 55 ms");
+	/* A periodic timer whose match time passed while the host did not run
+	 * the guest fires once and skips the periods missed (bt86 and QEMU
+	 * alike), so a loaded host loses ticks: the bounds allow for 30 ms
+	 * of that and still tell 1 ms periods from 10 ms ones. */
+	printf_serial("1 ms periodic ticks in 55 ms: %s\n", n >= 25 && n <= 70 ? "about 55" : "WRONG");
+	ok(n >= 25 && n <= 70, "timer 0 periodic on IRQ 0 in legacy replacement mode: ~55 ticks of 1 ms in 55 ms");
 	HPET(0x100) = 0;
 	HPET(0x010) = 1; /* legacy replacement off: the 8254 has IRQ 0 again */
 	hpet_ticks = 0;

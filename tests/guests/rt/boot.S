@@ -22,6 +22,14 @@ _start:
 	popl boot_state+24
 	push %ebx
 	push %eax
+	/* Registers Multiboot leaves undefined start at 0, so that what a
+	 * guest holds in them (and the -d int log shows) is the same under
+	 * every loader. */
+	xor %ecx, %ecx
+	xor %edx, %edx
+	xor %esi, %esi
+	xor %edi, %edi
+	xor %ebp, %ebp
 	call rt_start
 1:	hlt
 	jmp 1b
