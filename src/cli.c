@@ -27,6 +27,7 @@
 #include "loader/multiboot.h"
 #include "loader/acpi.h"
 #include "loader/mptable.h"
+#include "loader/symbols.h"
 #include "mem/gmem.h"
 #include "mem/shadow.h"
 #include "translator/translate.h"
@@ -74,7 +75,8 @@ static void usage(FILE *f)
 		"  --tc-size SIZE      translation cache size (default 64M, at least 4M)\n"
 		"  --vga-log FILE      write the VGA text screen (80x25) to FILE when the run ends\n"
 		"  -d ITEMS            log guest events, in QEMU's layout: int (interrupts and\n"
-		"                      exceptions with the registers); -d help lists the items\n"
+		"                      exceptions with the registers), exec, cpu, nochain (block\n"
+		"                      entries, slow); -d help lists the items\n"
 		"  -D FILE             write the -d log to FILE instead of stderr\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
@@ -297,6 +299,7 @@ int main(int argc, char **argv)
 	int status;
 
 	FILE *json = NULL, *vga_log = NULL, *log = NULL;
+	struct symbols syms = {0};
 
 	if (parse(argc, argv, &o))
 		return BT86_EXIT_USAGE;
@@ -329,7 +332,7 @@ int main(int argc, char **argv)
 		goto free_tc;
 	if (board_init(&board, &vcpu, stdout, err, sizeof err))
 		goto free_vcpu;
-	vcpu.trace = (struct trace){.log = log, .items = o.log_items};
+	vcpu.trace = (struct trace){.log = log, .items = o.log_items, .syms = &syms};
 	for (unsigned i = 0; i < 2; i++)
 		if (o.disk[i] && board_attach_disk(&board, i, o.disk[i], err, sizeof err))
 			goto free_board;
@@ -346,7 +349,8 @@ int main(int argc, char **argv)
 			if (s != S_CS)
 				seg_set_flat(&vcpu, s, LINUX_BOOT_DS, false);
 		vcpu.hot->gpr[R_ESI] = lb.boot_params;
-	} else if (multiboot_load(&mem, o.kernel, o.append, o.initrd, &boot, err, sizeof err)) {
+	} else if (multiboot_load(&mem, o.kernel, o.append, o.initrd, &boot, err, sizeof err) ||
+		   ((o.log_items & TRACE_EXEC) && symbols_load(&syms, o.kernel, err, sizeof err))) {
 		goto free_board;
 	}
 	bda_write(&mem, BOARD_COM1_PORT);
@@ -400,6 +404,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 	if (vga_log && (vga_dump_text(&board.vga, &mem, vga_log) || fclose(vga_log)))
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.vga_log, strerror(errno));
+	symbols_free(&syms);
 	board_destroy(&board);
 	vcpu_destroy(&vcpu);
 	tc_destroy(&tc);
@@ -409,6 +414,7 @@ int main(int argc, char **argv)
 
 free_board:
 	vcpu_signals_quiesce();
+	symbols_free(&syms);
 	board_destroy(&board);
 free_vcpu:
 	vcpu_destroy(&vcpu);

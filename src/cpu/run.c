@@ -482,7 +482,7 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 
 	if (!b)
 		b = xlate_block(x, eip, phys, mode, phys2);
-	if (b)
+	if (b && !(v->trace.items & TRACE_NOCHAIN))
 		tc_jtab_set(v->tc, eip, b, global);
 	return b;
 }
@@ -642,6 +642,8 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 				break;
 		}
 		h->entry_flags = (h->eflags & FL_HOST_HELD) | 0x202 | (v->smc_step ? FL_TF : 0);
+		if ((v->trace.items & (TRACE_EXEC | TRACE_CPU)) && enter == b->host)
+			trace_block(v, b, tc_ptr(v->tc, enter));
 		if (timed) {
 			uint64_t t0 = __rdtsc();
 			vcpu_switch_enter(h, (uint64_t)(uintptr_t)tc_ptr(v->tc, enter));
@@ -692,7 +694,8 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			uint64_t gen = v->tc->generation;
 			struct tc_block *t = block_for(v, x, h->eip);
 			if (t && gen == v->tc->generation && ex->patch && !ex->linked && src->valid &&
-			    t->mode == src->mode && t->phys2 == TC_PHYS2_ANY)
+			    t->mode == src->mode && t->phys2 == TC_PHYS2_ANY &&
+			    !(v->trace.items & TRACE_NOCHAIN))
 				tc_chain(v->tc, ex, t);
 			next = t;
 			break;

@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "../cache/tc.h"
+#include "../loader/symbols.h"
 #include "vcpu.h"
 
 static const struct {
@@ -20,6 +22,9 @@ static const struct {
 	const char *help;
 } trace_items[] = {
 	{"int", TRACE_INT, "interrupts and exceptions: vector, error code, EIP, CPL, registers"},
+	{"exec", TRACE_EXEC, "each translated block entered from the monitor's loop (slow)"},
+	{"cpu", TRACE_CPU, "the registers at each such block entry (slow)"},
+	{"nochain", TRACE_NOCHAIN, "no chaining, so that exec and cpu show every block (slower)"},
 };
 
 int trace_parse_items(const char *spec, unsigned *items, FILE *out, char *err, size_t errlen)
@@ -133,4 +138,19 @@ void trace_external(struct vcpu *v, unsigned vec)
 {
 	if (v->trace.items & TRACE_INT)
 		fprintf(v->trace.log, "Servicing hardware INT=0x%02x\n", vec);
+}
+
+void trace_block(struct vcpu *v, const struct tc_block *b, const void *host)
+{
+	struct trace *t = &v->trace;
+
+	uint32_t cs_base = v->seg[S_CS].base, pc = cs_base + b->eip;
+
+	/* QEMU's TB flags and cflags are its own; bt86 shows the block's
+	 * mode bits and its instruction count there.  pc is linear, as QEMU's. */
+	if (t->items & TRACE_EXEC)
+		fprintf(t->log, "Trace 0: %p [%08x/%08x/%08x/%08x] %s\n", host, cs_base, pc, b->mode,
+			b->n_insns, symbols_find(t->syms, pc));
+	if (t->items & TRACE_CPU)
+		trace_cpu_state(v, t->log);
 }
