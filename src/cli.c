@@ -19,6 +19,7 @@
 #include "cpu/segment.h"
 #include "cpu/run.h"
 #include "cpu/trace.h"
+#include "debug/gdbstub.h"
 #include "devices/board.h"
 #include "devices/console.h"
 #include "exit_status.h"
@@ -46,6 +47,8 @@ static void on_terminate(int sig)
 struct options {
 	const char *kernel, *append, *initrd, *stats_json, *vga_log;
 	const char *log_file;  /* -D: the -d log, stderr by default */
+	const char *gdb;       /* -gdb, -s: the GDB stub's socket */
+	bool gdb_wait;         /* -S */
 	unsigned log_items;    /* -d: TRACE_* */
 	uint64_t mem_bytes;
 	bool stats;
@@ -78,6 +81,9 @@ static void usage(FILE *f)
 		"                      exceptions with the registers), exec, cpu, nochain (block\n"
 		"                      entries, slow); -d help lists the items\n"
 		"  -D FILE             write the -d log to FILE instead of stderr\n"
+		"  -gdb tcp:[HOST]:PORT  a GDB remote stub on PORT (HOST: localhost if empty)\n"
+		"  -s                  the same as -gdb tcp::1234\n"
+		"  -S                  with -gdb or -s: wait for GDB before the first instruction\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
 		"Guest serial (COM1) is on stdin/stdout; a terminal is put in raw mode\n"
@@ -193,7 +199,7 @@ static int parse(int argc, char **argv, struct options *o)
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = !strcmp(a, "-kernel") || !strcmp(a, "-m") || !strcmp(a, "-append") ||
 			     !strcmp(a, "-initrd") || !strcmp(a, "--stats-json") ||
-			     !strcmp(a, "--vga-log") || !strcmp(a, "-d") || !strcmp(a, "-D") ||
+			     !strcmp(a, "--vga-log") || !strcmp(a, "-d") || !strcmp(a, "-D") || !strcmp(a, "-gdb") ||
 			     !strcmp(a, "--stats-hot") || !strcmp(a, "--tc-size") || !strcmp(a, "-drive") ||
 			     !strcmp(a, "-hda") || !strcmp(a, "-hdb");
 		if (takes && !val) {
@@ -247,6 +253,12 @@ static int parse(int argc, char **argv, struct options *o)
 				exit(0);
 		} else if (!strcmp(a, "-D")) {
 			o->log_file = val;
+		} else if (!strcmp(a, "-gdb")) {
+			o->gdb = val;
+		} else if (!strcmp(a, "-s")) {
+			o->gdb = "tcp::1234";
+		} else if (!strcmp(a, "-S")) {
+			o->gdb_wait = true;
 		} else if (!strcmp(a, "--stats-hot")) {
 			char *end;
 			unsigned long n = strtoul(val, &end, 10);
@@ -281,6 +293,10 @@ static int parse(int argc, char **argv, struct options *o)
 		fprintf(stderr, "bt86: no kernel given (see bt86 --help)\n");
 		return -1;
 	}
+	if (o->gdb_wait && !o->gdb) {
+		fprintf(stderr, "bt86: -S waits for GDB: it needs -s or -gdb (bt86 has no monitor to continue from)\n");
+		return -1;
+	}
 	return 0;
 }
 
@@ -300,6 +316,7 @@ int main(int argc, char **argv)
 
 	FILE *json = NULL, *vga_log = NULL, *log = NULL;
 	struct symbols syms = {0};
+	struct gdb *gdb = NULL;
 
 	if (parse(argc, argv, &o))
 		return BT86_EXIT_USAGE;
@@ -370,9 +387,17 @@ int main(int argc, char **argv)
 		vcpu.hot->gpr[R_EBX] = boot.ebx;
 	}
 	xlate_init(&x, &tc, &mem, &stats);
+	if (o.gdb) {
+		if (!(gdb = gdb_open(o.gdb, o.gdb_wait, err, sizeof err)))
+			goto free_board;
+		x.stop_before = gdb_stops_before;
+		x.stop_ctx = gdb;
+	}
 	if (vcpu_signals_install(&vcpu, err, sizeof err))
 		goto free_board;
 	if (board_start_timer(&board, err, sizeof err))
+		goto free_board;
+	if (gdb && gdb_start(gdb, &vcpu, board.vcpu_tid, err, sizeof err))
 		goto free_board;
 	console_raw_begin(STDIN_FILENO);
 	if (board_start_input(&board, STDIN_FILENO)) {
@@ -404,6 +429,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 	if (vga_log && (vga_dump_text(&board.vga, &mem, vga_log) || fclose(vga_log)))
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.vga_log, strerror(errno));
+	gdb_close(gdb);
 	symbols_free(&syms);
 	board_destroy(&board);
 	vcpu_destroy(&vcpu);
@@ -414,6 +440,7 @@ int main(int argc, char **argv)
 
 free_board:
 	vcpu_signals_quiesce();
+	gdb_close(gdb);
 	symbols_free(&syms);
 	board_destroy(&board);
 free_vcpu:

@@ -11,7 +11,7 @@
 #define BT86_EXIT_STATUS_H
 
 enum bt86_exit_status {
-	BT86_EXIT_HALTED = 0,       /* halted for good, reset, powered off, Ctrl-A x */
+	BT86_EXIT_HALTED = 0,       /* halted for good, reset, powered off, Ctrl-A x, killed from GDB */
 	BT86_EXIT_USAGE = 2,        /* a bad command line */
 	BT86_EXIT_PANIC = 4,        /* the guest kernel panicked (panic_watch.h) */
 	BT86_EXIT_BAD_INPUT = 6,    /* a kernel, module or disk image bt86 cannot use, or the host refused it a resource at start-up */

@@ -46,6 +46,9 @@ static const int allowed[] = {
 	/* A thread created just before the filter (the terminal reader) runs
 	 * glibc's start-up under it, with every signal blocked. */
 	SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	/* The GDB stub's listening socket, made before containment: a
+	 * debugger's connection and its traffic (gdbstub.h). */
+	SCMP_SYS(accept4), SCMP_SYS(shutdown), SCMP_SYS(setsockopt),
 	/* Disk images, opened before containment. */
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fdatasync),
 	/* glibc's qsort sizes its buffer from the physical memory size. */

@@ -30,6 +30,7 @@
 #include "../devices/board.h"
 #include "../devices/console.h"
 #include "../cache/tc.h"
+#include "../debug/gdbstub.h"
 #include "../mem/gmem.h"
 #include "../mem/layout.h"
 #include "../mem/pagewalk.h"
@@ -270,7 +271,9 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 				 : sig == SIGILL ? EXC_UD : EXC_GP);
 	}
 	if (!v || !in_tc(v->tc, rip)) {
-		if (sig == SIGTRAP && v && v->smc_step) {
+		if (sig == SIGTRAP && v && v->dbg.stepping && !v->dbg.arrived && !v->smc_step)
+			return; /* a debugger's step on its way into the block */
+		if (sig == SIGTRAP && v && (v->smc_step || v->dbg.stepping)) {
 			/* Single-stepping ran into the exit path: let it finish. */
 			g[REG_EFL] &= ~(greg_t)FL_TF;
 			v->smc_step = false;
@@ -300,6 +303,17 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	default:
 		v->stats->signals[SIGK_TRAP]++;
 		break;
+	}
+	if (sig == SIGTRAP && v->dbg.stepping && !v->smc_step) {
+		/* A debugger's step: the first trap is the arrival at the
+		 * block, the next at an instruction boundary ends it.  Code
+		 * past the last instruction's (exit stubs, out-of-line paths)
+		 * is on the way out: the exit sets the EIP. */
+		if (!v->dbg.arrived)
+			v->dbg.arrived = true;
+		else if (b && boundary && off - b->host < b->map[b->n_insns].host)
+			to_monitor(v, uc, eip, SIGACT_RESUME, 0, 0);
+		return;
 	}
 	if (sig == SIGTRAP && v->smc_step) {
 		if (b && boundary) {
@@ -457,6 +471,14 @@ static uint32_t current_mode(const struct vcpu *v)
 	       (paging && v->cpl == 3 && stlb_soft(&v->shadow->soft) ? XMODE_SOFT : 0);
 }
 
+/* Whether blocks may pass control to each other without the run loop
+ * (chained exits, inline lookup entries): not under -d nochain, nor while
+ * a breakpoint is set, whose check is the run loop's. */
+static bool chaining(const struct vcpu *v)
+{
+	return !(v->trace.items & TRACE_NOCHAIN) && !(v->gdb && gdb_has_breakpoints(v->gdb));
+}
+
 static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 {
 	uint32_t lin = v->seg[S_CS].base + eip;
@@ -482,7 +504,7 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 
 	if (!b)
 		b = xlate_block(x, eip, phys, mode, phys2);
-	if (b && !(v->trace.items & TRACE_NOCHAIN))
+	if (b && chaining(v))
 		tc_jtab_set(v->tc, eip, b, global);
 	return b;
 }
@@ -529,6 +551,10 @@ static void handle_attention(struct vcpu *v)
 			/* Masked: park it until sti, popf or iret opens the window. */
 			h->attn_irq = 0;
 		}
+	}
+	if (h->attn_req & ATTN_REQ_DEBUG) {
+		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_DEBUG, __ATOMIC_RELAXED);
+		gdb_stop(v->gdb, GDB_SIGINT);
 	}
 	if (h->attn_req & ATTN_REQ_REFORM) /* vcpu_run has dropped the direct-form entries */
 		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_REFORM, __ATOMIC_RELAXED);
@@ -591,6 +617,23 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		resume = 0;
 	}
 	while (!v->stopped) {
+		if (v->dbg.stepping) {
+			/* The step's instruction ran (or raised an exception, whose
+			 * handler is next): report before anything else happens.
+			 * Still at its EIP, the block left before it (an attention
+			 * check): step again.  So a rep instruction or a jump to
+			 * itself steps as a whole (the SDM's TF stops after each
+			 * iteration). */
+			v->dbg.stepping = false;
+			if (h->eip == v->dbg.step_eip) {
+				v->dbg.step = true;
+				continue;
+			}
+			gdb_stop(v->gdb, GDB_SIGTRAP);
+			next = NULL;
+			resume = 0;
+			continue;
+		}
 		if (v->uaccess.pending) {
 			v->uaccess.pending = false;
 			if (xlate_mark_uaccess(x, v->uaccess.eip)) {
@@ -641,7 +684,21 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			if (v->stopped)
 				break;
 		}
-		h->entry_flags = (h->eflags & FL_HOST_HELD) | 0x202 | (v->smc_step ? FL_TF : 0);
+		bool step = false;
+		if (v->gdb && enter == b->host) {
+			bool skip = v->dbg.skip == h->eip;
+			v->dbg.skip = 0;
+			if (!v->dbg.step && !skip && gdb_breakpoint(v->gdb, h->eip)) {
+				gdb_stop(v->gdb, GDB_SIGTRAP);
+				continue; /* the debugger may have changed anything */
+			}
+			step = v->dbg.step;
+			v->dbg.step = false;
+			v->dbg.stepping = step;
+			v->dbg.arrived = false;
+			v->dbg.step_eip = h->eip;
+		}
+		h->entry_flags = (h->eflags & FL_HOST_HELD) | 0x202 | (v->smc_step || step ? FL_TF : 0);
 		if ((v->trace.items & (TRACE_EXEC | TRACE_CPU)) && enter == b->host)
 			trace_block(v, b, tc_ptr(v->tc, enter));
 		if (timed) {
@@ -694,8 +751,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			uint64_t gen = v->tc->generation;
 			struct tc_block *t = block_for(v, x, h->eip);
 			if (t && gen == v->tc->generation && ex->patch && !ex->linked && src->valid &&
-			    t->mode == src->mode && t->phys2 == TC_PHYS2_ANY &&
-			    !(v->trace.items & TRACE_NOCHAIN))
+			    t->mode == src->mode && t->phys2 == TC_PHYS2_ANY && chaining(v))
 				tc_chain(v->tc, ex, t);
 			next = t;
 			break;

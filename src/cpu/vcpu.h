@@ -116,8 +116,10 @@ struct dtr {
 #define ATTN_REQ_POLL 0x2u  /* a device deadline passed or input arrived */
 #define ATTN_REQ_QUIT 0x4u  /* the user ended the run from the console */
 #define ATTN_REQ_REFORM 0x8u /* ring-3 code changes form: its space outgrew the host mappings */
+#define ATTN_REQ_DEBUG 0x10u /* the debugger connected or sent Ctrl-C (gdbstub.h) */
 
 struct board;
+struct gdb;
 struct tc;
 struct gmem;
 struct shadow;
@@ -173,6 +175,17 @@ struct vcpu {
 	uint64_t gs_base;       /* the host GS base last set (run.c's user_view_on) */
 	/* A store into translated code is being single-stepped to completion. */
 	bool smc_step;
+	/* The GDB stub (gdbstub.h), NULL without -s or -gdb, and the run
+	 * loop's state for it. */
+	struct gdb *gdb;
+	struct {
+		bool resumed;  /* the debugger continued or stepped: report the next stop */
+		bool step;     /* step at the next block entry */
+		bool stepping; /* a block was entered with the trap flag for a step */
+		bool arrived;  /* that step's trap flag reached the block */
+		uint32_t step_eip; /* where that step started */
+		uint32_t skip; /* the next block entry does not stop at a breakpoint here */
+	} dbg;
 	/* The guest's last #PF from translated code, whose retry the iret
 	 * ending its handler maps ahead (vcpu_prefault_retry). */
 	struct {

@@ -51,6 +51,8 @@ void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *
 	ZydisDecoderInit(&x->dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
 	memset(x->uaccess, 0, sizeof x->uaccess);
 	x->n_uaccess = 0;
+	x->stop_before = NULL;
+	x->stop_ctx = NULL;
 }
 
 /* The slot of `eip` in the marked set, or of the empty entry where it
@@ -1328,7 +1330,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
 		in->eip = eip;
 		in->bytes = gmem_ptr(x->mem, phys, 1);
-		if (!in->bytes)
+		if (!in->bytes || (n > 0 && x->stop_before && x->stop_before(x->stop_ctx, eip)))
 			break;
 		bool gathered = paging && n == 0 && phys + ZYDIS_MAX_INSTRUCTION_LENGTH > page_end;
 		if (gathered)

@@ -95,6 +95,10 @@ struct xlate {
 	ZydisDecoder dec;
 	uint32_t uaccess[XLATE_UACCESS_SLOTS];
 	uint32_t n_uaccess;
+	/* When set, a block ends before an instruction at an EIP this says
+	 * yes to (the debugger's breakpoints, gdbstub.h). */
+	bool (*stop_before)(const void *ctx, uint32_t eip);
+	const void *stop_ctx;
 };
 
 void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *stats);
