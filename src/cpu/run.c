@@ -686,8 +686,8 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		}
 		bool step = false;
 		if (v->gdb && enter == b->host) {
-			bool skip = v->dbg.skip == h->eip;
-			v->dbg.skip = 0;
+			bool skip = v->dbg.skipping && v->dbg.skip == h->eip;
+			v->dbg.skipping = false;
 			if (!v->dbg.step && !skip && gdb_breakpoint(v->gdb, h->eip)) {
 				gdb_stop(v->gdb, GDB_SIGTRAP);
 				continue; /* the debugger may have changed anything */

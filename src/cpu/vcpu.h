@@ -184,7 +184,8 @@ struct vcpu {
 		bool stepping; /* a block was entered with the trap flag for a step */
 		bool arrived;  /* that step's trap flag reached the block */
 		uint32_t step_eip; /* where that step started */
-		uint32_t skip; /* the next block entry does not stop at a breakpoint here */
+		bool skipping; /* the next block entry does not stop at a breakpoint at skip */
+		uint32_t skip; /* the EIP the debugger resumed at */
 	} dbg;
 	/* The guest's last #PF from translated code, whose retry the iret
 	 * ending its handler maps ahead (vcpu_prefault_retry). */

@@ -572,7 +572,7 @@ bool gdb_has_breakpoints(const struct gdb *g)
 
 bool gdb_stops_before(const void *ctx, uint32_t eip)
 {
-	return ctx && gdb_breakpoint(ctx, eip);
+	return gdb_breakpoint(ctx, eip);
 }
 
 /* Sets or clears a breakpoint; the cache is flushed, so that no block runs
@@ -818,7 +818,6 @@ static enum resume handle(struct gdb *g, int sig)
 void gdb_stop(struct gdb *g, int sig)
 {
 	struct vcpu *v = g->v;
-	bool reported = false;
 
 	take_connection(g);
 	v->hot->eflags &= ~FL_TF;
@@ -830,8 +829,7 @@ void gdb_stop(struct gdb *g, int sig)
 	 * at once; the first one, on connection, when it asks ('?'). */
 	if (v->dbg.resumed) {
 		stop_reply(g, sig);
-		reported = put_packet(g);
-		if (!reported) {
+		if (!put_packet(g)) {
 			drop_connection(g);
 			let_run(g);
 			return;
@@ -850,7 +848,8 @@ void gdb_stop(struct gdb *g, int sig)
 		case R_STEP:
 			v->dbg.resumed = true;
 			v->dbg.step = r == R_STEP;
-			v->dbg.skip = v->hot->eip; /* do not stop again before it has run */
+			v->dbg.skipping = true; /* do not stop again before it has run */
+			v->dbg.skip = v->hot->eip;
 			let_run(g);
 			return;
 		case R_DETACH:
