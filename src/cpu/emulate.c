@@ -210,8 +210,8 @@ static unsigned string_io_run(struct emu *e, bool in, enum sreg seg, uint16_t po
 	uint32_t off = v->hot->gpr[in ? R_EDI : R_ESI];
 	uint8_t run[4096];
 
-	if ((v->hot->eflags & FL_DF) || (!(c->type & 0x8) && (c->type & 0x4)))
-		return 0; /* backwards, or an expand-down segment */
+	if ((v->hot->eflags & FL_DF) || (!(c->type & 0x8) && (c->type & 0x4)) || v->shadow->watch.n)
+		return 0; /* backwards, an expand-down segment, or the debugger's watchpoints to check */
 	uint32_t lin = vmem_seg_lin(v, seg, off, size, in);
 	uint64_t n = ((uint64_t)c->limit - off + 1) / size;
 	uint32_t in_page = (4096 - (lin & 4095)) / size;

@@ -190,8 +190,11 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 	uint32_t page = r.phys >> PAGE_SHIFT_4K;
 	if (window == SHADOW_KERNEL && r.user && !r.global)
 		uaccess_seen(v, b, eip);
-	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K)) {
-		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0); /* not RAM, host page 0, or the guard */
+	unsigned watched = shadow_watched(v->shadow, lin >> PAGE_SHIFT_4K);
+	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K) ||
+	    (watched & WATCH_READ) || (write && (watched & WATCH_WRITE))) {
+		/* not RAM, host page 0, the guard, or a page the debugger watches */
+		to_monitor(v, uc, eip, SIGACT_EMULATE, 0, 0);
 		return;
 	}
 	if (write && v->mem->code_page[page])
@@ -617,6 +620,16 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		resume = 0;
 	}
 	while (!v->stopped) {
+		if (v->dbg.hit) {
+			/* An access fired a watchpoint: the debugger hears of it
+			 * after the instruction, a step's too. */
+			v->dbg.stepping = false;
+			gdb_stop(v->gdb, GDB_SIGTRAP);
+			v->dbg.hit = false;
+			next = NULL;
+			resume = 0;
+			continue;
+		}
 		if (v->dbg.stepping) {
 			/* The step's instruction ran (or raised an exception, whose
 			 * handler is next): report before anything else happens.

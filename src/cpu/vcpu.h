@@ -186,6 +186,9 @@ struct vcpu {
 		uint32_t step_eip; /* where that step started */
 		bool skipping; /* the next block entry does not stop at a breakpoint at skip */
 		uint32_t skip; /* the EIP the debugger resumed at */
+		bool hit;      /* an access fired a watchpoint (vmem.c): stop after the instruction */
+		uint32_t hit_addr; /* that watchpoint's address and kind (watch.h) */
+		unsigned hit_kind;
 	} dbg;
 	/* The guest's last #PF from translated code, whose retry the iret
 	 * ending its handler maps ahead (vcpu_prefault_retry). */

@@ -21,6 +21,8 @@
 #include "../exit_status.h"
 #include "../mem/gmem.h"
 #include "../mem/pagewalk.h"
+#include "../mem/shadow.h"
+#include "../mem/watch.h"
 
 #define GDB_MAX_BREAKS 64u
 #define GDB_PACKET_MAX 4096u /* the PacketSize we announce */
@@ -601,9 +603,15 @@ static void reply(struct gdb *g, const char *s)
 	snprintf(g->out, sizeof g->out, "%s", s);
 }
 
+/* A stop a watchpoint caused names it, as QEMU's stub does. */
 static void stop_reply(struct gdb *g, int sig)
 {
-	snprintf(g->out, sizeof g->out, "T%02xthread:01;", sig);
+	const struct vcpu *v = g->v;
+	if (v->dbg.hit)
+		snprintf(g->out, sizeof g->out, "T%02xthread:01;%swatch:%x;", sig,
+			 v->dbg.hit_kind == WATCH_READ ? "r" : v->dbg.hit_kind == WATCH_WRITE ? "" : "a", v->dbg.hit_addr);
+	else
+		snprintf(g->out, sizeof g->out, "T%02xthread:01;", sig);
 }
 
 /* Parses "ADDR,LEN" (hex) at s; *end is past it. */
@@ -729,16 +737,50 @@ static void features(struct gdb *g, const char *args)
 	g->out[n + 1] = 0;
 }
 
+/* Sets or clears a watchpoint of `kind` (watch.h) on len bytes at addr:
+ * the shadow takes the new set (every mapping goes). */
+static bool set_watch(struct gdb *g, uint32_t addr, uint32_t len, unsigned kind, bool on)
+{
+	struct watch_set ws = g->v->shadow->watch;
+	unsigned i = 0;
+
+	if (len == 0 || addr + (len - 1) < addr)
+		return false;
+	while (i < ws.n && !(ws.w[i].addr == addr && ws.w[i].len == len && ws.w[i].kind == kind))
+		i++;
+	if (on && i == ws.n) {
+		if (ws.n == WATCH_MAX)
+			return false;
+		ws.w[ws.n++] = (struct watch){addr, len, kind};
+	} else if (!on && i < ws.n) {
+		ws.w[i] = ws.w[--ws.n];
+	} else {
+		return true;
+	}
+	shadow_set_watches(g->v->shadow, &ws);
+	return true;
+}
+
+/* Z/z TYPE,ADDR,KIND: breakpoints (types 0 and 1, software and hardware
+ * alike) and watchpoints (2 write, 3 read, 4 access; KIND is the length). */
 static void breakpoint_packet(struct gdb *g, const char *args, bool on)
 {
+	static const unsigned kinds[] = {[2] = WATCH_WRITE, [3] = WATCH_READ, [4] = WATCH_READ | WATCH_WRITE};
 	char *end;
 	unsigned long type = strtoul(args, &end, 10);
-	if (*end != ',' || type > 1) { /* software and hardware breakpoints alike */
+	if (*end != ',' || type > 4) {
 		reply(g, "");
 		return;
 	}
 	unsigned long addr = strtoul(end + 1, &end, 16);
-	reply(g, *end == ',' && addr <= UINT32_MAX && set_break(g, (uint32_t)addr, on) ? "OK" : "E01");
+	if (*end != ',' || addr > UINT32_MAX) {
+		reply(g, "E01");
+		return;
+	}
+	unsigned long len = strtoul(end + 1, &end, 16);
+	bool ok = type <= 1 ? set_break(g, (uint32_t)addr, on)
+			    : len <= UINT32_MAX && set_watch(g, (uint32_t)addr, (uint32_t)len, kinds[type], on);
+	reply(g, ok ? "OK" : "E01");
 }
 
 enum resume { R_NONE, R_CONTINUE, R_STEP, R_DETACH, R_KILL, R_GONE };
@@ -857,6 +899,10 @@ void gdb_stop(struct gdb *g, int sig)
 			/* fall through */
 		case R_GONE:
 			g->n_breaks = 0;
+			if (v->shadow->watch.n) {
+				static const struct watch_set none;
+				shadow_set_watches(v->shadow, &none);
+			}
 			v->dbg.resumed = false;
 			v->dbg.step = false;
 			drop_connection(g);

@@ -14,7 +14,10 @@
  * loop stops before entering a block that starts at one, and while any is
  * set the run loop chains no exit and fills no inline lookup entry, so that
  * every block entry passes that check.  A step runs one guest instruction
- * with the host's trap flag (run.c).
+ * with the host's trap flag (run.c).  Watchpoints (write, read, access)
+ * are the shadow's (watch.h): their pages fault, the emulator runs the
+ * instructions that touch them, and the run loop stops after one whose
+ * access fired one.
  */
 #ifndef BT86_GDBSTUB_H
 #define BT86_GDBSTUB_H

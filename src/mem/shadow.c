@@ -10,6 +10,7 @@
 #include "gmem.h"
 #include "layout.h"
 #include "pagewalk.h"
+#include "watch.h"
 
 #define LIN_PAGES (1u << 20)
 #define SLOTS (SHADOW_WINDOWS * LIN_PAGES)
@@ -45,6 +46,22 @@ static void reserve(const struct shadow *s, uint32_t page, uint32_t n)
 	BT86_ASSERT(p != MAP_FAILED);
 }
 
+/* The kinds of access the debugger watches on linear page `page`. */
+static unsigned watched(const struct shadow *s, uint32_t page)
+{
+	return s->watch.n ? watch_page(&s->watch, page) : 0;
+}
+
+/* Paging off: what the identity views allow at page pg (linear and
+ * physical alike). */
+static int identity_prot(const struct shadow *s, uint32_t pg)
+{
+	unsigned w = watched(s, pg);
+	if (w & WATCH_READ)
+		return PROT_NONE;
+	return s->mem->code_page[pg] || (w & WATCH_WRITE) ? PROT_READ : PROT_READ | PROT_WRITE;
+}
+
 /* Paging off: the kernel window and the current user view show RAM. */
 static void identity(struct shadow *s)
 {
@@ -58,7 +75,7 @@ static void identity(struct shadow *s)
 		BT86_ASSERT(p != MAP_FAILED);
 	}
 	for (uint32_t pg = 0; pg < m->size >> PAGE_SHIFT_4K; pg++)
-		if (m->code_page[pg])
+		if (identity_prot(s, pg) != (PROT_READ | PROT_WRITE))
 			shadow_protect(s, pg, true);
 }
 
@@ -103,6 +120,7 @@ int shadow_init(struct shadow *s, struct gmem *mem, struct stats *stats, char *e
 		shadow_destroy(s);
 		return -1;
 	}
+	s->soft.watch = &s->watch;
 	memset(s->alias_head, 0xFF, (mem->size >> PAGE_SHIFT_4K) * sizeof *s->alias_head);
 	/* The space windows, like the kernel window, are reserved whole. */
 	void *w = mmap((void *)(uintptr_t)(SPACE_WINDOWS_BASE - PAGE_SIZE_4K),
@@ -144,7 +162,10 @@ void shadow_destroy(struct shadow *s)
 
 static int prot_for(const struct shadow *s, uint32_t lin)
 {
-	bool rw = (s->lin_flags[lin] & SHADOW_RW) && !s->mem->code_page[s->lin_phys[lin]];
+	unsigned w = watched(s, lin & (LIN_PAGES - 1));
+	if (w & WATCH_READ)
+		return PROT_NONE;
+	bool rw = (s->lin_flags[lin] & SHADOW_RW) && !s->mem->code_page[s->lin_phys[lin]] && !(w & WATCH_WRITE);
 	return rw ? PROT_READ | PROT_WRITE : PROT_READ;
 }
 
@@ -371,7 +392,8 @@ static void recheck(struct shadow *s, unsigned w, uint32_t cr0, uint32_t cr3, ui
 		}
 		if (a == AGREE_READ) {
 			s->lin_flags[sl] &= (uint8_t)~SHADOW_RW;
-			ro[n_ro++] = sl;
+			if (!(watched(s, sl & (LIN_PAGES - 1)) & WATCH_READ)) /* which stays unmapped */
+				ro[n_ro++] = sl;
 		}
 		s->list_pos[sl] = kept;
 		list[kept++] = sl;
@@ -535,10 +557,11 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 	void *p = mmap(host(first), (size_t)n << PAGE_SHIFT_4K, rw ? PROT_READ | PROT_WRITE : PROT_READ,
 		       MAP_SHARED | MAP_FIXED, s->mem->fd, (off_t)phys << PAGE_SHIFT_4K);
 	BT86_ASSERT(p != MAP_FAILED);
-	if (rw) /* code pages inside the run stay read-only */
-		for (uint32_t i = 0; i < n; i++)
-			if (s->mem->code_page[phys + i])
-				BT86_ASSERT(mprotect(host(first + i), PAGE_SIZE_4K, PROT_READ) == 0);
+	/* Code pages inside a writable run stay read-only, watched pages
+	 * as the debugger needs them. */
+	for (uint32_t i = 0; i < n; i++)
+		if ((rw && s->mem->code_page[phys + i]) || watched(s, lin_page + i))
+			BT86_ASSERT(mprotect(host(first + i), PAGE_SIZE_4K, prot_for(s, first + i)) == 0);
 	s->n_pieces++;
 	s->stats->shadow_runs++;
 	count_mappings(s);
@@ -560,7 +583,7 @@ void shadow_protect(struct shadow *s, uint32_t phys, bool code)
 	(void)code; /* gmem's code_page already says which; prot_for reads it */
 	stlb_protect(&s->soft, phys);
 	if (!s->paging) {
-		int prot = s->mem->code_page[phys] ? PROT_READ : PROT_READ | PROT_WRITE;
+		int prot = identity_prot(s, phys);
 		if ((phys << PAGE_SHIFT_4K) >= s->mem->low_hole)
 			BT86_ASSERT(mprotect(host(slot(SHADOW_KERNEL, phys)), PAGE_SIZE_4K, prot) == 0);
 		BT86_ASSERT(mprotect(host(slot(shadow_uview(s->cur), phys)), PAGE_SIZE_4K, prot) == 0);
@@ -568,4 +591,20 @@ void shadow_protect(struct shadow *s, uint32_t phys, bool code)
 	}
 	for (uint32_t lin = s->alias_head[phys]; lin != SHADOW_NONE; lin = s->alias_next[lin])
 		BT86_ASSERT(mprotect(host(lin), PAGE_SIZE_4K, prot_for(s, lin)) == 0);
+}
+
+void shadow_set_watches(struct shadow *s, const struct watch_set *ws)
+{
+	s->watch = *ws;
+	if (s->paging) {
+		shadow_flush(s, false, SHFLUSH_DEBUG);
+	} else {
+		identity(s);
+		stlb_flush(&s->soft);
+	}
+}
+
+unsigned shadow_watched(const struct shadow *s, uint32_t lin_page)
+{
+	return watched(s, lin_page);
 }

@@ -33,6 +33,8 @@
  *    loaded or since: what a TLB refill would find.
  *  - Pages leave the window by being re-reserved PROT_NONE, never unmapped,
  *    so no host mapping can ever land where guest code reaches.
+ *  - A page the debugger watches (watch.h) is writable in no window while a
+ *    write is watched on it, and readable in none while a read is.
  *  - The host mappings the windows hold (counted as host_mappings() in
  *    shadow.c) stay within SHADOW_MAX_MAPPINGS; reaching it flushes the
  *    shadow (counted), and a process whose user view held half of them
@@ -48,6 +50,7 @@
 
 #include "layout.h"
 #include "stlb.h"
+#include "watch.h"
 
 /* The host mappings the windows may hold: each single page and each piece
  * of a run (a 4 MiB page, split by pages dropped from it) counts two (its
@@ -78,6 +81,7 @@ enum shadow_flush_cause {
 	SHFLUSH_CR3,       /* CR3 load (non-global pages) */
 	SHFLUSH_MODE,      /* CR0.PG/WP or CR4.PSE/PGE changed */
 	SHFLUSH_CAPACITY,  /* the mapping count reached its bound */
+	SHFLUSH_DEBUG,     /* the debugger's watchpoints changed */
 	SHFLUSH_CAUSES,
 };
 
@@ -110,6 +114,7 @@ struct shadow {
 	uint64_t slot_used[SPACE_SLOTS], clock;
 	unsigned cur;
 	struct stlb soft;      /* ring 3's soft TLB, which follows the user views */
+	struct watch_set watch; /* the debugger's watchpoints (watch.h), which every window and the soft TLB honour */
 	bool reserved;         /* the space windows are reserved (for teardown) */
 };
 
@@ -170,5 +175,11 @@ uint32_t shadow_frame(const struct shadow *s, uint32_t sl);
 /* Write-protects every alias of physical page `phys` (code) or restores the
  * write access its mappings allow. */
 void shadow_protect(struct shadow *s, uint32_t phys, bool code);
+/* Takes the debugger's watchpoints `ws`: every mapping goes, and comes
+ * back as they allow (a watched write faults, a watched page with reads
+ * watched is not mapped at all). */
+void shadow_set_watches(struct shadow *s, const struct watch_set *ws);
+/* The kinds of access watched on linear page `lin_page` (WATCH_*). */
+unsigned shadow_watched(const struct shadow *s, uint32_t lin_page);
 
 #endif

@@ -7,6 +7,7 @@
 #include "../cache/stats.h"
 #include "../util.h"
 #include "gmem.h"
+#include "watch.h"
 
 static uint64_t frame_host(uint32_t frame)
 {
@@ -60,15 +61,17 @@ void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *bud
 }
 
 /* Sets the tables' entries for `page` -> `frame`: the write entry leads
- * to the frame region only when the guest allows the write and the frame
- * holds no code; a store to code goes through the user view, which
- * faults on it. */
+ * to the frame region only when the guest allows the write, the frame
+ * holds no code and the debugger watches nothing on the page; a store to
+ * code or to a watched page goes through the user view, which faults on
+ * it, and so does a read of a page with reads watched. */
 static void set_entry(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 {
-	st->read[page] = frame_host(frame) - ((uint64_t)page << PAGE_SHIFT_4K);
+	unsigned watched = st->watch && st->watch->n ? watch_page(st->watch, page) : 0;
+	st->read[page] = watched & WATCH_READ ? st->view : frame_host(frame) - ((uint64_t)page << PAGE_SHIFT_4K);
 	if (!rw) {
 		st->write[page] = 0;
-	} else if (st->mem->code_page[frame]) {
+	} else if (watched || st->mem->code_page[frame]) {
 		st->write[page] = st->view;
 	} else {
 		st->write[page] = st->read[page];

@@ -54,6 +54,8 @@
  *  - Entries go where the user view's pages go: invlpg, a CR3 load that finds
  *    the tables changed (the same check as the user view's), paging-mode
  *    changes; dropping one is a store, not a system call.
+ *  - A page the debugger watches (watch.h) goes through the user view for
+ *    the kinds of access watched on it, as a store to code does.
  *  - The soft TLB makes no host mapping after start-up.
  */
 #ifndef BT86_STLB_H
@@ -72,6 +74,7 @@
 
 struct gmem;
 struct stats;
+struct watch_set;
 
 struct stlb_space {
 	bool direct;            /* promoted: its ring-3 code uses the user view directly */
@@ -93,6 +96,7 @@ struct stlb {
 	unsigned cur;
 	uint8_t *frame_written;  /* per RAM frame: may have a write entry in the tables */
 	bool outgrown;           /* the current space turned big since the run loop last looked */
+	const struct watch_set *watch; /* the debugger's watchpoints (the shadow's) */
 };
 
 /* What a CR3 load's check says of an entry (shadow.c decides). */

@@ -7,6 +7,8 @@
 #include "../devices/board.h"
 #include "gmem.h"
 #include "pagewalk.h"
+#include "shadow.h"
+#include "watch.h"
 
 uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write)
 {
@@ -85,6 +87,19 @@ uint32_t vmem_translate_fetch(struct vcpu *v, uint32_t lin, bool *global)
 	return walk(v, lin, false, v->cpl == 3, true, global);
 }
 
+/* The debugger's watchpoints see the emulator's accesses and the
+ * processor's own (watch.h): the first that fires is kept for the run loop,
+ * which stops after the instruction. */
+static void watch_check(struct vcpu *v, uint32_t lin, unsigned size, bool write)
+{
+	const struct watch *w;
+	if (!v->shadow->watch.n || v->dbg.hit || !(w = watch_match(&v->shadow->watch, lin, size, write)))
+		return;
+	v->dbg.hit = true;
+	v->dbg.hit_addr = w->addr;
+	v->dbg.hit_kind = w->kind;
+}
+
 /* RAM reads and writes go through gmem, which keeps translated code
  * coherent; other physical addresses go to the MMIO bus.  An access that
  * crosses a page is done a byte at a time, each byte translated. */
@@ -105,13 +120,15 @@ static void phys_write(struct vcpu *v, uint32_t phys, unsigned size, uint32_t va
 
 uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size)
 {
+	uint32_t val = 0;
 	if ((lin & 0xFFF) + size > 0x1000) {
-		uint32_t val = 0;
 		for (unsigned i = 0; i < size; i++)
 			val |= phys_read(v, vmem_translate(v, lin + i, false), 1) << (8 * i);
-		return val;
+	} else {
+		val = phys_read(v, vmem_translate(v, lin, false), size);
 	}
-	return phys_read(v, vmem_translate(v, lin, false), size);
+	watch_check(v, lin, size, false);
+	return val;
 }
 
 /* The supervisor forms serve the processor's own accesses (descriptor
@@ -121,22 +138,26 @@ void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t
 {
 	if ((lin & 0xFFF) + size <= 0x1000) {
 		gmem_write(v->mem, vmem_translate_as(v, lin, true, false), size, val);
-		return;
+	} else {
+		for (unsigned i = 0; i < size; i++)
+			if (i == 0 || ((lin + i) & 0xFFF) == 0)
+				vmem_translate_as(v, lin + i, true, false);
+		for (unsigned i = 0; i < size; i++)
+			gmem_write(v->mem, vmem_translate_as(v, lin + i, true, false), 1, (val >> (8 * i)) & 0xFF);
 	}
-	for (unsigned i = 0; i < size; i++)
-		if (i == 0 || ((lin + i) & 0xFFF) == 0)
-			vmem_translate_as(v, lin + i, true, false);
-	for (unsigned i = 0; i < size; i++)
-		gmem_write(v->mem, vmem_translate_as(v, lin + i, true, false), 1, (val >> (8 * i)) & 0xFF);
+	watch_check(v, lin, size, true);
 }
 
 uint32_t vmem_read_supervisor(struct vcpu *v, uint32_t lin, unsigned size)
 {
-	if ((lin & 0xFFF) + size <= 0x1000)
-		return gmem_read(v->mem, vmem_translate_as(v, lin, false, false), size);
 	uint32_t val = 0;
-	for (unsigned i = 0; i < size; i++)
-		val |= gmem_read(v->mem, vmem_translate_as(v, lin + i, false, false), 1) << (8 * i);
+	if ((lin & 0xFFF) + size <= 0x1000) {
+		val = gmem_read(v->mem, vmem_translate_as(v, lin, false, false), size);
+	} else {
+		for (unsigned i = 0; i < size; i++)
+			val |= gmem_read(v->mem, vmem_translate_as(v, lin + i, false, false), 1) << (8 * i);
+	}
+	watch_check(v, lin, size, false);
 	return val;
 }
 
@@ -148,9 +169,10 @@ void vmem_write(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val)
 			phys[i] = vmem_translate(v, lin + i, true);
 		for (unsigned i = 0; i < size; i++)
 			phys_write(v, phys[i], 1, (val >> (8 * i)) & 0xFF);
-		return;
+	} else {
+		phys_write(v, vmem_translate(v, lin, true), size, val);
 	}
-	phys_write(v, vmem_translate(v, lin, true), size, val);
+	watch_check(v, lin, size, true);
 }
 
 uint32_t vmem_seg_lin(struct vcpu *v, enum sreg s, uint32_t off, unsigned size, bool write)

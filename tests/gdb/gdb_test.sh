@@ -4,6 +4,7 @@
 # sending gdb SIGINT (Ctrl-C) while the guest spins, and fails unless:
 #  - the guest passes (its TAP results need the debugger's writes) and
 #    leaves through the exit port with status 1,
+#  - its watchpoints stopped it with the values the guest stores and reads,
 #  - gdb's answers are the same under both, less the first stop (QEMU's
 #    is in the firmware at the reset vector, bt86's at the kernel's entry)
 #    and where Ctrl-C lands in the guest's spin loop,
@@ -64,6 +65,11 @@ if [ "$(cat "$out/bt86.status")" -ne 1 ] || grep -q '^not ok' "$out/bt86.out" ||
 	echo "FAIL: under gdb, bt86 exit status $(cat "$out/bt86.status"), expected 1; serial output:"
 	cat "$out/bt86.out" "$out/bt86.err"; fail=1
 fi
+for want in 'New value = 10' 'Value = 6210279' 'Value = 4002' 'Value = 30' 'New value = 8'; do
+	if ! grep -q "^$want\$" "$out/bt86.gdb"; then
+		echo "FAIL: no watchpoint stop with '$want' under bt86"; fail=1
+	fi
+done
 if command -v qemu-system-i386 >/dev/null; then
 	session qemu "$here/session.gdb"
 	if ! diff -u --label qemu --label bt86 <(answers "$out/qemu.gdb") <(answers "$out/bt86.gdb"); then

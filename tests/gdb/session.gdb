@@ -36,4 +36,30 @@ delete
 continue
 p *(unsigned *)&release
 set var *(unsigned *)&release = 1
+# Watchpoints, with the guest's paging on: a write watchpoint fires at
+# each store that changes counter, a read one at the read of secret and
+# one through the 4 MiB page, an access one at the increment.
+break watched
+continue
+delete
+watch *(unsigned *)&counter
+continue
+continue
+delete
+rwatch *(unsigned *)&secret
+rwatch *(unsigned *)(0x400000 + (unsigned)&far_secret)
+continue
+info registers eip
+continue
+info registers eip
+delete
+awatch *(unsigned *)&counter
+continue
+delete
+# and from ring 3
+watch *(unsigned *)&ucounter
+continue
+continue
+info registers cs
+delete
 continue
