@@ -20,6 +20,7 @@
 #include "cpu/run.h"
 #include "cpu/trace.h"
 #include "debug/gdbstub.h"
+#include "debug/monitor.h"
 #include "devices/board.h"
 #include "devices/console.h"
 #include "exit_status.h"
@@ -48,6 +49,7 @@ struct options {
 	const char *kernel, *append, *initrd, *stats_json, *vga_log;
 	const char *log_file;  /* -D: the -d log, stderr by default */
 	const char *gdb;       /* -gdb, -s: the GDB stub's socket */
+	const char *monitor;   /* -monitor: the monitor's socket */
 	bool gdb_wait;         /* -S */
 	unsigned log_items;    /* -d: TRACE_* */
 	uint64_t mem_bytes;
@@ -83,7 +85,9 @@ static void usage(FILE *f)
 		"  -D FILE             write the -d log to FILE instead of stderr\n"
 		"  -gdb tcp:[HOST]:PORT  a GDB remote stub on PORT (HOST: localhost if empty)\n"
 		"  -s                  the same as -gdb tcp::1234\n"
-		"  -S                  with -gdb or -s: wait for GDB before the first instruction\n"
+		"  -S                  stop before the first instruction: for GDB with -gdb or -s,\n"
+		"                      else for the monitor's cont\n"
+		"  -monitor unix:PATH,server,nowait  the monitor on a Unix socket (also Ctrl-A c)\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
 		"Guest serial (COM1) is on stdin/stdout; a terminal is put in raw mode\n"
@@ -200,6 +204,7 @@ static int parse(int argc, char **argv, struct options *o)
 		bool takes = !strcmp(a, "-kernel") || !strcmp(a, "-m") || !strcmp(a, "-append") ||
 			     !strcmp(a, "-initrd") || !strcmp(a, "--stats-json") ||
 			     !strcmp(a, "--vga-log") || !strcmp(a, "-d") || !strcmp(a, "-D") || !strcmp(a, "-gdb") ||
+			     !strcmp(a, "-monitor") ||
 			     !strcmp(a, "--stats-hot") || !strcmp(a, "--tc-size") || !strcmp(a, "-drive") ||
 			     !strcmp(a, "-hda") || !strcmp(a, "-hdb");
 		if (takes && !val) {
@@ -255,6 +260,8 @@ static int parse(int argc, char **argv, struct options *o)
 			o->log_file = val;
 		} else if (!strcmp(a, "-gdb")) {
 			o->gdb = val;
+		} else if (!strcmp(a, "-monitor")) {
+			o->monitor = val;
 		} else if (!strcmp(a, "-s")) {
 			o->gdb = "tcp::1234";
 		} else if (!strcmp(a, "-S")) {
@@ -293,10 +300,6 @@ static int parse(int argc, char **argv, struct options *o)
 		fprintf(stderr, "bt86: no kernel given (see bt86 --help)\n");
 		return -1;
 	}
-	if (o->gdb_wait && !o->gdb) {
-		fprintf(stderr, "bt86: -S waits for GDB: it needs -s or -gdb (bt86 has no monitor to continue from)\n");
-		return -1;
-	}
 	return 0;
 }
 
@@ -317,6 +320,7 @@ int main(int argc, char **argv)
 	FILE *json = NULL, *vga_log = NULL, *log = NULL;
 	struct symbols syms = {0};
 	struct gdb *gdb = NULL;
+	struct monitor *monitor = NULL;
 
 	if (parse(argc, argv, &o))
 		return BT86_EXIT_USAGE;
@@ -393,11 +397,19 @@ int main(int argc, char **argv)
 		x.stop_before = gdb_stops_before;
 		x.stop_ctx = gdb;
 	}
+	if (!(monitor = monitor_open(o.monitor, err, sizeof err)))
+		goto free_board;
+	vcpu.monitor = monitor;
+	board.monitor_input = monitor_console;
+	board.monitor_closed = monitor_console_closed;
+	board.monitor_ctx = monitor;
 	if (vcpu_signals_install(&vcpu, err, sizeof err))
 		goto free_board;
 	if (board_start_timer(&board, err, sizeof err))
 		goto free_board;
 	if (gdb && gdb_start(gdb, &vcpu, board.vcpu_tid, err, sizeof err))
+		goto free_board;
+	if (monitor_start(monitor, &vcpu, board.vcpu_tid, o.gdb_wait && !gdb, err, sizeof err))
 		goto free_board;
 	console_raw_begin(STDIN_FILENO);
 	if (board_start_input(&board, STDIN_FILENO)) {
@@ -430,6 +442,7 @@ int main(int argc, char **argv)
 	if (vga_log && (vga_dump_text(&board.vga, &mem, vga_log) || fclose(vga_log)))
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.vga_log, strerror(errno));
 	gdb_close(gdb);
+	monitor_close(monitor);
 	symbols_free(&syms);
 	board_destroy(&board);
 	vcpu_destroy(&vcpu);
@@ -441,6 +454,7 @@ int main(int argc, char **argv)
 free_board:
 	vcpu_signals_quiesce();
 	gdb_close(gdb);
+	monitor_close(monitor);
 	symbols_free(&syms);
 	board_destroy(&board);
 free_vcpu:

@@ -44,7 +44,12 @@ expect 6 "$tmp/short: not a Multiboot kernel" -- "$tmp/short"
 expect 6 "/nonexistent/mod: No such file" -- -initrd /nonexistent/mod "$good"
 expect 2 "-d int,frob: unknown log item frob" -- -d int,frob "$good"
 expect 2 "option -d needs a value" -- "$good" -d
-expect 2 "-S waits for GDB: it needs -s or -gdb" -- -S "$good"
+expect 2 "the guest is stopped and stdin is closed" -- -S "$good"
+# -S with the console's monitor: Ctrl-A c, then cont runs the guest.
+printf '\001ccont\r' | "$bt86" -S "$good" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ "$st" -eq 1 ] && grep -q "^ok" "$tmp/out"; then passes=$((passes + 1)); else
+	echo "FAIL: -S, then cont from the console's monitor: status $st"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1)); fi
 expect 6 "-gdb udp:1: expected tcp::PORT" -- -gdb udp:1 "$good"
 expect 6 "cannot write /nonexistent/int.log" -- -d int -D /nonexistent/int.log "$good"
 "$bt86" -d help >"$tmp/items" && grep -qE "^int +interrupts" "$tmp/items" && grep -qE "^nochain " "$tmp/items" && passes=$((passes + 1)) || { echo "FAIL: -d help"; fails=$((fails + 1)); }

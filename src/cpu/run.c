@@ -31,6 +31,7 @@
 #include "../devices/console.h"
 #include "../cache/tc.h"
 #include "../debug/gdbstub.h"
+#include "../debug/monitor.h"
 #include "../mem/gmem.h"
 #include "../mem/layout.h"
 #include "../mem/pagewalk.h"
@@ -554,6 +555,10 @@ static void handle_attention(struct vcpu *v)
 			/* Masked: park it until sti, popf or iret opens the window. */
 			h->attn_irq = 0;
 		}
+	}
+	if (h->attn_req & ATTN_REQ_MONITOR) {
+		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_MONITOR, __ATOMIC_RELAXED);
+		monitor_serve(v->monitor);
 	}
 	if (h->attn_req & ATTN_REQ_DEBUG) {
 		__atomic_and_fetch(&h->attn_req, ~ATTN_REQ_DEBUG, __ATOMIC_RELAXED);

@@ -92,3 +92,10 @@ void vcpu_stop(struct vcpu *v, int status, const char *fmt, ...)
 		va_end(ap);
 	}
 }
+
+void vcpu_fx_read(const struct vcpu *v, struct vcpu_fx *fx)
+{
+	__asm__ volatile("fxsave %0" : "=m"(*fx));
+	memcpy(&fx->mxcsr, v->hot->fx_guest + FX_MXCSR, sizeof fx->mxcsr);
+	memcpy(fx->xmm, v->hot->fx_guest + FX_XMM, sizeof fx->xmm);
+}

@@ -117,9 +117,11 @@ struct dtr {
 #define ATTN_REQ_QUIT 0x4u  /* the user ended the run from the console */
 #define ATTN_REQ_REFORM 0x8u /* ring-3 code changes form: its space outgrew the host mappings */
 #define ATTN_REQ_DEBUG 0x10u /* the debugger connected or sent Ctrl-C (gdbstub.h) */
+#define ATTN_REQ_MONITOR 0x20u /* a monitor command waits (monitor.h) */
 
 struct board;
 struct gdb;
+struct monitor;
 struct tc;
 struct gmem;
 struct shadow;
@@ -178,6 +180,8 @@ struct vcpu {
 	/* The GDB stub (gdbstub.h), NULL without -s or -gdb, and the run
 	 * loop's state for it. */
 	struct gdb *gdb;
+	/* The monitor (monitor.h), which runs its commands on this thread. */
+	struct monitor *monitor;
 	struct {
 		bool resumed;  /* the debugger continued or stepped: report the next stop */
 		bool step;     /* step at the next block entry */
@@ -254,5 +258,23 @@ static inline void vcpu_set_eflags(struct vcpu *v, uint32_t fl)
 	v->hot->vif = fl & FL_IF;
 	v->hot->vsys = fl & FL_VSYS;
 }
+
+/* The guest's x87 and SSE state in the fxsave layout, for the debugger
+ * and the monitor: the x87 part stays in the CPU while the monitor runs
+ * (vcpu_abi.h), MXCSR and XMM0-7 come from fx_guest.  On the VCPU thread. */
+struct vcpu_fx {
+	uint16_t fcw, fsw;
+	uint8_t ftw, pad0;
+	uint16_t fop;
+	uint32_t fip;
+	uint16_t fcs, pad1;
+	uint32_t fdp;
+	uint16_t fds, pad2;
+	uint32_t mxcsr, mxcsr_mask;
+	uint8_t st[8][16];
+	uint8_t xmm[8][16];
+	uint8_t rest[224];
+} __attribute__((aligned(16)));
+void vcpu_fx_read(const struct vcpu *v, struct vcpu_fx *fx);
 
 #endif

@@ -20,6 +20,7 @@
 #include "../devices/board.h"
 #include "../exit_status.h"
 #include "../mem/gmem.h"
+#include "../mem/vmem.h"
 #include "../mem/pagewalk.h"
 #include "../mem/shadow.h"
 #include "../mem/watch.h"
@@ -414,25 +415,10 @@ static void put_le(char **o, const void *p, size_t n)
 	}
 }
 
-/* The x87 registers stay in the CPU while the monitor runs (vcpu_abi.h);
- * fxsave reads them. */
-struct fxarea {
-	uint16_t fcw, fsw;
-	uint8_t ftw, pad0;
-	uint16_t fop;
-	uint32_t fip;
-	uint16_t fcs, pad1;
-	uint32_t fdp;
-	uint16_t fds, pad2;
-	uint32_t mxcsr, mxcsr_mask;
-	uint8_t st[8][16];
-	uint8_t xmm[8][16];
-	uint8_t rest[224];
-} __attribute__((aligned(16)));
 
 /* The full tag word from fxsave's abridged one: for each physical
  * register in use, what its value is (valid 0, zero 1, special 2). */
-static uint32_t full_tag(const struct fxarea *fx)
+static uint32_t full_tag(const struct vcpu_fx *fx)
 {
 	unsigned top = (fx->fsw >> 11) & 7, tag = 0;
 
@@ -450,7 +436,7 @@ static uint32_t full_tag(const struct fxarea *fx)
 	return tag;
 }
 
-static void put_register(struct gdb *g, unsigned n, char **o, const struct fxarea *fx)
+static void put_register(struct gdb *g, unsigned n, char **o, const struct vcpu_fx *fx)
 {
 	struct vcpu *v = g->v;
 	const uint8_t *xmm = v->hot->fx_guest + FX_XMM;
@@ -515,45 +501,6 @@ static bool set_register(struct gdb *g, unsigned n, const char *digits)
 		vcpu_set_eflags(g->v, val & ~FL_TF); /* bt86 has no guest single-stepping */
 	else
 		return false;
-	return true;
-}
-
-/* The physical address of linear lin through the guest's page tables (any
- * present mapping: a debugger reads and writes what the kernel could),
- * or false. */
-static bool debug_translate(struct vcpu *v, uint32_t lin, uint32_t *phys)
-{
-	struct pw_result r;
-
-	if (!(v->cr0 & CR0_PG)) {
-		*phys = lin;
-		return true;
-	}
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE, &r))
-		return false;
-	*phys = r.phys;
-	return true;
-}
-
-/* Copies len bytes at linear addr from (write false) or into guest RAM,
- * page by page; false at the first byte not in RAM or not mapped.  A write
- * into translated code invalidates it (gmem's hook). */
-static bool debug_access(struct vcpu *v, uint32_t addr, uint8_t *buf, uint32_t len, bool write)
-{
-	while (len) {
-		uint32_t phys, chunk = PAGE_SIZE_4K - (addr & (PAGE_SIZE_4K - 1));
-		if (chunk > len)
-			chunk = len;
-		if (!debug_translate(v, addr, &phys) || !gmem_is_ram(v->mem, phys, chunk))
-			return false;
-		if (write)
-			gmem_write_block(v->mem, phys, buf, chunk);
-		else
-			memcpy(buf, gmem_ptr(v->mem, phys, chunk), chunk);
-		addr += chunk;
-		buf += chunk;
-		len -= chunk;
-	}
 	return true;
 }
 
@@ -637,7 +584,7 @@ static void read_memory(struct gdb *g, const char *args)
 	uint8_t buf[GDB_PACKET_MAX / 2];
 	char *o = g->out;
 
-	if (!addr_len(args, &addr, &len, &end) || !debug_access(g->v, addr, buf, len, false)) {
+	if (!addr_len(args, &addr, &len, &end) || !vmem_debug_access(g->v, addr, buf, len, false)) {
 		reply(g, "E14");
 		return;
 	}
@@ -663,15 +610,15 @@ static void write_memory(struct gdb *g, const char *args)
 		}
 		buf[i] = (uint8_t)(hi << 4 | lo);
 	}
-	reply(g, debug_access(g->v, addr, buf, len, true) ? "OK" : "E14");
+	reply(g, vmem_debug_access(g->v, addr, buf, len, true) ? "OK" : "E14");
 }
 
 static void read_registers(struct gdb *g)
 {
-	struct fxarea fx;
+	struct vcpu_fx fx;
 	char *o = g->out;
 
-	__asm__ volatile("fxsave %0" : "=m"(fx));
+	vcpu_fx_read(g->v, &fx);
 	for (unsigned n = 0; n < G_COUNT; n++)
 		put_register(g, n, &o, &fx);
 	*o = 0;
@@ -679,7 +626,7 @@ static void read_registers(struct gdb *g)
 
 static void read_register(struct gdb *g, const char *args)
 {
-	struct fxarea fx;
+	struct vcpu_fx fx;
 	char *o = g->out, *end;
 	unsigned long n = strtoul(args, &end, 16);
 
@@ -687,7 +634,7 @@ static void read_register(struct gdb *g, const char *args)
 		reply(g, "E01");
 		return;
 	}
-	__asm__ volatile("fxsave %0" : "=m"(fx));
+	vcpu_fx_read(g->v, &fx);
 	put_register(g, (unsigned)n, &o, &fx);
 	*o = 0;
 }

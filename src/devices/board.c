@@ -283,6 +283,17 @@ int board_attach_disk(struct board *b, unsigned index, const char *path, char *e
 	return 0;
 }
 
+/* Hands terminal bytes to COM1, as fast as its FIFO drains. */
+static void feed_serial(struct board *b, const uint8_t *buf, size_t n)
+{
+	for (size_t done = 0; done < n;) {
+		done += uart_receive(&b->com1, buf + done, (unsigned)(n - done));
+		syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
+		if (done < n)
+			poll(NULL, 0, 1); /* FIFO full: let the guest drain it */
+	}
+}
+
 static void *input_main(void *p)
 {
 	struct board *b = p;
@@ -295,21 +306,30 @@ static void *input_main(void *p)
 			continue;
 		if (got <= 0) {
 			__atomic_store_n(&b->input_open, false, __ATOMIC_RELEASE);
+			if (b->monitor_closed)
+				b->monitor_closed(b->monitor_ctx);
 			syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
 			return NULL;
 		}
-		bool quit = false;
-		ssize_t n = (ssize_t)console_escape(&esc, buf, (size_t)got, &quit);
-		if (quit) {
-			vcpu_request_quit(b->v);
-			syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
-			return NULL;
-		}
-		for (ssize_t done = 0; done < n;) {
-			done += uart_receive(&b->com1, buf + done, (unsigned)(n - done));
-			syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
-			if (done < n)
-				poll(NULL, 0, 1); /* FIFO full: let the guest drain it */
+		for (size_t off = 0; off < (size_t)got;) {
+			bool quit = false, monitor = esc.monitor;
+			size_t used;
+			uint8_t *at = buf + off;
+			size_t n = console_escape(&esc, at, (size_t)got - off, &quit, &used);
+			off += used;
+			if (monitor && b->monitor_input) {
+				if (n)
+					b->monitor_input(b->monitor_ctx, at, n);
+			} else {
+				feed_serial(b, at, n);
+			}
+			if (quit) {
+				vcpu_request_quit(b->v);
+				syscall(SYS_tgkill, getpid(), b->vcpu_tid, BOARD_POKE_SIGNAL);
+				return NULL;
+			}
+			if (esc.monitor && !monitor && b->monitor_input)
+				b->monitor_input(b->monitor_ctx, NULL, 0); /* its prompt */
 		}
 	}
 }

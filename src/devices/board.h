@@ -78,6 +78,11 @@ struct board {
 	int input_fd;
 	pthread_t input_thread;
 	bool input_open;        /* the terminal may still send bytes */
+	/* Where the terminal's input goes while Ctrl-A c has given it to the
+	 * monitor (monitor_console; n == 0 announces the switch). */
+	void (*monitor_input)(void *ctx, const uint8_t *buf, size_t n);
+	void (*monitor_closed)(void *ctx); /* stdin is closed */
+	void *monitor_ctx;
 	pid_t vcpu_tid;
 	timer_t timer;
 	bool timer_armed;

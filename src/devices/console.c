@@ -34,10 +34,11 @@ bool console_raw_begin(int fd)
 	return true;
 }
 
-size_t console_escape(struct console_escape *st, uint8_t *buf, size_t n, bool *quit)
+size_t console_escape(struct console_escape *st, uint8_t *buf, size_t n, bool *quit, size_t *used)
 {
 	size_t out = 0;
 
+	*used = n;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = buf[i];
 		if (!st->pending) {
@@ -52,6 +53,12 @@ size_t console_escape(struct console_escape *st, uint8_t *buf, size_t n, bool *q
 		case 'x':
 		case 'X':
 			*quit = true;
+			*used = i + 1;
+			return out;
+		case 'c':
+		case 'C':
+			st->monitor = !st->monitor;
+			*used = i + 1;
 			return out;
 		case CONSOLE_ESCAPE:
 			buf[out++] = c;
@@ -61,6 +68,7 @@ size_t console_escape(struct console_escape *st, uint8_t *buf, size_t n, bool *q
 		case '?':
 			fputs("\r\nC-a h    print this help\r\n"
 			      "C-a x    exit bt86\r\n"
+			      "C-a c    switch between the console and the monitor\r\n"
 			      "C-a C-a  send C-a to the guest\r\n", stderr);
 			break;
 		default:

@@ -27,12 +27,16 @@ void console_restore(void);
 
 struct console_escape {
 	bool pending; /* the last byte was Ctrl-A */
+	bool monitor; /* Ctrl-A c gave the console to the monitor */
 };
 
-/* Filters terminal input in place: Ctrl-A x sets *quit, Ctrl-A Ctrl-A
- * passes one Ctrl-A to the guest, Ctrl-A h prints the keys to stderr; any
- * other key after Ctrl-A is dropped.  Returns how many bytes remain for the
- * guest.  The state carries an escape split across reads. */
-size_t console_escape(struct console_escape *st, uint8_t *buf, size_t n, bool *quit);
+/* Filters terminal input in place: Ctrl-A x sets *quit, Ctrl-A c switches
+ * between the guest and the monitor, Ctrl-A Ctrl-A passes one Ctrl-A on,
+ * Ctrl-A h prints the keys to stderr; any other key after Ctrl-A is
+ * dropped.  Consumes buf up to the end, a quit or a switch (*used says how
+ * far); the bytes it leaves, for whoever had the console before the
+ * switch, are compacted at buf's start and their count returned.  The
+ * state carries an escape split across reads. */
+size_t console_escape(struct console_escape *st, uint8_t *buf, size_t n, bool *quit, size_t *used);
 
 #endif

@@ -211,3 +211,39 @@ uint32_t vmem_pop(struct vcpu *v, unsigned size)
 	v->hot->gpr[R_ESP] = esp + size;
 	return val;
 }
+
+/* The physical address of linear lin through the guest's page tables (any
+ * present mapping: a debugger reads and writes what the kernel could),
+ * or false. */
+static bool debug_translate(struct vcpu *v, uint32_t lin, uint32_t *phys)
+{
+	struct pw_result r;
+
+	if (!(v->cr0 & CR0_PG)) {
+		*phys = lin;
+		return true;
+	}
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE, &r))
+		return false;
+	*phys = r.phys;
+	return true;
+}
+
+bool vmem_debug_access(struct vcpu *v, uint32_t lin, uint8_t *buf, uint32_t len, bool write)
+{
+	while (len) {
+		uint32_t phys, chunk = PAGE_SIZE_4K - (lin & (PAGE_SIZE_4K - 1));
+		if (chunk > len)
+			chunk = len;
+		if (!debug_translate(v, lin, &phys) || !gmem_is_ram(v->mem, phys, chunk))
+			return false;
+		if (write)
+			gmem_write_block(v->mem, phys, buf, chunk);
+		else
+			memcpy(buf, gmem_ptr(v->mem, phys, chunk), chunk);
+		lin += chunk;
+		buf += chunk;
+		len -= chunk;
+	}
+	return true;
+}

@@ -52,4 +52,11 @@ static inline void vmem_seg_write(struct vcpu *v, enum sreg s, uint32_t off, uns
 void vmem_push(struct vcpu *v, unsigned size, uint32_t val);
 uint32_t vmem_pop(struct vcpu *v, unsigned size);
 
+/* The debugger's and the monitor's accesses: copies len bytes at linear
+ * lin from (write false) or into guest RAM, page by page, through the
+ * guest's tables without touching their A and D bits; false at the first
+ * byte not in RAM or not mapped.  A write into translated code
+ * invalidates it (gmem's hook). */
+bool vmem_debug_access(struct vcpu *v, uint32_t lin, uint8_t *buf, uint32_t len, bool write);
+
 #endif

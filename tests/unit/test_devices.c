@@ -320,24 +320,39 @@ START_TEST(test_pit_periods_and_latch)
 END_TEST
 
 /* QEMU's console keys on terminal input: Ctrl-A x quits, Ctrl-A Ctrl-A is
- * one Ctrl-A for the guest, an escape may be split across reads. */
+ * one Ctrl-A for the guest, an escape may be split across reads, Ctrl-A c
+ * switches to the monitor and back, ending what each call consumes. */
 START_TEST(test_console_escape)
 {
 	struct console_escape st = {0};
 	bool quit = false;
+	size_t used;
 	uint8_t a[] = {'l', 's', CONSOLE_ESCAPE, CONSOLE_ESCAPE, '\r', CONSOLE_ESCAPE, 'z', 'k'};
-	size_t n = console_escape(&st, a, sizeof a, &quit);
+	size_t n = console_escape(&st, a, sizeof a, &quit, &used);
 	ck_assert_uint_eq(n, 5);
+	ck_assert_uint_eq(used, sizeof a);
 	ck_assert_mem_eq(a, "ls\x01\rk", 5);
 	ck_assert(!quit && !st.pending);
 
+	uint8_t m[] = {'a', CONSOLE_ESCAPE, 'c', 'i', 'n', CONSOLE_ESCAPE, 'c', 'b'};
+	n = console_escape(&st, m, sizeof m, &quit, &used);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(used, 3);
+	ck_assert(st.monitor && m[0] == 'a');
+	n = console_escape(&st, m + 3, sizeof m - 3, &quit, &used);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(used, 4);
+	ck_assert(!st.monitor && !quit);
+	ck_assert_mem_eq(m + 3, "in", 2);
+
 	uint8_t b[] = {'e', CONSOLE_ESCAPE};
-	n = console_escape(&st, b, sizeof b, &quit);
+	n = console_escape(&st, b, sizeof b, &quit, &used);
 	ck_assert_uint_eq(n, 1);
 	ck_assert(st.pending && !quit);
 	uint8_t c[] = {'x', 'l', 'o', 's', 't'};
-	n = console_escape(&st, c, sizeof c, &quit);
+	n = console_escape(&st, c, sizeof c, &quit, &used);
 	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(used, 1);
 	ck_assert(quit);
 }
 END_TEST
