@@ -21,6 +21,7 @@
 #include "cpu/trace.h"
 #include "debug/gdbstub.h"
 #include "debug/monitor.h"
+#include "snapshot/snapshot.h"
 #include "devices/board.h"
 #include "devices/console.h"
 #include "exit_status.h"
@@ -50,6 +51,9 @@ struct options {
 	const char *log_file;  /* -D: the -d log, stderr by default */
 	const char *gdb;       /* -gdb, -s: the GDB stub's socket */
 	const char *monitor;   /* -monitor: the monitor's socket */
+	const char *loadvm;    /* -loadvm: the snapshot to start from */
+	bool allow_changed_disks;
+	bool mem_given;        /* -m */
 	bool gdb_wait;         /* -S */
 	unsigned log_items;    /* -d: TRACE_* */
 	uint64_t mem_bytes;
@@ -88,6 +92,10 @@ static void usage(FILE *f)
 		"  -S                  stop before the first instruction: for GDB with -gdb or -s,\n"
 		"                      else for the monitor's cont\n"
 		"  -monitor unix:PATH,server,nowait  the monitor on a Unix socket (also Ctrl-A c)\n"
+		"  -loadvm FILE        start from a snapshot the monitor's savevm wrote (the kernel,\n"
+		"                      memory size and disks come from it)\n"
+		"  --allow-changed-disks  with -loadvm: resume over disk images changed since\n"
+		"                      the snapshot was taken\n"
 		"  -nographic, -no-reboot  accepted for QEMU compatibility (bt86 always behaves so)\n"
 		"  --help, --version\n\n"
 		"Guest serial (COM1) is on stdin/stdout; a terminal is put in raw mode\n"
@@ -204,7 +212,7 @@ static int parse(int argc, char **argv, struct options *o)
 		bool takes = !strcmp(a, "-kernel") || !strcmp(a, "-m") || !strcmp(a, "-append") ||
 			     !strcmp(a, "-initrd") || !strcmp(a, "--stats-json") ||
 			     !strcmp(a, "--vga-log") || !strcmp(a, "-d") || !strcmp(a, "-D") || !strcmp(a, "-gdb") ||
-			     !strcmp(a, "-monitor") ||
+			     !strcmp(a, "-monitor") || !strcmp(a, "-loadvm") ||
 			     !strcmp(a, "--stats-hot") || !strcmp(a, "--tc-size") || !strcmp(a, "-drive") ||
 			     !strcmp(a, "-hda") || !strcmp(a, "-hdb");
 		if (takes && !val) {
@@ -220,6 +228,7 @@ static int parse(int argc, char **argv, struct options *o)
 		} else if (!strcmp(a, "-kernel")) {
 			o->kernel = val;
 		} else if (!strcmp(a, "-m")) {
+			o->mem_given = true;
 			if (!parse_size(val, &o->mem_bytes) || o->mem_bytes % 4096 ||
 			    o->mem_bytes < (2ull << 20) || o->mem_bytes > (3840ull << 20)) {
 				fprintf(stderr, "bt86: -m %s: guest memory must be 2M to 3840M, in whole pages\n", val);
@@ -262,6 +271,10 @@ static int parse(int argc, char **argv, struct options *o)
 			o->gdb = val;
 		} else if (!strcmp(a, "-monitor")) {
 			o->monitor = val;
+		} else if (!strcmp(a, "-loadvm")) {
+			o->loadvm = val;
+		} else if (!strcmp(a, "--allow-changed-disks")) {
+			o->allow_changed_disks = true;
 		} else if (!strcmp(a, "-s")) {
 			o->gdb = "tcp::1234";
 		} else if (!strcmp(a, "-S")) {
@@ -296,9 +309,40 @@ static int parse(int argc, char **argv, struct options *o)
 		if (takes)
 			i++;
 	}
-	if (!o->kernel) {
+	if (o->loadvm && (o->kernel || o->initrd || o->append || o->disk[0] || o->disk[1])) {
+		fprintf(stderr, "bt86: -loadvm restores the whole machine: its kernel, initrd, command line and "
+				"disks come from the snapshot\n");
+		return -1;
+	}
+	if (o->allow_changed_disks && !o->loadvm) {
+		fprintf(stderr, "bt86: --allow-changed-disks goes with -loadvm\n");
+		return -1;
+	}
+	if (!o->kernel && !o->loadvm) {
 		fprintf(stderr, "bt86: no kernel given (see bt86 --help)\n");
 		return -1;
+	}
+	return 0;
+}
+
+/* The BIOS data area, the MP and ACPI tables, and the entry registers. */
+static int boot_tables(struct gmem *mem, struct vcpu *v, const struct boot_state *boot, char *err, size_t errlen)
+{
+	uint32_t id[4];
+	bda_write(mem, BOARD_COM1_PORT);
+	cpu_cpuid(1, 0, id);
+	if (mptable_write(mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE, id[0], id[3])) {
+		snprintf(err, errlen, "no room for the MP table below 1 MiB");
+		return -1;
+	}
+	if (acpi_write(mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE)) {
+		snprintf(err, errlen, "no room for the ACPI tables below 1 MiB");
+		return -1;
+	}
+	v->hot->eip = boot->entry;
+	if (boot->eax == MULTIBOOT_BOOTLOADER_MAGIC) {
+		v->hot->gpr[R_EAX] = boot->eax;
+		v->hot->gpr[R_EBX] = boot->ebx;
 	}
 	return 0;
 }
@@ -321,9 +365,37 @@ int main(int argc, char **argv)
 	struct symbols syms = {0};
 	struct gdb *gdb = NULL;
 	struct monitor *monitor = NULL;
+	struct snapshot_reader *snap = NULL;
+	static struct snapshot_disk snap_disks[SNAPSHOT_DISKS];
 
 	if (parse(argc, argv, &o))
 		return BT86_EXIT_USAGE;
+	if (o.loadvm) {
+		/* The machine the snapshot was taken of: its RAM size and disks. */
+		uint32_t ram;
+		if (!(snap = snapshot_open(o.loadvm, &ram, snap_disks, err, sizeof err))) {
+			fprintf(stderr, "bt86: -loadvm %s\n", err);
+			return BT86_EXIT_BAD_INPUT;
+		}
+		if (o.mem_given && o.mem_bytes != ram) {
+			fprintf(stderr, "bt86: -loadvm %s holds %u MiB of RAM, not the %u MiB of -m\n", o.loadvm,
+				ram >> 20, (unsigned)(o.mem_bytes >> 20));
+			snapshot_close(snap);
+			return BT86_EXIT_USAGE;
+		}
+		o.mem_bytes = ram;
+		for (unsigned i = 0; i < SNAPSHOT_DISKS; i++) {
+			if (!snap_disks[i].present)
+				continue;
+			if (!o.allow_changed_disks && !snapshot_disk_unchanged(&snap_disks[i], err, sizeof err)) {
+				fprintf(stderr, "bt86: -loadvm %s: %s (--allow-changed-disks resumes anyway)\n", o.loadvm,
+					err);
+				snapshot_close(snap);
+				return BT86_EXIT_BAD_INPUT;
+			}
+			o.disk[i] = snap_disks[i].path;
+		}
+	}
 	/* Opened now: once contained, the monitor opens nothing. */
 	if (o.stats_json && !(json = fopen(o.stats_json, "w"))) {
 		fprintf(stderr, "bt86: cannot write %s: %s\n", o.stats_json, strerror(errno));
@@ -357,7 +429,15 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < 2; i++)
 		if (o.disk[i] && board_attach_disk(&board, i, o.disk[i], err, sizeof err))
 			goto free_board;
-	if (linux_is_bzimage(o.kernel)) {
+	if (snap) {
+		char why[sizeof err - 16];
+		int rc = snapshot_load(snap, &vcpu, &board, why, sizeof why);
+		snap = NULL; /* closed */
+		if (rc) {
+			snprintf(err, sizeof err, "-loadvm %s", why);
+			goto free_board;
+		}
+	} else if (linux_is_bzimage(o.kernel)) {
 		/* The Linux boot protocol: ESI = boot_params, flat __BOOT_CS and
 		 * __BOOT_DS from a GDT in guest memory, interrupts off. */
 		struct linux_boot lb;
@@ -374,22 +454,10 @@ int main(int argc, char **argv)
 		   ((o.log_items & TRACE_EXEC) && symbols_load(&syms, o.kernel, err, sizeof err))) {
 		goto free_board;
 	}
-	bda_write(&mem, BOARD_COM1_PORT);
-	uint32_t id[4];
-	cpu_cpuid(1, 0, id);
-	if (mptable_write(&mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE, id[0], id[3])) {
-		snprintf(err, sizeof err, "no room for the MP table below 1 MiB");
+	/* What firmware leaves in memory and the loader in the registers; a
+	 * snapshot's RAM and CPU hold them already. */
+	if (!o.loadvm && boot_tables(&mem, &vcpu, &boot, err, sizeof err))
 		goto free_board;
-	}
-	if (acpi_write(&mem, LAPIC_DEFAULT_BASE, IOAPIC_DEFAULT_BASE)) {
-		snprintf(err, sizeof err, "no room for the ACPI tables below 1 MiB");
-		goto free_board;
-	}
-	vcpu.hot->eip = boot.entry;
-	if (boot.eax == MULTIBOOT_BOOTLOADER_MAGIC) {
-		vcpu.hot->gpr[R_EAX] = boot.eax;
-		vcpu.hot->gpr[R_EBX] = boot.ebx;
-	}
 	xlate_init(&x, &tc, &mem, &stats);
 	if (o.gdb) {
 		if (!(gdb = gdb_open(o.gdb, o.gdb_wait, err, sizeof err)))
@@ -466,6 +534,7 @@ free_shadow:
 free_mem:
 	gmem_destroy(&mem);
 fail:
+	snapshot_close(snap);
 	fprintf(stderr, "bt86: %s\n", err);
 	return BT86_EXIT_BAD_INPUT;
 }

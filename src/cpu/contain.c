@@ -12,12 +12,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../cache/tc.h"
 #include "../devices/console.h"
 #include "../mem/layout.h"
+#include "../snapshot/snapshot.h"
 
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
@@ -33,7 +35,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 }
 
 /* What the monitor does at run time: memory, signals, time, the terminal,
- * disk images, threads, exit.  No open, exec, socket, ptrace or process creation. */
+ * disk images, threads, exit.  No exec, socket, ptrace or process creation,
+ * and no open but savevm's (below). */
 static const int allowed[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close), SCMP_SYS(fstat),
 	SCMP_SYS(newfstatat), SCMP_SYS(lseek), SCMP_SYS(ioctl), SCMP_SYS(poll), SCMP_SYS(ppoll),
@@ -69,6 +72,16 @@ static int install_allow_list(char *err, size_t errlen)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 				      SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	/* The monitor's savevm: openat with exactly SNAPSHOT_OPEN_FLAGS, a
+	 * file for writing; no other open. */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+				      SCMP_A2(SCMP_CMP_EQ, SNAPSHOT_OPEN_FLAGS));
+	/* The debugger's and the monitor's replies: send on a connected
+	 * socket, MSG_NOSIGNAL. */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 3, SCMP_A3(SCMP_CMP_EQ, MSG_NOSIGNAL),
+				      SCMP_A4(SCMP_CMP_EQ, 0), SCMP_A5(SCMP_CMP_EQ, 0));
 	/* The GS base, which follows the guest's address space (run.c). */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(arch_prctl), 1,

@@ -315,7 +315,9 @@ static int unhex(int c)
 static bool send_all(struct gdb *g, const char *s, size_t n)
 {
 	while (n) {
-		ssize_t w = write(g->fd, s, n);
+		/* A debugger gone gives EPIPE, never SIGPIPE (which would end
+		 * the run). */
+		ssize_t w = send(g->fd, s, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

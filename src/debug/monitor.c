@@ -24,6 +24,7 @@
 #include "../mem/gmem.h"
 #include "../mem/pagewalk.h"
 #include "../mem/vmem.h"
+#include "../snapshot/snapshot.h"
 
 #define LINE_MAX_BYTES 1024u
 #define BANNER "bt86 monitor - type 'help' for more information\n"
@@ -449,6 +450,7 @@ static const char help_text[] =
 	"info tc  -- show the translation cache's statistics\n"
 	"info tlb  -- show virtual to physical memory mappings\n"
 	"quit|q  -- quit the emulator\n"
+	"savevm FILE -- save the whole machine to FILE (bt86 -loadvm FILE starts from it)\n"
 	"stop  -- stop emulation\n"
 	"x /fmt addr -- virtual memory dump starting at 'addr'\n"
 	"xp /fmt addr -- physical memory dump starting at 'addr'\n";
@@ -490,6 +492,14 @@ static char *execute(struct monitor *m, const char *line)
 		memory_dump(m, f, "x", args, false);
 	} else if (w == 2 && !strncmp(cmd, "xp", 2)) {
 		memory_dump(m, f, "xp", args, true);
+	} else if (w == 6 && !strncmp(cmd, "savevm", 6)) {
+		char done[512], err[600];
+		if (!*args)
+			fprintf(f, "savevm: which file? (savevm FILE)\n");
+		else if (snapshot_save(args, m->v, m->v->board, done, sizeof done, err, sizeof err))
+			fprintf(f, "savevm: %s\n", err);
+		else
+			fprintf(f, "savevm: %s\n", done);
 	} else if (!strcmp(cmd, "stop")) {
 		m->stopped = true;
 	} else if (!strcmp(cmd, "cont") || !strcmp(cmd, "c")) {
@@ -588,10 +598,12 @@ static char *run_line(struct monitor *m, const char *line)
 	return out;
 }
 
+/* To stdout, or to the socket's client: a client gone gives EPIPE there,
+ * never SIGPIPE, which would end the run. */
 static void write_all(int fd, const char *s, size_t n)
 {
 	while (n) {
-		ssize_t k = write(fd, s, n);
+		ssize_t k = fd == STDOUT_FILENO ? write(fd, s, n) : send(fd, s, n, MSG_NOSIGNAL);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)

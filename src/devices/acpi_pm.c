@@ -1,5 +1,9 @@
 #include "acpi_pm.h"
 
+#include <stddef.h>
+
+#include "../snapshot/stream.h"
+
 #define TMR_STS 0x0001u
 #define SCI_EN 0x0001u
 #define SLP_TYP_SHIFT 10
@@ -65,4 +69,14 @@ void acpi_pm_write(void *dev, uint16_t offset, unsigned size, uint32_t val)
 				pm->power_off(pm->opaque);
 		}
 	}
+}
+
+void acpi_pm_save(const struct acpi_pm *d, struct snap *s)
+{
+	snap_put(s, d, offsetof(struct acpi_pm, now_ns));
+}
+
+bool acpi_pm_load(struct acpi_pm *d, struct snap *s)
+{
+	return snap_get(s, d, offsetof(struct acpi_pm, now_ns));
 }

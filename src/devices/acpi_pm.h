@@ -12,6 +12,7 @@
 #ifndef BT86_ACPI_PM_H
 #define BT86_ACPI_PM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define ACPI_PM_PORT 0x600
@@ -25,6 +26,7 @@
 struct acpi_pm {
 	uint16_t status, enable, control;
 	uint64_t tmr_carry;              /* the timer's bit-23 periods seen when TMR_STS was last cleared */
+	/* Wiring, not state: a snapshot saves the fields above. */
 	uint64_t (*now_ns)(void);
 	void (*power_off)(void *opaque);
 	void *opaque;
@@ -33,5 +35,11 @@ struct acpi_pm {
 void acpi_pm_init(struct acpi_pm *pm, uint64_t (*now_ns)(void), void (*power_off)(void *), void *opaque);
 uint32_t acpi_pm_read(void *dev, uint16_t offset, unsigned size);
 void acpi_pm_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void acpi_pm_save(const struct acpi_pm *d, struct snap *s);
+bool acpi_pm_load(struct acpi_pm *d, struct snap *s);
 
 #endif

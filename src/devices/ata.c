@@ -1,6 +1,9 @@
 #include "ata.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#include "../snapshot/stream.h"
 
 #define ATA_HEADS 16u  /* the logical CHS geometry IDENTIFY reports */
 #define ATA_SPT 63u
@@ -513,4 +516,27 @@ unsigned ata_write_string(void *dev, uint16_t offset, unsigned size, const void 
 	if (t->pos == t->len)
 		block_done(c, t);
 	return n;
+}
+
+void ata_save(const struct ata_channel *c, struct snap *s)
+{
+	for (unsigned i = 0; i < 2; i++)
+		snap_put(s, &c->drive[i], offsetof(struct ata_drive, disk));
+	snap_put(s, &c->selected, offsetof(struct ata_channel, set_irq) - offsetof(struct ata_channel, selected));
+}
+
+bool ata_load(struct ata_channel *c, struct snap *s)
+{
+	for (unsigned i = 0; i < 2; i++)
+		if (!snap_get(s, &c->drive[i], offsetof(struct ata_drive, disk)))
+			return false;
+	if (!snap_get(s, &c->selected, offsetof(struct ata_channel, set_irq) - offsetof(struct ata_channel, selected)))
+		return false;
+	for (unsigned i = 0; i < 2; i++) {
+		const struct ata_drive *d = &c->drive[i];
+		if (d->multiple > ATA_MAX_MULTIPLE || d->block > ATA_MAX_MULTIPLE || d->len > sizeof d->buf ||
+		    d->pos > d->len)
+			return snap_bad(s, "the ATA drives' state");
+	}
+	return c->selected < 2 ? true : snap_bad(s, "the ATA channel's state");
 }

@@ -45,7 +45,6 @@ enum ata_reg { ATA_DATA, ATA_ERROR, ATA_COUNT, ATA_LBA_LOW, ATA_LBA_MID, ATA_LBA
 #define ATA_DC_HOB 0x80
 
 struct ata_drive {
-	struct disk *disk;      /* NULL: nothing attached here */
 	uint8_t status, error;
 	/* task file, current and previous ("high order byte") values */
 	uint8_t feature, count, lba_low, lba_mid, lba_high;
@@ -59,6 +58,8 @@ struct ata_drive {
 	unsigned block;         /* sectors per DRQ block */
 	unsigned pos, len;      /* data-port position in buf */
 	uint8_t buf[ATA_MAX_MULTIPLE * DISK_SECTOR];
+	/* Wiring, not state: a snapshot saves the fields above. */
+	struct disk *disk;      /* NULL: nothing attached here */
 };
 
 struct ata_channel {
@@ -68,6 +69,7 @@ struct ata_channel {
 	bool pending;           /* the drives' interrupt request */
 	bool irq;               /* the line as last derived */
 	uint64_t sectors_read, sectors_written;
+	/* Wiring, not state: a snapshot saves the fields above. */
 	void (*set_irq)(void *opaque, bool level);
 	void *opaque;
 };
@@ -84,5 +86,11 @@ void ata_control_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
  * many were moved (0 when the data port is not the one addressed). */
 unsigned ata_read_string(void *dev, uint16_t offset, unsigned size, void *buf, unsigned count);
 unsigned ata_write_string(void *dev, uint16_t offset, unsigned size, const void *buf, unsigned count);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on.  The disks themselves stay attached. */
+struct snap;
+void ata_save(const struct ata_channel *c, struct snap *s);
+bool ata_load(struct ata_channel *c, struct snap *s);
 
 #endif

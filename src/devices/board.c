@@ -9,6 +9,7 @@
 #include "../cpu/run.h"
 #include "../cpu/vcpu.h"
 #include "../mem/gmem.h"
+#include "../snapshot/stream.h"
 #include "console.h"
 
 static void serial_tx(void *opaque, uint8_t byte)
@@ -43,8 +44,9 @@ static void rearm(struct board *b)
 		return;
 	struct itimerspec its = {{0, 0}, {0, 0}};
 	if (next != UINT64_MAX) {
-		its.it_value.tv_sec = (time_t)(next / 1000000000u);
-		its.it_value.tv_nsec = (long)(next % 1000000000u);
+		uint64_t host = pit_host_ns(next);
+		its.it_value.tv_sec = (time_t)(host / 1000000000u);
+		its.it_value.tv_nsec = (long)(host % 1000000000u);
 	}
 	timer_settime(b->timer, TIMER_ABSTIME, &its, NULL);
 	b->armed_deadline = next;
@@ -215,6 +217,7 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 	pit_write(&b->pit, 0, 1, 0);
 	uart_init(&b->com1, serial_tx, com1_irq, b);
 	b->com1.mcr = 0x08; /* OUT2 set, as SeaBIOS leaves it */
+	b->com1.now_ns = pit_now_ns; /* its timeout on the board's clock */
 	b->port92 = 0x02;   /* A20 on */
 	vga_init(&b->vga, v->mem);
 	pci_init(&b->pci);
@@ -439,4 +442,43 @@ unsigned board_io_write_string(struct board *b, uint16_t port, unsigned size, co
 			       unsigned count)
 {
 	return iobus_write_string(&b->io, port, size, buf, count);
+}
+
+void board_save(const struct board *b, struct snap *s)
+{
+	uint64_t now = pit_now_ns();
+	snap_put(s, &now, sizeof now);
+	pic_save(&b->pic, s);
+	pit_save(&b->pit, s);
+	lapic_save(&b->lapic, s);
+	ioapic_save(&b->ioapic, s);
+	uart_save(&b->com1, s);
+	kbc_save(&b->kbc, s);
+	rtc_save(&b->rtc, s);
+	ata_save(&b->ide, s);
+	vga_save(&b->vga, s);
+	pci_save(&b->pci, s);
+	acpi_pm_save(&b->pm, s);
+	hpet_save(&b->hpet, s);
+	snap_put(s, &b->port61, sizeof b->port61);
+	snap_put(s, &b->port92, sizeof b->port92);
+	snap_put(s, &b->panic, sizeof b->panic);
+}
+
+bool board_load(struct board *b, struct snap *s)
+{
+	uint64_t now;
+	if (!snap_get(s, &now, sizeof now) || !pic_load(&b->pic, s) || !pit_load(&b->pit, s) ||
+	    !lapic_load(&b->lapic, s) || !ioapic_load(&b->ioapic, s) || !uart_load(&b->com1, s) ||
+	    !kbc_load(&b->kbc, s) || !rtc_load(&b->rtc, s) || !ata_load(&b->ide, s) || !vga_load(&b->vga, s) ||
+	    !pci_load(&b->pci, s) || !acpi_pm_load(&b->pm, s) || !hpet_load(&b->hpet, s) ||
+	    !snap_get(s, &b->port61, sizeof b->port61) || !snap_get(s, &b->port92, sizeof b->port92) ||
+	    !snap_get(s, &b->panic, sizeof b->panic))
+		return false;
+	if (b->panic.len >= sizeof b->panic.line)
+		return snap_bad(s, "the panic watch's line");
+	b->panic.line[sizeof b->panic.line - 1] = b->panic.reason[sizeof b->panic.reason - 1] = 0;
+	pit_clock_continue(now);
+	update_line(b);
+	return true;
 }

@@ -109,6 +109,12 @@ int board_acknowledge(struct board *b);
 /* Takes a pending NMI; true if there was one. */
 bool board_take_nmi(struct board *b);
 void board_destroy(struct board *b);
+/* The snapshot (snapshot.h): the board's clock and every device's state,
+ * on the VCPU thread; after a load the interrupt line follows the restored
+ * devices and the clock counts on from its saved value. */
+struct snap;
+void board_save(const struct board *b, struct snap *s);
+bool board_load(struct board *b, struct snap *s);
 
 uint32_t board_io_read(struct board *b, uint16_t port, unsigned size);
 void board_io_write(struct board *b, uint16_t port, unsigned size, uint32_t val);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@ int disk_open(struct disk *d, const char *path, char *err, size_t errlen)
 
 	d->fd = -1;
 	d->path = path;
+	d->real_path = NULL;
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "disk image %s: %s", path, strerror(errno));
@@ -30,6 +32,7 @@ int disk_open(struct disk *d, const char *path, char *err, size_t errlen)
 	}
 	d->fd = fd;
 	d->sectors = (uint64_t)st.st_size / DISK_SECTOR;
+	d->real_path = realpath(path, NULL);
 	return 0;
 }
 
@@ -79,4 +82,6 @@ void disk_close(struct disk *d)
 	fdatasync(d->fd);
 	close(d->fd);
 	d->fd = -1;
+	free(d->real_path);
+	d->real_path = NULL;
 }

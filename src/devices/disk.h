@@ -21,6 +21,7 @@ struct disk {
 	int fd;                 /* -1: no image */
 	uint64_t sectors;
 	const char *path;
+	char *real_path;        /* the absolute path, which a snapshot records (malloc'd) */
 };
 
 /* Opens `path` for reading and writing.  On failure returns -1 with one

@@ -1,6 +1,9 @@
 #include "hpet.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#include "../snapshot/stream.h"
 
 #define CFG_ENABLE 0x1u
 #define CFG_LEGACY 0x2u
@@ -243,4 +246,14 @@ void hpet_write(void *dev, uint32_t offset, unsigned size, uint32_t val)
 	struct hpet *h = dev;
 	write_reg(h, offset, size, val);
 	h->changed(h->opaque);
+}
+
+void hpet_save(const struct hpet *d, struct snap *s)
+{
+	snap_put(s, d, offsetof(struct hpet, now_ns));
+}
+
+bool hpet_load(struct hpet *d, struct snap *s)
+{
+	return snap_get(s, d, offsetof(struct hpet, now_ns));
 }

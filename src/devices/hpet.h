@@ -33,6 +33,7 @@ struct hpet {
 	uint64_t counter;  /* while disabled; else the value at enabled_ns */
 	uint64_t enabled_ns;
 	struct hpet_timer t[HPET_TIMERS];
+	/* Wiring, not state: a snapshot saves the fields above. */
 	uint64_t (*now_ns)(void);
 	/* Drives an interrupt line: ISA IRQ `n` when `isa`, else I/O APIC pin n. */
 	void (*set_irq)(void *opaque, bool isa, unsigned n, bool level);
@@ -51,5 +52,11 @@ void hpet_poll(struct hpet *h, uint64_t now_ns);
 uint64_t hpet_next_deadline(const struct hpet *h);
 /* Enabled in legacy replacement mode: IRQ 0 and 8 are the HPET's. */
 bool hpet_legacy(const struct hpet *h);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void hpet_save(const struct hpet *d, struct snap *s);
+bool hpet_load(struct hpet *d, struct snap *s);
 
 #endif

@@ -1,6 +1,9 @@
 #include "i8042.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#include "../snapshot/stream.h"
 
 #define ST_OBF 0x01
 #define ST_SYS 0x04
@@ -120,4 +123,16 @@ void i8042_command_write(void *dev, uint16_t offset, unsigned size, uint32_t val
 	default: break;
 	}
 	i8042_update_irq(k);
+}
+
+void kbc_save(const struct i8042 *d, struct snap *s)
+{
+	snap_put(s, d, offsetof(struct i8042, set_irq));
+}
+
+bool kbc_load(struct i8042 *d, struct snap *s)
+{
+	if (!snap_get(s, d, offsetof(struct i8042, set_irq)))
+		return false;
+	return d->out_head < sizeof d->out && d->out_count <= sizeof d->out ? true : snap_bad(s, "the 8042's output buffer");
 }

@@ -18,6 +18,7 @@ struct i8042 {
 	bool out_aux;            /* the byte at the head came from the aux port */
 	uint8_t ctr;             /* the command byte */
 	uint8_t pending;         /* command awaiting its data byte, or 0 */
+	/* Wiring, not state: a snapshot saves the fields above. */
 	void (*set_irq)(void *opaque, unsigned irq, bool level);
 	void (*reset)(void *opaque);
 	void *opaque;
@@ -28,5 +29,11 @@ uint32_t i8042_data_read(void *dev, uint16_t offset, unsigned size);
 void i8042_data_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
 uint32_t i8042_status_read(void *dev, uint16_t offset, unsigned size);
 void i8042_command_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void kbc_save(const struct i8042 *d, struct snap *s);
+bool kbc_load(struct i8042 *d, struct snap *s);
 
 #endif

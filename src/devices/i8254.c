@@ -1,13 +1,34 @@
 #include "i8254.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
-uint64_t pit_now_ns(void)
+#include "../snapshot/stream.h"
+
+/* The board's clock minus the host's; set once, before the run. */
+static uint64_t clock_shift;
+
+static uint64_t host_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t pit_now_ns(void)
+{
+	return host_now_ns() + clock_shift;
+}
+
+void pit_clock_continue(uint64_t now)
+{
+	clock_shift = now - host_now_ns();
+}
+
+uint64_t pit_host_ns(uint64_t board_ns)
+{
+	return board_ns - clock_shift;
 }
 
 void pit_init(struct i8254 *p, void (*pulse_irq0)(void *), void *opaque)
@@ -208,4 +229,16 @@ uint64_t pit_next_deadline(const struct i8254 *p)
 		return UINT64_MAX;
 	uint64_t next_tick = (c->fired + 1) * (uint64_t)c->reload;
 	return c->start_ns + (uint64_t)(((unsigned __int128)next_tick * 1000000000u + PIT_HZ - 1) / PIT_HZ);
+}
+
+void pit_save(const struct i8254 *d, struct snap *s)
+{
+	snap_put(s, d, offsetof(struct i8254, pulse_irq0));
+}
+
+bool pit_load(struct i8254 *d, struct snap *s)
+{
+	if (!snap_get(s, d, offsetof(struct i8254, pulse_irq0)))
+		return false;
+	return d->ch[0].reload - 1 < 65536 && d->ch[1].reload - 1 < 65536 && d->ch[2].reload - 1 < 65536 ? true : snap_bad(s, "the 8254's reload values");
 }

@@ -33,6 +33,7 @@ struct pit_channel {
 
 struct i8254 {
 	struct pit_channel ch[3];
+	/* Wiring, not state: a snapshot saves the fields above. */
 	void (*pulse_irq0)(void *opaque);
 	void *opaque;
 };
@@ -49,6 +50,21 @@ uint64_t pit_next_deadline(const struct i8254 *p);
 void pit_set_gate(struct i8254 *p, unsigned i, bool level);
 bool pit_output(const struct i8254 *p, unsigned i, uint64_t now);
 
+/* The board's one clock, in ns: the host's monotonic clock, shifted by a
+ * restored snapshot so that the guest's time continues from where it was
+ * saved.  Every device deadline is on this clock. */
 uint64_t pit_now_ns(void);
+/* From now on pit_now_ns() counts on from `now` (a snapshot's load, before
+ * the run). */
+void pit_clock_continue(uint64_t now);
+/* The host's monotonic time at which the board's clock reads `board_ns`
+ * (for the host timer). */
+uint64_t pit_host_ns(uint64_t board_ns);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void pit_save(const struct i8254 *d, struct snap *s);
+bool pit_load(struct i8254 *d, struct snap *s);
 
 #endif

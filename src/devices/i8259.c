@@ -1,6 +1,9 @@
 #include "i8259.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#include "../snapshot/stream.h"
 
 static void chip_reset(struct pic_chip *c)
 {
@@ -167,4 +170,24 @@ void pic_write(void *dev, uint16_t offset, unsigned size, uint32_t val)
 	(void)size;
 	chip_write(c, offset, (uint8_t)val);
 	pic_update_irq(c->pair);
+}
+
+void pic_save(const struct i8259 *p, struct snap *s)
+{
+	for (unsigned i = 0; i < 2; i++)
+		snap_put(s, &p->chip[i], offsetof(struct pic_chip, pair));
+	snap_put(s, &p->output, sizeof p->output);
+}
+
+bool pic_load(struct i8259 *p, struct snap *s)
+{
+	for (unsigned i = 0; i < 2; i++)
+		if (!snap_get(s, &p->chip[i], offsetof(struct pic_chip, pair)))
+			return false;
+	if (!snap_get(s, &p->output, sizeof p->output))
+		return false;
+	for (unsigned i = 0; i < 2; i++)
+		if (p->chip[i].init_step > 4 || p->chip[i].priority_add > 7)
+			return snap_bad(s, "the 8259A's state");
+	return true;
 }

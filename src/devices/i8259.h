@@ -15,18 +15,20 @@
 struct i8259;
 
 struct pic_chip {
-	struct i8259 *pair;     /* for the shared output after a register write */
 	uint8_t irr, isr, imr;
 	uint8_t last_level;     /* input lines, for edge detection */
 	uint8_t vector_base;
 	uint8_t init_step;      /* 0: ready; 2..4: expecting ICW2..ICW4 */
 	bool icw4_needed, single, auto_eoi, read_isr;
 	uint8_t priority_add;   /* rotation: lowest-priority IRQ + 1 */
+	/* Wiring, not state: a snapshot saves the fields above. */
+	struct i8259 *pair;     /* for the shared output after a register write */
 };
 
 struct i8259 {
 	struct pic_chip chip[2];
 	bool output;
+	/* Wiring, not state: a snapshot saves the fields above. */
 	void (*set_output)(void *opaque, bool level);
 	void *opaque;
 };
@@ -41,5 +43,11 @@ int pic_acknowledge(struct i8259 *p);
  * them at 0x20 and 0xA0). */
 uint32_t pic_read(void *dev, uint16_t offset, unsigned size);
 void pic_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void pic_save(const struct i8259 *p, struct snap *s);
+bool pic_load(struct i8259 *p, struct snap *s);
 
 #endif

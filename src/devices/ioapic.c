@@ -1,8 +1,10 @@
 #include "ioapic.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "lapic.h"
+#include "../snapshot/stream.h"
 
 #define RTE_MASKED (1ull << 16)
 #define RTE_LEVEL (1ull << 15)
@@ -126,4 +128,14 @@ void ioapic_write(void *dev, uint32_t offset, unsigned size, uint32_t val)
 		io->regsel = val & 0xFF;
 	else if (offset == 0x10)
 		reg_write(io, io->regsel, val);
+}
+
+void ioapic_save(const struct ioapic *d, struct snap *s)
+{
+	snap_put(s, d, offsetof(struct ioapic, lapic));
+}
+
+bool ioapic_load(struct ioapic *d, struct snap *s)
+{
+	return snap_get(s, d, offsetof(struct ioapic, lapic));
 }

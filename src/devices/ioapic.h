@@ -20,6 +20,7 @@ struct ioapic {
 	uint32_t id, regsel;
 	uint64_t redir[IOAPIC_PINS];
 	uint32_t level;           /* input lines */
+	/* Wiring, not state: a snapshot saves the fields above. */
 	struct lapic *lapic;
 };
 
@@ -29,5 +30,11 @@ void ioapic_write(void *dev, uint32_t offset, unsigned size, uint32_t val);
 void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level);
 /* The local APIC's EOI for a level-triggered vector. */
 void ioapic_eoi(struct ioapic *io, unsigned vector);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void ioapic_save(const struct ioapic *d, struct snap *s);
+bool ioapic_load(struct ioapic *d, struct snap *s);
 
 #endif

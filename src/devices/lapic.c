@@ -1,8 +1,10 @@
 #include "lapic.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "i8254.h"
+#include "../snapshot/stream.h"
 
 #define LVT_MASKED 0x10000u
 #define LVT_TIMER_PERIODIC 0x20000u
@@ -225,4 +227,14 @@ void lapic_write(void *dev, uint32_t offset, unsigned size, uint32_t val)
 	default: break;
 	}
 	l->update(l->opaque);
+}
+
+void lapic_save(const struct lapic *d, struct snap *s)
+{
+	snap_put(s, d, offsetof(struct lapic, update));
+}
+
+bool lapic_load(struct lapic *d, struct snap *s)
+{
+	return snap_get(s, d, offsetof(struct lapic, update));
 }

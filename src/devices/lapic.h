@@ -22,6 +22,7 @@ struct lapic {
 	uint64_t timer_start_ns, timer_fired;
 	bool nmi_pending;
 	bool global_enable;       /* APIC_BASE MSR bit 11 */
+	/* Wiring, not state: a snapshot saves the fields above. */
 	void (*update)(void *opaque);   /* deliverable state may have changed */
 	void (*eoi_level)(void *opaque, unsigned vector); /* EOI of a level-triggered vector */
 	void *opaque;
@@ -42,5 +43,11 @@ int lapic_acknowledge(struct lapic *l);
 bool lapic_passes_extint(const struct lapic *l);
 void lapic_poll(struct lapic *l, uint64_t now_ns);
 uint64_t lapic_next_deadline(const struct lapic *l);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void lapic_save(const struct lapic *d, struct snap *s);
+bool lapic_load(struct lapic *d, struct snap *s);
 
 #endif

@@ -1,9 +1,11 @@
 #include "mc146818.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
 #include "i8254.h" /* pit_now_ns: the board's one monotonic clock */
+#include "../snapshot/stream.h"
 
 /* Time registers: seconds, minutes, hours, weekday, day, month, year. */
 enum { SEC = 0x00, MIN = 0x02, HOUR = 0x04, WDAY = 0x06, MDAY = 0x07, MON = 0x08, YEAR = 0x09 };
@@ -266,4 +268,16 @@ void rtc_poll(struct mc146818 *r, uint64_t now_ns)
 	/* Missed periods collapse into one flag, as on the chip. */
 	r->next_periodic = p ? now_ns + p - (now_ns - r->next_periodic) % p : UINT64_MAX;
 	update_irq(r);
+}
+
+void rtc_save(const struct mc146818 *d, struct snap *s)
+{
+	snap_put(s, d, offsetof(struct mc146818, set_irq));
+}
+
+bool rtc_load(struct mc146818 *d, struct snap *s)
+{
+	if (!snap_get(s, d, offsetof(struct mc146818, set_irq)))
+		return false;
+	return d->index < sizeof d->ram ? true : snap_bad(s, "the RTC's register index");
 }

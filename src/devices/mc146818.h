@@ -36,6 +36,7 @@ struct mc146818 {
 	int64_t offset_s;       /* guest time minus host time, from the guest's writes */
 	uint64_t next_periodic; /* deadline of the next periodic interrupt (ns), or UINT64_MAX */
 	bool irq;               /* the IRQ output (IRQF) */
+	/* Wiring, not state: a snapshot saves the fields above. */
 	void (*set_irq)(void *opaque, bool level);
 	void *opaque;
 };
@@ -46,5 +47,11 @@ uint32_t rtc_read(void *dev, uint16_t offset, unsigned size);
 void rtc_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
 uint64_t rtc_next_deadline(const struct mc146818 *r);
 void rtc_poll(struct mc146818 *r, uint64_t now_ns);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void rtc_save(const struct mc146818 *d, struct snap *s);
+bool rtc_load(struct mc146818 *d, struct snap *s);
 
 #endif

@@ -1,6 +1,9 @@
 #include "pci.h"
 
+#include <stddef.h>
 #include <string.h>
+
+#include "../snapshot/stream.h"
 
 #define ADDR_ENABLE 0x80000000u
 
@@ -88,4 +91,14 @@ void pci_write(void *dev, uint16_t offset, unsigned size, uint32_t val)
 		uint8_t w = p->writable[f][at + i], b = (uint8_t)(val >> 8 * i);
 		p->config[f][at + i] = (uint8_t)((p->config[f][at + i] & ~w) | (b & w));
 	}
+}
+
+void pci_save(const struct pci_host *d, struct snap *s)
+{
+	snap_put(s, d, sizeof *d);
+}
+
+bool pci_load(struct pci_host *d, struct snap *s)
+{
+	return snap_get(s, d, sizeof *d);
 }

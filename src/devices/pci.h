@@ -13,6 +13,7 @@
 #ifndef BT86_PCI_H
 #define BT86_PCI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define PCI_PORT 0xCF8
@@ -28,5 +29,11 @@ struct pci_host {
 void pci_init(struct pci_host *p);
 uint32_t pci_read(void *dev, uint16_t offset, unsigned size);
 void pci_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void pci_save(const struct pci_host *d, struct snap *s);
+bool pci_load(struct pci_host *d, struct snap *s);
 
 #endif

@@ -1,7 +1,10 @@
 #include "uart16550.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
+
+#include "../snapshot/stream.h"
 
 enum { RBR_THR, IER, IIR_FCR, LCR, MCR, LSR, MSR, SCR };
 
@@ -262,4 +265,16 @@ void uart_poll(struct uart16550 *u)
 uint64_t uart_next_deadline(const struct uart16550 *u)
 {
 	return __atomic_load_n(&u->timeout_at, __ATOMIC_RELAXED);
+}
+
+void uart_save(const struct uart16550 *d, struct snap *s)
+{
+	snap_put(s, d, offsetof(struct uart16550, lock));
+}
+
+bool uart_load(struct uart16550 *d, struct snap *s)
+{
+	if (!snap_get(s, d, offsetof(struct uart16550, lock)))
+		return false;
+	return d->rx_head < UART_FIFO && d->rx_count <= UART_FIFO ? true : snap_bad(s, "the 16550's receive FIFO");
 }

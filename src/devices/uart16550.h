@@ -29,8 +29,9 @@ struct uart16550 {
 	uint64_t timeout_at;    /* when the timeout falls due (ns), or UINT64_MAX */
 	uint8_t rx[UART_FIFO];
 	unsigned rx_head, rx_count;
-	pthread_mutex_t lock;   /* rx is filled by the host input thread */
 	bool irq;               /* the interrupt line as last derived */
+	/* Wiring, not state: a snapshot saves the fields above. */
+	pthread_mutex_t lock;   /* rx is filled by the host input thread */
 	void (*tx)(void *opaque, uint8_t byte);
 	void (*set_irq)(void *opaque, bool level);
 	void *opaque;
@@ -51,5 +52,11 @@ unsigned uart_receive(struct uart16550 *u, const uint8_t *p, unsigned n);
 void uart_poll(struct uart16550 *u);
 /* When the character timeout falls due, or UINT64_MAX; any thread. */
 uint64_t uart_next_deadline(const struct uart16550 *u);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void uart_save(const struct uart16550 *d, struct snap *s);
+bool uart_load(struct uart16550 *d, struct snap *s);
 
 #endif

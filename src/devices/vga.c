@@ -1,9 +1,11 @@
 #include "vga.h"
 
+#include <stddef.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "../mem/gmem.h"
+#include "../snapshot/stream.h"
 
 /* Ports as offsets from VGA_PORT_BASE. */
 enum {
@@ -260,4 +262,16 @@ int vga_dump_text(const struct vga *g, const struct gmem *mem, FILE *out)
 			return -1;
 	}
 	return fflush(out);
+}
+
+void vga_save(const struct vga *d, struct snap *s)
+{
+	snap_put(s, d, sizeof *d);
+}
+
+bool vga_load(struct vga *d, struct snap *s)
+{
+	if (!snap_get(s, d, sizeof *d))
+		return false;
+	return d->seq_index < sizeof d->seq && d->gc_index < sizeof d->gc && d->dac_sub < 3 ? true : snap_bad(s, "the VGA's register indexes");
 }

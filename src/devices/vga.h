@@ -14,6 +14,7 @@
 #ifndef BT86_VGA_H
 #define BT86_VGA_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -47,5 +48,11 @@ void vga_write(void *dev, uint16_t offset, unsigned size, uint32_t val);
 /* The character cells of the 80x25 screen as text, one line a row, trailing
  * blanks dropped; returns -1 on a write error. */
 int vga_dump_text(const struct vga *g, const struct gmem *mem, FILE *out);
+
+/* The snapshot (snapshot.h): the state fields, and on load the checks of
+ * what this device's code relies on. */
+struct snap;
+void vga_save(const struct vga *d, struct snap *s);
+bool vga_load(struct vga *d, struct snap *s);
 
 #endif

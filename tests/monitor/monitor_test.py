@@ -99,6 +99,14 @@ def running(p, fails, what):
             p.wait()
 
 
+def quit_run(mon, p, fails, what):
+    """quit: the run must end with status 0."""
+    mon.s.sendall(b"quit\n")
+    status = p.wait(timeout=30)
+    if status != 0:
+        fails.append(f"{what}: quit ended the run with status {status}")
+
+
 def wait_for(path, want, timeout=30):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -180,10 +188,7 @@ def session(system, bt86, image, tmp, fails):
             for c in ("info registers", "x /fmt addr", "xp /fmt addr", "stop", "cont", "quit"):
                 if c not in help_text:
                     fails.append(f"bt86: help does not list {c!r}")
-        mon.s.sendall(b"quit\n")
-        status = p.wait(timeout=30)
-        if status != 0:
-            fails.append(f"{system}: quit ended the run with status {status}")
+        quit_run(mon, p, fails, system)
     return answers
 
 
