@@ -1200,35 +1200,76 @@ static bool emit_insn(struct builder *b, struct insn *in)
 	return true;
 }
 
-/* True when the block's first flag access overwrites every status flag, so
- * the entry check may use cmp. */
+static bool shift_count_is_zero(const struct insn *in)
+{
+	const ZydisDecodedOperand *count = &in->ops[in->d.operand_count_visible - 1];
+	return count->type == ZYDIS_OPERAND_TYPE_IMMEDIATE && (count->imm.value.u & 0x1F) == 0;
+}
+
+/* A shift or double shift whose count is CL or an immediate that masks to
+ * 0 (the count is masked to 5 bits). */
+static bool shift_count_may_be_zero(const struct insn *in)
+{
+	switch (in->d.mnemonic) {
+	case ZYDIS_MNEMONIC_SHL:
+	case ZYDIS_MNEMONIC_SHR:
+	case ZYDIS_MNEMONIC_SAR:
+	case ZYDIS_MNEMONIC_SHLD:
+	case ZYDIS_MNEMONIC_SHRD:
+		break;
+	default:
+		return false;
+	}
+	const ZydisDecodedOperand *count = &in->ops[in->d.operand_count_visible - 1];
+	return count->type == ZYDIS_OPERAND_TYPE_REGISTER || shift_count_is_zero(in);
+}
+
+/* Whether an XC_PLAIN instruction may fault: a memory operand (lea's
+ * address is no access) or a divide. */
+static bool plain_may_fault(const struct insn *in)
+{
+	if (in->d.mnemonic == ZYDIS_MNEMONIC_DIV || in->d.mnemonic == ZYDIS_MNEMONIC_IDIV)
+		return true;
+	for (unsigned i = 0; i < in->d.operand_count; i++)
+		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && in->ops[i].mem.type != ZYDIS_MEMOP_TYPE_AGEN)
+			return true;
+	return false;
+}
+
+/* True when the block's first flag access overwrites every status flag and
+ * nothing before it, itself included, can fault, so the entry check may use
+ * cmp: an exception frame holds the flags of before its instruction (SDM
+ * vol. 3 6.12), so flags are live into every instruction that may fault. */
 static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		const struct insn *in = &ins[i];
 		switch (in->cls) {
-		case XC_PUSH:
-		case XC_POP:
-		case XC_LEAVE:
-		case XC_PUSHA:
-		case XC_POPA:
 		case XC_CLI:
 		case XC_STI:
 		case XC_MOV_FROM_SREG:
-		case XC_PUSH_SREG:
-		case XC_SREG_RELOAD:
 		case XC_PORT:
-			continue;
+			continue; /* at CPL 0, where they are translated so, they cannot fault */
 		case XC_PLAIN:
 			break;
 		default:
 			return false;
 		}
+		if (plain_may_fault(in))
+			return false;
 		const ZydisAccessedFlags *f = in->d.cpu_flags;
 		if (!f)
 			continue;
 		if (f->tested & FL_STATUS)
 			return false;
+		if (shift_count_may_be_zero(in)) {
+			/* A count of 0 leaves every flag as it was (SDM vol. 2, SAL/SHR,
+			 * SHLD, SHRD): the flags stay live through it; an immediate
+			 * count that masks to 0 touches no flag at all. */
+			if (!shift_count_is_zero(in))
+				return false;
+			continue;
+		}
 		if (((f->modified | f->set_0 | f->set_1 | f->undefined) & FL_STATUS) == FL_STATUS)
 			return true;
 	}

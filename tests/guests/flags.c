@@ -15,7 +15,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(18);
+	plan(22);
 	__asm__ volatile("cli");
 	ok(!(read_eflags() & IF), "cli clears IF as seen by pushf");
 	__asm__ volatile("sti");
@@ -63,4 +63,27 @@ void test_main(u32 magic, u32 mbi)
 	u32 src = 0x00F00000;
 	__asm__ volatile("rep bsrl %2, %0; setz %b1; movzbl %b1, %1" : "=r"(dst), "=q"(zf) : "r"(src) : "cc");
 	ok(dst == 23 && !zf, "rep bsr (lzcnt's bytes) is bsr: the highest set bit's index");
+
+	/* A shift by 0 leaves the flags alone, also first in a block (the
+	 * jump ends the one before): found by the differential test. */
+	u32 fl_imm, fl_cl, x = 5;
+	__asm__ volatile("movl $0xFFFFFFFF, %%eax; addl $1, %%eax\n" /* CF ZF PF AF set */
+			 "jmp 1f\n1: shll $0, %1\n pushfl; popl %0"
+			 : "=r"(fl_imm), "+r"(x) : : "eax", "cc");
+	is_u32(fl_imm & 0x8D5, 0x55, "shl $0 first in a block keeps the flags");
+	__asm__ volatile("movl $0, %%ecx; movl $0xFFFFFFFF, %%eax; addl $1, %%eax\n"
+			 "jmp 1f\n1: shrl %%cl, %1\n pushfl; popl %0"
+			 : "=r"(fl_cl), "+r"(x) : : "eax", "ecx", "cc");
+	is_u32(fl_cl & 0x8D5, 0x55, "shr %cl with CL = 0 first in a block keeps the flags");
+
+	/* An exception frame holds the flags of before the faulting
+	 * instruction, also when it comes first in a block whose next flag
+	 * write would overwrite them all. */
+	trap_reset();
+	__asm__ volatile("movl $2f, trap_resume\n"
+			 "movl $0, %%ecx; movl $0xFFFFFFFF, %%eax; addl $1, %%eax\n"
+			 "jmp 1f\n1: divl %%ecx\n2:"
+			 : : : "eax", "ecx", "edx", "memory", "cc");
+	is_u32(last_trap.vector, 0, "div by 0 raises #DE");
+	is_u32(last_trap.eflags & 0x8D5, 0x55, "#DE's frame holds the flags of before div, first in its block");
 }
