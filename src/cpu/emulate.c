@@ -283,10 +283,11 @@ static void string_io(struct emu *e, bool in)
 }
 
 /* Any other integer instruction whose one memory operand is not RAM (MMIO,
- * open bus): read the operand into a bounce buffer, run the instruction
- * natively in a thunk with its memory operand re-encoded as (%r8) and the
- * guest's registers and flags loaded, and write the operand back if the
- * instruction writes it.  The thunk lives in the translation cache's
+ * open bus), or that translated code cannot rebase (an fs:/gs: operand
+ * beside AH-BH): read the operand into a bounce buffer, run the
+ * instruction natively in a thunk with its memory operand re-encoded as
+ * (%r8) and the guest's registers and flags loaded, and write the operand
+ * back if the instruction writes it.  The thunk lives in the translation cache's
  * mapping (tc->bounce); the FPU there is the monitor's, so x87/SSE/MMX
  * instructions are declined. */
 static sigjmp_buf bounce_env;
@@ -313,24 +314,51 @@ struct bounce_frame {
 /* The largest memory operand the bounce buffer takes (an SSE one). */
 #define BOUNCE_BYTES 16u
 
-/* Whether a register operand may take part in a bounce: the GPRs (not
- * AH-BH), the x87 stack and MMX registers (the x87 state is the guest's
- * in the CPU while the monitor runs, switch.S), and XMM0-7, which the
- * thunk loads from and stores back to the guest's image. */
+/* Whether a register operand may take part in a bounce: the GPRs, the
+ * x87 stack and MMX registers (the x87 state is the guest's in the CPU
+ * while the monitor runs, switch.S), and XMM0-7, which the thunk loads
+ * from and stores back to the guest's image. */
 static bool bounce_register(ZydisRegister r)
 {
 	switch (ZydisRegisterGetClass(r)) {
 	case ZYDIS_REGCLASS_GPR32:
 	case ZYDIS_REGCLASS_GPR16:
+	case ZYDIS_REGCLASS_GPR8:
 	case ZYDIS_REGCLASS_X87:
 	case ZYDIS_REGCLASS_MMX:
 	case ZYDIS_REGCLASS_XMM:
 		return true;
-	case ZYDIS_REGCLASS_GPR8:
-		return ZydisRegisterGetId(r) < 4;
 	default:
 		return false;
 	}
+}
+
+static bool is_high_byte(ZydisRegister r)
+{
+	return r == ZYDIS_REGISTER_AH || r == ZYDIS_REGISTER_CH || r == ZYDIS_REGISTER_DH || r == ZYDIS_REGISTER_BH;
+}
+
+/* For an instruction with AH-BH, which no REX-prefixed form can name: a
+ * legacy register it does not use, to hold the buffer's address in place
+ * of r8 (ZYDIS_REGISTER_NONE if it uses them all). */
+static ZydisRegister bounce_base_without_rex(const struct emu *e)
+{
+	static const ZydisRegister pick[] = {ZYDIS_REGISTER_RBX, ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_RDI, ZYDIS_REGISTER_RBP,
+					     ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_RDX, ZYDIS_REGISTER_RAX};
+	for (unsigned k = 0; k < sizeof pick / sizeof pick[0]; k++) {
+		bool used = false;
+		for (unsigned i = 0; i < e->d->operand_count && !used; i++) {
+			const ZydisDecodedOperand *o = &e->ops[i];
+			if (o->type == ZYDIS_OPERAND_TYPE_REGISTER)
+				used = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, o->reg.value) == pick[k];
+			else if (o->type == ZYDIS_OPERAND_TYPE_MEMORY)
+				used = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, o->mem.base) == pick[k] ||
+				       ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, o->mem.index) == pick[k];
+		}
+		if (!used)
+			return pick[k];
+	}
+	return ZYDIS_REGISTER_NONE;
 }
 
 /* movups %xmmN, disp32(%r10) (store) or back (load), for the XMM
@@ -372,9 +400,19 @@ static bool bounce(struct emu *e)
 	struct vcpu *v = e->v;
 	int m = -1;
 	unsigned xmm = 0;
+	bool high = false;
 	ZydisEncoderRequest req;
 	uint8_t insn[ZYDIS_MAX_INSTRUCTION_LENGTH];
 	ZyanUSize ilen = sizeof insn;
+
+	/* Never a control transfer (a 16-bit jcc, say): in the thunk it would
+	 * jump about the monitor's code. */
+	if (e->d->attributes & ZYDIS_ATTRIB_IS_RELATIVE)
+		return false;
+	for (unsigned i = 0; i < e->d->operand_count; i++)
+		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetClass(e->ops[i].reg.value) == ZYDIS_REGCLASS_IP)
+			return false;
 
 	for (unsigned i = 0; i < e->d->operand_count; i++) {
 		const ZydisDecodedOperand *o = &e->ops[i];
@@ -388,8 +426,16 @@ static bool bounce(struct emu *e)
 		if (ZydisRegisterGetClass(o->reg.value) == ZYDIS_REGCLASS_XMM)
 			xmm |= 1u << ZydisRegisterGetId(o->reg.value);
 		else if (o->visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN && !bounce_register(o->reg.value))
-			return false; /* segment, control and high-byte registers */
+			return false; /* segment and control registers */
+		if (is_high_byte(o->reg.value))
+			high = true;
 	}
+	/* With AH-BH the buffer's address goes in a legacy register the
+	 * instruction leaves alone, saved around it (push, mov, pop: no flag
+	 * changes); no REX-only register may appear beside them. */
+	ZydisRegister base = high ? bounce_base_without_rex(e) : ZYDIS_REGISTER_R8;
+	if (base == ZYDIS_REGISTER_NONE)
+		return false;
 	if (m >= 0 && (e->ops[m].size == 0 || e->ops[m].size > 8 * BOUNCE_BYTES))
 		return false; /* fxsave, the x87 environments: not through the buffer */
 	bool sse = xmm || (e->d->attributes & ZYDIS_ATTRIB_HAS_MODRM && e->d->meta.isa_ext >= ZYDIS_ISA_EXT_SSE &&
@@ -412,7 +458,7 @@ static bool bounce(struct emu *e)
 	}
 	if (m >= 0) {
 		ZydisEncoderOperand *o = &req.operands[m];
-		o->mem.base = ZYDIS_REGISTER_R8;
+		o->mem.base = base;
 		o->mem.index = ZYDIS_REGISTER_NONE;
 		o->mem.scale = 0;
 		o->mem.displacement = 0;
@@ -457,8 +503,16 @@ static bool bounce(struct emu *e)
 	at += sizeof prologue;
 	if (sse)
 		at += emit_xmm_moves(thunk + at, xmm, false);
+	unsigned id = (unsigned)(base - ZYDIS_REGISTER_RAX); /* the legacy register's number */
+	if (base != ZYDIS_REGISTER_R8) {
+		const uint8_t load[] = {(uint8_t)(0x50 + id), 0x4C, 0x89, (uint8_t)(0xC0 | id)}; /* push %rX; mov %r8, %rX */
+		memcpy(thunk + at, load, sizeof load);
+		at += sizeof load;
+	}
 	memcpy(thunk + at, insn, ilen);
 	at += (unsigned)ilen;
+	if (base != ZYDIS_REGISTER_R8)
+		thunk[at++] = (uint8_t)(0x58 + id); /* pop %rX */
 	if (sse)
 		at += emit_xmm_moves(thunk + at, xmm, true);
 	memcpy(thunk + at, epilogue, sizeof epilogue);
@@ -560,9 +614,14 @@ static bool data_move(struct emu *e)
 	case ZYDIS_MNEMONIC_STOSD:
 	case ZYDIS_MNEMONIC_MOVSB:
 	case ZYDIS_MNEMONIC_MOVSW:
-	case ZYDIS_MNEMONIC_MOVSD: {
+	case ZYDIS_MNEMONIC_MOVSD:
+	case ZYDIS_MNEMONIC_LODSB:
+	case ZYDIS_MNEMONIC_LODSW:
+	case ZYDIS_MNEMONIC_LODSD: {
 		bool stos = e->d->mnemonic == ZYDIS_MNEMONIC_STOSB || e->d->mnemonic == ZYDIS_MNEMONIC_STOSW ||
 			    e->d->mnemonic == ZYDIS_MNEMONIC_STOSD;
+		bool lods = e->d->mnemonic == ZYDIS_MNEMONIC_LODSB || e->d->mnemonic == ZYDIS_MNEMONIC_LODSW ||
+			    e->d->mnemonic == ZYDIS_MNEMONIC_LODSD;
 		bool rep = e->d->attributes & ZYDIS_ATTRIB_HAS_REP;
 		int32_t step = (v->hot->eflags & FL_DF) ? -(int32_t)size : (int32_t)size;
 		enum sreg src = S_DS;
@@ -576,8 +635,14 @@ static bool data_move(struct emu *e)
 			}
 			uint32_t val = stos ? v->hot->gpr[R_EAX]
 					    : vmem_seg_read(v, src, v->hot->gpr[R_ESI], size);
-			vmem_seg_write(v, S_ES, v->hot->gpr[R_EDI], size, val);
-			v->hot->gpr[R_EDI] += step;
+			if (lods) {
+				/* AL, AX or EAX takes it, the rest of EAX kept */
+				uint32_t keep = size == 4 ? 0 : ~0u << (8 * size);
+				v->hot->gpr[R_EAX] = (v->hot->gpr[R_EAX] & keep) | val;
+			} else {
+				vmem_seg_write(v, S_ES, v->hot->gpr[R_EDI], size, val);
+				v->hot->gpr[R_EDI] += step;
+			}
 			if (!stos)
 				v->hot->gpr[R_ESI] += step;
 			if (!rep)
