@@ -30,6 +30,7 @@ enum inval_cause {
 	INVAL_GUEST_WRITE,  /* guest store into a page holding translated code */
 	INVAL_MONITOR_WRITE, /* emulator, device or exception delivery wrote code */
 	INVAL_UACCESS,      /* retranslated for an instruction found to touch user pages */
+	INVAL_KSOFT,        /* retranslated for an instruction found to touch churning pages */
 	INVAL_CAUSES,
 };
 
@@ -71,6 +72,8 @@ struct stats {
 	uint64_t guest_page_faults;   /* #PF delivered to the guest */
 	uint64_t prefaults;           /* pages mapped at the iret before a #PF's retry */
 	uint64_t stlb_fills;          /* soft TLB entries made (stlb.h) */
+	uint64_t stlb_kernel_fills;   /* and ring 0's */
+	uint64_t ksoft_sites;         /* ring-0 instructions marked to use ring 0's soft TLB */
 	uint64_t stlb_promotions;     /* address spaces gone direct */
 	uint64_t stlb_outgrown;       /* address spaces whose user view filled the host mappings */
 	uint64_t shadow_kept;         /* non-global pages a CR3 load found still mapped alike */

@@ -136,6 +136,7 @@ static void uaccess_seen(struct vcpu *v, const struct tc_block *b, uint32_t eip)
 	if (v->uaccess.cand_eip[k] == eip && v->uaccess.cand_cr3[k] != v->cr3) {
 		v->uaccess.eip = eip;
 		v->uaccess.page = b->phys >> PAGE_SHIFT_4K; /* a block's instructions start on its first page */
+		v->uaccess.kind = XLATE_SITE_UACCESS;
 		v->uaccess.pending = true;
 	}
 	v->uaccess.cand_eip[k] = eip;
@@ -191,6 +192,13 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 	uint32_t page = r.phys >> PAGE_SHIFT_4K;
 	if (window == SHADOW_KERNEL && r.user && !r.global)
 		uaccess_seen(v, b, eip);
+	if (window == SHADOW_KERNEL && !v->uaccess.pending && shadow_churning(v->shadow, lin >> PAGE_SHIFT_4K)) {
+		/* Mapped this once; its next translation uses ring 0's soft TLB. */
+		v->uaccess.eip = eip;
+		v->uaccess.page = b->phys >> PAGE_SHIFT_4K;
+		v->uaccess.kind = XLATE_SITE_KSOFT;
+		v->uaccess.pending = true;
+	}
 	unsigned watched = shadow_watched(v->shadow, lin >> PAGE_SHIFT_4K);
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K) ||
 	    (watched & WATCH_READ) || (write && (watched & WATCH_WRITE))) {
@@ -257,6 +265,27 @@ static bool soft_miss(struct vcpu *v, uint32_t lin, bool write)
 	}
 	/* A store to a code frame gets the user view's base, which faults. */
 	soft_fill(v, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
+	return true;
+}
+
+/* The same for ring 0's soft TLB (a marked instruction, stlb.h): a
+ * supervisor walk, no neighbours (the pages that churn are single), and a
+ * guest #PF with no retry to fill ahead. */
+static bool kernel_soft_miss(struct vcpu *v, uint32_t lin, bool write)
+{
+	struct pw_result r;
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, write ? PF_W : 0, &r)) {
+		v->hot->cr2 = lin;
+		v->stats->guest_page_faults++;
+		vcpu_deliver(v, EXC_PF, true, r.err, false, v->hot->eip);
+		return false;
+	}
+	if (!gmem_is_ram(v->mem, r.phys, 1)) {
+		emu_step(v);
+		return false;
+	}
+	stlb_kernel_fill(&v->shadow->soft, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty,
+			 r.global);
 	return true;
 }
 
@@ -654,8 +683,9 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		}
 		if (v->uaccess.pending) {
 			v->uaccess.pending = false;
-			if (xlate_mark_uaccess(x, v->uaccess.eip)) {
-				tc_invalidate_page(v->tc, v->uaccess.page, INVAL_UACCESS);
+			if (xlate_mark(x, v->uaccess.eip, v->uaccess.kind)) {
+				tc_invalidate_page(v->tc, v->uaccess.page,
+						   v->uaccess.kind == XLATE_SITE_UACCESS ? INVAL_UACCESS : INVAL_KSOFT);
 				next = NULL;
 				resume = 0;
 			}
@@ -743,7 +773,8 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			struct tc_block *src = tc_block_at(v->tc, at);
 			BT86_ASSERT(src);
 			h->eip = tc_guest_eip_at(src, at, &boundary);
-			if (soft_miss(v, h->soft_lin, h->soft_at >> 31) && src->valid) {
+			bool kernel = (src->mode & XMODE_CPL_MASK) == 0;
+			if ((kernel ? kernel_soft_miss : soft_miss)(v, h->soft_lin, h->soft_at >> 31) && src->valid) {
 				next = src;
 				resume = at;
 			}

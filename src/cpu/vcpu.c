@@ -12,14 +12,17 @@
 #include "run.h"
 #include "segment.h"
 
-/* The hot part and the soft TLB's two tables, reached from r15. */
-#define VCPU_HOT_MAP_BYTES (VC_STLB_WRITE + STLB_TABLE_BYTES)
+/* The hot part and the soft TLB's tables (ring 3's, ring 0's), reached
+ * from r15. */
+#define VCPU_HOT_MAP_BYTES (VC_KSTLB_WRITE + STLB_TABLE_BYTES)
 
 int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc *tc,
 	      struct stats *stats, struct board *board, char *err, size_t errlen)
 {
 	memset(v, 0, sizeof *v);
-	_Static_assert(sizeof *v->hot <= VC_STLB_READ && VC_STLB_WRITE == VC_STLB_READ + STLB_TABLE_BYTES,
+	_Static_assert(sizeof *v->hot <= VC_STLB_READ && VC_STLB_WRITE == VC_STLB_READ + STLB_TABLE_BYTES &&
+			       VC_KSTLB_READ == VC_STLB_WRITE + STLB_TABLE_BYTES &&
+			       VC_KSTLB_WRITE == VC_KSTLB_READ + STLB_TABLE_BYTES,
 		       "the soft TLB's tables follow the hot part");
 	void *hot = mmap(NULL, VCPU_HOT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 			 -1, 0);
@@ -29,7 +32,8 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 	}
 	v->hot = hot;
 	stlb_attach(&shadow->soft, (uint64_t *)((uint8_t *)hot + VC_STLB_READ),
-		    (uint64_t *)((uint8_t *)hot + VC_STLB_WRITE), &v->hot->soft_budget);
+		    (uint64_t *)((uint8_t *)hot + VC_STLB_WRITE), (uint64_t *)((uint8_t *)hot + VC_KSTLB_READ),
+		    (uint64_t *)((uint8_t *)hot + VC_KSTLB_WRITE), &v->hot->soft_budget);
 	v->hot->exit_gate = (uint64_t)(uintptr_t)vcpu_exit_gate;
 	v->hot->jtab = (uint64_t)(uintptr_t)tc->base;
 	v->mem = mem;
@@ -71,7 +75,7 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 void vcpu_destroy(struct vcpu *v)
 {
 	if (v->hot) {
-		stlb_attach(&v->shadow->soft, NULL, NULL, NULL);
+		stlb_attach(&v->shadow->soft, NULL, NULL, NULL, NULL, NULL);
 		munmap(v->hot, VCPU_HOT_MAP_BYTES);
 	}
 	v->hot = NULL;

@@ -204,12 +204,14 @@ struct vcpu {
 	} pf_retry;
 	/* A ring-0 instruction just touched a user page through the kernel
 	 * window under another CR3 than the first time (cand: the last few
-	 * such instructions and the CR3 each was seen under): the run loop
-	 * marks it (translate.h) and retranslates its page, so that it uses
-	 * the kernel views from then on. */
+	 * such instructions and the CR3 each was seen under), or a page that
+	 * churns (shadow_churning): the run loop marks it (translate.h, with
+	 * `kind`) and retranslates its page, so that it uses the kernel views,
+	 * or ring 0's soft TLB, from then on. */
 	struct {
 		uint32_t eip, page;
 		bool pending;
+		unsigned kind; /* XLATE_SITE_* */
 		uint32_t cand_eip[64], cand_cr3[64];
 	} uaccess;
 };

@@ -17,7 +17,9 @@
  * access (%r11,%r10), r11 an entry of VC_STLB_READ/VC_STLB_WRITE (stlb.h)
  * or VC_UWIN_BASE for an access running onto the next page; an empty entry
  * exits to the monitor.
- * Ring-0 instructions found to touch user pages add VC_KWIN_BASE instead.
+ * Ring-0 instructions found to touch user pages add VC_KWIN_BASE instead;
+ * those found to touch churning pages use VC_KSTLB_READ/VC_KSTLB_WRITE as
+ * ring 3's soft form does its tables, VC_KWIN_BASE for a straddle.
  * Guest code can never name r8-r15, so rewrites need no spill slots.
  *
  * Invariants:
@@ -80,6 +82,8 @@
  * entries each, indexed by linear page. */
 #define VC_STLB_READ 0x1000
 #define VC_STLB_WRITE 0x801000
+#define VC_KSTLB_READ 0x1001000  /* ring 0's tables (stlb.h) */
+#define VC_KSTLB_WRITE 0x1801000
 
 /* The lookup table: JTAB_SETS sets of two 8-byte entries (-EIP, code
  * offset), entry 2 * set + way; translated code probes way 0, then way 1.

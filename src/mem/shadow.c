@@ -260,10 +260,37 @@ static void unmap_slot(struct shadow *s, uint32_t sl)
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
+static unsigned churn_slot(uint32_t lin)
+{
+	_Static_assert(SHADOW_CHURN_SLOTS == 1u << 8, "an 8-bit hash");
+	return (lin * 0x9E3779B1u) >> 24;
+}
+
+bool shadow_churning(const struct shadow *s, uint32_t lin)
+{
+	unsigned i = churn_slot(lin);
+	return s->churn[i].page == lin && s->churn[i].count >= SHADOW_CHURN;
+}
+
+/* An invlpg of `lin`, which the kernel window held: counts it. */
+static void churn_count(struct shadow *s, uint32_t lin)
+{
+	unsigned i = churn_slot(lin);
+	if (s->churn[i].page != lin) {
+		s->churn[i].page = lin;
+		s->churn[i].count = 0;
+	}
+	if (s->churn[i].count < SHADOW_CHURN)
+		s->churn[i].count++;
+}
+
 void shadow_invlpg(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin)
 {
 	if (!s->paging)
 		return;
+	if (s->lin_flags[slot(SHADOW_KERNEL, lin)] & SHADOW_MAPPED)
+		churn_count(s, lin);
+	bool churns = shadow_churning(s, lin);
 	/* Another pair's non-global pages are rechecked when its CR3 comes
 	 * back: invlpg, which acts on the current address space, need not
 	 * reach them (a TLB without PCIDs holds none of them either). */
@@ -274,7 +301,8 @@ void shadow_invlpg(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, u
 			continue;
 		struct pw_result r;
 		unsigned access = PW_PROBE | (shadow_is_user(w) ? PF_U : 0);
-		if (here && pw_walk(s->mem, cr0, cr3, cr4, lin << PAGE_SHIFT_4K, access, &r) && r.accessed &&
+		if (here && !(w == SHADOW_KERNEL && churns) &&
+		    pw_walk(s->mem, cr0, cr3, cr4, lin << PAGE_SHIFT_4K, access, &r) && r.accessed &&
 		    gmem_is_ram(s->mem, r.phys, PAGE_SIZE_4K))
 			shadow_map(s, w, lin, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty, r.global);
 		else
@@ -455,7 +483,8 @@ void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr
 	}
 	bind(s, k, cr3);
 	struct soft_check c = {s, cr0, cr3, cr4, shadow_uview(k)};
-	stlb_switch(&s->soft, k, shadow_window_base(shadow_uview(k)), fresh, soft_keep, &c);
+	stlb_switch(&s->soft, k, shadow_window_base(shadow_uview(k)), shadow_window_base(shadow_kview(k)), fresh,
+		    soft_keep, &c);
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
@@ -466,7 +495,8 @@ void shadow_set_paging(struct shadow *s, bool on)
 	}
 	s->paging = on;
 	bind(s, s->cur, SHADOW_NONE);
-	stlb_switch(&s->soft, s->cur, shadow_window_base(shadow_uview(s->cur)), true, NULL, NULL);
+	stlb_switch(&s->soft, s->cur, shadow_window_base(shadow_uview(s->cur)),
+		    shadow_window_base(shadow_kview(s->cur)), true, NULL, NULL);
 	if (on) {
 		reserve(s, slot(SHADOW_KERNEL, 0), s->mem->size >> PAGE_SHIFT_4K);
 		reserve(s, slot(shadow_uview(s->cur), 0), s->mem->size >> PAGE_SHIFT_4K);

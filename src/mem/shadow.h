@@ -60,6 +60,8 @@
  * for the monitor's own, so an mmap never fails for want of one. */
 #define SHADOW_MAX_MAPPINGS 49152u
 #define SHADOW_NONE 0xFFFFFFFFu
+#define SHADOW_CHURN_SLOTS 256u
+#define SHADOW_CHURN 4u
 
 /* Windows: the kernel window, then a kernel and a user view a slot. */
 #define SHADOW_KERNEL 0u
@@ -113,7 +115,13 @@ struct shadow {
 	uint32_t slot_cr3[SPACE_SLOTS];
 	uint64_t slot_used[SPACE_SLOTS], clock;
 	unsigned cur;
-	struct stlb soft;      /* ring 3's soft TLB, which follows the user views */
+	struct stlb soft;      /* the soft TLB (ring 3's and ring 0's), which follows the views */
+	/* invlpgs of linear pages mapped in the kernel window: a page that
+	 * counts SHADOW_CHURN of them churns (hashed; a collision restarts
+	 * the count). */
+	struct {
+		uint32_t page, count;
+	} churn[SHADOW_CHURN_SLOTS];
 	struct watch_set watch; /* the debugger's watchpoints (watch.h), which every window and the soft TLB honour */
 	bool reserved;         /* the space windows are reserved (for teardown) */
 };
@@ -156,6 +164,12 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin, uint32_t ph
  * page next: one host mapping over the old one, where dropping it cost a
  * reservation, a host fault and a mapping. */
 void shadow_invlpg(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin);
+/* Whether linear page `lin` churns: invlpg'd SHADOW_CHURN times while the
+ * kernel window held it.  Its kernel-window slot is then dropped at
+ * invlpg, not mapped ahead, and the ring-0 instructions that touch it are
+ * moved to ring 0's soft TLB (stlb.h), whose entry an invlpg drops with a
+ * store. */
+bool shadow_churning(const struct shadow *s, uint32_t lin);
 /* Drops every mapping, or with keep_global every non-global one. */
 void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause cause);
 /* A CR3 load (the new tables at cr3): drops the kernel window's non-global

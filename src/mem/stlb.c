@@ -21,6 +21,7 @@ int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats)
 	st->stats = stats;
 	st->pos = calloc(STLB_PAGES, sizeof *st->pos);
 	st->frame_written = calloc(mem->size >> PAGE_SHIFT_4K, 1);
+	st->k.pos = calloc(STLB_PAGES, sizeof *st->k.pos);
 	for (unsigned k = 0; k < SPACE_SLOTS; k++)
 		st->space[k].budget = STLB_YOUNG_BLOCKS;
 	void *p = mmap((void *)(uintptr_t)STLB_FRAMES_BASE, mem->size, PROT_READ | PROT_WRITE,
@@ -30,7 +31,7 @@ int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats)
 			munmap(p, mem->size);
 		st->mem = NULL;
 	}
-	if (!st->pos || !st->frame_written || !st->mem) {
+	if (!st->pos || !st->frame_written || !st->k.pos || !st->mem) {
 		stlb_destroy(st);
 		return -1;
 	}
@@ -43,6 +44,7 @@ void stlb_destroy(struct stlb *st)
 		munmap((void *)(uintptr_t)STLB_FRAMES_BASE, st->mem->size);
 	free(st->pos);
 	free(st->frame_written);
+	free(st->k.pos);
 	for (unsigned k = 0; k < SPACE_SLOTS; k++) {
 		free(st->space[k].page);
 		free(st->space[k].frame);
@@ -51,32 +53,87 @@ void stlb_destroy(struct stlb *st)
 	memset(st, 0, sizeof *st);
 }
 
-void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *budget)
+void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *kread, uint64_t *kwrite,
+		 uint64_t *budget)
 {
 	st->read = read;
 	st->write = write;
+	st->k.read = kread;
+	st->k.write = kwrite;
+	st->k.n = 0;
 	st->budget = budget;
 	if (budget)
 		*budget = st->space[st->cur].budget;
 }
 
-/* Sets the tables' entries for `page` -> `frame`: the write entry leads
- * to the frame region only when the guest allows the write, the frame
- * holds no code and the debugger watches nothing on the page; a store to
- * code or to a watched page goes through the user view, which faults on
- * it, and so does a read of a page with reads watched. */
-static void set_entry(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
+/* Sets a pair of tables' entries for `page` -> `frame`: the write entry
+ * leads to the frame region only when the guest allows the write, the
+ * frame holds no code and the debugger watches nothing on the page; a
+ * store to code or to a watched page goes through `view` (the user view
+ * for ring 3's tables, the kernel view for ring 0's), which faults on it,
+ * and so does a read of a page with reads watched. */
+static void put_entry(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t view, uint32_t page,
+		      uint32_t frame, bool rw)
 {
 	unsigned watched = st->watch && st->watch->n ? watch_page(st->watch, page) : 0;
-	st->read[page] = watched & WATCH_READ ? st->view : frame_host(frame) - ((uint64_t)page << PAGE_SHIFT_4K);
+	read[page] = watched & WATCH_READ ? view : frame_host(frame) - ((uint64_t)page << PAGE_SHIFT_4K);
 	if (!rw) {
-		st->write[page] = 0;
+		write[page] = 0;
 	} else if (watched || st->mem->code_page[frame]) {
-		st->write[page] = st->view;
+		write[page] = view;
 	} else {
-		st->write[page] = st->read[page];
+		write[page] = read[page];
 		st->frame_written[frame] = 1;
 	}
+}
+
+static void set_entry(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
+{
+	put_entry(st, st->read, st->write, st->view, page, frame, rw);
+}
+
+/* Drops ring 0's entries, or with keep_global its non-global ones. */
+static void kernel_clear(struct stlb *st, bool keep_global)
+{
+	struct stlb_kernel *k = &st->k;
+	uint32_t kept = 0;
+	if (!k->read)
+		return;
+	for (uint32_t i = 0; i < k->n; i++) {
+		uint32_t page = k->page[i];
+		if (!keep_global || !k->global[i]) {
+			k->read[page] = k->write[page] = 0;
+			continue;
+		}
+		k->page[kept] = page;
+		k->frame[kept] = k->frame[i];
+		k->rw[kept] = k->rw[i];
+		k->global[kept] = 1;
+		k->pos[page] = kept++;
+	}
+	k->n = kept;
+}
+
+void stlb_kernel_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw, bool global)
+{
+	struct stlb_kernel *k = &st->k;
+
+	BT86_ASSERT(k->read && page < STLB_PAGES && frame < st->mem->size >> PAGE_SHIFT_4K);
+	uint32_t i;
+	if (k->read[page]) {
+		i = k->pos[page];
+	} else {
+		if (k->n == STLB_KERNEL_ENTRIES)
+			kernel_clear(st, false); /* as a full TLB starts over */
+		i = k->n++;
+		k->page[i] = page;
+		k->pos[page] = i;
+	}
+	k->frame[i] = frame;
+	k->rw[i] = rw;
+	k->global[i] = global;
+	put_entry(st, k->read, k->write, k->view, page, frame, rw);
+	st->stats->stlb_kernel_fills++;
 }
 
 /* Takes the current space's entries out of the tables (its list stays). */
@@ -93,6 +150,7 @@ void stlb_flush(struct stlb *st)
 		clear_tables(st);
 	for (unsigned k = 0; k < SPACE_SLOTS; k++)
 		st->space[k].n = 0;
+	kernel_clear(st, false);
 }
 
 /* Room for one more entry in the current space's list. */
@@ -141,7 +199,17 @@ bool stlb_has(const struct stlb *st, uint32_t page)
 void stlb_drop(struct stlb *st, uint32_t page)
 {
 	struct stlb_space *sp = &st->space[st->cur];
+	struct stlb_kernel *k = &st->k;
 
+	if (k->read && k->read[page]) {
+		k->read[page] = k->write[page] = 0;
+		uint32_t i = k->pos[page], last = --k->n;
+		k->page[i] = k->page[last];
+		k->frame[i] = k->frame[last];
+		k->rw[i] = k->rw[last];
+		k->global[i] = k->global[last];
+		k->pos[k->page[i]] = i;
+	}
 	if (!st->read || !st->read[page])
 		return;
 	st->read[page] = st->write[page] = 0;
@@ -152,9 +220,17 @@ void stlb_drop(struct stlb *st, uint32_t page)
 	st->pos[sp->page[i]] = i;
 }
 
-void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_check check, void *ctx)
+void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, bool fresh, stlb_check check,
+		 void *ctx)
 {
 	struct stlb_space *sp = &st->space[k];
+
+	kernel_clear(st, true);
+	st->k.view = kview;
+	/* A global entry's write may go through the view (a code frame). */
+	for (uint32_t i = 0; i < st->k.n; i++)
+		if (st->k.rw[i])
+			put_entry(st, st->k.read, st->k.write, kview, st->k.page[i], st->k.frame[i], true);
 
 	if (st->read) {
 		clear_tables(st);
@@ -225,5 +301,8 @@ void stlb_protect(struct stlb *st, uint32_t frame)
 	for (uint32_t i = 0; i < sp->n; i++)
 		if (sp->frame[i] == frame && sp->rw[i])
 			st->write[sp->page[i]] = st->view;
+	for (uint32_t i = 0; i < st->k.n; i++)
+		if (st->k.frame[i] == frame && st->k.rw[i])
+			st->k.write[st->k.page[i]] = st->k.view;
 	st->frame_written[frame] = 0;
 }

@@ -57,6 +57,16 @@
  *  - A page the debugger watches (watch.h) goes through the user view for
  *    the kinds of access watched on it, as a store to code does.
  *  - The soft TLB makes no host mapping after start-up.
+ *
+ * Ring 0 has a pair of tables of its own (VC_KSTLB_READ, VC_KSTLB_WRITE),
+ * filled by supervisor walks, for the kernel's instructions found to touch
+ * pages that churn: pages the guest remaps and invlpgs over and over
+ * (Linux's kmap_atomic slots under highmem, the nano guest's PTE write +
+ * invlpg), where each remap cost the kernel window a host mapping and a
+ * first touch (~15,000 cycles) and costs an entry a store.  Their entries
+ * follow the same rules, with the current kernel view (VC_KWIN_BASE) where
+ * ring 3's use the user view; invlpg drops one, a CR3 load the non-global
+ * ones, paging-mode changes all.
  */
 #ifndef BT86_STLB_H
 #define BT86_STLB_H
@@ -85,6 +95,18 @@ struct stlb_space {
 	uint8_t *rw;            /* whether the guest allows the write (the write table has it) */
 };
 
+/* Ring 0's entries: one list, its pages' globalness kept so that a CR3
+ * load drops only the others. */
+#define STLB_KERNEL_ENTRIES 4096u
+struct stlb_kernel {
+	uint64_t *read, *write;  /* the tables (NULL until stlb_attach) */
+	uint64_t view;           /* host base of the current kernel view */
+	uint32_t n;
+	uint32_t *pos;           /* per linear page: its index in the list */
+	uint32_t page[STLB_KERNEL_ENTRIES], frame[STLB_KERNEL_ENTRIES];
+	uint8_t rw[STLB_KERNEL_ENTRIES], global[STLB_KERNEL_ENTRIES];
+};
+
 struct stlb {
 	struct gmem *mem;
 	struct stats *stats;
@@ -97,6 +119,7 @@ struct stlb {
 	uint8_t *frame_written;  /* per RAM frame: may have a write entry in the tables */
 	bool outgrown;           /* the current space turned big since the run loop last looked */
 	const struct watch_set *watch; /* the debugger's watchpoints (the shadow's) */
+	struct stlb_kernel k;
 };
 
 /* What a CR3 load's check says of an entry (shadow.c decides). */
@@ -106,21 +129,26 @@ typedef enum stlb_keep (*stlb_check)(void *ctx, uint32_t page, uint32_t frame, b
 /* Maps the frame region; -1 when the host refuses. */
 int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats);
 void stlb_destroy(struct stlb *st);
-/* The tables, STLB_TABLE_BYTES each, zero-filled, and the VCPU's budget
- * word. */
-void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *budget);
+/* The tables, STLB_TABLE_BYTES each, zero-filled (ring 3's, then ring
+ * 0's), and the VCPU's budget word. */
+void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *kread, uint64_t *kwrite,
+		 uint64_t *budget);
 /* Enters linear page `page` -> RAM frame `frame` for reads, and for writes
  * too when `rw`. */
 void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw);
+/* Ring 0's: `page` -> `frame`, for writes too when `rw`. */
+void stlb_kernel_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw, bool global);
 /* Whether the current space has an entry for `page`. */
 bool stlb_has(const struct stlb *st, uint32_t page);
-/* invlpg. */
+/* invlpg (ring 3's entry and ring 0's). */
 void stlb_drop(struct stlb *st, uint32_t page);
-/* A CR3 load made pair `k` current, with user view base `view`: the old
+/* A CR3 load made pair `k` current, with user view base `view` and kernel
+ * view base `kview`: ring 0's non-global entries go; the old
  * space's entries leave the tables; pair k's return, those `check` keeps
  * (emptied first when `fresh`: the pair was bound to another CR3); a space
  * that keeps fewer than a quarter of 8 or more is young again. */
-void stlb_switch(struct stlb *st, unsigned k, uint64_t view, bool fresh, stlb_check check, void *ctx);
+void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, bool fresh, stlb_check check,
+		 void *ctx);
 /* Whether the current space's ring-3 code uses the soft TLB (young or big). */
 static inline bool stlb_soft(const struct stlb *st)
 {
@@ -129,7 +157,7 @@ static inline bool stlb_soft(const struct stlb *st)
 /* The current space spent its budget: it goes direct unless it is big
  * (true when it was young until now), and the budget is refilled. */
 bool stlb_spent(struct stlb *st);
-/* Drops every entry of every space. */
+/* Drops every entry of every space, and ring 0's. */
 void stlb_flush(struct stlb *st);
 /* Frame `frame` now holds translated code, or no longer does. */
 void stlb_protect(struct stlb *st, uint32_t frame);

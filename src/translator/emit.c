@@ -161,13 +161,13 @@ static void emit_stlb_miss(struct emit *e, bool write, uint32_t insn_at, uint32_
 	emit_jmp(e, miss_stub);
 }
 
-void emit_stlb_lookup(struct emit *e, bool write, unsigned size, uint32_t insn_at, uint32_t miss_stub)
+void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, uint32_t insn_at, uint32_t miss_stub)
 {
 	static const uint8_t index[] = {
 		0x41, 0xBB, 0x0C, 0x00, 0x00, 0x00, /* mov $12, %r11d */
 		0xC4, 0x42, 0x23, 0xF7, 0xDA,       /* shrx %r11d, %r10d, %r11d */
 	};
-	const uint32_t table = write ? VC_STLB_WRITE : VC_STLB_READ;
+	const uint32_t table = kernel ? (write ? VC_KSTLB_WRITE : VC_KSTLB_READ) : write ? VC_STLB_WRITE : VC_STLB_READ;
 
 	if (size <= 1) {
 		/* A byte never runs onto the next page: the entry alone. */
@@ -199,7 +199,7 @@ void emit_stlb_lookup(struct emit *e, bool write, unsigned size, uint32_t insn_a
 		0xC4, 0xE3, 0xFB, 0xF0, 0xC9, 0x20,             /* rorx $32, %rcx, %rcx */
 		0x67, 0xE3,                                     /* jecxz lookup */
 	};
-	static const uint8_t via_view[] = {0x4D, 0x8B, 0x9F};      /* mov VC_UWIN_BASE(%r15), %r11 */
+	static const uint8_t via_view[] = {0x4D, 0x8B, 0x9F};      /* mov VC_UWIN_BASE|VC_KWIN_BASE(%r15), %r11 */
 	static const uint8_t load[] = {0x4B, 0x8B, 0x8C, 0xDF};    /* mov table(%r15,%r11,8), %rcx */
 	static const uint8_t take[] = {0x49, 0x89, 0xCB};          /* mov %rcx, %r11 */
 	static const uint8_t restore[] = {0x49, 0x8B, 0x8F};       /* mov VC_RCX_SAVE(%r15), %rcx */
@@ -211,9 +211,9 @@ void emit_stlb_lookup(struct emit *e, bool write, unsigned size, uint32_t insn_a
 	emit_bytes(e, rotate, sizeof rotate);
 	uint32_t to_lookup = e->pos;
 	emit_u8(e, 0);
-	/* Straddling: through the user view, whose mappings check both pages. */
+	/* Straddling: through the view, whose mappings check both pages. */
 	emit_bytes(e, via_view, sizeof via_view);
-	emit_u32(e, VC_UWIN_BASE);
+	emit_u32(e, kernel ? VC_KWIN_BASE : VC_UWIN_BASE);
 	emit_u8(e, 0xEB);                                           /* jmp join */
 	uint32_t to_join = e->pos;
 	emit_u8(e, 0);

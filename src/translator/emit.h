@@ -43,16 +43,17 @@ void emit_lookup(struct emit *e, uint32_t miss_stub);
 uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft);
 
 /* The soft TLB (stlb.h) for an access of `size` bytes at the linear address
- * in r10d: r11 = its page's entry in the read or write table, for the
- * access through (%r11,%r10) that follows, or the user view's base when the
- * access runs onto the next page (the user view's mappings check both);
+ * in r10d: r11 = its page's entry in the read or write table (ring 0's
+ * when `kernel`), for the access through (%r11,%r10) that follows, or the
+ * user view's base (the kernel view's) when the access runs onto the next
+ * page (the view's mappings check both);
  * RCX, borrowed for the tests, is the guest's again by then, and the flags
  * are untouched.  An empty entry leaves for the monitor through `miss_stub`
  * with the address in VC_SOFT_LIN and in VC_SOFT_AT the code offset of the
  * guest instruction (`insn_at`), where the monitor resumes once it has
  * filled the entry: an instruction's code assumes nothing but the guest's
  * registers at its start. */
-void emit_stlb_lookup(struct emit *e, bool write, unsigned size, uint32_t insn_at, uint32_t miss_stub);
+void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, uint32_t insn_at, uint32_t miss_stub);
 
 /* Increments the 64-bit counter at offset `at` from r14, flags untouched. */
 void emit_count(struct emit *e, uint32_t at);

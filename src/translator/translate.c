@@ -27,6 +27,7 @@ struct builder {
 	uint32_t page;      /* guest linear page of the entry */
 	bool paging;
 	bool soft;          /* ring 3 under paging: guest memory through the soft TLB */
+	bool kernel_soft;   /* emitting an XC_KSOFT_MEM: ring 0's soft-TLB tables */
 	uint32_t insn_at;   /* code offset of the instruction being emitted */
 	struct pending_exit exits[2 * XLATE_MAX_INSNS + 4];
 	unsigned n_exits;
@@ -49,39 +50,48 @@ void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *
 	x->mem = mem;
 	x->stats = stats;
 	ZydisDecoderInit(&x->dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
-	memset(x->uaccess, 0, sizeof x->uaccess);
-	x->n_uaccess = 0;
+	memset(x->site, 0, sizeof x->site);
+	memset(x->site_kind, 0, sizeof x->site_kind);
+	x->n_sites = 0;
 	x->stop_before = NULL;
 	x->stop_ctx = NULL;
 }
 
 /* The slot of `eip` in the marked set, or of the empty entry where it
  * would go. */
-static uint32_t uaccess_slot(const struct xlate *x, uint32_t eip)
+static uint32_t site_slot(const struct xlate *x, uint32_t eip)
 {
-	_Static_assert(XLATE_UACCESS_SLOTS == 1u << 12, "a 12-bit hash");
+	_Static_assert(XLATE_SITE_SLOTS == 1u << 12, "a 12-bit hash");
 	uint32_t i = (eip * 0x9E3779B1u) >> 20;
-	while (x->uaccess[i] && x->uaccess[i] != eip)
-		i = (i + 1) % XLATE_UACCESS_SLOTS;
+	while (x->site[i] && x->site[i] != eip)
+		i = (i + 1) % XLATE_SITE_SLOTS;
 	return i;
 }
 
-static bool is_uaccess(const struct xlate *x, uint32_t eip)
+/* The marks (XLATE_SITE_*) of the instruction at `eip`. */
+static unsigned site_kind(const struct xlate *x, uint32_t eip)
 {
-	return eip && x->uaccess[uaccess_slot(x, eip)] == eip;
+	uint32_t i = site_slot(x, eip);
+	return eip && x->site[i] == eip ? x->site_kind[i] : 0;
 }
 
-bool xlate_mark_uaccess(struct xlate *x, uint32_t eip)
+bool xlate_mark(struct xlate *x, uint32_t eip, unsigned kind)
 {
-	/* A quarter stays empty, so that probes end soon. */
-	if (!eip || x->n_uaccess >= XLATE_UACCESS_SLOTS / 4 * 3)
+	uint32_t i = site_slot(x, eip);
+	if (!eip || (x->site[i] == eip && (x->site_kind[i] & kind)))
 		return false;
-	uint32_t i = uaccess_slot(x, eip);
-	if (x->uaccess[i])
-		return false;
-	x->uaccess[i] = eip;
-	x->n_uaccess++;
-	x->stats->uaccess_sites++;
+	if (!x->site[i]) {
+		/* A quarter stays empty, so that probes end soon. */
+		if (x->n_sites >= XLATE_SITE_SLOTS / 4 * 3)
+			return false;
+		x->site[i] = eip;
+		x->n_sites++;
+	}
+	x->site_kind[i] |= (uint8_t)kind;
+	if (kind == XLATE_SITE_UACCESS)
+		x->stats->uaccess_sites++;
+	else
+		x->stats->ksoft_sites++;
 	return true;
 }
 
@@ -371,7 +381,7 @@ static bool emit_lea(struct builder *b, const ZydisDecodedOperand *m, int32_t ad
 
 static void emit_soft_lookup(struct builder *b, bool write, unsigned size)
 {
-	emit_stlb_lookup(&b->e, write, size, b->insn_at, b->x->tc->soft_miss_stub);
+	emit_stlb_lookup(&b->e, write, b->kernel_soft, size, b->insn_at, b->x->tc->soft_miss_stub);
 }
 
 /* r10d = ESP + disp (32-bit arithmetic), then the lookup. */
@@ -1161,6 +1171,19 @@ static bool emit_insn(struct builder *b, struct insn *in)
 	case XC_KWIN_MEM:
 		ok = emit_kwin_mem(b, in, mem_operand(&in->d, in->ops));
 		break;
+	case XC_KSOFT_MEM: {
+		b->kernel_soft = true;
+		bool done = emit_soft_plain(b, in);
+		b->kernel_soft = false;
+		if (done)
+			break;
+		if (emit_plain(b, in)) { /* the encoder could not give it (%r11,%r10) */
+			st->insn_verbatim++;
+			return false;
+		}
+		ok = false;
+		break;
+	}
 	case XC_SREG_RELOAD:
 		emit_sreg_reload(b, in);
 		break;
@@ -1338,6 +1361,20 @@ static enum xclass uaccess_class(const struct insn *in)
 	return XC_PLAIN;
 }
 
+/* A ring-0 instruction marked as touching churning pages: a copy with an
+ * explicit memory operand (no divide: its check reads the operand) goes
+ * through ring 0's soft TLB; anything else stays as it was. */
+static enum xclass ksoft_class(const struct insn *in)
+{
+	if (in->cls != XC_PLAIN || in->d.mnemonic == ZYDIS_MNEMONIC_DIV || in->d.mnemonic == ZYDIS_MNEMONIC_IDIV)
+		return in->cls;
+	int m = mem_operand(&in->d, in->ops);
+	if (m >= 0 && in->ops[m].visibility != ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
+	    in->ops[m].mem.type == ZYDIS_MEMOP_TYPE_MEM && in->ops[m].size <= 8 * SOFT_MAX_ACCESS)
+		return XC_KSOFT_MEM;
+	return XC_PLAIN;
+}
+
 /* Under paging, the first instruction's bytes when it may run onto the
  * next linear page: the rest of this frame, then the start of frame
  * `phys2` (when mapped; else only what this page holds, so that an
@@ -1399,8 +1436,10 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			*blk_phys2 = phys2; /* its tail came from frame phys2 */
 		if (user)
 			in->cls = user_class(in);
-		else if (paging && is_uaccess(x, in->eip))
+		else if (paging && (site_kind(x, in->eip) & XLATE_SITE_UACCESS))
 			in->cls = uaccess_class(in);
+		else if (paging && (site_kind(x, in->eip) & XLATE_SITE_KSOFT))
+			in->cls = ksoft_class(in);
 		if (in->cls == XC_MOV_FROM_CR2 && (mode & XMODE_CPL_MASK) != 0)
 			in->cls = XC_EMULATE; /* #GP outside ring 0 */
 		if ((in->d.mnemonic == ZYDIS_MNEMONIC_IN || in->d.mnemonic == ZYDIS_MNEMONIC_OUT) &&
@@ -1412,7 +1451,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&
-			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING && in->cls != XC_MOV_FROM_CR2 && in->cls != XC_PORT &&
+			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING && in->cls != XC_KSOFT_MEM && in->cls != XC_MOV_FROM_CR2 && in->cls != XC_PORT &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
 			    in->cls != XC_PUSHA && in->cls != XC_POPA &&
 			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&

@@ -18,9 +18,11 @@
  *    64-bit mode.
  *
  * Ring-0 instructions the monitor has seen touch user pages under two CR3s
- * (marked with xlate_mark_uaccess: Linux's copy_to_user and get_user, say)
+ * (marked with xlate_mark: Linux's copy_to_user and get_user, say)
  * address memory in the current CR3's kernel view instead of the kernel
- * window (XC_KWIN_MEM, XC_KWIN_STRING; shadow.h says why).
+ * window (XC_KWIN_MEM, XC_KWIN_STRING; shadow.h says why).  Those it has
+ * seen touch a page that churns (remapped and invlpg'd over and over) reach
+ * memory through ring 0's soft TLB (XC_KSOFT_MEM; stlb.h says why).
  *
  * Invariant every rewrite keeps: one host instruction of a guest
  * instruction's code can fault on guest memory, and the low 32 bits of the
@@ -77,6 +79,7 @@ enum xclass {
 	XC_INVLPG,      /* invlpg at CPL 0: its linear address computed inline, an exit without the emulator */
 	XC_KWIN_MEM,    /* a marked ring-0 instruction's explicit memory operand, in the current kernel view */
 	XC_KWIN_STRING, /* a marked ring-0 string instruction: ESI and EDI moved into that view */
+	XC_KSOFT_MEM,   /* a ring-0 instruction marked for churning pages: its explicit operand through ring 0's soft TLB */
 	XC_EMULATE,
 };
 
@@ -86,15 +89,19 @@ struct gmem;
 struct stats;
 
 /* Room for the marked instructions' EIPs (open addressing; 0 is empty). */
-#define XLATE_UACCESS_SLOTS 4096u
+#define XLATE_SITE_SLOTS 4096u
+/* What a mark says of a ring-0 instruction. */
+#define XLATE_SITE_UACCESS 0x1u /* touches user pages under more than one CR3 */
+#define XLATE_SITE_KSOFT 0x2u   /* touches pages that churn */
 
 struct xlate {
 	struct tc *tc;
 	struct gmem *mem;
 	struct stats *stats;
 	ZydisDecoder dec;
-	uint32_t uaccess[XLATE_UACCESS_SLOTS];
-	uint32_t n_uaccess;
+	uint32_t site[XLATE_SITE_SLOTS];
+	uint8_t site_kind[XLATE_SITE_SLOTS]; /* XLATE_SITE_* */
+	uint32_t n_sites;
 	/* When set, a block ends before an instruction at an EIP this says
 	 * yes to (the debugger's breakpoints, gdbstub.h). */
 	bool (*stop_before)(const void *ctx, uint32_t eip);
@@ -103,11 +110,12 @@ struct xlate {
 
 void xlate_init(struct xlate *x, struct tc *tc, struct gmem *mem, struct stats *stats);
 
-/* Marks the ring-0 instruction at `eip` as one that touches user pages:
- * its translations from now on reach memory through the current CR3's
- * kernel view.  False when it was marked already (or the set is
- * full): nothing to retranslate. */
-bool xlate_mark_uaccess(struct xlate *x, uint32_t eip);
+/* Marks the ring-0 instruction at `eip` as one that touches user pages
+ * (XLATE_SITE_UACCESS: its translations from now on reach memory through
+ * the current CR3's kernel view) or pages that churn (XLATE_SITE_KSOFT:
+ * through ring 0's soft TLB; a uaccess mark comes first).  False when it
+ * was marked so already (or the set is full): nothing to retranslate. */
+bool xlate_mark(struct xlate *x, uint32_t eip, unsigned kind);
 
 enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops);
 
