@@ -1162,6 +1162,18 @@ static void nmi_unblock(struct vcpu *v)
 		v->hot->attn_irq = 1;
 }
 
+/* n dwords from SS:esp up, as n 4-byte stack reads (iret's), with one
+ * segment check and translation where the offsets do not wrap. */
+static void pop_words(struct vcpu *v, uint32_t esp, uint32_t *w, unsigned n)
+{
+	if (esp + 4 * n < esp) {
+		for (unsigned i = 0; i < n; i++)
+			w[i] = vmem_seg_read(v, S_SS, esp + 4 * i, 4);
+		return;
+	}
+	vmem_read_words(v, vmem_seg_lin(v, S_SS, esp, 4 * n, false), w, n, false);
+}
+
 void emu_invlpg(struct vcpu *v, uint32_t lin)
 {
 	if (!(v->cr0 & CR0_PG))
@@ -1252,10 +1264,11 @@ void emu_step(struct vcpu *v)
 			unsupported(e, "task return (iret with NT)");
 			return;
 		}
-		uint32_t esp = v->hot->gpr[R_ESP];
-		uint32_t new_eip = vmem_seg_read(v, S_SS, esp, 4);
-		uint16_t new_cs = (uint16_t)vmem_seg_read(v, S_SS, esp + 4, 4);
-		uint32_t new_fl = vmem_seg_read(v, S_SS, esp + 8, 4);
+		uint32_t esp = v->hot->gpr[R_ESP], top[3];
+		pop_words(v, esp, top, 3);
+		uint32_t new_eip = top[0];
+		uint16_t new_cs = (uint16_t)top[1];
+		uint32_t new_fl = top[2];
 		unsigned rpl = new_cs & 3u;
 		if (rpl < v->cpl)
 			vcpu_raise(v, EXC_GP, true, new_cs & ~3u);
@@ -1270,8 +1283,10 @@ void emu_step(struct vcpu *v)
 		}
 		/* Return to an outer level: check everything, then commit
 		 * (EFLAGS with the old CPL's rights, then CS, SS:ESP). */
-		uint32_t new_esp = vmem_seg_read(v, S_SS, esp + 12, 4);
-		uint16_t new_ss = (uint16_t)vmem_seg_read(v, S_SS, esp + 16, 4);
+		uint32_t outer[2];
+		pop_words(v, esp + 12, outer, 2);
+		uint32_t new_esp = outer[0];
+		uint16_t new_ss = (uint16_t)outer[1];
 		struct seg_cache ss;
 		unsigned fault = seg_check_stack(v, new_ss, rpl, &ss);
 		if (fault)

@@ -64,8 +64,10 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	if (vec * 8 + 7 > v->idtr.limit)
 		delivery_raise(EXC_GP, gate_err);
 	/* IDT and descriptor reads are supervisor accesses whatever the CPL. */
-	lo = vmem_read_supervisor(v, v->idtr.base + vec * 8, 4);
-	hi = vmem_read_supervisor(v, v->idtr.base + vec * 8 + 4, 4);
+	uint32_t gate[2];
+	vmem_read_words(v, v->idtr.base + vec * 8, gate, 2, true);
+	lo = gate[0];
+	hi = gate[1];
 	unsigned type = (hi >> 8) & 0x1F, dpl = (hi >> 13) & 3;
 	if (type != 0x0E && type != 0x0F) {
 		if (type == 0x05 || type == 0x06 || type == 0x07) {
@@ -126,8 +128,7 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	uint32_t new_esp = esp - 4 * words;
 	if (new_esp + 4 * words - 1 > ss.limit && ss.limit != 0xFFFFFFFFu)
 		delivery_raise(EXC_SS, ext);
-	for (unsigned i = 0; i < words; i++)
-		vmem_write_supervisor(v, ss.base + new_esp + 4 * i, 4, frame[i]);
+	vmem_write_words_supervisor(v, ss.base + new_esp, frame, words);
 
 	if (new_cpl != v->cpl)
 		seg_set(v, S_SS, ss_sel, &ss);

@@ -22,8 +22,10 @@ bool seg_read_descriptor(struct vcpu *v, uint16_t sel, uint32_t *lo, uint32_t *h
 	if ((uint32_t)(sel & ~7u) + 7 > limit)
 		return false;
 	/* Descriptor-table accesses are supervisor accesses whatever the CPL. */
-	*lo = vmem_read_supervisor(v, base + (sel & ~7u), 4);
-	*hi = vmem_read_supervisor(v, base + (sel & ~7u) + 4, 4);
+	uint32_t d[2];
+	vmem_read_words(v, base + (sel & ~7u), d, 2, true);
+	*lo = d[0];
+	*hi = d[1];
 	return true;
 }
 

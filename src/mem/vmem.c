@@ -161,6 +161,32 @@ uint32_t vmem_read_supervisor(struct vcpu *v, uint32_t lin, unsigned size)
 	return val;
 }
 
+void vmem_read_words(struct vcpu *v, uint32_t lin, uint32_t *out, unsigned n, bool supervisor)
+{
+	if ((lin & 0xFFF) + 4 * n > 0x1000) {
+		for (unsigned i = 0; i < n; i++)
+			out[i] = supervisor ? vmem_read_supervisor(v, lin + 4 * i, 4) : vmem_read(v, lin + 4 * i, 4);
+		return;
+	}
+	uint32_t phys = supervisor ? vmem_translate_as(v, lin, false, false) : vmem_translate(v, lin, false);
+	for (unsigned i = 0; i < n; i++)
+		out[i] = supervisor ? gmem_read(v->mem, phys + 4 * i, 4) : phys_read(v, phys + 4 * i, 4);
+	watch_check(v, lin, 4 * n, false);
+}
+
+void vmem_write_words_supervisor(struct vcpu *v, uint32_t lin, const uint32_t *words, unsigned n)
+{
+	if ((lin & 0xFFF) + 4 * n > 0x1000) {
+		for (unsigned i = 0; i < n; i++)
+			vmem_write_supervisor(v, lin + 4 * i, 4, words[i]);
+		return;
+	}
+	uint32_t phys = vmem_translate_as(v, lin, true, false);
+	for (unsigned i = 0; i < n; i++)
+		gmem_write(v->mem, phys + 4 * i, 4, words[i]);
+	watch_check(v, lin, 4 * n, true);
+}
+
 void vmem_write(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val)
 {
 	if ((lin & 0xFFF) + size > 0x1000) {

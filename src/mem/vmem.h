@@ -30,6 +30,13 @@ uint32_t vmem_translate_fetch(struct vcpu *v, uint32_t lin, bool *global);
 bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global);
 void vmem_write_supervisor(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val);
 uint32_t vmem_read_supervisor(struct vcpu *v, uint32_t lin, unsigned size);
+/* n dwords from `lin` into out, as n 4-byte reads would give them (a
+ * supervisor access, or one with the CPL's rights), but with one
+ * translation when they lie in one page: the processor's own descriptor,
+ * gate and frame accesses. */
+void vmem_read_words(struct vcpu *v, uint32_t lin, uint32_t *out, unsigned n, bool supervisor);
+/* The same for n supervisor writes of 4 bytes (an interrupt frame). */
+void vmem_write_words_supervisor(struct vcpu *v, uint32_t lin, const uint32_t *words, unsigned n);
 uint32_t vmem_read(struct vcpu *v, uint32_t lin, unsigned size);
 void vmem_write(struct vcpu *v, uint32_t lin, unsigned size, uint32_t val);
 
