@@ -227,10 +227,10 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, boo
 
 	kernel_clear(st, true);
 	st->k.view = kview;
-	/* A global entry's write may go through the view (a code frame). */
+	/* A kept (global) entry may lead to the view: a code frame's write, a
+	 * watched page. */
 	for (uint32_t i = 0; i < st->k.n; i++)
-		if (st->k.rw[i])
-			put_entry(st, st->k.read, st->k.write, kview, st->k.page[i], st->k.frame[i], true);
+		put_entry(st, st->k.read, st->k.write, kview, st->k.page[i], st->k.frame[i], st->k.rw[i]);
 
 	if (st->read) {
 		clear_tables(st);

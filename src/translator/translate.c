@@ -1361,9 +1361,10 @@ static enum xclass uaccess_class(const struct insn *in)
 	return XC_PLAIN;
 }
 
-/* A ring-0 instruction marked as touching churning pages: a copy with an
- * explicit memory operand (no divide: its check reads the operand) goes
- * through ring 0's soft TLB; anything else stays as it was. */
+/* A ring-0 instruction marked as touching churning pages: a plain
+ * instruction with an explicit memory operand of up to SOFT_MAX_ACCESS
+ * bytes (no divide: its check reads the operand) goes through ring 0's
+ * soft TLB; anything else stays as it was. */
 static enum xclass ksoft_class(const struct insn *in)
 {
 	if (in->cls != XC_PLAIN || in->d.mnemonic == ZYDIS_MNEMONIC_DIV || in->d.mnemonic == ZYDIS_MNEMONIC_IDIV)
@@ -1436,10 +1437,13 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			*blk_phys2 = phys2; /* its tail came from frame phys2 */
 		if (user)
 			in->cls = user_class(in);
-		else if (paging && (site_kind(x, in->eip) & XLATE_SITE_UACCESS))
-			in->cls = uaccess_class(in);
-		else if (paging && (site_kind(x, in->eip) & XLATE_SITE_KSOFT))
-			in->cls = ksoft_class(in);
+		else if (paging) {
+			unsigned marks = site_kind(x, in->eip);
+			if (marks & XLATE_SITE_UACCESS)
+				in->cls = uaccess_class(in);
+			else if (marks & XLATE_SITE_KSOFT)
+				in->cls = ksoft_class(in);
+		}
 		if (in->cls == XC_MOV_FROM_CR2 && (mode & XMODE_CPL_MASK) != 0)
 			in->cls = XC_EMULATE; /* #GP outside ring 0 */
 		if ((in->d.mnemonic == ZYDIS_MNEMONIC_IN || in->d.mnemonic == ZYDIS_MNEMONIC_OUT) &&
