@@ -62,6 +62,7 @@ struct stats {
 	uint64_t signals[SIGK_KINDS];
 	uint64_t guest_exceptions;  /* delivered through the guest IDT */
 	uint64_t guest_interrupts;
+	uint64_t timer_arms;        /* host timer_settime calls for the devices' next deadline */
 	/* Where the time went (TSC cycles): in translated guest code, and all
 	 * of the run.  There is no direct mode on this host: everything the
 	 * guest runs is translated. */

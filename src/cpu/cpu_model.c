@@ -139,7 +139,7 @@ bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 		*val = v->sysenter_eip;
 		return true;
 	case 0xC0000103u: /* IA32_TSC_AUX */
-		*val = v->tsc_aux;
+		*val = v->hot->tsc_aux;
 		return true;
 	case 0x17: /* IA32_PLATFORM_ID */
 	case 0x8B: /* IA32_BIOS_SIGN_ID */
@@ -162,7 +162,7 @@ bool cpu_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 	case 0xC0000103u: /* bits 63:32 reserved */
 		if (val >> 32)
 			return false;
-		v->tsc_aux = (uint32_t)val;
+		v->hot->tsc_aux = (uint32_t)val;
 		return true;
 	case 0x174:
 		v->sysenter_cs = (uint16_t)val;

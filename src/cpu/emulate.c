@@ -1431,7 +1431,7 @@ void emu_step(struct vcpu *v)
 		v->hot->gpr[R_EAX] = (uint32_t)t;
 		v->hot->gpr[R_EDX] = (uint32_t)(t >> 32);
 		if (e->d->mnemonic == ZYDIS_MNEMONIC_RDTSCP)
-			v->hot->gpr[R_ECX] = v->tsc_aux;
+			v->hot->gpr[R_ECX] = v->hot->tsc_aux;
 		break;
 	}
 	case ZYDIS_MNEMONIC_RDMSR:

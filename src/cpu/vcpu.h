@@ -57,7 +57,7 @@ struct vcpu_hot {
 	uint64_t kwin_base, uwin_base;
 	uint32_t cr2;
 	uint32_t mon_mxcsr;
-	uint32_t pad0;
+	uint32_t tsc_aux;
 	uint32_t soft_lin, soft_at;
 	uint64_t soft_budget;
 	uint8_t pad[VC_FX_GUEST - VC_SOFT_BUDGET - 8];
@@ -91,6 +91,7 @@ VCPU_HOT_CHECK(uwin_base, VC_UWIN_BASE);
 VCPU_HOT_CHECK(cr2, VC_CR2);
 VCPU_HOT_CHECK(fx_guest, VC_FX_GUEST);
 VCPU_HOT_CHECK(mon_mxcsr, VC_MON_CTL);
+VCPU_HOT_CHECK(tsc_aux, VC_TSC_AUX);
 VCPU_HOT_CHECK(soft_lin, VC_SOFT_LIN);
 VCPU_HOT_CHECK(soft_at, VC_SOFT_AT);
 VCPU_HOT_CHECK(soft_budget, VC_SOFT_BUDGET);
@@ -173,7 +174,6 @@ struct vcpu {
 	 * wide, as a 32-bit processor (and QEMU's i386 target) keeps them. */
 	uint16_t sysenter_cs;
 	uint32_t sysenter_esp, sysenter_eip;
-	uint32_t tsc_aux;       /* IA32_TSC_AUX (0xC0000103), what rdtscp gives in ECX */
 	uint64_t gs_base;       /* the host GS base last set (run.c's user_view_on) */
 	/* A store into translated code is being single-stepped to completion. */
 	bool smc_step;

@@ -71,6 +71,7 @@
 #define VC_UWIN_BASE 0x110  /* u64: and of the current user view, the host GS base */
 #define VC_CR2 0x118        /* u32: the guest's CR2, which ring-0 code reads inline */
 #define VC_MON_CTL 0x11C    /* u32: the monitor's MXCSR, while guest code runs */
+#define VC_TSC_AUX 0x120    /* u32: IA32_TSC_AUX, what rdtscp gives in ECX (translated rdtscp reads it) */
 #define VC_SOFT_LIN 0x124   /* u32: the linear address of a soft-TLB access that found no entry */
 #define VC_SOFT_AT 0x128    /* u32: its instruction's code offset, bit 31 set for the write table */
 #define VC_SOFT_BUDGET 0x130 /* u64: soft-TLB block entries the current space has left (stlb.h) */

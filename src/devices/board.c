@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../cache/stats.h"
 #include "../cpu/run.h"
 #include "../cpu/vcpu.h"
 #include "../mem/gmem.h"
@@ -49,6 +50,7 @@ static void rearm(struct board *b)
 		its.it_value.tv_nsec = (long)(host % 1000000000u);
 	}
 	timer_settime(b->timer, TIMER_ABSTIME, &its, NULL);
+	b->v->stats->timer_arms++;
 	b->armed_deadline = next;
 }
 

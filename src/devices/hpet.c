@@ -118,13 +118,17 @@ uint64_t hpet_next_deadline(const struct hpet *h)
 {
 	if (!(h->config & CFG_ENABLE))
 		return UINT64_MAX;
-	uint64_t now = h->now_ns(), c = ticks_at(h, now), first = UINT64_MAX;
+	/* The host time of the tick a comparator matches, not now plus the
+	 * ticks to go: the same deadline from every call until the guest
+	 * changes a comparator, so the board re-arms its host timer only
+	 * then (now + ticks would move with now's fraction of a tick). */
+	uint64_t c = ticks_at(h, h->now_ns()), first = UINT64_MAX;
 	for (unsigned i = 0; i < HPET_TIMERS; i++) {
 		const struct hpet_timer *t = &h->t[i];
 		if (!t->armed)
 			continue;
 		uint64_t d = crossed(t, c) ? 0 : ticks_until(t, c);
-		uint64_t at = now + d * (HPET_PERIOD_FS / 1000000u);
+		uint64_t at = h->enabled_ns + (c + d - h->counter) * (HPET_PERIOD_FS / 1000000u);
 		if (at < first)
 			first = at;
 	}

@@ -232,7 +232,7 @@ static void save_cpu(struct snap *s, struct vcpu *v)
 	c.sysenter_cs = v->sysenter_cs;
 	c.sysenter_esp = v->sysenter_esp;
 	c.sysenter_eip = v->sysenter_eip;
-	c.tsc_aux = v->tsc_aux;
+	c.tsc_aux = v->hot->tsc_aux;
 	c.tsc = cpu_rdtsc(v);
 	snap_put(s, &c, sizeof c);
 }
@@ -420,7 +420,7 @@ static bool load_cpu(struct snap *s, struct vcpu *v)
 	v->sysenter_cs = c.sysenter_cs;
 	v->sysenter_esp = c.sysenter_esp;
 	v->sysenter_eip = c.sysenter_eip;
-	v->tsc_aux = c.tsc_aux;
+	v->hot->tsc_aux = c.tsc_aux;
 	v->tsc_virtual = c.tsc - __rdtsc(); /* the TSC counts on from its saved value */
 	/* The x87 part lives in this thread's FPU (switch.S), MXCSR and XMM in
 	 * fx_guest; the monitor keeps its own MXCSR. */

@@ -1195,6 +1195,13 @@ static bool emit_insn(struct builder *b, struct insn *in)
 	case XC_PORT:
 		emit_port_exit(b, in);
 		break;
+	case XC_RDTSCP:
+		/* lfence; rdtsc; mov VC_TSC_AUX(%r15), %ecx: the host's own
+		 * rdtscp would give the host's TSC_AUX, and lfence orders it as
+		 * rdtscp's wait for earlier instructions does (SDM: RDTSCP) */
+		emit_bytes(&b->e, (const uint8_t[]){0x0F, 0xAE, 0xE8, 0x0F, 0x31}, 5);
+		emit_disp32(b, (const uint8_t[]){0x41, 0x8B, 0x8F}, 3, VC_TSC_AUX);
+		break;
 	case XC_INVLPG: {
 		/* lea M, %r8d; mov %r8d, VC_TARGET(%r15); then the exit */
 		if (!emit_lea(b, &in->ops[0], 0, 0)) {
@@ -1308,6 +1315,8 @@ static enum xclass tsc_class(const struct insn *in, uint32_t mode)
 {
 	if (in->d.mnemonic == ZYDIS_MNEMONIC_RDTSC && (mode & XMODE_TSC_NATIVE))
 		return XC_PLAIN; /* the guest's TSC is the host's */
+	if (in->d.mnemonic == ZYDIS_MNEMONIC_RDTSCP && (mode & XMODE_TSC_NATIVE))
+		return XC_RDTSCP; /* Linux's clock reads and udelay spin on it */
 	return in->cls;
 }
 
@@ -1456,6 +1465,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&
 			    in->cls != XC_KWIN_MEM && in->cls != XC_KWIN_STRING && in->cls != XC_KSOFT_MEM && in->cls != XC_MOV_FROM_CR2 && in->cls != XC_PORT &&
+			    in->cls != XC_RDTSCP &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
 			    in->cls != XC_PUSHA && in->cls != XC_POPA &&
 			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&

@@ -80,6 +80,7 @@ enum xclass {
 	XC_KWIN_MEM,    /* a marked ring-0 instruction's explicit memory operand, in the current kernel view */
 	XC_KWIN_STRING, /* a marked ring-0 string instruction: ESI and EDI moved into that view */
 	XC_KSOFT_MEM,   /* a ring-0 instruction marked for churning pages: its explicit operand through ring 0's soft TLB */
+	XC_RDTSCP,      /* rdtscp with the host's TSC: lfence; rdtsc and ECX from VC_TSC_AUX */
 	XC_EMULATE,
 };
 

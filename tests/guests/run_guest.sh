@@ -9,7 +9,8 @@
 # QEMU_CPU in the environment is QEMU's -cpu, for features its default
 # qemu32 model lacks and bt86's has.  STATS_EXPECT in the environment is an
 # extended regular expression bt86's --stats report must match (the
-# mechanism a guest is there to exercise took part).
+# mechanism a guest is there to exercise took part); STATS_REJECT one it
+# must not match (the slow path it replaces did not).
 # In the options, DISK0 and DISK1 stand for fresh 1 MiB pattern images
 # (mkdisk.py), one set a system.
 set -uo pipefail
@@ -38,11 +39,15 @@ options_for() {
 }
 
 options_for bt86
-timeout 120 "$bt86" ${STATS_EXPECT:+--stats} "${sys_args[@]}" "$image" </dev/null >"$out/bt86.out" 2>"$out/bt86.err"
+stats=${STATS_EXPECT:-}${STATS_REJECT:-}
+timeout 120 "$bt86" ${stats:+--stats} "${sys_args[@]}" "$image" </dev/null >"$out/bt86.out" 2>"$out/bt86.err"
 bt86_status=$?
 fail=0
 if [ -n "${STATS_EXPECT:-}" ] && ! grep -qE "$STATS_EXPECT" "$out/bt86.err"; then
 	echo "FAIL $name: bt86's --stats do not show /$STATS_EXPECT/"; fail=1
+fi
+if [ -n "${STATS_REJECT:-}" ] && grep -qE "$STATS_REJECT" "$out/bt86.err"; then
+	echo "FAIL $name: bt86's --stats show /$STATS_REJECT/"; fail=1
 fi
 if [ "$bt86_status" -ne 1 ]; then
 	echo "FAIL $name: bt86 exit status $bt86_status, expected 1"; fail=1

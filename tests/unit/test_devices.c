@@ -11,6 +11,7 @@
 #include "devices/console.h"
 #include "devices/disk.h"
 #include "devices/debug_exit.h"
+#include "devices/hpet.h"
 #include "devices/i8254.h"
 #include "devices/i8259.h"
 #include "devices/panic_watch.h"
@@ -213,6 +214,51 @@ START_TEST(test_acpi_pm_timer_and_sleep)
 	acpi_pm_write(&pm, 4, 2, 0x2000 | ACPI_SLP_TYP_S5 << 10);
 	ck_assert_int_eq(powered_off, 1);
 	ck_assert_uint_eq(acpi_pm_read(&pm, 4, 2), ACPI_SLP_TYP_S5 << 10 | 1); /* SLP_EN reads 0 */
+}
+END_TEST
+
+static unsigned hpet_edges;
+
+static void hpet_line(void *opaque, bool isa, unsigned n, bool level)
+{
+	(void)opaque;
+	(void)isa;
+	(void)n;
+	hpet_edges += level;
+}
+
+static void hpet_changed(void *opaque)
+{
+	(void)opaque;
+}
+
+/* A one-shot comparator's deadline is the host time of the tick it
+ * matches, whatever the moment it is asked: the board re-arms its host
+ * timer whenever the deadline moves, and one that moved with every poll
+ * cost a timer_settime at each exit.  The timer fires at that time, not a
+ * tick before. */
+START_TEST(test_hpet_deadline_steady)
+{
+	struct hpet h;
+	fake_ns = 1000;
+	hpet_edges = 0;
+	hpet_init(&h, fake_now, hpet_line, hpet_changed, NULL);
+	hpet_write(&h, 0x010, 4, 1);                 /* enable at 1,000 ns: counter 0 */
+	hpet_write(&h, 0x100, 4, 1u << 2);           /* timer 0: edge, interrupt enabled */
+	fake_ns = 1234;                               /* tick 23, 4 ns into it */
+	hpet_write(&h, 0x108, 4, 500);                /* comparator: tick 500 */
+	hpet_write(&h, 0x10C, 4, 0);
+	uint64_t want = 1000 + 500 * (HPET_PERIOD_FS / 1000000u);
+	for (uint64_t t = 1234; t < want; t += 777) {
+		fake_ns = t;
+		ck_assert_uint_eq(hpet_next_deadline(&h), want);
+		hpet_poll(&h, t);
+	}
+	ck_assert_uint_eq(hpet_edges, 0);
+	fake_ns = want;
+	hpet_poll(&h, want);
+	ck_assert_uint_eq(hpet_edges, 1);
+	ck_assert_uint_eq(hpet_next_deadline(&h), UINT64_MAX); /* one-shot: disarmed */
 }
 END_TEST
 
@@ -628,6 +674,7 @@ Suite *devices_suite(void)
 	tcase_add_test(t, test_uart_overrun_line_status);
 	tcase_add_test(t, test_uart_loopback);
 	tcase_add_test(t, test_exit_port);
+	tcase_add_test(t, test_hpet_deadline_steady);
 	tcase_add_test(t, test_acpi_pm_timer_and_sleep);
 	tcase_add_test(t, test_pic_priority_and_eoi);
 	tcase_add_test(t, test_pic_mask_edge_and_cascade);
