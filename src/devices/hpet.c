@@ -128,9 +128,9 @@ uint64_t hpet_next_deadline(const struct hpet *h)
 		if (!t->armed)
 			continue;
 		uint64_t d = crossed(t, c) ? 0 : ticks_until(t, c);
-		uint64_t at = h->enabled_ns + (c + d - h->counter) * (HPET_PERIOD_FS / 1000000u);
-		if (at < first)
-			first = at;
+		unsigned __int128 at = h->enabled_ns + (unsigned __int128)(c - h->counter + d) * (HPET_PERIOD_FS / 1000000u);
+		if (at < first) /* a 64-bit comparator ahead by centuries gives none */
+			first = (uint64_t)at;
 	}
 	return first;
 }

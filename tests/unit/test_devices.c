@@ -259,6 +259,13 @@ START_TEST(test_hpet_deadline_steady)
 	hpet_poll(&h, want);
 	ck_assert_uint_eq(hpet_edges, 1);
 	ck_assert_uint_eq(hpet_next_deadline(&h), UINT64_MAX); /* one-shot: disarmed */
+	/* Only the low half of timer 2's comparator written (Linux's probe
+	 * does): the high half keeps its reset value of all ones, a match
+	 * thousands of years away, which is no deadline at all rather than
+	 * one that wrapped into the past (the board would poll without
+	 * sleeping while the guest halts). */
+	hpet_write(&h, 0x148, 4, 0x04528E80u);
+	ck_assert_uint_eq(hpet_next_deadline(&h), UINT64_MAX);
 }
 END_TEST
 
