@@ -14,6 +14,7 @@ const char *const stats_exit_names[EXIT_REASONS] = {
 	[EXIT_CHAIN] = "chain", [EXIT_LOOKUP_MISS] = "lookup_miss", [EXIT_EMULATE] = "emulate",
 	[EXIT_ATTENTION] = "attention", [EXIT_STI] = "sti", [EXIT_SIGNAL] = "signal", [EXIT_SOFT_MISS] = "soft_miss",
 	[EXIT_DIVIDE_ERROR] = "divide_error", [EXIT_PORT] = "port", [EXIT_INVLPG] = "invlpg",
+	[EXIT_INT] = "int", [EXIT_IRET] = "iret", [EXIT_SYSENTER] = "sysenter", [EXIT_SYSEXIT] = "sysexit",
 };
 static const char *const inval_names[INVAL_CAUSES] = {
 	[INVAL_GUEST_WRITE] = "guest_write", [INVAL_MONITOR_WRITE] = "monitor_write",

@@ -23,6 +23,10 @@ enum exit_reason {
 	EXIT_DIVIDE_ERROR, /* a div or idiv's test found it would raise #DE */
 	EXIT_PORT,         /* in or out at CPL 0, done without the emulator */
 	EXIT_INVLPG,       /* invlpg at CPL 0, done without the emulator */
+	EXIT_INT,          /* int n or int3, delivered without the emulator's decode (emu_system); */
+	EXIT_IRET,         /*   iretd, */
+	EXIT_SYSENTER,     /*   sysenter, */
+	EXIT_SYSEXIT,      /*   sysexit: in enum emu_sys's order */
 	EXIT_REASONS,
 };
 

@@ -44,6 +44,7 @@ enum tc_exit_kind {
 	TCX_DIVIDE_ERROR, /* the div or idiv at guest_eip raises #DE (its test said so) */
 	TCX_PORT,      /* the in or out at guest_eip (CPL 0), described by io; the block goes on at resume */
 	TCX_INVLPG,    /* the invlpg at guest_eip (CPL 0) of the linear address in VC_TARGET */
+	TCX_SYSTEM,    /* int n, int3, iretd, sysenter or sysexit at guest_eip, described by io (emu_system) */
 };
 
 struct tc_block;
@@ -53,7 +54,8 @@ struct tc_exit {
 	uint32_t patch;       /* code offset of the rel32 that chaining rewrites, or 0 */
 	uint32_t guest_eip;
 	uint8_t kind;
-	uint32_t io;          /* TCX_PORT: TC_IO_* bits, the length and the immediate port; TCX_INVLPG: the length */
+	uint32_t io;          /* TCX_PORT: TC_IO_* bits, the length and the immediate port; TCX_INVLPG: the length;
+	                         TCX_SYSTEM: enum emu_sys in bits 0-3, the length in 4-7, the vector in 8-15 */
 	uint32_t resume;      /* TCX_PORT: code offset of the next instruction's code */
 	struct tc_block *owner;
 	struct tc_block *linked;

@@ -36,7 +36,7 @@ struct emu {
 static void unsupported(struct emu *e, const char *what)
 {
 	char hex[3 * ZYDIS_MAX_INSTRUCTION_LENGTH + 1] = "";
-	unsigned n = e->d->length;
+	unsigned n = e->d ? e->d->length : 0; /* emu_system has no decode */
 	for (unsigned i = 0; i < n && i < ZYDIS_MAX_INSTRUCTION_LENGTH; i++)
 		snprintf(hex + 3 * i, sizeof hex - 3 * i, "%02x ", e->bytes[i]);
 	vcpu_stop(e->v, BT86_EXIT_UNSUPPORTED, "unsupported %s at eip %#x (bytes %s)", what, e->v->hot->eip, hex);
@@ -1188,6 +1188,100 @@ void emu_invlpg(struct vcpu *v, uint32_t lin)
 	tc_jtab_clear_range(v->tc, page_eip, PAGE_SIZE_4K);
 }
 
+/* iretd without NT (SDM vol. 2A IRET, protected mode): to the same level
+ * or an outer one; a fault leaves everything as it was. */
+static void iret32(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	if (v->hot->eflags & FL_NT) {
+		unsupported(e, "task return (iret with NT)");
+		return;
+	}
+	uint32_t esp = v->hot->gpr[R_ESP], top[3];
+	pop_words(v, esp, top, 3);
+	uint32_t new_eip = top[0];
+	uint16_t new_cs = (uint16_t)top[1];
+	uint32_t new_fl = top[2];
+	unsigned rpl = new_cs & 3u;
+	if (rpl < v->cpl)
+		vcpu_raise(v, EXC_GP, true, new_cs & ~3u);
+	if (rpl == v->cpl) {
+		seg_load_cs(v, new_cs, v->cpl);
+		v->hot->gpr[R_ESP] = esp + 12;
+		load_eflags(e, new_fl, 4);
+		e->next = new_eip;
+		vcpu_prefault_retry(v);
+		nmi_unblock(v);
+		return;
+	}
+	/* Return to an outer level: check everything, then commit (EFLAGS
+	 * with the old CPL's rights, then CS, SS:ESP). */
+	uint32_t outer[2];
+	pop_words(v, esp + 12, outer, 2);
+	uint32_t new_esp = outer[0];
+	uint16_t new_ss = (uint16_t)outer[1];
+	struct seg_cache ss;
+	unsigned fault = seg_check_stack(v, new_ss, rpl, &ss);
+	if (fault)
+		vcpu_raise(v, fault == EXC_TS ? EXC_GP : fault, true, new_ss & ~3u);
+	load_eflags(e, new_fl, 4);
+	seg_load_cs(v, new_cs, rpl);
+	seg_set(v, S_SS, new_ss, &ss);
+	v->hot->gpr[R_ESP] = new_esp;
+	seg_null_inaccessible(v);
+	e->next = new_eip;
+	vcpu_prefault_retry(v);
+	nmi_unblock(v);
+}
+
+/* SDM vol. 2B SYSENTER: flat ring-0 CS and SS from the MSR, VM, IF and RF
+ * cleared. */
+static void sysenter(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	if (!(v->cr0 & CR0_PE) || !(v->sysenter_cs & 0xFFFC))
+		vcpu_raise(v, EXC_GP, true, 0);
+	vcpu_set_eflags(v, vcpu_eflags(v) & ~(FL_VM | FL_IF | FL_RF));
+	seg_set_fast_system(v, v->sysenter_cs, 0);
+	v->hot->gpr[R_ESP] = v->sysenter_esp;
+	e->next = v->sysenter_eip;
+}
+
+/* Back to ring 3 at EDX with ESP = ECX; CS and SS are the 3rd and 4th
+ * descriptors from the MSR's. */
+static void sysexit(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	if (!(v->cr0 & CR0_PE) || !(v->sysenter_cs & 0xFFFC) || v->cpl != 0)
+		vcpu_raise(v, EXC_GP, true, 0);
+	seg_set_fast_system(v, (uint16_t)(v->sysenter_cs + 16), 3);
+	v->hot->gpr[R_ESP] = v->hot->gpr[R_ECX];
+	e->next = v->hot->gpr[R_EDX];
+}
+
+void emu_system(struct vcpu *v, enum emu_sys op, unsigned vector, unsigned length)
+{
+	struct emu em = {.v = v, .next = v->hot->eip + length};
+	struct emu *e = &em;
+
+	switch (op) {
+	case EMU_SYS_INT:
+		vcpu_deliver(v, vector, false, 0, true, e->next);
+		return;
+	case EMU_SYS_IRET:
+		iret32(e);
+		break;
+	case EMU_SYS_SYSENTER:
+		sysenter(e);
+		break;
+	case EMU_SYS_SYSEXIT:
+		sysexit(e);
+		break;
+	}
+	if (!v->stopped)
+		v->hot->eip = e->next;
+}
+
 void emu_step(struct vcpu *v)
 {
 	struct emu em = {.v = v};
@@ -1259,48 +1353,9 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_INT1:
 		vcpu_deliver(v, EXC_DB, false, 0, false, e->next);
 		return;
-	case ZYDIS_MNEMONIC_IRETD: {
-		if (v->hot->eflags & FL_NT) {
-			unsupported(e, "task return (iret with NT)");
-			return;
-		}
-		uint32_t esp = v->hot->gpr[R_ESP], top[3];
-		pop_words(v, esp, top, 3);
-		uint32_t new_eip = top[0];
-		uint16_t new_cs = (uint16_t)top[1];
-		uint32_t new_fl = top[2];
-		unsigned rpl = new_cs & 3u;
-		if (rpl < v->cpl)
-			vcpu_raise(v, EXC_GP, true, new_cs & ~3u);
-		if (rpl == v->cpl) {
-			seg_load_cs(v, new_cs, v->cpl);
-			v->hot->gpr[R_ESP] = esp + 12;
-			load_eflags(e, new_fl, 4);
-			e->next = new_eip;
-			vcpu_prefault_retry(v);
-			nmi_unblock(v);
-			break;
-		}
-		/* Return to an outer level: check everything, then commit
-		 * (EFLAGS with the old CPL's rights, then CS, SS:ESP). */
-		uint32_t outer[2];
-		pop_words(v, esp + 12, outer, 2);
-		uint32_t new_esp = outer[0];
-		uint16_t new_ss = (uint16_t)outer[1];
-		struct seg_cache ss;
-		unsigned fault = seg_check_stack(v, new_ss, rpl, &ss);
-		if (fault)
-			vcpu_raise(v, fault == EXC_TS ? EXC_GP : fault, true, new_ss & ~3u);
-		load_eflags(e, new_fl, 4);
-		seg_load_cs(v, new_cs, rpl);
-		seg_set(v, S_SS, new_ss, &ss);
-		v->hot->gpr[R_ESP] = new_esp;
-		seg_null_inaccessible(v);
-		e->next = new_eip;
-		vcpu_prefault_retry(v);
-		nmi_unblock(v);
+	case ZYDIS_MNEMONIC_IRETD:
+		iret32(e);
 		break;
-	}
 	case ZYDIS_MNEMONIC_MOV:
 		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 		    ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
@@ -1561,23 +1616,10 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_NOP:
 		break;
 	case ZYDIS_MNEMONIC_SYSENTER:
-		/* SDM vol. 2B SYSENTER: flat ring-0 CS and SS from the MSR,
-		 * VM, IF and RF cleared. */
-		if (!(v->cr0 & CR0_PE) || !(v->sysenter_cs & 0xFFFC))
-			vcpu_raise(v, EXC_GP, true, 0);
-		vcpu_set_eflags(v, vcpu_eflags(v) & ~(FL_VM | FL_IF | FL_RF));
-		seg_set_fast_system(v, v->sysenter_cs, 0);
-		v->hot->gpr[R_ESP] = v->sysenter_esp;
-		e->next = v->sysenter_eip;
+		sysenter(e);
 		break;
 	case ZYDIS_MNEMONIC_SYSEXIT:
-		/* Back to ring 3 at EDX with ESP = ECX; CS and SS are the 3rd
-		 * and 4th descriptors from the MSR's. */
-		if (!(v->cr0 & CR0_PE) || !(v->sysenter_cs & 0xFFFC) || v->cpl != 0)
-			vcpu_raise(v, EXC_GP, true, 0);
-		seg_set_fast_system(v, (uint16_t)(v->sysenter_cs + 16), 3);
-		v->hot->gpr[R_ESP] = v->hot->gpr[R_ECX];
-		e->next = v->hot->gpr[R_EDX];
+		sysexit(e);
 		break;
 	case ZYDIS_MNEMONIC_SYSCALL:
 	case ZYDIS_MNEMONIC_SYSRET:

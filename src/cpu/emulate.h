@@ -14,6 +14,12 @@
 #include "vcpu.h"
 
 void emu_step(struct vcpu *v);
+/* The system instructions translated code leaves for with what the
+ * translator decoded (TCX_SYSTEM), run without a decode: int n and int3
+ * (vector given), iretd, sysenter, sysexit; `length` is the instruction's.
+ * The same checks and effects as emu_step's. */
+enum emu_sys { EMU_SYS_INT, EMU_SYS_IRET, EMU_SYS_SYSENTER, EMU_SYS_SYSEXIT };
+void emu_system(struct vcpu *v, enum emu_sys op, unsigned vector, unsigned length);
 /* invlpg of linear address `lin` at CPL 0: the monitor's TLB, the
  * shadow's page (shadow_invlpg) and the lookup entries of code on it. */
 void emu_invlpg(struct vcpu *v, uint32_t lin);

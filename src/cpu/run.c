@@ -41,6 +41,8 @@
 #include "../translator/translate.h"
 #include "../util.h"
 #include "emulate.h"
+_Static_assert(EXIT_INT + EMU_SYS_SYSEXIT == EXIT_SYSEXIT && EXIT_INT + EMU_SYS_IRET == EXIT_IRET,
+	       "exit reasons in enum emu_sys's order");
 #include "exception.h"
 #include "segment.h"
 
@@ -840,6 +842,10 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		case TCX_DIVIDE_ERROR:
 			st->exits[EXIT_DIVIDE_ERROR]++;
 			vcpu_deliver(v, EXC_DE, false, 0, false, h->eip);
+			break;
+		case TCX_SYSTEM:
+			st->exits[EXIT_INT + (ex->io & 0xFu)]++;
+			emu_system(v, (enum emu_sys)(ex->io & 0xFu), ex->io >> 8 & 0xFFu, ex->io >> 4 & 0xFu);
 			break;
 		}
 	}

@@ -279,6 +279,37 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 	return XC_PLAIN;
 }
 
+/* What a TCX_SYSTEM exit tells emu_system of an instruction, 0 for one
+ * that is not such (prefixed forms go to the emulator). */
+static uint32_t system_io(const ZydisDecodedInstruction *d)
+{
+	unsigned op, vector = 0;
+	switch (d->mnemonic) {
+	case ZYDIS_MNEMONIC_INT:
+		op = EMU_SYS_INT;
+		vector = d->raw.imm[0].value.u & 0xFF;
+		break;
+	case ZYDIS_MNEMONIC_INT3:
+		op = EMU_SYS_INT;
+		vector = EXC_BP;
+		break;
+	case ZYDIS_MNEMONIC_IRETD:
+		op = EMU_SYS_IRET;
+		break;
+	case ZYDIS_MNEMONIC_SYSENTER:
+		op = EMU_SYS_SYSENTER;
+		break;
+	case ZYDIS_MNEMONIC_SYSEXIT:
+		op = EMU_SYS_SYSEXIT;
+		break;
+	default:
+		return 0;
+	}
+	if (d->raw.prefix_count)
+		return 0;
+	return op | (uint32_t)d->length << 4 | vector << 8; /* never 0: the length */
+}
+
 static void add_exit(struct builder *b, uint32_t patch, uint32_t eip, uint8_t kind, bool chainable)
 {
 	BT86_ASSERT(b->n_exits < ARRAY_SIZE(b->exits));
@@ -1215,6 +1246,13 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		st->insn_callout++;
 		return true;
 	}
+	case XC_SYSTEM: {
+		uint32_t at = emit_jmp(&b->e, 0);
+		add_exit(b, at, in->eip, TCX_SYSTEM, false);
+		b->exits[b->n_exits - 1].io = system_io(&in->d);
+		st->insn_callout++;
+		return true;
+	}
 	case XC_EMULATE:
 		ok = false;
 		break;
@@ -1461,6 +1499,8 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		if (in->d.mnemonic == ZYDIS_MNEMONIC_INVLPG && (mode & XMODE_CPL_MASK) == 0)
 			in->cls = XC_INVLPG;
 		in->cls = tsc_class(in, mode);
+		if (system_io(&in->d))
+			in->cls = XC_SYSTEM;
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&

@@ -81,6 +81,7 @@ enum xclass {
 	XC_KWIN_STRING, /* a marked ring-0 string instruction: ESI and EDI moved into that view */
 	XC_KSOFT_MEM,   /* a ring-0 instruction marked for churning pages: its explicit operand through ring 0's soft TLB */
 	XC_RDTSCP,      /* rdtscp with the host's TSC: lfence; rdtsc and ECX from VC_TSC_AUX */
+	XC_SYSTEM,      /* int n, int3, iretd, sysenter, sysexit: an exit saying which, no decode (TCX_SYSTEM) */
 	XC_EMULATE,
 };
 
