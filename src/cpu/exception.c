@@ -113,8 +113,15 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 		uint32_t at = 4 + 8 * new_cpl;
 		if (!v->tr.valid || at + 5 > v->tr.limit)
 			delivery_raise(EXC_TS, (v->tr.sel & ~3u) + ext);
-		uint32_t new_esp = vmem_read_supervisor(v, v->tr.base + at, 4);
-		uint16_t new_ss = (uint16_t)vmem_read_supervisor(v, v->tr.base + at + 4, 2);
+		uint32_t stack[2]; /* ESPn, SSn: one access when the limit covers SSn's high half */
+		if (at + 7 <= v->tr.limit) {
+			vmem_read_words(v, v->tr.base + at, stack, 2, true);
+		} else {
+			stack[0] = vmem_read_supervisor(v, v->tr.base + at, 4);
+			stack[1] = vmem_read_supervisor(v, v->tr.base + at + 4, 2);
+		}
+		uint32_t new_esp = stack[0];
+		uint16_t new_ss = (uint16_t)stack[1];
 		unsigned fault = seg_check_stack(v, new_ss, new_cpl, &ss);
 		if (fault)
 			delivery_raise(fault, (new_ss & ~3u) + ext);
@@ -133,7 +140,7 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	if (new_cpl != v->cpl)
 		seg_set(v, S_SS, ss_sel, &ss);
 	v->hot->gpr[R_ESP] = new_esp;
-	seg_load_cs(v, sel, new_cpl);
+	seg_load_cs_read(v, sel, new_cpl, dlo, dhi);
 	v->hot->eip = offset;
 	uint32_t fl = vcpu_eflags(v) & ~(FL_TF | FL_NT | FL_RF | FL_VM);
 	if (type == 0x0E)

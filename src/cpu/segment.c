@@ -203,11 +203,18 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 
 void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
 {
-	struct seg_cache c = {0};
-	uint32_t lo, hi, err = sel & ~3u;
+	uint32_t lo, hi;
 
 	if ((sel & ~3u) == 0 || !seg_read_descriptor(v, sel, &lo, &hi))
-		vcpu_raise(v, EXC_GP, true, err);
+		vcpu_raise(v, EXC_GP, true, sel & ~3u);
+	seg_load_cs_read(v, sel, new_cpl, lo, hi);
+}
+
+void seg_load_cs_read(struct vcpu *v, uint16_t sel, unsigned new_cpl, uint32_t lo, uint32_t hi)
+{
+	struct seg_cache c = {0};
+	uint32_t err = sel & ~3u;
+
 	seg_decode(lo, hi, &c);
 	if (!c.s || !(c.type & 8))
 		vcpu_raise(v, EXC_GP, true, err);

@@ -36,6 +36,9 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel);
 
 /* Loads CS for a far transfer at the same privilege level; raises #GP/#NP. */
 void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl);
+/* The same with its descriptor's two words already read (`sel` not null,
+ * inside its table), as exception delivery has them. */
+void seg_load_cs_read(struct vcpu *v, uint16_t sel, unsigned new_cpl, uint32_t lo, uint32_t hi);
 
 /* Checks `sel` as a stack segment for privilege `cpl` (SDM: RPL = DPL =
  * cpl, writable data, present) and decodes it into *c; returns 0 or the
