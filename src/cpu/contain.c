@@ -1,5 +1,6 @@
 #include "contain.h"
 
+#include <asm/hwcap2.h>
 #include <asm/prctl.h>
 #include <errno.h>
 #include <linux/audit.h>
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,6 +22,14 @@
 #include "../devices/console.h"
 #include "../mem/layout.h"
 #include "../snapshot/snapshot.h"
+
+bool contain_wrgsbase(void)
+{
+	static int has = -1;
+	if (has < 0)
+		has = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
+	return has;
+}
 
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
@@ -82,8 +92,9 @@ static int install_allow_list(char *err, size_t errlen)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 3, SCMP_A3(SCMP_CMP_EQ, MSG_NOSIGNAL),
 				      SCMP_A4(SCMP_CMP_EQ, 0), SCMP_A5(SCMP_CMP_EQ, 0));
-	/* The GS base, which follows the guest's address space (run.c). */
-	if (rc == 0)
+	/* The GS base, which follows the guest's address space (run.c),
+	 * when wrgsbase cannot move it. */
+	if (rc == 0 && !contain_wrgsbase())
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(arch_prctl), 1,
 				      SCMP_A0(SCMP_CMP_EQ, ARCH_SET_GS));
 	if (rc == 0)

@@ -40,6 +40,7 @@
 #include "../mem/vmem.h"
 #include "../translator/translate.h"
 #include "../util.h"
+#include "contain.h"
 #include "emulate.h"
 _Static_assert(EXIT_INT + EMU_SYS_SYSEXIT == EXIT_SYSEXIT && EXIT_INT + EMU_SYS_IRET == EXIT_IRET,
 	       "exit reasons in enum emu_sys's order");
@@ -472,11 +473,14 @@ void vcpu_follow_windows(struct vcpu *v)
  * CR3 load that never reaches ring 3 costs none). */
 static void user_view_on(struct vcpu *v)
 {
-	if (v->gs_base == v->hot->uwin_base)
+	uint64_t base = v->hot->uwin_base;
+	if (v->gs_base == base)
 		return;
-	if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)v->hot->uwin_base) != 0)
-		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "the host refused the GS base %#lx", (unsigned long)v->hot->uwin_base);
-	v->gs_base = v->hot->uwin_base;
+	if (contain_wrgsbase())
+		__asm__ volatile("wrgsbase %0" : : "r"(base) : "memory");
+	else if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)base) != 0)
+		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "the host refused the GS base %#lx", (unsigned long)base);
+	v->gs_base = base;
 }
 
 void vcpu_request_stop(struct vcpu *v)

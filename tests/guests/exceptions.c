@@ -9,7 +9,7 @@ void test_main(u32 magic, u32 mbi)
 	u32 at;
 	(void)magic;
 	(void)mbi;
-	plan(22);
+	plan(23);
 
 	EXPECT_TRAP(at, "divl %%ecx", "a"(1), "d"(0), "c"(0));
 	ok(last_trap.vector == 0 && last_trap.eip == at, "#DE from div by zero, EIP of the div");
@@ -19,6 +19,8 @@ void test_main(u32 magic, u32 mbi)
 	ok(last_trap.vector == 6 && last_trap.eip == at, "#UD from ud2, EIP of the ud2");
 	EXPECT_TRAP(at, ".byte 0x0f, 0xff");
 	ok(last_trap.vector == 6 && last_trap.eip == at, "#UD from an undefined opcode");
+	EXPECT_TRAP(at, ".byte 0xf3, 0x0f, 0xae, 0xd8"); /* wrgsbase %eax: 64-bit mode only */
+	ok(last_trap.vector == 6 && last_trap.eip == at, "#UD from wrgsbase's bytes in ring 0");
 	EXPECT_TRAP(at, "movw %%ax, %%ds", "a"(0x80));
 	ok(last_trap.vector == 13 && last_trap.error == 0x80 && last_trap.eip == at,
 	   "#GP(selector) loading DS past the GDT limit");

@@ -129,6 +129,13 @@ static void user_main(void)
 	UOK(last_trap.vector == 13 && last_trap.error == 48 * 8 + 2, "int to a DPL 0 gate raises #GP(vector)");
 	EXPECT_TRAP(at, "syscall");
 	UOK(last_trap.vector == 6 && last_trap.eip == at, "syscall raises #UD (no SYSCALL in the CPU)");
+	/* wrgsbase %eax and rdgsbase %eax exist only in 64-bit mode: the
+	 * monitor moves the host GS base with wrgsbase, which guest code must
+	 * never reach */
+	EXPECT_TRAP(at, ".byte 0xf3, 0x0f, 0xae, 0xd8");
+	UOK(last_trap.vector == 6 && last_trap.eip == at, "wrgsbase's bytes raise #UD");
+	EXPECT_TRAP(at, ".byte 0xf3, 0x0f, 0xae, 0xc8");
+	UOK(last_trap.vector == 6 && last_trap.eip == at, "and rdgsbase's");
 	EXPECT_TRAP(at, "divl %%ecx", "a"(1), "d"(0), "c"(0));
 	UOK(last_trap.vector == 0 && last_trap.eip == at, "#DE at CPL 3 reaches the kernel");
 	static u32 zero_divisor;
@@ -180,7 +187,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(35);
+	plan(37);
 	gdt[6] = 0;
 	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	syscall_hook = sys;
