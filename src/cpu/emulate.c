@@ -953,25 +953,17 @@ static void load_ldt_or_tr(struct emu *e, bool tr)
 	}
 }
 
-/* The new address space's instruction fetches, by linear page, for
- * tc_jtab_switch: a walk that changes nothing, per page once. */
-#define FETCH_MEMO 1024u
-struct fetch_memo {
-	struct vcpu *v;
-	uint32_t page[FETCH_MEMO];
-	uint32_t frame[FETCH_MEMO]; /* physical page | TC_JTAB_USER when user-accessible (and TC_JTAB_SOFT in a young space), or TC_JTAB_NEVER_KEEP */
-};
-
 /* Whether the new space fetches `eip` from physical page `page` (as
  * tc_jtab_page holds it) with A already set, so that a TLB could hold the
  * translation and nothing in guest memory would change. */
 static bool still_fetches(void *ctx, uint32_t eip, uint32_t page)
 {
-	struct fetch_memo *m = ctx;
-	struct vcpu *v = m->v;
-	uint32_t lin = v->seg[S_CS].base + eip, lp = lin >> 12, k = lp % FETCH_MEMO;
-	if (m->page[k] != lp) {
+	struct vcpu *v = ctx;
+	struct vcpu_fetch_memo *m = &v->fetch_memo;
+	uint32_t lin = v->seg[S_CS].base + eip, lp = lin >> 12, k = lp % VCPU_FETCH_MEMO;
+	if (m->at[k] != m->stamp || m->page[k] != lp) {
 		struct pw_result r;
+		m->at[k] = m->stamp;
 		m->page[k] = lp;
 		m->frame[k] = TC_JTAB_NEVER_KEEP;
 		if (pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE, &r) && r.accessed)
@@ -1058,9 +1050,11 @@ static void mov_cr(struct emu *e)
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
 		v->pf_retry.pending = false; /* another address space's retry */
 		shadow_switch_cr3(v->shadow, v->cr0, v->cr3, v->cr4);
-		struct fetch_memo memo = {.v = v};
-		memset(memo.page, 0xFF, sizeof memo.page);
-		tc_jtab_switch(v->tc, still_fetches, &memo);
+		if (++v->fetch_memo.stamp == 0) { /* after 2^32 loads: no entry may look current */
+			memset(v->fetch_memo.at, 0, sizeof v->fetch_memo.at);
+			v->fetch_memo.stamp = 1;
+		}
+		tc_jtab_switch(v->tc, still_fetches, v);
 	} else if (n == 4 && ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP)) && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);

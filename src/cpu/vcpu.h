@@ -137,6 +137,18 @@ struct vmem_tlb_entry {
 #define VMEM_TLB_GLOBAL 1u
 #define VMEM_TLB_USER 2u /* a user page (U at every level): what SMEP tests */
 
+/* A CR3 load's memo of the new space's instruction fetches by linear page,
+ * for tc_jtab_switch (emulate.c's still_fetches): one walk a page.  An
+ * entry holds for the load whose stamp it carries, so that no load has to
+ * clear the table (clearing 12 KiB was a tenth of a context switch). */
+#define VCPU_FETCH_MEMO 1024u
+struct vcpu_fetch_memo {
+	uint32_t stamp;
+	uint32_t at[VCPU_FETCH_MEMO];   /* the stamp of the load that made the entry */
+	uint32_t page[VCPU_FETCH_MEMO]; /* linear page */
+	uint32_t frame[VCPU_FETCH_MEMO]; /* physical page | TC_JTAB_USER when user-accessible (and TC_JTAB_SOFT in a young space), or TC_JTAB_NEVER_KEEP */
+};
+
 struct vcpu {
 	struct vcpu_hot *hot;
 	uint32_t cr0, cr3, cr4; /* CR2 is in hot */
@@ -169,6 +181,7 @@ struct vcpu {
 	struct shadow *shadow;
 	struct stats *stats;
 	struct trace trace;     /* -d, -D */
+	struct vcpu_fetch_memo fetch_memo;
 	uint64_t tsc_virtual;   /* guest-written TSC adjustment (0: the host's TSC) */
 	/* IA32_SYSENTER_CS, _ESP and _EIP (MSRs 0x174-0x176): 16 and 32 bits
 	 * wide, as a 32-bit processor (and QEMU's i386 target) keeps them. */
