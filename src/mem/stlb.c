@@ -21,6 +21,7 @@ int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats)
 	st->stats = stats;
 	st->pos = calloc(STLB_PAGES, sizeof *st->pos);
 	st->frame_written = calloc(mem->size >> PAGE_SHIFT_4K, 1);
+	st->chunk_ready = calloc((mem->size >> STLB_CHUNK_SHIFT) + 1, 1);
 	st->k.pos = calloc(STLB_PAGES, sizeof *st->k.pos);
 	for (unsigned k = 0; k < SPACE_SLOTS; k++)
 		st->space[k].budget = STLB_YOUNG_BLOCKS;
@@ -31,7 +32,7 @@ int stlb_init(struct stlb *st, struct gmem *mem, struct stats *stats)
 			munmap(p, mem->size);
 		st->mem = NULL;
 	}
-	if (!st->pos || !st->frame_written || !st->k.pos || !st->mem) {
+	if (!st->pos || !st->frame_written || !st->chunk_ready || !st->k.pos || !st->mem) {
 		stlb_destroy(st);
 		return -1;
 	}
@@ -44,6 +45,7 @@ void stlb_destroy(struct stlb *st)
 		munmap((void *)(uintptr_t)STLB_FRAMES_BASE, st->mem->size);
 	free(st->pos);
 	free(st->frame_written);
+	free(st->chunk_ready);
 	free(st->k.pos);
 	for (unsigned k = 0; k < SPACE_SLOTS; k++) {
 		free(st->space[k].page);
@@ -170,6 +172,23 @@ static void grow(struct stlb_space *sp)
 	sp->cap = cap;
 }
 
+/* The frame region's pages come into being 2 MiB at a time, with one
+ * madvise, rather than at a host fault a page (each ~5,000 cycles on this
+ * host and most of a guest's first touch: QEMU's anonymous RAM gets
+ * transparent huge pages, a memfd does not).  A host refusing
+ * MADV_POPULATE_WRITE (before Linux 5.14) leaves the faults. */
+static void chunk_populate(struct stlb *st, uint32_t frame)
+{
+	uint32_t c = frame >> (STLB_CHUNK_SHIFT - PAGE_SHIFT_4K);
+	if (st->chunk_ready[c])
+		return;
+	st->chunk_ready[c] = 1;
+	uint64_t at = (uint64_t)c << STLB_CHUNK_SHIFT, len = 1ull << STLB_CHUNK_SHIFT;
+	if (at + len > st->mem->size)
+		len = st->mem->size - at;
+	madvise((void *)(uintptr_t)(STLB_FRAMES_BASE + at), len, MADV_POPULATE_WRITE);
+}
+
 void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 {
 	struct stlb_space *sp = &st->space[st->cur];
@@ -184,6 +203,7 @@ void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 		i = sp->n++;
 		sp->page[i] = page;
 		st->pos[page] = i;
+		chunk_populate(st, frame);
 	}
 	sp->frame[i] = frame;
 	sp->rw[i] = rw;
@@ -243,6 +263,7 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, boo
 		sp->n = 0;
 		sp->direct = sp->big = false;
 		sp->budget = STLB_YOUNG_BLOCKS;
+		sp->entered = 0;
 	}
 	if (st->budget)
 		*st->budget = sp->budget;
@@ -265,6 +286,7 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, boo
 	if (before >= 8 && kept * 4 < before) {
 		sp->direct = sp->big = false;
 		*st->budget = sp->budget = STLB_YOUNG_BLOCKS;
+		sp->entered = 0;
 	}
 }
 
@@ -274,6 +296,9 @@ bool stlb_spent(struct stlb *st)
 	*st->budget = STLB_YOUNG_BLOCKS;
 	if (sp->direct || sp->big)
 		return false;
+	sp->entered += STLB_YOUNG_BLOCKS;
+	if (sp->entered < (uint64_t)STLB_ENTRY_WORTH * sp->n)
+		return false; /* its live pages would cost more in host mappings */
 	sp->direct = true;
 	st->stats->stlb_promotions++;
 	return true;

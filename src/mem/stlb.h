@@ -32,10 +32,12 @@
  * process would pay for ever, so an address space starts young, its ring-3
  * code translated in the soft-TLB form (XMODE_SOFT), and goes direct (the
  * user view through gs: alone) once it has entered STLB_YOUNG_BLOCKS blocks
- * in that form (each soft-form block spends one of VC_SOFT_BUDGET at its
- * entry, the last one leaving for the monitor): a fork+exec child enters a
- * few thousand, a shell loop or md5sum that many in well under a
- * millisecond.  A CR3 load that finds most of a space's entries gone makes
+ * in that form and STLB_ENTRY_WORTH for each entry it holds (each
+ * soft-form block spends one of VC_SOFT_BUDGET at its entry, the last one
+ * of a budget leaving for the monitor, which weighs the two): a fork+exec
+ * child enters a few thousand, a shell loop or md5sum that many in well
+ * under a millisecond, and a process that has touched 512 MiB would pay
+ * 131,072 host faults and mappings to go direct, so it stays.  A CR3 load that finds most of a space's entries gone makes
  * it young again: that is a new process whose page directory took a dead
  * one's frame, which the space is bound to.  A direct space whose user
  * view fills the host mappings (shadow.c) is *big*: its ring-3 code goes
@@ -81,6 +83,19 @@
 /* Block entries in the soft-TLB form an address space makes before its
  * code goes direct (a fork+exec child makes about 4,800). */
 #define STLB_YOUNG_BLOCKS (1u << 13)
+#define STLB_CHUNK_SHIFT 21
+/* A space stays young while it has entered fewer soft-form blocks than
+ * STLB_ENTRY_WORTH times its live entries.  Going direct costs each of
+ * those pages a host fault and mapping (~30,000 cycles) when next used; a
+ * soft-form block entry costs ~3 cycles more than a direct one (the nano
+ * guest's CRC loop: 8.6 against 5.7 cycles a byte, one block and two
+ * accesses a byte).  So the break-even factor would be ~10,000 if every
+ * live page were used again; most are not (a process that faulted in 512
+ * pages and then computes on 17), and 128 is what the memory sweep (no
+ * size slower than QEMU's) and the nano compute figure (~6.0 cycles a
+ * byte) measured as the balance; 64 left the 64 MiB sweep promoted in the
+ * middle of its random reads, 1,024 left the CRC loop in the soft form. */
+#define STLB_ENTRY_WORTH 128u
 
 struct gmem;
 struct stats;
@@ -90,6 +105,7 @@ struct stlb_space {
 	bool direct;            /* promoted: its ring-3 code uses the user view directly */
 	bool big;               /* outgrew the host mappings: soft for good */
 	uint64_t budget;        /* soft-TLB block entries left (while another space runs) */
+	uint64_t entered;       /* soft-form block entries since it was young, in whole budgets */
 	uint32_t n, cap;
 	uint32_t *page, *frame; /* linear page, its frame */
 	uint8_t *rw;            /* whether the guest allows the write (the write table has it) */
@@ -117,6 +133,7 @@ struct stlb {
 	struct stlb_space space[SPACE_SLOTS];
 	unsigned cur;
 	uint8_t *frame_written;  /* per RAM frame: may have a write entry in the tables */
+	uint8_t *chunk_ready;    /* per 2 MiB of RAM: populated in the frame region */
 	bool outgrown;           /* the current space turned big since the run loop last looked */
 	const struct watch_set *watch; /* the debugger's watchpoints (the shadow's) */
 	struct stlb_kernel k;

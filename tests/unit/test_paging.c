@@ -442,6 +442,26 @@ START_TEST(test_soft_tlb_follows_the_user_view)
 	ck_assert_uint_eq(m.shadow.cur, a);               /* A's pair bound afresh */
 	ck_assert(stlb_soft(st) && st->space[a].n == 0 && st->read[5] == 0);
 
+	/* A space holding many entries stays young until it has entered
+	 * STLB_ENTRY_WORTH soft-form blocks for each: 200 entries are worth
+	 * 25,600 block entries, more than three budgets, fewer than four. */
+	for (uint32_t i = 0; i < 200; i++)
+		stlb_fill(st, 0x400 + i, 0x300 + i, false);
+	ck_assert_uint_eq(st->space[a].n, 200);
+	_Static_assert(3u * STLB_YOUNG_BLOCKS < 200u * STLB_ENTRY_WORTH &&
+			       4u * STLB_YOUNG_BLOCKS >= 200u * STLB_ENTRY_WORTH,
+		       "the counts below");
+	for (int k = 0; k < 3; k++) {
+		*st->budget = 0;
+		ck_assert(!stlb_spent(st) && stlb_soft(st));
+		ck_assert_uint_eq(*st->budget, STLB_YOUNG_BLOCKS);
+	}
+	*st->budget = 0;
+	ck_assert(stlb_spent(st) && !stlb_soft(st));
+	for (uint32_t cr3 = 0x30000; cr3 < 0x30000 + SPACE_SLOTS * 0x1000; cr3 += 0x1000)
+		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, cr3, 0);
+	ck_assert(m.shadow.cur == a && stlb_soft(st) && st->space[a].n == 0); /* young again, afresh */
+
 	stlb_fill(st, 2, 0x201, true);
 	gmem_protect_code(&m.mem, 0x201);
 	ck_assert_uint_eq(st->read[2] + 0x2000, at);
