@@ -162,8 +162,9 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 	fprintf(out, "\n  signals:");
 	for (int i = 0; i < SIGK_KINDS; i++)
 		fprintf(out, " %s %" PRIu64, signal_names[i], s->signals[i]);
-	fprintf(out, "\n  guest events delivered: %" PRIu64 " exceptions, %" PRIu64 " interrupts; host timer set %" PRIu64 " times\n",
-		s->guest_exceptions, s->guest_interrupts, s->timer_arms);
+	fprintf(out, "\n  guest events delivered: %" PRIu64 " exceptions, %" PRIu64 " interrupts; host timer set %" PRIu64 " times; %" PRIu64
+		     " waits in hlt, %" PRIu64 " of them without sleeping\n",
+		s->guest_exceptions, s->guest_interrupts, s->timer_arms, s->idle_waits, s->idle_spins);
 	if (!hot)
 		return;
 	struct tc_block **v;
@@ -221,8 +222,8 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 	uint64_t e[4] = {0, 0, 0, 0};
 	if (tc->counting)
 		tc_exec_totals(tc, e);
-	fprintf(f, "},\n  \"guest_exceptions\": %" PRIu64 ",\n  \"guest_interrupts\": %" PRIu64 ",\n  \"timer_arms\": %" PRIu64 ",\n",
-		s->guest_exceptions, s->guest_interrupts, s->timer_arms);
+	fprintf(f, "},\n  \"guest_exceptions\": %" PRIu64 ",\n  \"guest_interrupts\": %" PRIu64 ",\n  \"timer_arms\": %" PRIu64 ",\n  \"idle_waits\": %" PRIu64 ",\n  \"idle_spins\": %" PRIu64 ",\n",
+		s->guest_exceptions, s->guest_interrupts, s->timer_arms, s->idle_waits, s->idle_spins);
 	fprintf(f, "  \"executed\": {\"counted\": %s, \"verbatim\": %" PRIu64 ", \"retargeted\": %" PRIu64 ", \"rewritten\": %" PRIu64 ", \"emulator\": %" PRIu64 "},\n  \"hot_blocks\": [",
 		tc->counting ? "true" : "false", e[0], e[1], e[2], e[3]);
 	struct tc_block **v = NULL;

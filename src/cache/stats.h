@@ -67,6 +67,7 @@ struct stats {
 	uint64_t guest_exceptions;  /* delivered through the guest IDT */
 	uint64_t guest_interrupts;
 	uint64_t timer_arms;        /* host timer_settime calls for the devices' next deadline */
+	uint64_t idle_waits, idle_spins; /* hlt waits for an interrupt, and of them those that did not sleep */
 	/* Where the time went (TSC cycles): in translated guest code, and all
 	 * of the run.  There is no direct mode on this host: everything the
 	 * guest runs is translated. */

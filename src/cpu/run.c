@@ -629,6 +629,9 @@ static void wait_for_interrupt(struct vcpu *v)
 		return;
 	}
 	uint64_t now = pit_now_ns();
+	v->stats->idle_waits++;
+	if (deadline <= now || h->attn_req)
+		v->stats->idle_spins++; /* a deadline that never clears would make these spin */
 	if (deadline > now && !h->attn_req) {
 		uint64_t ns = deadline == UINT64_MAX ? 100000000u : deadline - now;
 		if (ns > 100000000u)

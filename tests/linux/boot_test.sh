@@ -6,8 +6,11 @@
 # a pipe and a file round trip, reads two ATA disks (-drive index=0, -hdb)
 # and writes one, whose image file must hold the write after the run, and
 # that the run ends cleanly (status 0, "the guest powered off") when the
-# kernel powers off through ACPI (\_S5 in PM1a_CNT).  Every
-# /init line is printed.
+# kernel powers off through ACPI (\_S5 in PM1a_CNT).  From --stats: the
+# devices' host timer was set a bounded number of times (a deadline that
+# moved at every poll once set it at every exit, 465,000 times a boot) and
+# most waits in hlt slept (a deadline in the past that polling never
+# cleared once made the idle loop spin).  Every /init line is printed.
 # usage: boot_test.sh BT86 DIR [FLAVOUR]   (686, or 686-pae: Debian's default,
 # which needs PAE paging)
 set -uo pipefail
@@ -20,7 +23,7 @@ trap 'rm -rf "$out" "$err" "$disks"' EXIT
 for d in 0 1; do
 	python3 -c "import sys; open(sys.argv[1], 'wb').write(b'bt86 test disk $d'.ljust(1 << 20, b'\0'))" "$disks/$d.img"
 done
-timeout 300 "$bt86" -m 256 -kernel "$dir/vmlinuz" -initrd "$dir/initrd.cpio.gz" \
+timeout 300 "$bt86" --stats -m 256 -kernel "$dir/vmlinuz" -initrd "$dir/initrd.cpio.gz" \
 	-append "console=ttyS0 quiet panic=-1" -drive "file=$disks/0.img,index=0,format=raw" -hdb "$disks/1.img" \
 	</dev/null >"$out" 2>"$err"
 status=$?
@@ -46,6 +49,14 @@ grep -qE "^init: the date is ($day_before|$day_after)" "$out" ||
 	{ echo "FAIL: the guest's date is not the host's ($day_before)"; fails=$((fails + 1)); }
 [ "$status" -eq 0 ] || { echo "FAIL: bt86 exit status $status, expected 0"; fails=$((fails + 1)); }
 grep -qF "the guest powered off" "$err" || { echo "FAIL: the run did not end by an ACPI poweroff"; fails=$((fails + 1)); }
+read -r arms waits spins < <(sed -nE 's/.*host timer set ([0-9]+) times; ([0-9]+) waits in hlt, ([0-9]+) of them without sleeping.*/\1 \2 \3/p' "$err")
+if [ -z "${arms:-}" ]; then
+	echo "FAIL: --stats gave no host timer and hlt figures"; fails=$((fails + 1))
+else
+	[ "$arms" -le 20000 ] || { echo "FAIL: the host timer was set $arms times in one boot"; fails=$((fails + 1)); }
+	[ $((2 * spins)) -le $((waits + 200)) ] ||
+		{ echo "FAIL: $spins of $waits waits in hlt did not sleep"; fails=$((fails + 1)); }
+fi
 if [ "$fails" -ne 0 ]; then
 	tail -40 "$out"
 	echo "0 passed, 1 failed"
