@@ -151,24 +151,35 @@ static void uaccess_seen(struct vcpu *v, const struct tc_block *b, uint32_t eip)
  * tables map to RAM for user access with A already set: what a TLB could
  * hold ahead without a change to guest memory.  Linux maps a file's pages
  * around the one that faulted, young, so an exec'd program's next pages
- * need no signal of their own. */
+ * need no signal of their own.  Each side is scanned outward and stops at
+ * the first page the tables do not so map: a run is found whole, and an
+ * anonymous first touch (one page mapped a fault) costs two probes, not
+ * sixteen. */
 #define SOFT_AROUND 8u
-static void soft_fill(struct vcpu *v, uint32_t page, uint32_t frame, bool rw)
+static bool soft_fill_ahead(struct vcpu *v, uint32_t q)
 {
 	struct stlb *st = &v->shadow->soft;
-	stlb_fill(st, page, frame, rw);
+	struct pw_result r;
+	if (stlb_has(st, q))
+		return true;
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, q << PAGE_SHIFT_4K, PW_PROBE | PF_U, &r) || !r.accessed ||
+	    r.global || !gmem_is_ram(v->mem, r.phys, PAGE_SIZE_4K))
+		return false;
+	stlb_fill(st, q, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
+	return true;
+}
+
+static void soft_fill(struct vcpu *v, uint32_t page, uint32_t frame, bool rw)
+{
+	stlb_fill(&v->shadow->soft, page, frame, rw);
 	uint32_t first = page - (page & 0x3FF) + ((page & 0x3FF) < SOFT_AROUND ? 0 : (page & 0x3FF) - SOFT_AROUND);
 	uint32_t last = page | 0x3FF;
 	if (last > page + SOFT_AROUND)
 		last = page + SOFT_AROUND;
-	for (uint32_t q = first; q <= last; q++) {
-		struct pw_result r;
-		if (q == page || stlb_has(st, q) ||
-		    !pw_walk(v->mem, v->cr0, v->cr3, v->cr4, q << PAGE_SHIFT_4K, PW_PROBE | PF_U, &r) || !r.accessed ||
-		    r.global || !gmem_is_ram(v->mem, r.phys, PAGE_SIZE_4K))
-			continue;
-		stlb_fill(st, q, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
-	}
+	for (uint32_t q = page + 1; q <= last && soft_fill_ahead(v, q); q++)
+		;
+	for (uint32_t q = page; q > first && soft_fill_ahead(v, q - 1); q--)
+		;
 }
 
 /* A fault in the window with paging on: a hidden fault (fill the shadow and
