@@ -140,7 +140,7 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	if (new_cpl != v->cpl)
 		seg_set(v, S_SS, ss_sel, &ss);
 	v->hot->gpr[R_ESP] = new_esp;
-	seg_load_cs_read(v, sel, new_cpl, dlo, dhi);
+	seg_load_cs_decoded(v, sel, new_cpl, &cs, dhi);
 	v->hot->eip = offset;
 	uint32_t fl = vcpu_eflags(v) & ~(FL_TF | FL_NT | FL_RF | FL_VM);
 	if (type == 0x0E)

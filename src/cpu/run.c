@@ -42,10 +42,11 @@
 #include "../util.h"
 #include "contain.h"
 #include "emulate.h"
-_Static_assert(EXIT_INT + EMU_SYS_SYSEXIT == EXIT_SYSEXIT && EXIT_INT + EMU_SYS_IRET == EXIT_IRET,
-	       "exit reasons in enum emu_sys's order");
 #include "exception.h"
 #include "segment.h"
+
+_Static_assert(EXIT_INT + EMU_SYS_SYSEXIT == EXIT_SYSEXIT && EXIT_INT + EMU_SYS_IRET == EXIT_IRET,
+	       "exit reasons in enum emu_sys's order");
 
 enum sig_action { SIGACT_EXCEPTION, SIGACT_EMULATE, SIGACT_RESUME };
 
@@ -641,9 +642,9 @@ static void wait_for_interrupt(struct vcpu *v)
 	}
 	uint64_t now = pit_now_ns();
 	v->stats->idle_waits++;
-	if (deadline <= now || h->attn_req)
+	if (deadline <= now || h->attn_req) {
 		v->stats->idle_spins++; /* a deadline that never clears would make these spin */
-	if (deadline > now && !h->attn_req) {
+	} else {
 		uint64_t ns = deadline == UINT64_MAX ? 100000000u : deadline - now;
 		if (ns > 100000000u)
 			ns = 100000000u;

@@ -207,15 +207,16 @@ void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
 
 	if ((sel & ~3u) == 0 || !seg_read_descriptor(v, sel, &lo, &hi))
 		vcpu_raise(v, EXC_GP, true, sel & ~3u);
-	seg_load_cs_read(v, sel, new_cpl, lo, hi);
+	struct seg_cache c = {0};
+	seg_decode(lo, hi, &c);
+	seg_load_cs_decoded(v, sel, new_cpl, &c, hi);
 }
 
-void seg_load_cs_read(struct vcpu *v, uint16_t sel, unsigned new_cpl, uint32_t lo, uint32_t hi)
+void seg_load_cs_decoded(struct vcpu *v, uint16_t sel, unsigned new_cpl, const struct seg_cache *desc, uint32_t hi)
 {
-	struct seg_cache c = {0};
+	struct seg_cache c = *desc;
 	uint32_t err = sel & ~3u;
 
-	seg_decode(lo, hi, &c);
 	if (!c.s || !(c.type & 8))
 		vcpu_raise(v, EXC_GP, true, err);
 	if (c.type & 4) {

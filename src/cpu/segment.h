@@ -36,9 +36,10 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel);
 
 /* Loads CS for a far transfer at the same privilege level; raises #GP/#NP. */
 void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl);
-/* The same with its descriptor's two words already read (`sel` not null,
- * inside its table), as exception delivery has them. */
-void seg_load_cs_read(struct vcpu *v, uint16_t sel, unsigned new_cpl, uint32_t lo, uint32_t hi);
+/* The same with its descriptor already read and decoded (`sel` not null,
+ * inside its table; `hi` its high word, for the accessed bit), as exception
+ * delivery has it. */
+void seg_load_cs_decoded(struct vcpu *v, uint16_t sel, unsigned new_cpl, const struct seg_cache *desc, uint32_t hi);
 
 /* Checks `sel` as a stack segment for privilege `cpl` (SDM: RPL = DPL =
  * cpl, writable data, present) and decodes it into *c; returns 0 or the

@@ -68,6 +68,23 @@ void stlb_attach(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t *kre
 		*budget = st->space[st->cur].budget;
 }
 
+/* The frame region's pages come into being 2 MiB at a time, with one
+ * madvise, rather than at a host fault a page (each ~4,000 cycles on this
+ * host and most of a guest's first touch: QEMU's anonymous RAM gets
+ * transparent huge pages, a memfd does not).  A host refusing
+ * MADV_POPULATE_WRITE (before Linux 5.14) leaves the faults. */
+static void chunk_populate(struct stlb *st, uint32_t frame)
+{
+	uint32_t c = frame >> (STLB_CHUNK_SHIFT - PAGE_SHIFT_4K);
+	if (st->chunk_ready[c])
+		return;
+	st->chunk_ready[c] = 1;
+	uint64_t at = (uint64_t)c << STLB_CHUNK_SHIFT, len = 1ull << STLB_CHUNK_SHIFT;
+	if (at + len > st->mem->size)
+		len = st->mem->size - at;
+	madvise((void *)(uintptr_t)(STLB_FRAMES_BASE + at), len, MADV_POPULATE_WRITE);
+}
+
 /* Sets a pair of tables' entries for `page` -> `frame`: the write entry
  * leads to the frame region only when the guest allows the write, the
  * frame holds no code and the debugger watches nothing on the page; a
@@ -78,6 +95,7 @@ static void put_entry(struct stlb *st, uint64_t *read, uint64_t *write, uint64_t
 		      uint32_t frame, bool rw)
 {
 	unsigned watched = st->watch && st->watch->n ? watch_page(st->watch, page) : 0;
+	chunk_populate(st, frame);
 	read[page] = watched & WATCH_READ ? view : frame_host(frame) - ((uint64_t)page << PAGE_SHIFT_4K);
 	if (!rw) {
 		write[page] = 0;
@@ -172,23 +190,6 @@ static void grow(struct stlb_space *sp)
 	sp->cap = cap;
 }
 
-/* The frame region's pages come into being 2 MiB at a time, with one
- * madvise, rather than at a host fault a page (each ~5,000 cycles on this
- * host and most of a guest's first touch: QEMU's anonymous RAM gets
- * transparent huge pages, a memfd does not).  A host refusing
- * MADV_POPULATE_WRITE (before Linux 5.14) leaves the faults. */
-static void chunk_populate(struct stlb *st, uint32_t frame)
-{
-	uint32_t c = frame >> (STLB_CHUNK_SHIFT - PAGE_SHIFT_4K);
-	if (st->chunk_ready[c])
-		return;
-	st->chunk_ready[c] = 1;
-	uint64_t at = (uint64_t)c << STLB_CHUNK_SHIFT, len = 1ull << STLB_CHUNK_SHIFT;
-	if (at + len > st->mem->size)
-		len = st->mem->size - at;
-	madvise((void *)(uintptr_t)(STLB_FRAMES_BASE + at), len, MADV_POPULATE_WRITE);
-}
-
 void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 {
 	struct stlb_space *sp = &st->space[st->cur];
@@ -203,7 +204,6 @@ void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 		i = sp->n++;
 		sp->page[i] = page;
 		st->pos[page] = i;
-		chunk_populate(st, frame);
 	}
 	sp->frame[i] = frame;
 	sp->rw[i] = rw;

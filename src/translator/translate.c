@@ -165,6 +165,37 @@ static bool category_is_plain(ZydisInstructionCategory c)
 	}
 }
 
+/* What a TCX_SYSTEM exit tells emu_system of an instruction, 0 for one
+ * that is not such (prefixed forms go to the emulator). */
+static uint32_t system_io(const ZydisDecodedInstruction *d)
+{
+	unsigned op, vector = 0;
+	switch (d->mnemonic) {
+	case ZYDIS_MNEMONIC_INT:
+		op = EMU_SYS_INT;
+		vector = d->raw.imm[0].value.u & 0xFF;
+		break;
+	case ZYDIS_MNEMONIC_INT3:
+		op = EMU_SYS_INT;
+		vector = EXC_BP;
+		break;
+	case ZYDIS_MNEMONIC_IRETD:
+		op = EMU_SYS_IRET;
+		break;
+	case ZYDIS_MNEMONIC_SYSENTER:
+		op = EMU_SYS_SYSENTER;
+		break;
+	case ZYDIS_MNEMONIC_SYSEXIT:
+		op = EMU_SYS_SYSEXIT;
+		break;
+	default:
+		return 0;
+	}
+	if (d->raw.prefix_count)
+		return 0;
+	return op | (uint32_t)d->length << 4 | vector << 8; /* never 0: the length */
+}
+
 enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops)
 {
 	bool addr16 = d->address_width == 16;
@@ -183,6 +214,8 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 		    d->meta.category != ZYDIS_CATEGORY_PUSH && d->meta.category != ZYDIS_CATEGORY_POP)
 			return XC_EMULATE;
 
+	if (system_io(d))
+		return XC_SYSTEM;
 	switch (d->mnemonic) {
 	case ZYDIS_MNEMONIC_PUSH:
 		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && is_sreg(ops[0].reg.value))
@@ -277,37 +310,6 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 		    (ops[i].reg.value == ZYDIS_REGISTER_ESP || ops[i].reg.value == ZYDIS_REGISTER_SP))
 			return XC_EMULATE;
 	return XC_PLAIN;
-}
-
-/* What a TCX_SYSTEM exit tells emu_system of an instruction, 0 for one
- * that is not such (prefixed forms go to the emulator). */
-static uint32_t system_io(const ZydisDecodedInstruction *d)
-{
-	unsigned op, vector = 0;
-	switch (d->mnemonic) {
-	case ZYDIS_MNEMONIC_INT:
-		op = EMU_SYS_INT;
-		vector = d->raw.imm[0].value.u & 0xFF;
-		break;
-	case ZYDIS_MNEMONIC_INT3:
-		op = EMU_SYS_INT;
-		vector = EXC_BP;
-		break;
-	case ZYDIS_MNEMONIC_IRETD:
-		op = EMU_SYS_IRET;
-		break;
-	case ZYDIS_MNEMONIC_SYSENTER:
-		op = EMU_SYS_SYSENTER;
-		break;
-	case ZYDIS_MNEMONIC_SYSEXIT:
-		op = EMU_SYS_SYSEXIT;
-		break;
-	default:
-		return 0;
-	}
-	if (d->raw.prefix_count)
-		return 0;
-	return op | (uint32_t)d->length << 4 | vector << 8; /* never 0: the length */
 }
 
 static void add_exit(struct builder *b, uint32_t patch, uint32_t eip, uint8_t kind, bool chainable)
@@ -1499,8 +1501,6 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		if (in->d.mnemonic == ZYDIS_MNEMONIC_INVLPG && (mode & XMODE_CPL_MASK) == 0)
 			in->cls = XC_INVLPG;
 		in->cls = tsc_class(in, mode);
-		if (system_io(&in->d))
-			in->cls = XC_SYSTEM;
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&
