@@ -3,18 +3,19 @@
  *
  * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE,
  * CMOV, CLFSH, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2, POPCNT, SMEP,
- * UMIP and RDTSCP.  The instructions of the computational features run
+ * UMIP, RDTSCP and NX.  The instructions of the computational features run
  * natively in translated code, with identical results in 64-bit mode;
  * SYSENTER and SYSEXIT (with their three MSRs) and RDTSCP (with
  * IA32_TSC_AUX) are emulated (emulate.c), CR4.UMIP keeps SGDT, SIDT, SLDT,
  * SMSW and STR from rings 1-3 there, and CR4.SMEP keeps rings 0-2 from
- * fetching user pages (vmem.c).  PAE paging comes without NX (no EFER) and
- * with MAXPHYADDR 32 (leaf 0x80000008; QEMU's qemu32 has no such leaf,
- * hence 36): guest RAM ends below 4 GiB, so a physical address bit above 31
- * in a paging entry is a reserved bit.  Hidden: SYSCALL (an AMD-only
- * instruction in 32-bit mode), long mode, XSAVE/OSXSAVE/AVX (the monitor
- * switches only fxsave-sized state), VMX, MTRR, MCE/MCA.  The local APIC is
- * present (APIC_BASE MSR 0x1B, at 0xFEE00000).
+ * fetching user pages (vmem.c).  IA32_EFER holds NXE alone (no SYSCALL, no
+ * long mode), which makes bit 63 of a PAE entry XD.  MAXPHYADDR is 32
+ * (leaf 0x80000008; QEMU's qemu32 has no such leaf, hence 36): guest RAM
+ * ends below 4 GiB, so a physical address bit above 31 in a paging entry
+ * is a reserved bit, and so is bit 63 while NXE is clear.  Hidden: SYSCALL
+ * (an AMD-only instruction in 32-bit mode), long mode, XSAVE/OSXSAVE/AVX
+ * (the monitor switches only fxsave-sized state), VMX, MTRR, MCE/MCA.  The
+ * local APIC is present (APIC_BASE MSR 0x1B, at 0xFEE00000).
  *
  * Leaf 7 names SMEP, UMIP and IA32_ARCH_CAPABILITIES, which
  * says what the processor underneath is not vulnerable to (this host is an
@@ -30,7 +31,10 @@
 
 #include "emulate.h"
 
+#include "../cache/tc.h"
 #include "../devices/board.h"
+#include "../mem/shadow.h"
+#include "../mem/vmem.h"
 
 #define CPUID_MAX_BASIC 0x7u
 /* IA32_ARCH_CAPABILITIES: RDCL_NO, MDS_NO, IF_PSCHANGE_MC_NO, TAA_NO,
@@ -69,7 +73,7 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[0] = CPUID_MAX_EXT;
 		break;
 	case 0x80000001u:
-		out[3] = 1u << 27; /* RDTSCP */
+		out[3] = (1u << 20) | (1u << 27); /* NX, RDTSCP */
 		break;
 	case 0x80000002u:
 	case 0x80000003u:
@@ -138,6 +142,9 @@ bool cpu_rdmsr(struct vcpu *v, uint32_t msr, uint64_t *val)
 	case 0x176: /* IA32_SYSENTER_EIP */
 		*val = v->sysenter_eip;
 		return true;
+	case 0xC0000080u: /* IA32_EFER */
+		*val = v->efer;
+		return true;
 	case 0xC0000103u: /* IA32_TSC_AUX */
 		*val = v->hot->tsc_aux;
 		return true;
@@ -158,6 +165,23 @@ bool cpu_wrmsr(struct vcpu *v, uint32_t msr, uint64_t val)
 		return true; /* the mode changes, so blocks built for a native rdtsc are not reused */
 	case 0x8B:
 	case 0x1A0:
+		return true;
+	case 0xC0000080u:
+		/* NXE alone: SCE, LME and the rest are reserved here (the SDM's
+		 * #GP; QEMU 7.2 ignores them). */
+		if (val & ~(uint64_t)EFER_NXE)
+			return false;
+		if ((v->efer ^ val) & EFER_NXE) {
+			/* Bit 63 of a PAE entry changes meaning: every cached
+			 * translation and fetch check goes. */
+			v->efer = (uint32_t)val;
+			v->shadow->nxe = vmem_nxe(v);
+			vmem_tlb_flush(v);
+			if (v->cr0 & CR0_PG) {
+				shadow_flush(v->shadow, false, SHFLUSH_MODE);
+				tc_jtab_clear(v->tc);
+			}
+		}
 		return true;
 	case 0xC0000103u: /* bits 63:32 reserved */
 		if (val >> 32)

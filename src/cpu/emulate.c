@@ -966,7 +966,7 @@ static bool still_fetches(void *ctx, uint32_t eip, uint32_t page)
 		m->at[k] = m->stamp;
 		m->page[k] = lp;
 		m->frame[k] = TC_JTAB_NEVER_KEEP;
-		if (pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE, &r) && r.accessed)
+		if (pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE | PF_ID | vmem_nxe(v), &r) && r.accessed)
 			m->frame[k] = (r.phys >> 12) | (r.user ? TC_JTAB_USER : 0) |
 				      (r.user && stlb_soft(&v->shadow->soft) ? TC_JTAB_SOFT : 0);
 	}
@@ -1099,7 +1099,8 @@ static bool fetch_decode(struct emu *e, uint32_t eip)
 	unsigned avail = 0x1000 - (lin & 0xFFF);
 	if (avail > sizeof fetched)
 		avail = sizeof fetched;
-	uint32_t phys = vmem_translate(v, lin, false);
+	bool global;
+	uint32_t phys = vmem_translate_fetch(v, lin, &global);
 	const uint8_t *code = gmem_ptr(v->mem, phys, avail);
 	if (!code) {
 		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "execution outside RAM at eip %#x", eip);
@@ -1118,7 +1119,7 @@ static bool fetch_decode(struct emu *e, uint32_t eip)
 		if (st == ZYDIS_STATUS_NO_MORE_DATA) {
 			/* It runs onto the next page: that fetch may fault there. */
 			c = &decode_scratch;
-			code = gmem_ptr(v->mem, vmem_translate(v, lin + avail, false), sizeof c->bytes - avail);
+			code = gmem_ptr(v->mem, vmem_translate_fetch(v, lin + avail, &global), sizeof c->bytes - avail);
 			if (!code) {
 				vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "execution outside RAM at eip %#x", eip + avail);
 				return false;

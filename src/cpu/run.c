@@ -163,7 +163,7 @@ static bool soft_fill_ahead(struct vcpu *v, uint32_t q)
 	struct pw_result r;
 	if (stlb_has(st, q))
 		return true;
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, q << PAGE_SHIFT_4K, PW_PROBE | PF_U, &r) || !r.accessed ||
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, q << PAGE_SHIFT_4K, PW_PROBE | PF_U | vmem_nxe(v), &r) || !r.accessed ||
 	    r.global || !gmem_is_ram(v->mem, r.phys, PAGE_SIZE_4K))
 		return false;
 	stlb_fill(st, q, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty);
@@ -193,7 +193,7 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 	bool user = shadow_is_user(window) || v->cpl == 3;
 	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
 
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r)) {
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access | vmem_nxe(v), &r)) {
 		v->hot->cr2 = lin;
 		v->stats->guest_page_faults++;
 		v->pf_retry.lin = lin;
@@ -240,7 +240,7 @@ void vcpu_prefault_retry(struct vcpu *v)
 		return;
 	v->pf_retry.pending = false;
 	if (!(v->cr0 & CR0_PG) ||
-	    !pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, (v->pf_retry.write ? PF_W : 0) | (user ? PF_U : 0), &r))
+	    !pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, (v->pf_retry.write ? PF_W : 0) | (user ? PF_U : 0) | vmem_nxe(v), &r))
 		return;
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K) ||
 	    (v->pf_retry.write && v->mem->code_page[r.phys >> PAGE_SHIFT_4K]))
@@ -263,7 +263,7 @@ void vcpu_prefault_retry(struct vcpu *v)
 static bool soft_miss(struct vcpu *v, uint32_t lin, bool write)
 {
 	struct pw_result r;
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, (write ? PF_W : 0) | PF_U, &r)) {
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, (write ? PF_W : 0) | PF_U | vmem_nxe(v), &r)) {
 		v->hot->cr2 = lin;
 		v->stats->guest_page_faults++;
 		v->pf_retry.lin = lin;
@@ -289,7 +289,7 @@ static bool soft_miss(struct vcpu *v, uint32_t lin, bool write)
 static bool kernel_soft_miss(struct vcpu *v, uint32_t lin, bool write)
 {
 	struct pw_result r;
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, write ? PF_W : 0, &r)) {
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, (write ? PF_W : 0) | vmem_nxe(v), &r)) {
 		v->hot->cr2 = lin;
 		v->stats->guest_page_faults++;
 		vcpu_deliver(v, EXC_PF, true, r.err, false, v->hot->eip);

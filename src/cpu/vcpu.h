@@ -131,11 +131,12 @@ struct stats;
 /* An entry of the monitor's own TLB (vmem.c). */
 struct vmem_tlb_entry {
 	uint32_t key;   /* linear page << 2 | write << 1 | user, + 1: 0 is empty */
-	uint32_t frame; /* physical page << 12 | VMEM_TLB_GLOBAL | VMEM_TLB_USER */
+	uint32_t frame; /* physical page << 12 | VMEM_TLB_GLOBAL | VMEM_TLB_USER | VMEM_TLB_NX */
 };
 #define VMEM_TLB_ENTRIES 64u
 #define VMEM_TLB_GLOBAL 1u
 #define VMEM_TLB_USER 2u /* a user page (U at every level): what SMEP tests */
+#define VMEM_TLB_NX 4u   /* XD at some level under PAE with EFER.NXE: no fetch */
 
 /* A CR3 load's memo of the new space's instruction fetches by linear page,
  * for tc_jtab_switch (emulate.c's still_fetches): one walk a page.  An
@@ -152,6 +153,7 @@ struct vcpu_fetch_memo {
 struct vcpu {
 	struct vcpu_hot *hot;
 	uint32_t cr0, cr3, cr4; /* CR2 is in hot */
+	uint32_t efer;          /* IA32_EFER: NXE alone (no SYSCALL, no long mode) */
 	struct vmem_tlb_entry tlb[VMEM_TLB_ENTRIES];
 	struct dtr gdtr, idtr;
 	struct seg_cache seg[S_COUNT];

@@ -64,8 +64,7 @@ static void info_registers(struct monitor *m, FILE *f)
 
 	fprintf(f, "\nCPU#0\n");
 	trace_cpu_state(m->v, f);
-	/* This CPU model has no EFER; QEMU's qemu32 shows its zero. */
-	fprintf(f, "EFER=%016x\n", 0);
+	fprintf(f, "EFER=%016x\n", m->v->efer);
 	vcpu_fx_read(m->v, &fx);
 	top = (fx.fsw >> 11) & 7;
 	fprintf(f, "FCW=%04x FSW=%04x [ST=%u] FTW=%02x MXCSR=%08x\n", fx.fcw, fx.fsw, top, fx.ftw, fx.mxcsr);

@@ -18,7 +18,7 @@ static void set_bits(struct gmem *m, uint32_t phys, uint32_t entry, uint32_t bit
  * high ones checked already). */
 struct levels {
 	uint32_t pde_at, pde, pte_at, pte;
-	bool large;
+	bool large, xd; /* xd: bit 63 of a PAE directory or table entry */
 };
 
 /* 2-level: a 4 KiB table entry, or a 4 MiB page with CR4.PSE. */
@@ -37,10 +37,12 @@ static bool walk_legacy(struct gmem *m, uint32_t cr3, uint32_t cr4, uint32_t lin
 }
 
 /* PAE's 64-bit entries: a PDPTE, then a 2 MiB page or a table entry.  With
- * MAXPHYADDR 32 (CPUID 0x80000008) and no NXE, every high dword bit is
- * reserved, as are a 2 MiB page's bits 13-20 and a PDPTE's 1, 2 and 5-8. */
-static bool walk_pae(struct gmem *m, uint32_t cr3, uint32_t lin, struct levels *l, bool *rsvd)
+ * MAXPHYADDR 32 (CPUID 0x80000008) every high dword bit is reserved but
+ * XD (bit 63) in a directory or table entry with NXE (a PDPTE has no XD),
+ * as are a 2 MiB page's bits 13-20 and a PDPTE's 1, 2 and 5-8. */
+static bool walk_pae(struct gmem *m, uint32_t cr3, uint32_t lin, bool nxe, struct levels *l, bool *rsvd)
 {
+	uint32_t xd_ok = nxe ? 0x80000000u : 0, hi;
 	uint32_t pdpte_at = (cr3 & ~0x1Fu) + (lin >> 30) * 8;
 	uint32_t pdpte = gmem_read(m, pdpte_at, 4);
 	if (!(pdpte & PTE_P))
@@ -54,7 +56,9 @@ static bool walk_pae(struct gmem *m, uint32_t cr3, uint32_t lin, struct levels *
 	if (!(l->pde & PTE_P))
 		return false;
 	l->large = l->pde & PTE_PS;
-	if (gmem_read(m, l->pde_at + 4, 4) || (l->large && (l->pde & 0x1FE000u))) {
+	hi = gmem_read(m, l->pde_at + 4, 4);
+	l->xd = hi >> 31;
+	if ((hi & ~xd_ok) || (l->large && (l->pde & 0x1FE000u))) {
 		*rsvd = true;
 		return false;
 	}
@@ -64,7 +68,9 @@ static bool walk_pae(struct gmem *m, uint32_t cr3, uint32_t lin, struct levels *
 	l->pte = gmem_read(m, l->pte_at, 4);
 	if (!(l->pte & PTE_P))
 		return false;
-	if (gmem_read(m, l->pte_at + 4, 4)) {
+	hi = gmem_read(m, l->pte_at + 4, 4);
+	l->xd |= hi >> 31;
+	if (hi & ~xd_ok) {
 		*rsvd = true;
 		return false;
 	}
@@ -75,11 +81,12 @@ bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t 
 	     struct pw_result *r)
 {
 	bool write = access & PF_W, user = access & PF_U, probe = access & PW_PROBE, rsvd = false;
-	struct levels l;
+	bool pae = cr4 & CR4_PAE, nxe = pae && (access & PW_NXE), fetch = access & PF_ID;
+	struct levels l = {.xd = false};
 
-	access &= PF_W | PF_U;
+	access = (access & (PF_W | PF_U)) | (fetch && nxe ? PF_ID : 0);
 	r->err = access;
-	if (!((cr4 & CR4_PAE) ? walk_pae(m, cr3, lin, &l, &rsvd) : walk_legacy(m, cr3, cr4, lin, &l))) {
+	if (!(pae ? walk_pae(m, cr3, lin, nxe, &l, &rsvd) : walk_legacy(m, cr3, cr4, lin, &l))) {
 		if (rsvd)
 			r->err = access | PF_P | PF_RSVD;
 		return false;
@@ -93,6 +100,9 @@ bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t 
 		return false;
 	if (write && !w_ok && (user || (cr0 & CR0_WP)))
 		return false;
+	if (fetch && l.xd)
+		return false;
+	r->nx = l.xd;
 	r->user = u_ok;
 	r->writable = w_ok || (!user && !(cr0 & CR0_WP));
 	r->global = (l.pte & PTE_G) && (cr4 & CR4_PGE);

@@ -1,9 +1,9 @@
 /*
  * The guest's page tables (SDM vol. 3 ch. 4.3 and 4.4): 2-level ones with
  * 4 KiB pages and, with CR4.PSE, 4 MiB pages; with CR4.PAE 3-level ones of
- * 64-bit entries with 4 KiB and 2 MiB pages (no NX: the CPU model has no
- * EFER); permissions with CR0.WP; the accessed and dirty bits set as the
- * processor sets them.
+ * 64-bit entries with 4 KiB and 2 MiB pages, whose bit 63 is XD (execute
+ * disable) with EFER.NXE and reserved without; permissions with CR0.WP;
+ * the accessed and dirty bits set as the processor sets them.
  */
 #ifndef BT86_PAGEWALK_H
 #define BT86_PAGEWALK_H
@@ -24,9 +24,12 @@
 #define PF_W 0x2u
 #define PF_U 0x4u
 #define PF_RSVD 0x8u
-#define PF_ID 0x10u /* an instruction fetch (reported with SMEP) */
-/* Not an error-code bit: a look that sets neither A nor D. */
+#define PF_ID 0x10u /* an instruction fetch (reported with SMEP, or PAE and NXE) */
+/* Not error-code bits: a look that sets neither A nor D; EFER.NXE is set. */
 #define PW_PROBE 0x100u
+#define PW_NXE 0x200u
+
+#define EFER_NXE 0x800u
 
 #define CR4_PSE 0x10u
 #define CR4_PAE 0x20u
@@ -42,13 +45,16 @@ struct pw_result {
 	bool dirty;         /* D is set in the mapping entry */
 	uint32_t large_bytes; /* a large page's size (4 MiB, or 2 MiB under PAE), else 0 */
 	bool accessed;      /* A was already set at every level */
+	bool nx;            /* XD at some level (PAE with NXE): no instruction fetch */
 	uint32_t err;       /* #PF error code when the walk failed */
 };
 
-/* Translates `lin` for an access of kind `access` (PF_W, PF_U, PW_PROBE).
+/* Translates `lin` for an access of kind `access` (PF_W, PF_U, PF_ID for
+ * an instruction fetch, PW_PROBE, and PW_NXE when EFER.NXE is set).
  * Returns true with *r filled, setting A (and D for a write) in guest
  * memory unless probing, or false with r->err the #PF error code (P when a
- * present entry denied it, RSVD too when one had a reserved bit set). */
+ * present entry denied it, RSVD too when one had a reserved bit set, I/D
+ * for a fetch under PAE with NXE; SMEP's I/D is the caller's). */
 bool pw_walk(struct gmem *m, uint32_t cr0, uint32_t cr3, uint32_t cr4, uint32_t lin, unsigned access,
 	     struct pw_result *r);
 

@@ -300,7 +300,7 @@ void shadow_invlpg(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, u
 		if (!(s->lin_flags[sl] & SHADOW_MAPPED) || (!here && !(s->lin_flags[sl] & SHADOW_GLOBAL)))
 			continue;
 		struct pw_result r;
-		unsigned access = PW_PROBE | (shadow_is_user(w) ? PF_U : 0);
+		unsigned access = PW_PROBE | s->nxe | (shadow_is_user(w) ? PF_U : 0);
 		if (here && !(w == SHADOW_KERNEL && churns) &&
 		    pw_walk(s->mem, cr0, cr3, cr4, lin << PAGE_SHIFT_4K, access, &r) && r.accessed &&
 		    gmem_is_ram(s->mem, r.phys, PAGE_SIZE_4K))
@@ -387,7 +387,7 @@ static enum agreement tables_agree(const struct shadow *s, uint32_t cr0, uint32_
 				   uint32_t phys, bool rw)
 {
 	struct pw_result r;
-	unsigned access = PW_PROBE | (shadow_is_user(sl >> 20) ? PF_U : 0);
+	unsigned access = PW_PROBE | s->nxe | (shadow_is_user(sl >> 20) ? PF_U : 0);
 	if (!pw_walk(s->mem, cr0, cr3, cr4, (sl & (LIN_PAGES - 1)) << PAGE_SHIFT_4K, access, &r) || !r.accessed ||
 	    r.global || r.phys >> PAGE_SHIFT_4K != phys)
 		return AGREE_NOT;

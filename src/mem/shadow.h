@@ -81,7 +81,7 @@ static inline bool shadow_is_user(unsigned window)
 
 enum shadow_flush_cause {
 	SHFLUSH_CR3,       /* CR3 load (non-global pages) */
-	SHFLUSH_MODE,      /* CR0.PG/WP or CR4.PSE/PGE changed */
+	SHFLUSH_MODE,      /* CR0.PG/WP, CR4.PSE/PAE/PGE/SMEP or EFER.NXE changed */
 	SHFLUSH_CAPACITY,  /* the mapping count reached its bound */
 	SHFLUSH_DEBUG,     /* the debugger's watchpoints changed */
 	SHFLUSH_CAUSES,
@@ -94,6 +94,7 @@ struct shadow {
 	struct gmem *mem;
 	struct stats *stats;
 	bool paging;
+	unsigned nxe;          /* PW_NXE while the guest's EFER.NXE is set: its walks' flag */
 	uint32_t *lin_phys;    /* per slot: physical page, when SHADOW_MAPPED */
 	uint8_t *lin_flags;    /* per slot: SHADOW_MAPPED, SHADOW_RW, SHADOW_GLOBAL (zero: unmapped) */
 	uint32_t *alias_next;  /* per slot: next slot mapping the same physical page */

@@ -34,22 +34,25 @@ static _Noreturn void page_fault(struct vcpu *v, uint32_t lin, uint32_t err)
 	vcpu_raise(v, EXC_PF, true, err);
 }
 
-/* A TLB miss: the page walk, which fills entry t or raises #PF. */
+/* A TLB miss: the page walk, which fills entry t or raises #PF (with I/D
+ * when `id`: an instruction fetch under SMEP, or PAE with NXE). */
 static __attribute__((noinline)) void walk_fill(struct vcpu *v, struct vmem_tlb_entry *t, uint32_t key, uint32_t lin,
-						unsigned access, bool smep)
+						unsigned access, bool id)
 {
 	struct pw_result r;
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access, &r))
-		page_fault(v, lin, r.err | (smep ? PF_ID : 0));
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, access | vmem_nxe(v), &r))
+		page_fault(v, lin, r.err | (id ? PF_ID : 0));
 	t->key = key;
-	t->frame = (r.phys & ~0xFFFu) | (r.global ? VMEM_TLB_GLOBAL : 0) | (r.user ? VMEM_TLB_USER : 0);
+	t->frame = (r.phys & ~0xFFFu) | (r.global ? VMEM_TLB_GLOBAL : 0) | (r.user ? VMEM_TLB_USER : 0) |
+		   (r.nx ? VMEM_TLB_NX : 0);
 }
 
 /* Translates `lin` through the monitor's TLB, or raises the guest's #PF.
  * An instruction fetch (`fetch`) under CR4.SMEP (SDM vol. 3 4.6) from
- * supervisor mode faults on a user page, and its #PF reports I/D.  A hit
- * is a few instructions inlined in each caller (an int and its iret make
- * about fifteen). */
+ * supervisor mode faults on a user page, and one from a page with XD (PAE
+ * with EFER.NXE) at any level; their #PF reports I/D.  A hit is a few
+ * instructions inlined in each caller (an int and its iret make about
+ * fifteen). */
 static inline __attribute__((always_inline)) uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user,
 							   bool fetch, bool *global)
 {
@@ -62,9 +65,11 @@ static inline __attribute__((always_inline)) uint32_t walk(struct vcpu *v, uint3
 	uint32_t key = ((lin >> 12) << 2 | access >> 1) + 1;
 	struct vmem_tlb_entry *t = &v->tlb[(lin >> 12 ^ access) % VMEM_TLB_ENTRIES];
 	if (__builtin_expect(t->key != key, 0))
-		walk_fill(v, t, key, lin, access, smep);
+		walk_fill(v, t, key, lin, access, smep || (fetch && (v->cr4 & CR4_PAE) && vmem_nxe(v)));
 	if (smep && !user && (t->frame & VMEM_TLB_USER))
 		page_fault(v, lin, PF_P | PF_ID);
+	if (fetch && (t->frame & VMEM_TLB_NX))
+		page_fault(v, lin, PF_P | PF_ID | access);
 	*global = t->frame & VMEM_TLB_GLOBAL;
 	return (t->frame & ~0xFFFu) | (lin & 0xFFF);
 }
@@ -83,7 +88,7 @@ bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global
 	*phys = lin;
 	if (!(v->cr0 & CR0_PG))
 		return true;
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE | (v->cpl == 3 ? PF_U : 0), &r) ||
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE | PF_ID | vmem_nxe(v) | (v->cpl == 3 ? PF_U : 0), &r) ||
 	    ((v->cr4 & CR4_SMEP) && v->cpl < 3 && r.user))
 		return false;
 	*phys = r.phys;
@@ -265,7 +270,7 @@ static bool debug_translate(struct vcpu *v, uint32_t lin, uint32_t *phys)
 		*phys = lin;
 		return true;
 	}
-	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE, &r))
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, PW_PROBE | vmem_nxe(v), &r))
 		return false;
 	*phys = r.phys;
 	return true;

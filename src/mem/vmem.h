@@ -11,6 +11,13 @@
 #include <stdint.h>
 
 #include "../cpu/vcpu.h"
+#include "pagewalk.h"
+
+/* The walk flag (pagewalk.h) that says whether EFER.NXE is set. */
+static inline unsigned vmem_nxe(const struct vcpu *v)
+{
+	return v->efer & EFER_NXE ? PW_NXE : 0;
+}
 
 /* Empties the monitor's TLB (vmem.c): after a write to CR0, CR3 or CR4,
  * and at invlpg. */

@@ -45,7 +45,7 @@ struct header {
 struct snap_cpu {
 	struct vcpu_fx fx;
 	uint32_t gpr[8], eip, eflags;
-	uint32_t cr0, cr2, cr3, cr4;
+	uint32_t cr0, cr2, cr3, cr4, efer;
 	uint32_t dr[8];
 	struct dtr gdtr, idtr;
 	struct seg_cache seg[S_COUNT], ldtr, tr;
@@ -220,6 +220,7 @@ static void save_cpu(struct snap *s, struct vcpu *v)
 	c.cr2 = v->hot->cr2;
 	c.cr3 = v->cr3;
 	c.cr4 = v->cr4;
+	c.efer = v->efer;
 	memcpy(c.dr, v->dr, sizeof c.dr);
 	c.gdtr = v->gdtr;
 	c.idtr = v->idtr;
@@ -397,7 +398,8 @@ static bool load_cpu(struct snap *s, struct vcpu *v)
 	if (!snap_get(s, &c, sizeof c))
 		return false;
 	/* What fxrstor and the run loop would fault or stop on. */
-	if (c.cpl > 3 || !(c.cr0 & CR0_PE) || (c.cr4 & ~(0xFFFu | CR4_SMEP)) || (c.fx.mxcsr & 0xFFFF0000u))
+	if (c.cpl > 3 || !(c.cr0 & CR0_PE) || (c.cr4 & ~(0xFFFu | CR4_SMEP)) || (c.efer & ~EFER_NXE) ||
+	    (c.fx.mxcsr & 0xFFFF0000u))
 		return fail(s, "damaged: the CPU's state is out of range");
 	memcpy(v->hot->gpr, c.gpr, sizeof c.gpr);
 	v->hot->eip = c.eip;
@@ -406,6 +408,8 @@ static bool load_cpu(struct snap *s, struct vcpu *v)
 	v->hot->cr2 = c.cr2;
 	v->cr3 = c.cr3;
 	v->cr4 = c.cr4;
+	v->efer = c.efer;
+	v->shadow->nxe = vmem_nxe(v);
 	memcpy(v->dr, c.dr, sizeof v->dr);
 	v->gdtr = c.gdtr;
 	v->idtr = c.idtr;

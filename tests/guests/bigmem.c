@@ -12,8 +12,6 @@
 #define W 0x2u
 #define U 0x4u
 #define PS 0x80u
-#define USER_CS 0x3B
-#define USER_DS 0x43
 #define WIN 0x40000000u           /* the process's memory: PAGES pages from here */
 #define PAGES (400u * 256u)       /* 400 MiB */
 #define PT_BASE 0x2000000u        /* its page tables: 100 of them at 32 MiB */
@@ -153,8 +151,5 @@ void test_main(u32 magic, u32 mbi)
 			 "jmp 1f\n1:" : : "r"(pd) : "eax", "memory");
 	ok(1, "paging on with 400 MiB of user pages");
 
-	__asm__ volatile("pushl %0\n pushl %1\n pushl $0x202\n pushl %2\n pushl %3\n"
-			 "movw %w0, %%ax\n movw %%ax, %%ds\n movw %%ax, %%es\n"
-			 "iret" : : "r"(USER_DS), "r"((u32)ustack + sizeof ustack), "r"(USER_CS),
-			 "r"((u32)user_main) : "eax", "memory");
+	enter_user(user_main, (u32)ustack + sizeof ustack);
 }

@@ -64,8 +64,6 @@ __attribute__((noipa)) u32 watched(void)
 
 /* Ring 3's watched variable: the debugger watches its stores from a
  * user program, whose accesses go through the soft TLB and the user view. */
-#define USER_CS 0x3B
-#define USER_DS 0x43
 static u32 tss[26];
 static u8 kstack[4096] __attribute__((aligned(16)));
 static u8 ustack[4096] __attribute__((aligned(16)));
@@ -103,8 +101,5 @@ void test_main(u32 magic, u32 mbi)
 	is_u32(watched(), 0x5EC2E7 + 0xFA2 + 31, "watched() under the debugger's watchpoints");
 	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	syscall_hook = sys;
-	__asm__ volatile("pushl %0\n pushl %1\n pushl $0x202\n pushl %2\n pushl %3\n"
-			 "movw %w0, %%ax\n movw %%ax, %%ds\n movw %%ax, %%es\n"
-			 "iret" : : "r"(USER_DS), "r"((u32)ustack + sizeof ustack), "r"(USER_CS),
-			 "r"((u32)user_watched) : "eax", "memory");
+	enter_user(user_watched, (u32)ustack + sizeof ustack);
 }

@@ -10,8 +10,6 @@
 #define W 0x2u
 #define U 0x4u
 #define COW 0x200u              /* a software bit: copy on write */
-#define USER_CS 0x3B
-#define USER_DS 0x43
 #define UBASE 0x40000000u
 #define GUARD (UBASE + 0xF000)
 #define STACK_TOP (UBASE + 0x12000)

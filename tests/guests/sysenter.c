@@ -6,7 +6,7 @@
 #include "rt/rt.h"
 
 #define KERNEL_CS 0x50 /* SYSENTER_CS; 0x58 its SS, 0x63 and 0x6B ring 3's */
-#define USER_DS 0x6B
+#define SYSEXIT_DS 0x6B
 
 static u32 tss[26];
 static u8 kstack[8192] __attribute__((aligned(16)));
@@ -119,5 +119,5 @@ void test_main(u32 magic, u32 mbi)
 	is_u32((u32)rdmsr(0x176), (u32)sysenter_entry, "SYSENTER_EIP holds the entry: into ring 3 by sysexit");
 
 	__asm__ volatile("movw %w0, %%ds\n movw %w0, %%es\n sti\n sysexit"
-			 : : "r"(USER_DS), "c"((u32)ustack + sizeof ustack), "d"((u32)user_main) : "memory");
+			 : : "r"(SYSEXIT_DS), "c"((u32)ustack + sizeof ustack), "d"((u32)user_main) : "memory");
 }

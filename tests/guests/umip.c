@@ -5,8 +5,6 @@
  * rdtscp from ring 3 too.  Paging off. */
 #include "rt/rt.h"
 
-#define USER_CS 0x3B
-#define USER_DS 0x43
 
 static u32 tss[26];
 static u8 kstack[8192] __attribute__((aligned(16)));

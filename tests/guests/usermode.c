@@ -9,8 +9,6 @@
 #define P 0x1u
 #define W 0x2u
 #define U 0x4u
-#define USER_CS 0x3B
-#define USER_DS 0x43
 
 static u32 pd[1024] __attribute__((aligned(4096)));
 static u32 pts[4][1024] __attribute__((aligned(4096)));
@@ -209,8 +207,5 @@ void test_main(u32 magic, u32 mbi)
 	idt_set(0x20, tick_stub, 0);
 
 	/* iret to ring 3 with interrupts enabled. */
-	__asm__ volatile("pushl %0\n pushl %1\n pushl $0x202\n pushl %2\n pushl %3\n"
-			 "movw %w0, %%ax\n movw %%ax, %%ds\n movw %%ax, %%es\n"
-			 "iret" : : "r"(USER_DS), "r"((u32)ustack + sizeof ustack), "r"(USER_CS),
-			 "r"((u32)user_main) : "eax", "memory");
+	enter_user(user_main, (u32)ustack + sizeof ustack);
 }

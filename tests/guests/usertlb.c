@@ -15,8 +15,6 @@
 #define U 0x4u
 #define A 0x20u
 #define D 0x40u
-#define USER_CS 0x3B
-#define USER_DS 0x43
 #define WIN 0x40000000u
 #define FRAMES 9
 
@@ -315,8 +313,5 @@ void test_main(u32 magic, u32 mbi)
 	pic_pit_100hz(0xFF); /* the timer's line opens for the long loop */
 	idt_set(0x20, tick_stub, 0);
 
-	__asm__ volatile("pushl %0\n pushl %1\n pushl $0x202\n pushl %2\n pushl %3\n"
-			 "movw %w0, %%ax\n movw %%ax, %%ds\n movw %%ax, %%es\n"
-			 "iret" : : "r"(USER_DS), "r"((u32)ustack + sizeof ustack), "r"(USER_CS),
-			 "r"((u32)user_main) : "eax", "memory");
+	enter_user(user_main, (u32)ustack + sizeof ustack);
 }

@@ -3,7 +3,7 @@
 # checks (tests/linux/init).  Fetches the kernel and busybox with apt-get
 # download on first use (scripts/fetch-linux).  Asserts that the kernel boots
 # to /init, that its shell mounts proc, sysfs and tmpfs, runs 100 fork+exec,
-# a pipe and a file round trip, reads two ATA disks (-drive index=0, -hdb)
+# a pipe and a file round trip, that the PAE flavour runs with NX on, reads two ATA disks (-drive index=0, -hdb)
 # and writes one, whose image file must hold the write after the run, and
 # that the run ends cleanly (status 0, "the guest powered off") when the
 # kernel powers off through ACPI (\_S5 in PM1a_CNT).  From --stats: the
@@ -45,6 +45,12 @@ done
 # The kernel's clock comes from the RTC, which tells the host's time.
 grep -qE "^init: uname -r is [0-9.-]+-$flavour[[:space:]]*$" "$out" ||
 	{ echo "FAIL: the kernel that ran is not Debian's $flavour flavour"; fails=$((fails + 1)); }
+# The PAE kernel finds NX in CPUID and turns it on (EFER.NXE, XD in its
+# page tables); the non-PAE one cannot use it.
+if [ "$flavour" = 686-pae ]; then
+	grep -qF "init: NX (Execute Disable) protection: active" "$out" ||
+		{ echo "FAIL: the PAE kernel did not turn NX on"; fails=$((fails + 1)); }
+fi
 grep -qE "^init: the date is ($day_before|$day_after)" "$out" ||
 	{ echo "FAIL: the guest's date is not the host's ($day_before)"; fails=$((fails + 1)); }
 [ "$status" -eq 0 ] || { echo "FAIL: bt86 exit status $status, expected 0"; fails=$((fails + 1)); }

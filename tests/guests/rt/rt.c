@@ -133,6 +133,14 @@ void user_mode_setup(u32 *tss, u32 tss_bytes, u32 esp0)
 	__asm__ volatile("ltr %w0" : : "r"(0x28));
 }
 
+void enter_user(void (*entry)(void), u32 esp)
+{
+	__asm__ volatile("pushl %0\n pushl %1\n pushl $0x202\n pushl %2\n pushl %3\n"
+			 "movw %w0, %%ax\n movw %%ax, %%ds\n movw %%ax, %%es\n"
+			 "iret" : : "r"(USER_DS), "r"(esp), "r"(USER_CS), "r"((u32)entry) : "eax", "memory");
+	__builtin_unreachable();
+}
+
 int user_report(struct trap_frame *f)
 {
 	switch (f->eax) {

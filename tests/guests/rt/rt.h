@@ -67,6 +67,11 @@ void idt_set(int vec, void (*handler)(void), int dpl);
  * the I/O map base past its limit (no port for ring 3); loads the GDT and
  * TR. */
 void user_mode_setup(u32 *tss, u32 tss_bytes, u32 esp0);
+#define USER_CS 0x3B
+#define USER_DS 0x43
+/* iret to `entry` at ring 3 (CS USER_CS; SS, DS and ES USER_DS) with
+ * ESP = esp and EFLAGS = IF. */
+_Noreturn void enter_user(void (*entry)(void), u32 esp);
 /* Ring-3 programs report through int $0x80: eax = 1 ok(ebx, ecx =
  * description), 2 is_u32(ebx, edx, ecx).  A syscall_hook hands its frame
  * to user_report first, which returns 0 for any other call. */
