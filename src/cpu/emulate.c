@@ -17,6 +17,7 @@
 #include "exception.h"
 #include "run.h"
 #include "segment.h"
+#include "task.h"
 
 /* A rep string instruction runs at most this many iterations per step, then
  * leaves EIP on itself: like hardware, it can be interrupted between
@@ -838,12 +839,23 @@ static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 	uint32_t lo, hi;
 
 	if ((sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi) && !((hi >> 12) & 1)) {
-		unsigned type = (hi >> 8) & 0xF;
-		if (type == 4 || type == 0xC || type == 5 || type == 1 || type == 3 || type == 9 || type == 0xB) {
-			unsupported(e, "far transfer through a gate or to a TSS");
+		unsigned type = (hi >> 8) & 0xF, dpl = (hi >> 13) & 3;
+		if (type == 4 || type == 0xC) {
+			unsupported(e, "far transfer through a call gate");
 			return;
 		}
-		vcpu_raise(v, EXC_GP, true, sel & ~3u); /* any other system descriptor */
+		if (type != 5 && type != 1 && type != 3 && type != 9 && type != 0xB)
+			vcpu_raise(v, EXC_GP, true, sel & ~3u); /* any other system descriptor */
+		/* A TSS or a task gate, which the CPL and RPL must reach (a busy
+		 * TSS is task_switch's #GP). */
+		if (dpl < v->cpl || dpl < (sel & 3u))
+			vcpu_raise(v, EXC_GP, true, sel & ~3u);
+		if (type == 5 && !(hi & 0x8000))
+			vcpu_raise(v, EXC_NP, true, sel & ~3u);
+		task_switch(v, type == 5 ? (uint16_t)(lo >> 16) : sel, call ? TASK_CALL : TASK_JMP, 0, e->next, false,
+			    0);
+		e->next = v->hot->eip;
+		return;
 	}
 	uint16_t old_cs = v->seg[S_CS].sel;
 	if (call) {
@@ -1004,6 +1016,28 @@ static void mov_dr(struct emu *e)
 	v->dr[n] = val;
 }
 
+/* CR3 was loaded with paging on: the shadow and the inline lookup table
+ * follow the new tables. */
+static void switch_space(struct vcpu *v)
+{
+	v->pf_retry.pending = false; /* another address space's retry */
+	shadow_switch_cr3(v->shadow, v->cr0, v->cr3, v->cr4);
+	if (++v->fetch_memo.stamp == 0) { /* after 2^32 loads: no entry may look current */
+		memset(v->fetch_memo.at, 0, sizeof v->fetch_memo.at);
+		v->fetch_memo.stamp = 1;
+	}
+	tc_jtab_switch(v->tc, still_fetches, v);
+}
+
+void emu_load_cr3(struct vcpu *v, uint32_t val)
+{
+	v->cr3 = val;
+	vmem_tlb_flush(v);
+	if (v->cr0 & CR0_PG)
+		switch_space(v);
+	vcpu_follow_windows(v);
+}
+
 static void mov_cr(struct emu *e)
 {
 	struct vcpu *v = e->v;
@@ -1048,13 +1082,7 @@ static void mov_cr(struct emu *e)
 	} else if (n == 0 && ((old ^ val) & CR0_WP) && (val & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
-		v->pf_retry.pending = false; /* another address space's retry */
-		shadow_switch_cr3(v->shadow, v->cr0, v->cr3, v->cr4);
-		if (++v->fetch_memo.stamp == 0) { /* after 2^32 loads: no entry may look current */
-			memset(v->fetch_memo.at, 0, sizeof v->fetch_memo.at);
-			v->fetch_memo.stamp = 1;
-		}
-		tc_jtab_switch(v->tc, still_fetches, v);
+		switch_space(v);
 	} else if (n == 4 && ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP)) && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);
@@ -1189,7 +1217,11 @@ static void iret32(struct emu *e)
 {
 	struct vcpu *v = e->v;
 	if (v->hot->eflags & FL_NT) {
-		unsupported(e, "task return (iret with NT)");
+		/* A return to the task in the back link (SDM vol. 3 7.3). */
+		uint16_t link = (uint16_t)vmem_read_supervisor(v, v->tr.base, 2);
+		task_switch(v, link, TASK_IRET, 0, e->next, false, 0);
+		e->next = v->hot->eip;
+		nmi_unblock(v);
 		return;
 	}
 	uint32_t esp = v->hot->gpr[R_ESP], top[3];

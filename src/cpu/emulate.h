@@ -20,6 +20,10 @@ void emu_step(struct vcpu *v);
  * The same checks and effects as emu_step's. */
 enum emu_sys { EMU_SYS_INT, EMU_SYS_IRET, EMU_SYS_SYSENTER, EMU_SYS_SYSEXIT };
 void emu_system(struct vcpu *v, enum emu_sys op, unsigned vector, unsigned length);
+/* CR3 := val, as mov to CR3 and a task switch load it: the monitor's TLB,
+ * and with paging on the shadow's current space and the inline lookup
+ * table follow. */
+void emu_load_cr3(struct vcpu *v, uint32_t val);
 /* invlpg of linear address `lin` at CPL 0: the monitor's TLB, the
  * shadow's page (shadow_invlpg) and the lookup entries of code on it. */
 void emu_invlpg(struct vcpu *v, uint32_t lin);

@@ -14,6 +14,7 @@
 #include "../cache/stats.h"
 #include "../mem/vmem.h"
 #include "segment.h"
+#include "task.h"
 #include "trace.h"
 
 struct fault {
@@ -69,10 +70,10 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	lo = gate[0];
 	hi = gate[1];
 	unsigned type = (hi >> 8) & 0x1F, dpl = (hi >> 13) & 3;
-	if (type != 0x0E && type != 0x0F) {
-		if (type == 0x05 || type == 0x06 || type == 0x07) {
-			vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: %s gate for vector %u at eip %#x",
-				  type == 0x05 ? "task" : "16-bit", vec, v->hot->eip);
+	if (type != 0x0E && type != 0x0F && type != 0x05) {
+		if (type == 0x06 || type == 0x07) {
+			vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: 16-bit gate for vector %u at eip %#x", vec,
+				  v->hot->eip);
 			return;
 		}
 		delivery_raise(EXC_GP, gate_err);
@@ -81,6 +82,11 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 		delivery_raise(EXC_GP, gate_err);
 	if (!(hi & 0x8000))
 		delivery_raise(EXC_NP, gate_err);
+	if (type == 0x05) {
+		/* A task gate: the handler is a task of its own (SDM 6.12.2). */
+		task_switch(v, (uint16_t)(lo >> 16), TASK_INT, ext, next_eip, has_err, err);
+		return;
+	}
 
 	uint16_t sel = (uint16_t)(lo >> 16);
 	uint32_t offset = (lo & 0xFFFF) | (hi & 0xFFFF0000u);

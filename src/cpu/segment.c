@@ -152,7 +152,10 @@ void seg_null_inaccessible(struct vcpu *v)
 	}
 }
 
-void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
+/* A data or stack segment load with the SDM's checks, raising `bad` (#GP
+ * for an instruction's load, #TS for a task switch's) where the selector or
+ * its descriptor will not do, #NP or #SS where it is not present. */
+static void load_checked(struct vcpu *v, enum sreg s, uint16_t sel, unsigned bad)
 {
 	struct seg_cache c = {0};
 	uint32_t lo, hi;
@@ -161,7 +164,7 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 
 	if ((sel & ~3u) == 0) {
 		if (s == S_SS)
-			vcpu_raise(v, EXC_GP, true, 0);
+			vcpu_raise(v, bad, true, 0);
 		uint16_t was = v->seg[s].sel;
 		commit(v, s, sel, &c); /* null selector: loads, faults on use */
 		if (s == S_ES || s == S_DS || s == S_FS)
@@ -169,22 +172,22 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 		return;
 	}
 	if (!seg_read_descriptor(v, sel, &lo, &hi))
-		vcpu_raise(v, EXC_GP, true, err);
+		vcpu_raise(v, bad, true, err);
 	seg_decode(lo, hi, &c);
 	bool code = c.type & 8;
 	if (!c.s)
-		vcpu_raise(v, EXC_GP, true, err);
+		vcpu_raise(v, bad, true, err);
 	if (s == S_SS) {
 		if (rpl != cpl || c.dpl != cpl || code || !(c.type & 2))
-			vcpu_raise(v, EXC_GP, true, err);
+			vcpu_raise(v, bad, true, err);
 		if (!c.p)
 			vcpu_raise(v, EXC_SS, true, err);
 	} else {
 		if (code && !(c.type & 2))
-			vcpu_raise(v, EXC_GP, true, err); /* execute-only code */
+			vcpu_raise(v, bad, true, err); /* execute-only code */
 		bool conforming_code = code && (c.type & 4);
 		if (!conforming_code && (rpl > c.dpl || cpl > c.dpl))
-			vcpu_raise(v, EXC_GP, true, err);
+			vcpu_raise(v, bad, true, err);
 		if (!c.p)
 			vcpu_raise(v, EXC_NP, true, err);
 	}
@@ -199,6 +202,28 @@ void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
 	commit(v, s, sel, &c);
 	if ((s == S_ES || s == S_DS || s == S_FS) && !(sel & 4))
 		reload_record(v, s, old, lo, hi);
+}
+
+void seg_load(struct vcpu *v, enum sreg s, uint16_t sel)
+{
+	load_checked(v, s, sel, EXC_GP);
+}
+
+void seg_load_task(struct vcpu *v, enum sreg s, uint16_t sel)
+{
+	if (s != S_CS) {
+		load_checked(v, s, sel, EXC_TS);
+		return;
+	}
+	uint32_t lo, hi;
+	struct seg_cache c = {0};
+	unsigned rpl = sel & 3u;
+	if ((sel & ~3u) == 0 || !seg_read_descriptor(v, sel, &lo, &hi))
+		vcpu_raise(v, EXC_TS, true, sel & ~3u);
+	seg_decode(lo, hi, &c);
+	if (!c.s || !(c.type & 8) || ((c.type & 4) ? c.dpl > rpl : c.dpl != rpl))
+		vcpu_raise(v, EXC_TS, true, sel & ~3u);
+	seg_load_cs_decoded(v, sel, rpl, &c, hi);
 }
 
 void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)

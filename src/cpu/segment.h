@@ -33,6 +33,11 @@ void seg_decode(uint32_t lo, uint32_t hi, struct seg_cache *c);
 
 /* Loads a data or stack segment register (not CS) with full checks. */
 void seg_load(struct vcpu *v, enum sreg s, uint16_t sel);
+/* A task switch's load of segment register `s` from the new TSS (SDM vol.
+ * 3 7.3, table 7-1): CS first, which makes its RPL the CPL, then the
+ * others under that CPL; what will not do raises #TS(sel), what is not
+ * present #NP (#SS for SS). */
+void seg_load_task(struct vcpu *v, enum sreg s, uint16_t sel);
 
 /* Loads CS for a far transfer at the same privilege level; raises #GP/#NP. */
 void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl);
