@@ -3,21 +3,23 @@
  *
  * A family-6 IA-32 processor with FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE,
  * CMOV, CLFSH, MMX, FXSR, SSE, SSE2, SSE3, SSSE3, SSE4.1/4.2, POPCNT, SMEP,
- * UMIP, RDTSCP and NX.  The instructions of the computational features run
- * natively in translated code, with identical results in 64-bit mode;
- * SYSENTER and SYSEXIT (with their three MSRs) and RDTSCP (with
- * IA32_TSC_AUX) are emulated (emulate.c), CR4.UMIP keeps SGDT, SIDT, SLDT,
- * SMSW and STR from rings 1-3 there, and CR4.SMEP keeps rings 0-2 from
- * fetching user pages (vmem.c).  IA32_EFER holds NXE alone (no SYSCALL, no
- * long mode), which makes bit 63 of a PAE entry XD.  MAXPHYADDR is 32
- * (leaf 0x80000008; QEMU's qemu32 has no such leaf, hence 36): guest RAM
- * ends below 4 GiB, so a physical address bit above 31 in a paging entry
- * is a reserved bit, and so is bit 63 while NXE is clear.  Hidden: SYSCALL
- * (an AMD-only instruction in 32-bit mode), long mode, XSAVE/OSXSAVE/AVX
- * (the monitor switches only fxsave-sized state), VMX, MTRR, MCE/MCA.  The
- * local APIC is present (APIC_BASE MSR 0x1B, at 0xFEE00000).
+ * SMAP, UMIP, RDTSCP and NX.  The instructions of the computational
+ * features run natively in translated code, with identical results in
+ * 64-bit mode; SYSENTER and SYSEXIT (with their three MSRs) and RDTSCP
+ * (with IA32_TSC_AUX) are emulated (emulate.c), CR4.UMIP keeps SGDT, SIDT,
+ * SLDT, SMSW and STR from rings 1-3 there, CR4.SMEP keeps rings 0-2 from
+ * fetching user pages and CR4.SMAP from their data but for explicit
+ * accesses with EFLAGS.AC set (vmem.c, run.c).  IA32_EFER holds NXE alone
+ * (no SYSCALL, no long mode), which makes bit 63 of a PAE entry XD.
+ * MAXPHYADDR is 32 (leaf 0x80000008; QEMU's qemu32 has no such leaf, hence
+ * 36): guest RAM ends below 4 GiB, so a physical address bit above 31 in
+ * a paging entry is a reserved bit, and so is bit 63 while NXE is clear.
+ * Hidden: SYSCALL (an AMD-only instruction in 32-bit mode), long mode,
+ * XSAVE/OSXSAVE/AVX (the monitor switches only fxsave-sized state), VMX,
+ * MTRR, MCE/MCA.  The local APIC is present (APIC_BASE MSR 0x1B, at
+ * 0xFEE00000).
  *
- * Leaf 7 names SMEP, UMIP and IA32_ARCH_CAPABILITIES, which
+ * Leaf 7 names SMEP, SMAP, UMIP and IA32_ARCH_CAPABILITIES, which
  * says what the processor underneath is not vulnerable to (this host is an
  * AMD EPYC: not to Meltdown, MDS, TAA, the MMIO stale-data family, GDS or
  * RFDS; speculative store bypass is not claimed).  Linux then skips the
@@ -64,7 +66,7 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		break;
 	case 7:
 		if (subleaf == 0) {
-			out[1] = 1u << 7;  /* SMEP */
+			out[1] = (1u << 7) | (1u << 20); /* SMEP, SMAP */
 			out[2] = 1u << 2;  /* UMIP */
 			out[3] = 1u << 29; /* IA32_ARCH_CAPABILITIES */
 		}

@@ -1067,8 +1067,8 @@ static void mov_cr(struct emu *e)
 		}
 		val |= CR0_ET;
 	} else if (n == 4) {
-		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP, SMEP */
-		if (val & ~(0xFFFu | CR4_SMEP))
+		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP, SMEP, SMAP */
+		if (val & ~(0xFFFu | CR4_SMEP | CR4_SMAP))
 			vcpu_raise(v, EXC_GP, true, 0);
 	}
 	*regs[n] = val;
@@ -1083,7 +1083,7 @@ static void mov_cr(struct emu *e)
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
 		switch_space(v);
-	} else if (n == 4 && ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP)) && (v->cr0 & CR0_PG)) {
+	} else if (n == 4 && ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)) && (v->cr0 & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
 		tc_jtab_clear(v->tc);
 	}
@@ -1325,6 +1325,12 @@ void emu_step(struct vcpu *v)
 		vcpu_raise(v, EXC_UD, false, 0); /* no AVX, no 3DNow! in the model */
 
 	switch (e->d->mnemonic) {
+	case ZYDIS_MNEMONIC_STAC:
+	case ZYDIS_MNEMONIC_CLAC:
+		if (v->cpl != 0)
+			vcpu_raise(v, EXC_UD, false, 0);
+		v->hot->vsys = (v->hot->vsys & ~FL_AC) | (e->d->mnemonic == ZYDIS_MNEMONIC_STAC ? FL_AC : 0);
+		break;
 	case ZYDIS_MNEMONIC_CLI:
 	case ZYDIS_MNEMONIC_STI:
 		if (v->cpl > iopl(v))

@@ -183,6 +183,14 @@ static void soft_fill(struct vcpu *v, uint32_t page, uint32_t frame, bool rw)
 		;
 }
 
+/* Under CR4.SMAP the kernel window maps no user page (supervisor data
+ * accesses to one fault unless an explicit access has EFLAGS.AC set, and
+ * AC changes with a byte store): what a walk found for it there. */
+static bool smap_keeps_out(const struct vcpu *v, unsigned window, const struct pw_result *r)
+{
+	return (v->cr4 & CR4_SMAP) && window == SHADOW_KERNEL && r->user;
+}
+
 /* A fault in the window with paging on: a hidden fault (fill the shadow and
  * retry), a dirty-bit or code-page write, or the guest's own #PF. */
 static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *b, uint32_t eip,
@@ -205,6 +213,24 @@ static void shadow_fault(struct vcpu *v, ucontext_t *uc, const struct tc_block *
 		return;
 	}
 	uint32_t page = r.phys >> PAGE_SHIFT_4K;
+	if (smap_keeps_out(v, window, &r)) {
+		if (!(v->hot->vsys & FL_AC)) {
+			/* An SMAP violation: the guest's #PF, a supervisor one. */
+			v->hot->cr2 = lin;
+			v->stats->guest_page_faults++;
+			to_monitor(v, uc, eip, SIGACT_EXCEPTION, EXC_PF, PF_P | (write ? PF_W : 0));
+			return;
+		}
+		/* Allowed with AC: one of the kernel's accesses to user memory,
+		 * which runs again retranslated to go through the kernel view
+		 * (after its AC check). */
+		v->uaccess.eip = eip;
+		v->uaccess.page = b->phys >> PAGE_SHIFT_4K;
+		v->uaccess.kind = XLATE_SITE_UACCESS;
+		v->uaccess.pending = v->uaccess.smap = true;
+		to_monitor(v, uc, eip, SIGACT_RESUME, 0, 0);
+		return;
+	}
 	if (window == SHADOW_KERNEL && r.user && !r.global)
 		uaccess_seen(v, b, eip);
 	if (window == SHADOW_KERNEL && !v->uaccess.pending && shadow_churning(v->shadow, lin >> PAGE_SHIFT_4K)) {
@@ -243,7 +269,7 @@ void vcpu_prefault_retry(struct vcpu *v)
 	    !pw_walk(v->mem, v->cr0, v->cr3, v->cr4, lin, (v->pf_retry.write ? PF_W : 0) | (user ? PF_U : 0) | vmem_nxe(v), &r))
 		return;
 	if (!gmem_is_ram(v->mem, r.phys, 1) || !shadow_mappable(v->shadow, window, lin >> PAGE_SHIFT_4K) ||
-	    (v->pf_retry.write && v->mem->code_page[r.phys >> PAGE_SHIFT_4K]))
+	    (v->pf_retry.write && v->mem->code_page[r.phys >> PAGE_SHIFT_4K]) || smap_keeps_out(v, window, &r))
 		return; /* left to the fault path */
 	if (!v->pf_retry.soft && !r.large_bytes &&
 	    shadow_holds(v->shadow, window, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty))
@@ -295,8 +321,8 @@ static bool kernel_soft_miss(struct vcpu *v, uint32_t lin, bool write)
 		vcpu_deliver(v, EXC_PF, true, r.err, false, v->hot->eip);
 		return false;
 	}
-	if (!gmem_is_ram(v->mem, r.phys, 1)) {
-		emu_step(v);
+	if (!gmem_is_ram(v->mem, r.phys, 1) || ((v->cr4 & CR4_SMAP) && r.user)) {
+		emu_step(v); /* under SMAP the emulator decides on AC */
 		return false;
 	}
 	stlb_kernel_fill(&v->shadow->soft, lin >> PAGE_SHIFT_4K, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty,
@@ -519,7 +545,8 @@ static uint32_t current_mode(const struct vcpu *v)
 	bool tsd = (v->cr4 & 0x4) && v->cpl != 0;
 	bool paging = v->cr0 & CR0_PG;
 	return v->cpl | (paging ? XMODE_PAGING : 0) | (v->tsc_virtual == 0 && !tsd ? XMODE_TSC_NATIVE : 0) |
-	       (paging && v->cpl == 3 && stlb_soft(&v->shadow->soft) ? XMODE_SOFT : 0);
+	       (paging && v->cpl == 3 && stlb_soft(&v->shadow->soft) ? XMODE_SOFT : 0) |
+	       (paging && v->cpl < 3 && (v->cr4 & CR4_SMAP) ? XMODE_SMAP : 0);
 }
 
 /* Whether blocks may pass control to each other without the run loop
@@ -703,12 +730,18 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			continue;
 		}
 		if (v->uaccess.pending) {
-			v->uaccess.pending = false;
+			bool smap = v->uaccess.smap;
+			v->uaccess.pending = v->uaccess.smap = false;
 			if (xlate_mark(x, v->uaccess.eip, v->uaccess.kind)) {
 				tc_invalidate_page(v->tc, v->uaccess.page,
 						   v->uaccess.kind == XLATE_SITE_UACCESS ? INVAL_UACCESS : INVAL_KSOFT);
 				next = NULL;
 				resume = 0;
+			} else if (smap) {
+				emu_step(v);
+				next = NULL;
+				resume = 0;
+				continue;
 			}
 		}
 		if (v->shadow->soft.outgrown) {

@@ -222,10 +222,12 @@ struct vcpu {
 	 * such instructions and the CR3 each was seen under), or a page that
 	 * churns (shadow_churning): the run loop marks it (translate.h, with
 	 * `kind`) and retranslates its page, so that it uses the kernel views,
-	 * or ring 0's soft TLB, from then on. */
+	 * or ring 0's soft TLB, from then on.  `smap`: it touched the page with
+	 * EFLAGS.AC set under SMAP and was not run; when it was marked already
+	 * (an instruction the kernel views cannot serve) the emulator runs it. */
 	struct {
 		uint32_t eip, page;
-		bool pending;
+		bool pending, smap;
 		unsigned kind; /* XLATE_SITE_* */
 		uint32_t cand_eip[64], cand_cr3[64];
 	} uaccess;

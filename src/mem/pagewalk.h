@@ -34,6 +34,7 @@
 #define CR4_PSE 0x10u
 #define CR4_PAE 0x20u
 #define CR4_PGE 0x80u
+#define CR4_SMAP 0x200000u /* supervisor data accesses to user pages fault (vmem.c, run.c) */
 
 struct gmem;
 

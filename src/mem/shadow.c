@@ -303,7 +303,7 @@ void shadow_invlpg(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, u
 		unsigned access = PW_PROBE | s->nxe | (shadow_is_user(w) ? PF_U : 0);
 		if (here && !(w == SHADOW_KERNEL && churns) &&
 		    pw_walk(s->mem, cr0, cr3, cr4, lin << PAGE_SHIFT_4K, access, &r) && r.accessed &&
-		    gmem_is_ram(s->mem, r.phys, PAGE_SIZE_4K))
+		    gmem_is_ram(s->mem, r.phys, PAGE_SIZE_4K) && !(w == SHADOW_KERNEL && r.user && (cr4 & CR4_SMAP)))
 			shadow_map(s, w, lin, r.phys >> PAGE_SHIFT_4K, r.writable && r.dirty, r.global);
 		else
 			unmap_slot(s, sl);

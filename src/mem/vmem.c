@@ -10,10 +10,6 @@
 #include "shadow.h"
 #include "watch.h"
 
-uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write)
-{
-	return vmem_translate_as(v, lin, write, v->cpl == 3);
-}
 
 /* The monitor's walks (the emulator's accesses, exception delivery, the
  * fetches of code to translate) go through a small TLB of its own: a
@@ -50,11 +46,13 @@ static __attribute__((noinline)) void walk_fill(struct vcpu *v, struct vmem_tlb_
 /* Translates `lin` through the monitor's TLB, or raises the guest's #PF.
  * An instruction fetch (`fetch`) under CR4.SMEP (SDM vol. 3 4.6) from
  * supervisor mode faults on a user page, and one from a page with XD (PAE
- * with EFER.NXE) at any level; their #PF reports I/D.  A hit is a few
- * instructions inlined in each caller (an int and its iret make about
- * fifteen). */
+ * with EFER.NXE) at any level; their #PF reports I/D.  Under CR4.SMAP a
+ * supervisor data access to a user page faults unless it is an explicit
+ * one (not `implicit`: the processor's own descriptor, gate, TSS and
+ * frame accesses are) with EFLAGS.AC set.  A hit is a few instructions
+ * inlined in each caller (an int and its iret make about fifteen). */
 static inline __attribute__((always_inline)) uint32_t walk(struct vcpu *v, uint32_t lin, bool write, bool user,
-							   bool fetch, bool *global)
+							   bool fetch, bool implicit, bool *global)
 {
 	unsigned access = (write ? PF_W : 0) | (user ? PF_U : 0);
 	bool smep = fetch && (v->cr4 & CR4_SMEP);
@@ -70,14 +68,23 @@ static inline __attribute__((always_inline)) uint32_t walk(struct vcpu *v, uint3
 		page_fault(v, lin, PF_P | PF_ID);
 	if (fetch && (t->frame & VMEM_TLB_NX))
 		page_fault(v, lin, PF_P | PF_ID | access);
+	if (!user && !fetch && (t->frame & VMEM_TLB_USER) && (v->cr4 & CR4_SMAP) &&
+	    (implicit || !(v->hot->vsys & FL_AC)))
+		page_fault(v, lin, PF_P | access);
 	*global = t->frame & VMEM_TLB_GLOBAL;
 	return (t->frame & ~0xFFFu) | (lin & 0xFFF);
+}
+
+uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write)
+{
+	bool global;
+	return walk(v, lin, write, v->cpl == 3, false, false, &global);
 }
 
 uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user)
 {
 	bool global;
-	return walk(v, lin, write, user, false, &global);
+	return walk(v, lin, write, user, false, !user, &global);
 }
 
 bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global)
@@ -98,7 +105,7 @@ bool vmem_probe_fetch(struct vcpu *v, uint32_t lin, uint32_t *phys, bool *global
 
 uint32_t vmem_translate_fetch(struct vcpu *v, uint32_t lin, bool *global)
 {
-	return walk(v, lin, false, v->cpl == 3, true, global);
+	return walk(v, lin, false, v->cpl == 3, true, false, global);
 }
 
 /* The debugger's watchpoints see the emulator's accesses and the

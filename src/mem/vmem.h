@@ -27,7 +27,8 @@ void vmem_tlb_flush(struct vcpu *v);
 uint32_t vmem_translate(struct vcpu *v, uint32_t lin, bool write);
 /* The same for an explicitly supervisor (user = false) or user access:
  * stack switches and descriptor-table accesses are supervisor accesses
- * whatever the CPL. */
+ * whatever the CPL (implicit ones, which SMAP refuses on user pages
+ * whatever EFLAGS.AC says). */
 uint32_t vmem_translate_as(struct vcpu *v, uint32_t lin, bool write, bool user);
 /* An instruction fetch's translation; *global says whether the mapping
  * survives a CR3 load (a global page, or paging off). */

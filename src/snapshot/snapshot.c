@@ -398,7 +398,7 @@ static bool load_cpu(struct snap *s, struct vcpu *v)
 	if (!snap_get(s, &c, sizeof c))
 		return false;
 	/* What fxrstor and the run loop would fault or stop on. */
-	if (c.cpl > 3 || !(c.cr0 & CR0_PE) || (c.cr4 & ~(0xFFFu | CR4_SMEP)) || (c.efer & ~EFER_NXE) ||
+	if (c.cpl > 3 || !(c.cr0 & CR0_PE) || (c.cr4 & ~(0xFFFu | CR4_SMEP | CR4_SMAP)) || (c.efer & ~EFER_NXE) ||
 	    (c.fx.mxcsr & 0xFFFF0000u))
 		return fail(s, "damaged: the CPU's state is out of range");
 	memcpy(v->hot->gpr, c.gpr, sizeof c.gpr);

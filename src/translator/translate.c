@@ -27,6 +27,7 @@ struct builder {
 	uint32_t page;      /* guest linear page of the entry */
 	bool paging;
 	bool soft;          /* ring 3 under paging: guest memory through the soft TLB */
+	bool smap;          /* XMODE_SMAP */
 	bool kernel_soft;   /* emitting an XC_KSOFT_MEM: ring 0's soft-TLB tables */
 	uint32_t insn_at;   /* code offset of the instruction being emitted */
 	struct pending_exit exits[2 * XLATE_MAX_INSNS + 4];
@@ -258,6 +259,9 @@ enum xclass xlate_classify(const ZydisDecodedInstruction *d, const ZydisDecodedO
 		return XC_CLI;
 	case ZYDIS_MNEMONIC_STI:
 		return XC_STI;
+	case ZYDIS_MNEMONIC_STAC:
+	case ZYDIS_MNEMONIC_CLAC:
+		return XC_SET_AC;
 	case ZYDIS_MNEMONIC_MOV:
 		if (ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[1].reg.value == ZYDIS_REGISTER_CR2)
 			return XC_MOV_FROM_CR2;
@@ -902,6 +906,24 @@ static void emit_disp32(struct builder *b, const uint8_t *op, unsigned n, uint32
 	emit_u32(&b->e, disp);
 }
 
+/* Under SMAP, a marked instruction (the kernel's access to user memory,
+ * which the kernel view maps) runs only with EFLAGS.AC set; with AC clear
+ * the emulator does it, whose check raises the #PF.  RCX is borrowed for
+ * jrcxz, which leaves the flags alone; nothing in between can fault. */
+static void emit_smap_check(struct builder *b, const struct insn *in)
+{
+	if (!b->smap)
+		return;
+	emit_disp32(b, (const uint8_t[]){0x49, 0x89, 0x8F}, 3, VC_RCX_SAVE);         /* mov %rcx, save */
+	emit_bytes(&b->e, (const uint8_t[]){0x41, 0x0F, 0xB6, 0x4F, VC_VSYS + 2}, 5); /* movzbl AC's byte, %ecx */
+	emit_bytes(&b->e, (const uint8_t[]){0xE3, 0x09}, 2);                          /* jrcxz deny */
+	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);          /* mov save, %rcx */
+	emit_bytes(&b->e, (const uint8_t[]){0xEB, 0x0C}, 2);                          /* jmp on */
+	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE);          /* deny: mov save, %rcx */
+	uint32_t at = emit_jmp(&b->e, 0);                                              /* 5 bytes */
+	add_exit(b, at, in->eip, TCX_EMULATE, false);
+}
+
 /* A ring-0 load of ES or DS (mov from a register, pop): when the selector
  * is the one loaded last and the descriptor's 8 bytes in the GDT are those
  * it was loaded from (segment.h), the load would change nothing, and it is
@@ -1140,6 +1162,14 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		}
 		break;
 	}
+	case XC_SET_AC: {
+		/* VC_VSYS holds only IOPL (bits 12-13) and AC (bit 18): its third
+		 * byte is AC alone, so a byte store sets or clears it without
+		 * touching the flags. */
+		const uint8_t set_ac[] = {0x41, 0xC6, 0x47, VC_VSYS + 2, in->d.mnemonic == ZYDIS_MNEMONIC_STAC ? 0x04 : 0x00};
+		emit_bytes(&b->e, set_ac, sizeof set_ac);
+		break;
+	}
 	case XC_MOV_FROM_SREG:
 		ok = emit_mov_from_sreg(b, in);
 		break;
@@ -1199,9 +1229,11 @@ static bool emit_insn(struct builder *b, struct insn *in)
 		emit_window_string(b, in, VC_UWIN_BASE);
 		break;
 	case XC_KWIN_STRING:
+		emit_smap_check(b, in);
 		emit_window_string(b, in, VC_KWIN_BASE);
 		break;
 	case XC_KWIN_MEM:
+		emit_smap_check(b, in);
 		ok = emit_kwin_mem(b, in, mem_operand(&in->d, in->ops));
 		break;
 	case XC_KSOFT_MEM: {
@@ -1317,6 +1349,7 @@ static bool flags_dead_at_entry(const struct insn *ins, unsigned n)
 		switch (in->cls) {
 		case XC_CLI:
 		case XC_STI:
+		case XC_SET_AC:
 		case XC_MOV_FROM_SREG:
 		case XC_PORT:
 			continue; /* at CPL 0, where they are translated so, they cannot fault */
@@ -1380,6 +1413,7 @@ static enum xclass user_class(const struct insn *in)
 	case XC_CLI:
 	case XC_STI:
 	case XC_POPF:
+	case XC_SET_AC:      /* #UD */
 	case XC_SREG_RELOAD: /* the skip holds at CPL 0 only */
 		return XC_EMULATE;
 	case XC_PLAIN:
@@ -1493,8 +1527,8 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			else if (marks & XLATE_SITE_KSOFT)
 				in->cls = ksoft_class(in);
 		}
-		if (in->cls == XC_MOV_FROM_CR2 && (mode & XMODE_CPL_MASK) != 0)
-			in->cls = XC_EMULATE; /* #GP outside ring 0 */
+		if ((in->cls == XC_MOV_FROM_CR2 || in->cls == XC_SET_AC) && (mode & XMODE_CPL_MASK) != 0)
+			in->cls = XC_EMULATE; /* #GP, #UD outside ring 0 */
 		if ((in->d.mnemonic == ZYDIS_MNEMONIC_IN || in->d.mnemonic == ZYDIS_MNEMONIC_OUT) &&
 		    (mode & XMODE_CPL_MASK) == 0)
 			in->cls = XC_PORT;
@@ -1508,7 +1542,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 			    in->cls != XC_RDTSCP &&
 			    in->cls != XC_PUSHF && in->cls != XC_POPF && in->cls != XC_LEAVE &&
 			    in->cls != XC_PUSHA && in->cls != XC_POPA &&
-			    in->cls != XC_CLI && in->cls != XC_MOV_FROM_SREG &&
+			    in->cls != XC_CLI && in->cls != XC_SET_AC && in->cls != XC_MOV_FROM_SREG &&
 			    in->cls != XC_PUSH_SREG && in->cls != XC_STI;
 		eip += in->d.length;
 		phys += in->d.length;
@@ -1535,6 +1569,7 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	b->page = eip >> PAGE_SHIFT_4K;
 	b->paging = mode & XMODE_PAGING;
 	b->soft = mode & XMODE_SOFT;
+	b->smap = mode & XMODE_SMAP;
 
 	uint32_t counter = tc_counter_alloc(tc);
 	if (counter != TC_NO_COUNTER)

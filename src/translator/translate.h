@@ -51,6 +51,9 @@
 /* Ring 3 of a young address space under paging: guest memory through the
  * soft TLB (stlb.h). */
 #define XMODE_SOFT TC_MODE_SOFT
+/* Rings 0-2 under paging with CR4.SMAP: instructions marked as the
+ * kernel's accesses to user memory check EFLAGS.AC first. */
+#define XMODE_SMAP 0x20u
 
 enum xclass {
 	XC_PLAIN,
@@ -70,6 +73,7 @@ enum xclass {
 	XC_RET,
 	XC_CLI,
 	XC_STI,
+	XC_SET_AC,      /* stac, clac at CPL 0: AC in VC_VSYS */
 	XC_MOV_FROM_SREG,
 	XC_PUSH_SREG,
 	XC_USER_STRING, /* movs/stos/cmps/scas at CPL 3: ESI and EDI moved into the user view */

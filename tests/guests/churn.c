@@ -85,13 +85,6 @@ static __attribute__((noinline)) void inc32(u32 a)
 	__asm__ volatile("incl (%0)" : : "r"(a) : "memory", "cc");
 }
 
-static u32 cr2(void)
-{
-	u32 v;
-	__asm__ volatile("movl %%cr2, %0" : "=r"(v));
-	return v;
-}
-
 static void set_wp(int on)
 {
 	if (on)
@@ -179,7 +172,7 @@ void test_main(u32 magic, u32 mbi)
 		bad += last_trap.count != want_count;
 		if (i >= 4)
 			bad += last_trap.vector != 14 || last_trap.error != (P | W) || last_trap.eip != at ||
-			       cr2() != CHURN + 64;
+			       read_cr2() != CHURN + 64;
 	}
 	is_u32(bad, 0, "a store to the page made read-only faults with #PF(P|W) and CR2 under WP = 1");
 	is_u32(rd32((u32)&frames[4][64]), 0xC0DE0003u, "and the frame holds the last allowed store");
@@ -199,12 +192,12 @@ void test_main(u32 magic, u32 mbi)
 		bad += last_trap.count != (i < 4 ? 0 : 1);
 		if (i >= 4)
 			bad += last_trap.vector != 14 || last_trap.error != 0 || last_trap.eip != at ||
-			       cr2() != CHURN + 100;
+			       read_cr2() != CHURN + 100;
 	}
 	is_u32(bad, 0, "a read of the page once absent faults with #PF(0) and CR2");
 	remap(0);
 	EXPECT_TRAP(at, "movl %%eax, (%%ecx)", "a"(0), "c"(CHURN + 200));
-	ok(last_trap.count == 1 && last_trap.error == W && cr2() == CHURN + 200,
+	ok(last_trap.count == 1 && last_trap.error == W && read_cr2() == CHURN + 200,
 	   "and a store to it with #PF(W)");
 
 	/* A frame holding code, written through the churning page. */

@@ -42,13 +42,6 @@ static u32 call_at(u32 lin)
 	return v;
 }
 
-static u32 cr2(void)
-{
-	u32 v;
-	__asm__ volatile("movl %%cr2, %0" : "=r"(v));
-	return v;
-}
-
 static u64 rdmsr(u32 msr)
 {
 	u32 lo, hi;
@@ -68,14 +61,14 @@ static void invlpg(u32 lin)
 
 static void show_fault(const char *what)
 {
-	printf_serial("%s: vector %u error %x cr2 %x eip %x\n", what, last_trap.vector, last_trap.error, cr2(),
+	printf_serial("%s: vector %u error %x cr2 %x eip %x\n", what, last_trap.vector, last_trap.error, read_cr2(),
 		      last_trap.eip);
 }
 
 /* A fetch fault at `lin` with error code `err`, reported at `eip`. */
 static int fetch_fault(u32 lin, u32 err, u32 eip)
 {
-	return last_trap.vector == 14 && last_trap.error == err && cr2() == lin && last_trap.eip == eip;
+	return last_trap.vector == 14 && last_trap.error == err && read_cr2() == lin && last_trap.eip == eip;
 }
 
 static void user_main(void)

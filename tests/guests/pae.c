@@ -23,13 +23,6 @@ static volatile u32 frame_b[1024] __attribute__((aligned(4096)));
 #define TEST_BASE 0x40000000u /* pt's pages */
 #define BIG_BASE 0x40200000u  /* pd_test[1]: a 2 MiB page onto physical 0x600000 */
 
-static u32 read_cr2(void)
-{
-	u32 v;
-	__asm__ volatile("movl %%cr2, %0" : "=r"(v));
-	return v;
-}
-
 static void show(const char *name, u64 e)
 {
 	printf_serial("%s %x:%x\n", name, (u32)(e >> 32), (u32)e);

@@ -22,15 +22,7 @@ static u32 call_user_code(void)
 
 static void smep(int on)
 {
-	__asm__ volatile("movl %%cr4, %%eax; andl $~0x100000, %%eax; orl %0, %%eax; movl %%eax, %%cr4"
-			 : : "r"(on ? 0x100000u : 0) : "eax", "memory");
-}
-
-static u32 cr2(void)
-{
-	u32 v;
-	__asm__ volatile("movl %%cr2, %0" : "=r"(v));
-	return v;
+	cr4_set_bits(0x100000u, on ? 0x100000u : 0);
 }
 
 void test_main(u32 magic, u32 mbi)
@@ -57,7 +49,7 @@ void test_main(u32 magic, u32 mbi)
 	is_u32(call_user_code(), 42, "without SMEP ring 0 runs a user page");
 	smep(1);
 	EXPECT_TRAP(at, "jmp *%%eax", "a"(USER_CODE));
-	u32 fault_cr2 = cr2();
+	u32 fault_cr2 = read_cr2();
 	printf_serial("SMEP fetch: vector %u error %x cr2 %x eip %x\n", last_trap.vector, last_trap.error, fault_cr2,
 		      last_trap.eip);
 	ok(last_trap.vector == 14 && last_trap.error == 0x11 && fault_cr2 == USER_CODE && last_trap.eip == USER_CODE,

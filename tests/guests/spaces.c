@@ -89,13 +89,6 @@ __attribute__((noinline)) static void kcopy_regs(u32 dst, u32 src, u32 n, u32 ou
 	out[2] = dst;
 }
 
-static u32 cr2(void)
-{
-	u32 v;
-	__asm__ volatile("movl %%cr2, %0" : "=r"(v));
-	return v;
-}
-
 void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
@@ -194,7 +187,7 @@ void test_main(u32 magic, u32 mbi)
 	*pte(0, UPAGE) &= ~W;
 	reload_cr3();
 	kstore(UPAGE + 20, 0x5252);
-	ok(last_trap.vector == 14 && last_trap.error == (P | W) && last_trap.eip == store_at && cr2() == UPAGE + 20 &&
+	ok(last_trap.vector == 14 && last_trap.error == (P | W) && last_trap.eip == store_at && read_cr2() == UPAGE + 20 &&
 	   *(u32 *)&frames[0][20] == 0x5151,
 	   "the same store after the page turned read-only (CR3 reload): #PF(P|W) with WP = 1");
 	load_cr3(2);
@@ -206,7 +199,7 @@ void test_main(u32 magic, u32 mbi)
 	reload_cr3();
 	load_cr3(1);
 	kstore(UPAGE + 0x1000, 1);
-	ok(last_trap.vector == 14 && last_trap.error == W && cr2() == UPAGE + 0x1000,
+	ok(last_trap.vector == 14 && last_trap.error == W && read_cr2() == UPAGE + 0x1000,
 	   "a store to a page space 1 does not map: #PF(W)");
 	trap_reset();
 	is_u32(kread(UPAGE + 8), 0x2008, "space 1 reads on");
@@ -220,7 +213,7 @@ void test_main(u32 magic, u32 mbi)
 	   "rep movsb runs on into space 0's second page");
 	load_cr3(1);
 	kcopy_regs((u32)kbuf, UPAGE + 0xFF8, 16, regs);
-	ok(last_trap.vector == 14 && last_trap.error == 0 && cr2() == UPAGE + 0x1000,
+	ok(last_trap.vector == 14 && last_trap.error == 0 && read_cr2() == UPAGE + 0x1000,
 	   "in space 1 it stops at the unmapped page with #PF(0)");
 	ok(regs[0] == 8 && regs[1] == UPAGE + 0x1000 && regs[2] == (u32)kbuf + 8,
 	   "with ECX, ESI and EDI where the copy stopped");

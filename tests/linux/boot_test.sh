@@ -3,8 +3,10 @@
 # checks (tests/linux/init).  Fetches the kernel and busybox with apt-get
 # download on first use (scripts/fetch-linux).  Asserts that the kernel boots
 # to /init, that its shell mounts proc, sysfs and tmpfs, runs 100 fork+exec,
-# a pipe and a file round trip, that the PAE flavour runs with NX on, reads two ATA disks (-drive index=0, -hdb)
-# and writes one, whose image file must hold the write after the run, and
+# a pipe and a file round trip, that the kernel runs with SMAP (every
+# access to user memory between stac and clac) and the PAE flavour with
+# NX, reads two ATA disks (-drive index=0, -hdb) and writes one, whose
+# image file must hold the write after the run, and
 # that the run ends cleanly (status 0, "the guest powered off") when the
 # kernel powers off through ACPI (\_S5 in PM1a_CNT).  From --stats: the
 # devices' host timer was set a bounded number of times (a deadline that
@@ -32,7 +34,7 @@ grep -E '^init:|^/init:' "$out"
 cat "$err"
 fails=0
 for want in "init: started" "init: uname -m is i686" \
-	"init: /proc/cpuinfo names the bt86 virtual CPU" "init: sysfs and tmpfs are mounted" "init: 100 fork+exec of /bin/true" \
+	"init: /proc/cpuinfo names the bt86 virtual CPU" "init: /proc/cpuinfo lists smap" "init: sysfs and tmpfs are mounted" "init: 100 fork+exec of /bin/true" \
 	"init: pipe says HELLO THROUGH A PIPE" "init: a file written and read back" \
 	"init: the ATA master has 2048 sectors; sector 0 says 'bt86 test disk 0'" \
 	"init: the ATA slave has 2048 sectors; sector 0 says 'bt86 test disk 1'" \

@@ -89,6 +89,20 @@ void pic_pit_100hz(u8 master_mask);
 u32 read32(u32 addr);
 void write32(u32 addr, u32 v);
 
+static inline u32 read_cr2(void)
+{
+	u32 v;
+	__asm__ volatile("movl %%cr2, %0" : "=r"(v));
+	return v;
+}
+
+/* CR4 with the bits of `mask` replaced by those of `bits`. */
+static inline void cr4_set_bits(u32 mask, u32 bits)
+{
+	__asm__ volatile("movl %%cr4, %%eax; andl %0, %%eax; orl %1, %%eax; movl %%eax, %%cr4"
+			 : : "r"(~mask), "r"(bits) : "eax", "memory");
+}
+
 static inline u32 read_eflags(void)
 {
 	u32 f;
