@@ -94,6 +94,37 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 	}
 }
 
+bool cpu_fpu_insn(const ZydisDecodedInstruction *d)
+{
+	switch (d->mnemonic) {
+	case ZYDIS_MNEMONIC_SFENCE:
+	case ZYDIS_MNEMONIC_LFENCE:
+	case ZYDIS_MNEMONIC_MFENCE:
+	case ZYDIS_MNEMONIC_MOVNTI:
+	case ZYDIS_MNEMONIC_POPCNT:
+	case ZYDIS_MNEMONIC_CRC32:
+		return false; /* SSE-era instructions on integer state */
+	default:
+		break;
+	}
+	if (d->meta.category == ZYDIS_CATEGORY_PREFETCH)
+		return false;
+	switch (d->meta.isa_ext) {
+	case ZYDIS_ISA_EXT_X87:
+	case ZYDIS_ISA_EXT_MMX:
+	case ZYDIS_ISA_EXT_SSE:
+	case ZYDIS_ISA_EXT_SSE2:
+	case ZYDIS_ISA_EXT_SSE3:
+	case ZYDIS_ISA_EXT_SSSE3:
+	case ZYDIS_ISA_EXT_SSE4:
+	case ZYDIS_ISA_EXT_AES:
+	case ZYDIS_ISA_EXT_PCLMULQDQ:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool cpu_bitscan_without_rep(const ZydisDecodedInstruction *d, const uint8_t *bytes, uint8_t *out)
 {
 	unsigned n = d->raw.prefix_count, f3 = 0, k = 0;

@@ -1029,6 +1029,31 @@ static void switch_space(struct vcpu *v)
 	tc_jtab_switch(v->tc, still_fetches, v);
 }
 
+void emu_cr0_fpu_follow(struct vcpu *v, uint32_t old)
+{
+	if ((old ^ v->cr0) & (CR0_TS | CR0_EM | CR0_MP))
+		tc_jtab_clear(v->tc);
+}
+
+/* An x87, MMX or SSE instruction with CR0.TS or CR0.EM set (translated
+ * code sends every such one here: XMODE_FPU_TRAP): #NM, #UD for MMX and
+ * SSE under EM (fxsave and fxrstor #NM), and wait only with TS and MP. */
+static bool fpu_unavailable(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	if (!(v->cr0 & (CR0_TS | CR0_EM)) || !cpu_fpu_insn(e->d))
+		return false;
+	if (e->d->mnemonic == ZYDIS_MNEMONIC_FWAIT) {
+		if ((v->cr0 & (CR0_TS | CR0_MP)) == (CR0_TS | CR0_MP))
+			vcpu_raise(v, EXC_NM, false, 0);
+		return true; /* nothing pending to report: done */
+	}
+	bool x87_state = e->d->meta.isa_ext == ZYDIS_ISA_EXT_X87 || e->d->meta.isa_set == ZYDIS_ISA_SET_FXSAVE;
+	if ((v->cr0 & CR0_EM) && !x87_state)
+		vcpu_raise(v, EXC_UD, false, 0);
+	vcpu_raise(v, EXC_NM, false, 0);
+}
+
 void emu_load_cr3(struct vcpu *v, uint32_t val)
 {
 	v->cr3 = val;
@@ -1081,6 +1106,9 @@ static void mov_cr(struct emu *e)
 		tc_jtab_clear(v->tc);
 	} else if (n == 0 && ((old ^ val) & CR0_WP) && (val & CR0_PG)) {
 		shadow_flush(v->shadow, false, SHFLUSH_MODE);
+		emu_cr0_fpu_follow(v, old);
+	} else if (n == 0) {
+		emu_cr0_fpu_follow(v, old);
 	} else if (n == 3 && (v->cr0 & CR0_PG)) {
 		switch_space(v);
 	} else if (n == 4 && ((old ^ val) & (CR4_PSE | CR4_PAE | CR4_PGE | CR4_SMEP | CR4_SMAP)) && (v->cr0 & CR0_PG)) {
@@ -1323,6 +1351,10 @@ void emu_step(struct vcpu *v)
 		v->stats->emulated_by[e->d->mnemonic]++;
 	if (e->d->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
 		vcpu_raise(v, EXC_UD, false, 0); /* no AVX, no 3DNow! in the model */
+	if (fpu_unavailable(e)) {
+		v->hot->eip = e->next;
+		return;
+	}
 
 	switch (e->d->mnemonic) {
 	case ZYDIS_MNEMONIC_STAC:
@@ -1486,14 +1518,18 @@ void emu_step(struct vcpu *v)
 		break;
 	case ZYDIS_MNEMONIC_LMSW: {
 		require_cpl0(e);
-		uint32_t src = op_read(e, 0) & 0xF;
+		uint32_t src = op_read(e, 0) & 0xF, old = v->cr0;
 		v->cr0 = (v->cr0 & ~0xEu) | src | (v->cr0 & CR0_PE);
+		emu_cr0_fpu_follow(v, old);
 		break;
 	}
-	case ZYDIS_MNEMONIC_CLTS:
+	case ZYDIS_MNEMONIC_CLTS: {
 		require_cpl0(e);
+		uint32_t old = v->cr0;
 		v->cr0 &= ~CR0_TS;
+		emu_cr0_fpu_follow(v, old);
 		break;
+	}
 	case ZYDIS_MNEMONIC_INVLPG:
 		require_cpl0(e);
 		emu_invlpg(v, v->seg[seg_of(&e->ops[0])].base + ea(e, &e->ops[0]));

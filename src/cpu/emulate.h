@@ -37,6 +37,13 @@ bool emu_in_bounce(const struct vcpu *v, uint64_t rip);
 
 /* The virtual CPU model (cpu_model.c). */
 void cpu_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+/* Whether `d` uses the x87, MMX or SSE state, so that CR0.TS (and CR0.EM)
+ * make it fault: #NM, or #UD for MMX and SSE under EM (SDM vol. 3 2.5;
+ * fences, prefetches, movnti, popcnt and crc32 are exempt). */
+bool cpu_fpu_insn(const ZydisDecodedInstruction *d);
+/* CR0 changed from `old`: when TS, EM or MP did, the lookup table goes
+ * (blocks of the other XMODE_FPU_TRAP form are not to be reached). */
+void emu_cr0_fpu_follow(struct vcpu *v, uint32_t old);
 /* The model has neither BMI1 nor LZCNT, so F3 0F BC/BD (which Zydis decodes
  * as TZCNT/LZCNT) are BSF/BSR with an ignored prefix, as on the processors
  * it models and under QEMU.  For those, writes the same-length bytes with

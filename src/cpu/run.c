@@ -546,7 +546,8 @@ static uint32_t current_mode(const struct vcpu *v)
 	bool paging = v->cr0 & CR0_PG;
 	return v->cpl | (paging ? XMODE_PAGING : 0) | (v->tsc_virtual == 0 && !tsd ? XMODE_TSC_NATIVE : 0) |
 	       (paging && v->cpl == 3 && stlb_soft(&v->shadow->soft) ? XMODE_SOFT : 0) |
-	       (paging && v->cpl < 3 && (v->cr4 & CR4_SMAP) ? XMODE_SMAP : 0);
+	       (paging && v->cpl < 3 && (v->cr4 & CR4_SMAP) ? XMODE_SMAP : 0) |
+	       (v->cr0 & (CR0_TS | CR0_EM) ? XMODE_FPU_TRAP : 0);
 }
 
 /* Whether blocks may pass control to each other without the run loop

@@ -104,7 +104,9 @@ void task_switch(struct vcpu *v, uint16_t sel, enum task_cause cause, uint32_t e
 	tss.type |= 2;
 	tss.sel = sel;
 	v->tr = tss;
+	uint32_t old_cr0 = v->cr0;
 	v->cr0 |= CR0_TS;
+	emu_cr0_fpu_follow(v, old_cr0);
 	if (v->cr0 & CR0_PG)
 		emu_load_cr3(v, n[TSS_CR3]);
 	vcpu_set_eflags(v, n[TSS_EFLAGS]);

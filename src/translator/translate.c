@@ -1535,6 +1535,8 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		if (in->d.mnemonic == ZYDIS_MNEMONIC_INVLPG && (mode & XMODE_CPL_MASK) == 0)
 			in->cls = XC_INVLPG;
 		in->cls = tsc_class(in, mode);
+		if ((mode & XMODE_FPU_TRAP) && cpu_fpu_insn(&in->d))
+			in->cls = XC_EMULATE;
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&

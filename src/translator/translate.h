@@ -54,6 +54,9 @@
 /* Rings 0-2 under paging with CR4.SMAP: instructions marked as the
  * kernel's accesses to user memory check EFLAGS.AC first. */
 #define XMODE_SMAP 0x20u
+/* CR0.TS or CR0.EM: x87, MMX and SSE instructions go to the emulator,
+ * which raises #NM (or #UD). */
+#define XMODE_FPU_TRAP 0x40u
 
 enum xclass {
 	XC_PLAIN,
