@@ -21,8 +21,10 @@
 
 /* A rep string instruction runs at most this many iterations per step, then
  * leaves EIP on itself: like hardware, it can be interrupted between
- * iterations, and a huge count cannot hold the monitor. */
-#define REP_CHUNK 65536u
+ * iterations, and a huge count cannot hold the monitor.  With TF set it
+ * runs one, so that each iteration takes its single-step trap (SDM vol. 3
+ * 17.3.1.4). */
+#define REP_CHUNK(v) ((v)->tf ? 1u : 65536u)
 
 /* The instruction being emulated: its decoding, in the decode cache (or
  * its scratch entry), and the bytes it runs as. */
@@ -166,12 +168,7 @@ static void load_eflags(struct emu *e, uint32_t fl, unsigned size)
 		mask |= FL_IF;
 	if (size == 2)
 		mask &= 0xFFFF;
-	uint32_t nf = (old & ~mask) | (fl & mask);
-	if (nf & FL_TF) {
-		unsupported(e, "single-step (EFLAGS.TF)");
-		return;
-	}
-	vcpu_set_eflags(v, nf);
+	vcpu_set_eflags(v, (old & ~mask) | (fl & mask));
 }
 
 static uint16_t port_of(struct emu *e, unsigned i)
@@ -256,12 +253,12 @@ static void string_io(struct emu *e, bool in)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !in)
 			src = seg_of(&e->ops[i]);
 	for (unsigned n = 0; !rep || v->hot->gpr[R_ECX] != 0; n++) {
-		if (n >= REP_CHUNK) {
+		if (n >= REP_CHUNK(v)) {
 			e->next = v->hot->eip;
 			return;
 		}
 		if (rep && v->hot->gpr[R_ECX] > 1) {
-			uint32_t max = v->hot->gpr[R_ECX] < REP_CHUNK - n ? v->hot->gpr[R_ECX] : REP_CHUNK - n;
+			uint32_t max = v->hot->gpr[R_ECX] < REP_CHUNK(v) - n ? v->hot->gpr[R_ECX] : REP_CHUNK(v) - n;
 			unsigned moved = string_io_run(e, in, in ? S_ES : src, port, size, max);
 			if (moved) {
 				n += moved - 1;
@@ -558,7 +555,7 @@ static void string_compare(struct emu *e)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
 			src = seg_of(&e->ops[i]);
 	for (unsigned k = 0; !(repe || repne) || v->hot->gpr[R_ECX] != 0; k++) {
-		if (k == REP_CHUNK) {
+		if (k == REP_CHUNK(v)) {
 			e->next = v->hot->eip;
 			return;
 		}
@@ -630,7 +627,7 @@ static bool data_move(struct emu *e)
 			if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
 				src = seg_of(&e->ops[i]);
 		for (unsigned k = 0; !rep || v->hot->gpr[R_ECX] != 0; k++) {
-			if (k == REP_CHUNK) {
+			if (k == REP_CHUNK(v)) {
 				e->next = v->hot->eip;
 				return true;
 			}

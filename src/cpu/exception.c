@@ -162,6 +162,7 @@ void vcpu_deliver(struct vcpu *v, unsigned vec_in, bool has_err_in, uint32_t err
 	volatile uint32_t err = err_in, next_eip = next_eip_in;
 	jmp_buf env;
 
+	v->step_due = false; /* this event, not a single-step trap, ends the instruction */
 	for (;;) {
 		trace_interrupt(v, vec, has_err ? err : 0, soft);
 		delivery_env = &env;

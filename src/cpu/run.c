@@ -547,7 +547,7 @@ static uint32_t current_mode(const struct vcpu *v)
 	return v->cpl | (paging ? XMODE_PAGING : 0) | (v->tsc_virtual == 0 && !tsd ? XMODE_TSC_NATIVE : 0) |
 	       (paging && v->cpl == 3 && stlb_soft(&v->shadow->soft) ? XMODE_SOFT : 0) |
 	       (paging && v->cpl < 3 && (v->cr4 & CR4_SMAP) ? XMODE_SMAP : 0) |
-	       (v->cr0 & (CR0_TS | CR0_EM) ? XMODE_FPU_TRAP : 0);
+	       (v->cr0 & (CR0_TS | CR0_EM) ? XMODE_FPU_TRAP : 0) | (v->tf ? XMODE_STEP : 0);
 }
 
 /* Whether blocks may pass control to each other without the run loop
@@ -583,7 +583,7 @@ static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 
 	if (!b)
 		b = xlate_block(x, eip, phys, mode, phys2);
-	if (b && chaining(v))
+	if (b && chaining(v) && !(mode & XMODE_STEP))
 		tc_jtab_set(v->tc, eip, b, global);
 	return b;
 }
@@ -744,6 +744,26 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 				resume = 0;
 				continue;
 			}
+			if (smap)
+				v->step_due = false; /* it runs again */
+		}
+		if (v->step_due) {
+			/* The instruction run with TF set ended: the single-step
+			 * trap, before any interrupt (SDM vol. 3 6.9). */
+			v->dr[6] = (v->dr[6] & ~0xFu) | DR6_BS;
+			vcpu_deliver(v, EXC_DB, false, 0, false, h->eip);
+			next = NULL;
+			resume = 0;
+			continue;
+		}
+		if (v->tf != v->tf_seen) {
+			/* TF set: blocks of the other form must not be reached
+			 * inline (step blocks never enter the table). */
+			if (v->tf)
+				tc_jtab_clear(v->tc);
+			v->tf_seen = v->tf;
+			next = NULL;
+			resume = 0;
 		}
 		if (v->shadow->soft.outgrown) {
 			/* The space's working set outgrew the host mappings: its
@@ -813,6 +833,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		}
 		seg_sync_reloads(v);
 		st->lookup_inline_hits = h->lookup_hits;
+		v->step_due = b->mode & XMODE_STEP; /* unless the exit says otherwise */
 
 		uint32_t arg = h->exit_arg;
 		if (arg == EXIT_ARG_LOOKUP_MISS) {
@@ -823,6 +844,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		}
 		if (arg == EXIT_ARG_SOFT_MISS) {
 			st->exits[EXIT_SOFT_MISS]++;
+			v->step_due = false; /* the instruction runs again */
 			uint32_t at = h->soft_at & 0x7FFFFFFFu;
 			bool boundary;
 			struct tc_block *src = tc_block_at(v->tc, at);
@@ -855,7 +877,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			uint64_t gen = v->tc->generation;
 			struct tc_block *t = block_for(v, x, h->eip);
 			if (t && gen == v->tc->generation && ex->patch && !ex->linked && src->valid &&
-			    t->mode == src->mode && t->phys2 == TC_PHYS2_ANY && chaining(v))
+			    t->mode == src->mode && t->phys2 == TC_PHYS2_ANY && chaining(v) && !(src->mode & XMODE_STEP))
 				tc_chain(v->tc, ex, t);
 			next = t;
 			break;
@@ -866,6 +888,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			break;
 		case TCX_ATTN:
 			st->exits[EXIT_ATTENTION]++;
+			v->step_due = false; /* left before its instruction */
 			break;
 		case TCX_STI:
 			st->exits[EXIT_STI]++;

@@ -192,6 +192,13 @@ struct vcpu {
 	uint64_t gs_base;       /* the host GS base last set (run.c's user_view_on) */
 	/* A store into translated code is being single-stepped to completion. */
 	bool smc_step;
+	/* The guest's TF (FL_TF or 0), out of hot->eflags, which every exit
+	 * overwrites with the host's flags; while it is set each block is one
+	 * instruction (XMODE_STEP) and `step_due` asks the run loop for the
+	 * #DB trap after it (vcpu_deliver cancels it: an exception, an int n
+	 * or an interrupt replaced the instruction's end). */
+	uint32_t tf, tf_seen; /* tf_seen: the run loop's last look */
+	bool step_due;
 	/* The GDB stub (gdbstub.h), NULL without -s or -gdb, and the run
 	 * loop's state for it. */
 	struct gdb *gdb;
@@ -256,6 +263,7 @@ void vcpu_stop(struct vcpu *v, int status, const char *fmt, ...)
 
 /* The bits of DR6 and DR7 that always read as 1 (their reset values). */
 #define DR6_FIXED_1 0xFFFF0FF0u
+#define DR6_BS 0x4000u /* single step */
 #define DR7_FIXED_1 0x400u
 
 /* Exception vectors. */
@@ -267,13 +275,14 @@ enum {
 
 static inline uint32_t vcpu_eflags(const struct vcpu *v)
 {
-	return (v->hot->eflags & (FL_HOST_HELD | FL_TF)) | v->hot->vif | v->hot->vsys | 0x2u;
+	return (v->hot->eflags & FL_HOST_HELD) | v->tf | v->hot->vif | v->hot->vsys | 0x2u;
 }
 
 /* Sets every EFLAGS bit the guest can change; host-held bits go to hot->eflags. */
 static inline void vcpu_set_eflags(struct vcpu *v, uint32_t fl)
 {
-	v->hot->eflags = fl & (FL_HOST_HELD | FL_TF);
+	v->hot->eflags = fl & FL_HOST_HELD;
+	v->tf = fl & FL_TF;
 	v->hot->vif = fl & FL_IF;
 	v->hot->vsys = fl & FL_VSYS;
 }

@@ -1485,7 +1485,7 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 	unsigned n = 0;
 
 	*blk_phys2 = TC_PHYS2_ANY;
-	while (n < XLATE_MAX_INSNS) {
+	while (n < ((mode & XMODE_STEP) ? 1u : XLATE_MAX_INSNS)) {
 		struct insn *in = &ins[n];
 		uint32_t avail = x->mem->size - phys;
 		if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
@@ -1537,6 +1537,11 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		in->cls = tsc_class(in, mode);
 		if ((mode & XMODE_FPU_TRAP) && cpu_fpu_insn(&in->d))
 			in->cls = XC_EMULATE;
+		if ((mode & XMODE_STEP) && (in->cls == XC_PUSHF || in->cls == XC_POPF ||
+					    (is_string(in->d.mnemonic) &&
+					     (in->d.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+								   ZYDIS_ATTRIB_HAS_REPNE)))))
+			in->cls = XC_EMULATE; /* TF: the guest's flags image, a trap per iteration */
 		n++;
 		bool ends = in->cls != XC_PLAIN && in->cls != XC_PUSH && in->cls != XC_POP &&
 			    in->cls != XC_USER_STRING && in->cls != XC_SREG_RELOAD &&

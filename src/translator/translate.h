@@ -57,6 +57,10 @@
 /* CR0.TS or CR0.EM: x87, MMX and SSE instructions go to the emulator,
  * which raises #NM (or #UD). */
 #define XMODE_FPU_TRAP 0x40u
+/* EFLAGS.TF: one instruction a block, which never chains, so that the run
+ * loop raises the single-step trap after each; pushf and popf go to the
+ * emulator, which sees the guest's TF. */
+#define XMODE_STEP 0x80u
 
 enum xclass {
 	XC_PLAIN,

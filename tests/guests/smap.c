@@ -116,8 +116,8 @@ void test_main(u32 magic, u32 mbi)
 	ok(load_faults == 1 && load_error == 1 && read_cr2() == UDATA, "with #PF(P) at the address");
 
 	/* String instructions. */
-	__asm__ volatile("stac\n cld\n rep movsb\n clac"
-			 : : "S"(UDATA + 64), "D"(kbuf), "c"(64) : "memory");
+	u32 si = UDATA + 64, di = (u32)kbuf, cx = 64;
+	__asm__ volatile("stac\n cld\n rep movsb\n clac" : "+S"(si), "+D"(di), "+c"(cx) : : "memory");
 	is_u32(*(u32 *)(kbuf + 60), 0x0F0F0F0Fu, "rep movsb from a user page with AC");
 	EXPECT_TRAP(at, "cld\n rep movsb", "S"(UDATA + 64), "D"(kbuf), "c"(64));
 	ok(last_trap.vector == 14 && last_trap.error == 1, "and without: #PF");
