@@ -128,8 +128,8 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 	for (unsigned i = 0; i < ne; i++)
 		fprintf(out, "%s%s %" PRIu64, i ? ", " : ": ", ZydisMnemonicGetString((ZydisMnemonic)idx[i]),
 			s->emulated_by[idx[i]]);
-	fprintf(out, "%s%" PRIu64 " decoded before (from the decode cache)\n", ne ? "; " : ": ",
-		s->emulated_decode_hits);
+	fprintf(out, "%s%" PRIu64 " decoded before (from the decode cache); %" PRIu64 " in real mode or 16-bit or based segments\n",
+		ne ? "; " : ": ", s->emulated_decode_hits, s->insn_interpreted);
 	fprintf(out,
 		"  lookups: inline table %" PRIu64 " hits / %" PRIu64 " misses, hash %" PRIu64 " hits / %" PRIu64
 		" misses, %" PRIu64 " entries put back from the victim cache\n",
@@ -182,8 +182,8 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 {
 	fprintf(f, "{\n  \"blocks\": %" PRIu64 ",\n  \"tc_bytes\": %" PRIu64 ",\n  \"guest_insns_translated\": %" PRIu64 ",\n",
 		s->blocks, s->tc_bytes, s->guest_insns);
-	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_retargeted\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n  \"emulated_decode_hits\": %" PRIu64 ",\n",
-		s->insn_verbatim, s->insn_retargeted, s->insn_rewritten, s->insn_callout, s->insn_emulated,
+	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_retargeted\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n  \"insn_interpreted\": %" PRIu64 ",\n  \"emulated_decode_hits\": %" PRIu64 ",\n",
+		s->insn_verbatim, s->insn_retargeted, s->insn_rewritten, s->insn_callout, s->insn_emulated, s->insn_interpreted,
 		s->emulated_decode_hits);
 	fprintf(f, "  \"emulated_by_mnemonic\": {");
 	for (unsigned m = 0, first = 1; m < STATS_MNEMONICS; m++)

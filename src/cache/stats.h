@@ -51,6 +51,7 @@ struct stats {
 	uint64_t insn_rewritten;   /* replaced by an inline sequence */
 	uint64_t insn_callout;     /* translated as an exit to the emulator */
 	uint64_t insn_emulated;    /* executed by the one-instruction emulator */
+	uint64_t insn_interpreted; /* of them, run so because no translation could (real mode, 16-bit or based segments) */
 	uint64_t emulated_decode_hits; /* of those, decoded from the decode cache */
 	uint64_t lookup_inline_hits;
 	uint64_t lookup_inline_misses;

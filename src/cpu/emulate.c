@@ -115,7 +115,7 @@ static uint32_t ea(struct emu *e, const ZydisDecodedOperand *o)
 		a += reg_read(e->v, o->mem.base);
 	if (o->mem.index != ZYDIS_REGISTER_NONE)
 		a += reg_read(e->v, o->mem.index) * o->mem.scale;
-	return a;
+	return e->d->address_width == 16 ? a & 0xFFFF : a; /* 16-bit addressing wraps */
 }
 
 static enum sreg seg_of(const ZydisDecodedOperand *o)
@@ -195,6 +195,23 @@ static void check_io(struct emu *e, uint16_t port, unsigned size)
 		vcpu_raise(v, EXC_GP, true, 0);
 }
 
+/* A string instruction's ESI, EDI or ECX, and a step of one: SI, DI and CX
+ * alone under 16-bit addressing, wrapping at 64 KiB. */
+static uint32_t str_reg(const struct emu *e, unsigned r)
+{
+	uint32_t x = e->v->hot->gpr[r];
+	return e->d->address_width == 16 ? x & 0xFFFF : x;
+}
+
+static void str_add(struct emu *e, unsigned r, int32_t delta)
+{
+	uint32_t *x = &e->v->hot->gpr[r];
+	if (e->d->address_width == 16)
+		*x = (*x & 0xFFFF0000u) | ((*x + (uint32_t)delta) & 0xFFFF);
+	else
+		*x += (uint32_t)delta;
+}
+
 /* rep ins/outs to a device that moves whole runs (the ATA data port): up
  * to the end of the guest page, the segment limit or the count, forward
  * only.  The first item's segment and page checks are the ones the
@@ -208,8 +225,9 @@ static unsigned string_io_run(struct emu *e, bool in, enum sreg seg, uint16_t po
 	uint32_t off = v->hot->gpr[in ? R_EDI : R_ESI];
 	uint8_t run[4096];
 
-	if ((v->hot->eflags & FL_DF) || (!(c->type & 0x8) && (c->type & 0x4)) || v->shadow->watch.n)
-		return 0; /* backwards, an expand-down segment, or the debugger's watchpoints to check */
+	if ((v->hot->eflags & FL_DF) || (!(c->type & 0x8) && (c->type & 0x4)) || v->shadow->watch.n ||
+	    e->d->address_width == 16)
+		return 0; /* backwards, an expand-down segment, the debugger's watchpoints to check, or SI/DI/CX */
 	uint32_t lin = vmem_seg_lin(v, seg, off, size, in);
 	uint64_t n = ((uint64_t)c->limit - off + 1) / size;
 	uint32_t in_page = (4096 - (lin & 4095)) / size;
@@ -252,12 +270,12 @@ static void string_io(struct emu *e, bool in)
 	for (unsigned i = 0; i < e->d->operand_count; i++)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !in)
 			src = seg_of(&e->ops[i]);
-	for (unsigned n = 0; !rep || v->hot->gpr[R_ECX] != 0; n++) {
+	for (unsigned n = 0; !rep || str_reg(e, R_ECX) != 0; n++) {
 		if (n >= REP_CHUNK(v)) {
 			e->next = v->hot->eip;
 			return;
 		}
-		if (rep && v->hot->gpr[R_ECX] > 1) {
+		if (rep && str_reg(e, R_ECX) > 1) {
 			uint32_t max = v->hot->gpr[R_ECX] < REP_CHUNK(v) - n ? v->hot->gpr[R_ECX] : REP_CHUNK(v) - n;
 			unsigned moved = string_io_run(e, in, in ? S_ES : src, port, size, max);
 			if (moved) {
@@ -266,17 +284,17 @@ static void string_io(struct emu *e, bool in)
 			}
 		}
 		if (in) {
-			uint32_t lin = vmem_seg_lin(v, S_ES, v->hot->gpr[R_EDI], size, true);
+			uint32_t lin = vmem_seg_lin(v, S_ES, str_reg(e, R_EDI), size, true);
 			vmem_write(v, lin, size, board_io_read(v->board, port, size));
-			v->hot->gpr[R_EDI] += step;
+			str_add(e, R_EDI, step);
 		} else {
-			uint32_t val = vmem_seg_read(v, src, v->hot->gpr[R_ESI], size);
+			uint32_t val = vmem_seg_read(v, src, str_reg(e, R_ESI), size);
 			board_io_write(v->board, port, size, val);
-			v->hot->gpr[R_ESI] += step;
+			str_add(e, R_ESI, step);
 		}
 		if (!rep)
 			break;
-		v->hot->gpr[R_ECX]--;
+		str_add(e, R_ECX, -1);
 	}
 }
 
@@ -554,13 +572,13 @@ static void string_compare(struct emu *e)
 	for (unsigned i = 0; i < e->d->operand_count; i++)
 		if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
 			src = seg_of(&e->ops[i]);
-	for (unsigned k = 0; !(repe || repne) || v->hot->gpr[R_ECX] != 0; k++) {
+	for (unsigned k = 0; !(repe || repne) || str_reg(e, R_ECX) != 0; k++) {
 		if (k == REP_CHUNK(v)) {
 			e->next = v->hot->eip;
 			return;
 		}
-		uint32_t a = scas ? v->hot->gpr[R_EAX] & mask : vmem_seg_read(v, src, v->hot->gpr[R_ESI], size);
-		uint32_t b = vmem_seg_read(v, S_ES, v->hot->gpr[R_EDI], size);
+		uint32_t a = scas ? v->hot->gpr[R_EAX] & mask : vmem_seg_read(v, src, str_reg(e, R_ESI), size);
+		uint32_t b = vmem_seg_read(v, S_ES, str_reg(e, R_EDI), size);
 		uint64_t fl;
 		/* Operands placed at the top of the width so that one cmp
 		 * gives every width's flags. */
@@ -574,11 +592,11 @@ static void string_compare(struct emu *e)
 			v->hot->eflags = (v->hot->eflags & ~(FL_PF | FL_AF)) | ((uint32_t)fl & (FL_PF | FL_AF));
 		}
 		if (!scas)
-			v->hot->gpr[R_ESI] += step;
-		v->hot->gpr[R_EDI] += step;
+			str_add(e, R_ESI, step);
+		str_add(e, R_EDI, step);
 		if (!(repe || repne))
 			break;
-		v->hot->gpr[R_ECX]--;
+		str_add(e, R_ECX, -1);
 		bool zf = v->hot->eflags & FL_ZF;
 		if ((repe && !zf) || (repne && zf))
 			break;
@@ -626,26 +644,26 @@ static bool data_move(struct emu *e)
 		for (unsigned i = 0; i < e->d->operand_count; i++)
 			if (e->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && e->ops[i].mem.base == ZYDIS_REGISTER_ESI)
 				src = seg_of(&e->ops[i]);
-		for (unsigned k = 0; !rep || v->hot->gpr[R_ECX] != 0; k++) {
+		for (unsigned k = 0; !rep || str_reg(e, R_ECX) != 0; k++) {
 			if (k == REP_CHUNK(v)) {
 				e->next = v->hot->eip;
 				return true;
 			}
 			uint32_t val = stos ? v->hot->gpr[R_EAX]
-					    : vmem_seg_read(v, src, v->hot->gpr[R_ESI], size);
+					    : vmem_seg_read(v, src, str_reg(e, R_ESI), size);
 			if (lods) {
 				/* AL, AX or EAX takes it, the rest of EAX kept */
 				uint32_t keep = size == 4 ? 0 : ~0u << (8 * size);
 				v->hot->gpr[R_EAX] = (v->hot->gpr[R_EAX] & keep) | val;
 			} else {
-				vmem_seg_write(v, S_ES, v->hot->gpr[R_EDI], size, val);
-				v->hot->gpr[R_EDI] += step;
+				vmem_seg_write(v, S_ES, str_reg(e, R_EDI), size, val);
+				str_add(e, R_EDI, step);
 			}
 			if (!stos)
-				v->hot->gpr[R_ESI] += step;
+				str_add(e, R_ESI, step);
 			if (!rep)
 				break;
-			v->hot->gpr[R_ECX]--;
+			str_add(e, R_ECX, -1);
 		}
 		return true;
 	}
@@ -782,50 +800,55 @@ static uint32_t branch_target(struct emu *e)
 }
 
 /* Near control transfers, for the ones the translator hands over (an
- * instruction that runs onto another page). */
+ * instruction that runs onto another page) and for 16-bit code, where IP
+ * wraps at 64 KiB, call and ret move 2 bytes and loop counts CX under
+ * 16-bit addressing. */
 static bool near_branch(struct emu *e)
 {
 	struct vcpu *v = e->v;
 	ZydisMnemonic mn = e->d->mnemonic;
+	unsigned width = e->d->operand_width;
+	uint32_t ip_mask = width == 16 ? 0xFFFFu : 0xFFFFFFFFu;
 
-	if (e->d->operand_width != 32 || e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+	if ((width != 32 && width != 16) || e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
 		return false;
 	switch (mn) {
 	case ZYDIS_MNEMONIC_JMP:
-		e->next = branch_target(e);
+		e->next = branch_target(e) & ip_mask;
 		return true;
 	case ZYDIS_MNEMONIC_CALL: {
-		uint32_t target = branch_target(e);
-		vmem_push(v, 4, e->next);
+		uint32_t target = branch_target(e) & ip_mask;
+		vmem_push(v, width / 8, e->next);
 		e->next = target;
 		return true;
 	}
 	case ZYDIS_MNEMONIC_RET: {
-		uint32_t esp = v->hot->gpr[R_ESP];
-		uint32_t target = vmem_seg_read(v, S_SS, esp, 4);
-		v->hot->gpr[R_ESP] = esp + 4 + (e->d->operand_count_visible ? (uint16_t)e->ops[0].imm.value.u : 0);
-		e->next = target;
+		uint32_t target = vmem_pop(v, width / 8);
+		if (e->d->operand_count_visible)
+			vmem_set_sp(v, vmem_sp(v) + (uint16_t)e->ops[0].imm.value.u);
+		e->next = target & ip_mask;
 		return true;
 	}
 	case ZYDIS_MNEMONIC_LOOP:
 	case ZYDIS_MNEMONIC_LOOPE:
 	case ZYDIS_MNEMONIC_LOOPNE: {
-		uint32_t ecx = --v->hot->gpr[R_ECX];
+		str_add(e, R_ECX, -1);
 		bool zf = v->hot->eflags & FL_ZF;
-		bool take = ecx != 0 && (mn == ZYDIS_MNEMONIC_LOOP || (mn == ZYDIS_MNEMONIC_LOOPE ? zf : !zf));
+		bool take = str_reg(e, R_ECX) != 0 && (mn == ZYDIS_MNEMONIC_LOOP || (mn == ZYDIS_MNEMONIC_LOOPE ? zf : !zf));
 		if (take)
-			e->next = branch_target(e);
+			e->next = branch_target(e) & ip_mask;
 		return true;
 	}
 	case ZYDIS_MNEMONIC_JECXZ:
-		if (v->hot->gpr[R_ECX] == 0)
-			e->next = branch_target(e);
+	case ZYDIS_MNEMONIC_JCXZ:
+		if (str_reg(e, R_ECX) == 0)
+			e->next = branch_target(e) & ip_mask;
 		return true;
 	default:
 		if (e->d->meta.category != ZYDIS_CATEGORY_COND_BR)
 			return false;
 		if (condition(v, e->d->opcode & 0xF))
-			e->next = branch_target(e);
+			e->next = branch_target(e) & ip_mask;
 		return true;
 	}
 }
@@ -835,7 +858,7 @@ static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 	struct vcpu *v = e->v;
 	uint32_t lo, hi;
 
-	if ((sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi) && !((hi >> 12) & 1)) {
+	if ((v->cr0 & CR0_PE) && (sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi) && !((hi >> 12) & 1)) {
 		unsigned type = (hi >> 8) & 0xF, dpl = (hi >> 13) & 3;
 		if (type == 4 || type == 0xC) {
 			unsupported(e, "far transfer through a call gate");
@@ -855,16 +878,17 @@ static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 		return;
 	}
 	uint16_t old_cs = v->seg[S_CS].sel;
+	unsigned size = e->d->operand_width / 8; /* 2 or 4 a push */
 	if (call) {
 		/* Check the pushes first: nothing changes if they fault. */
-		vmem_seg_lin(v, S_SS, v->hot->gpr[R_ESP] - 8, 8, true);
+		vmem_seg_lin(v, S_SS, (vmem_sp(v) - 2 * size) & (v->seg[S_SS].db ? ~0u : 0xFFFFu), 2 * size, true);
 	}
 	seg_load_cs(v, sel, v->cpl);
 	if (call) {
-		vmem_push(v, 4, old_cs);
-		vmem_push(v, 4, e->next);
+		vmem_push(v, size, old_cs);
+		vmem_push(v, size, e->next);
 	}
-	e->next = off;
+	e->next = size == 2 ? off & 0xFFFF : off;
 }
 
 static void descriptor_test(struct emu *e)
@@ -1083,11 +1107,7 @@ static void mov_cr(struct emu *e)
 			vcpu_raise(v, EXC_GP, true, 0);
 		if ((val & CR0_NW) && !(val & CR0_CD))
 			vcpu_raise(v, EXC_GP, true, 0);
-		if (!(val & CR0_PE)) {
-			unsupported(e, "return to real mode (CR0.PE = 0)");
-			return;
-		}
-		val |= CR0_ET;
+		val |= CR0_ET; /* real mode with PE clear (paging off, checked above) */
 	} else if (n == 4) {
 		/* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT UMIP, SMEP, SMAP */
 		if (val & ~(0xFFFu | CR4_SMEP | CR4_SMAP))
@@ -1126,6 +1146,7 @@ static void mov_cr(struct emu *e)
 struct decoded {
 	uint32_t phys;
 	uint8_t len;                               /* 0: empty */
+	bool code16;                               /* decoded as 16-bit code */
 	uint8_t raw[ZYDIS_MAX_INSTRUCTION_LENGTH]; /* as fetched */
 	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH]; /* as the emulator runs them */
 	ZydisDecodedInstruction d;
@@ -1137,16 +1158,19 @@ static struct decoded decode_cache[DECODE_CACHE], decode_scratch;
  * run stopped (execution outside RAM). */
 static bool fetch_decode(struct emu *e, uint32_t eip)
 {
-	static ZydisDecoder dec;
+	static ZydisDecoder dec32, dec16;
 	static bool dec_ready;
 	struct vcpu *v = e->v;
 	uint32_t lin = v->seg[S_CS].base + eip;
 	uint8_t fetched[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	bool code16 = !v->seg[S_CS].db; /* real mode, or a 16-bit code segment */
 
 	if (!dec_ready) {
-		ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+		ZydisDecoderInit(&dec32, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+		ZydisDecoderInit(&dec16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
 		dec_ready = true;
 	}
+	const ZydisDecoder *dec = code16 ? &dec16 : &dec32;
 	/* Fetch to the end of the page first: a short instruction must not
 	 * fault on the next page. */
 	unsigned avail = 0x1000 - (lin & 0xFFF);
@@ -1162,13 +1186,13 @@ static bool fetch_decode(struct emu *e, uint32_t eip)
 	memcpy(fetched, code, avail);
 	struct decoded *c = &decode_cache[(phys * 0x9E3779B1u) >> 24];
 	_Static_assert(DECODE_CACHE == 256, "an 8-bit hash");
-	if (c->len && c->phys == phys && c->len <= avail && !memcmp(c->raw, fetched, c->len)) {
+	if (c->len && c->phys == phys && c->code16 == code16 && c->len <= avail && !memcmp(c->raw, fetched, c->len)) {
 		v->stats->emulated_decode_hits++;
 	} else {
 		c->len = 0;
 		memcpy(c->raw, fetched, avail);
 		memcpy(c->bytes, fetched, avail);
-		ZyanStatus st = ZydisDecoderDecodeFull(&dec, c->bytes, avail, &c->d, c->ops);
+		ZyanStatus st = ZydisDecoderDecodeFull(dec, c->bytes, avail, &c->d, c->ops);
 		if (st == ZYDIS_STATUS_NO_MORE_DATA) {
 			/* It runs onto the next page: that fetch may fault there. */
 			c = &decode_scratch;
@@ -1179,18 +1203,19 @@ static bool fetch_decode(struct emu *e, uint32_t eip)
 			}
 			memcpy(c->bytes, fetched, avail);
 			memcpy(c->bytes + avail, code, sizeof c->bytes - avail);
-			st = ZydisDecoderDecodeFull(&dec, c->bytes, sizeof c->bytes, &c->d, c->ops);
+			st = ZydisDecoderDecodeFull(dec, c->bytes, sizeof c->bytes, &c->d, c->ops);
 		}
 		if (ZYAN_FAILED(st))
 			vcpu_raise(v, EXC_UD, false, 0);
 		uint8_t plain[sizeof c->bytes];
 		if (cpu_bitscan_without_rep(&c->d, c->bytes, plain)) {
 			memcpy(c->bytes, plain, c->d.length);
-			ZydisDecoderDecodeFull(&dec, c->bytes, c->d.length, &c->d, c->ops);
+			ZydisDecoderDecodeFull(dec, c->bytes, c->d.length, &c->d, c->ops);
 		}
 		if (c != &decode_scratch) {
 			c->phys = phys;
 			c->len = c->d.length;
+			c->code16 = code16;
 		}
 	}
 	e->d = &c->d;
@@ -1236,6 +1261,24 @@ void emu_invlpg(struct vcpu *v, uint32_t lin)
 	tc_jtab_clear_range(v->tc, page_eip, PAGE_SIZE_4K);
 }
 
+/* iret in real mode (SDM vol. 2A IRET, real-address mode): IP, CS and
+ * FLAGS (or EIP, CS and EFLAGS with a 32-bit operand) from the stack;
+ * every flag may change but VM and RF, and VIP/VIF, which stay. */
+static void iret_real(struct emu *e)
+{
+	struct vcpu *v = e->v;
+	unsigned size = e->d->operand_width / 8;
+	uint32_t sp = vmem_sp(v);
+	uint32_t new_eip = vmem_seg_read(v, S_SS, sp, size);
+	uint16_t cs = (uint16_t)vmem_seg_read(v, S_SS, sp + size, 2);
+	uint32_t fl = vmem_seg_read(v, S_SS, sp + 2 * size, size);
+	seg_load_cs(v, cs, 0);
+	vmem_set_sp(v, sp + 3 * size);
+	load_eflags(e, fl, size);
+	e->next = new_eip;
+	nmi_unblock(v);
+}
+
 /* iretd without NT (SDM vol. 2A IRET, protected mode): to the same level
  * or an outer one; a fault leaves everything as it was. */
 static void iret32(struct emu *e)
@@ -1255,6 +1298,10 @@ static void iret32(struct emu *e)
 	uint16_t new_cs = (uint16_t)top[1];
 	uint32_t new_fl = top[2];
 	unsigned rpl = new_cs & 3u;
+	if ((new_fl & FL_VM) && v->cpl == 0) {
+		unsupported(e, "iret to virtual-8086 mode");
+		return;
+	}
 	if (rpl < v->cpl)
 		vcpu_raise(v, EXC_GP, true, new_cs & ~3u);
 	if (rpl == v->cpl) {
@@ -1373,10 +1420,10 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_POPF:
 	case ZYDIS_MNEMONIC_POPFD: {
 		unsigned size = e->d->operand_width / 8;
-		uint32_t esp = v->hot->gpr[R_ESP];
-		uint32_t fl = vmem_seg_read(v, S_SS, esp, size);
+		uint32_t sp = vmem_sp(v);
+		uint32_t fl = vmem_seg_read(v, S_SS, sp, size);
 		load_eflags(e, fl, size);
-		v->hot->gpr[R_ESP] = esp + size;
+		vmem_set_sp(v, sp + size);
 		break;
 	}
 	case ZYDIS_MNEMONIC_HLT:
@@ -1415,8 +1462,16 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_INT1:
 		vcpu_deliver(v, EXC_DB, false, 0, false, e->next);
 		return;
+	case ZYDIS_MNEMONIC_IRET:
 	case ZYDIS_MNEMONIC_IRETD:
-		iret32(e);
+		if (!(v->cr0 & CR0_PE)) {
+			iret_real(e);
+		} else if (e->d->operand_width == 16) {
+			unsupported(e, "16-bit iret in protected mode");
+			return;
+		} else {
+			iret32(e);
+		}
 		break;
 	case ZYDIS_MNEMONIC_MOV:
 		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -1446,18 +1501,18 @@ void emu_step(struct vcpu *v)
 		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 		    ZydisRegisterGetClass(e->ops[0].reg.value) == ZYDIS_REGCLASS_SEGMENT) {
 			unsigned size = e->d->operand_width / 8;
-			uint32_t esp = v->hot->gpr[R_ESP];
-			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, esp, size);
+			uint32_t sp = vmem_sp(v);
+			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, sp, size);
 			seg_load(v, (enum sreg)(e->ops[0].reg.value - ZYDIS_REGISTER_ES), sel);
-			v->hot->gpr[R_ESP] = esp + size;
+			vmem_set_sp(v, sp + size);
 			break;
 		}
 		{
 			/* the destination's address is computed after the increment */
 			unsigned size = e->d->operand_width / 8;
-			uint32_t esp = v->hot->gpr[R_ESP];
-			uint32_t val = vmem_seg_read(v, S_SS, esp, size);
-			v->hot->gpr[R_ESP] = esp + size;
+			uint32_t sp = vmem_sp(v);
+			uint32_t val = vmem_seg_read(v, S_SS, sp, size);
+			vmem_set_sp(v, sp + size);
 			op_write(e, 0, val);
 			break;
 		}
@@ -1585,12 +1640,12 @@ void emu_step(struct vcpu *v)
 			break;
 		if (e->ops[0].type == ZYDIS_OPERAND_TYPE_POINTER) {
 			far_jump(e, e->ops[0].ptr.segment, e->ops[0].ptr.offset, call);
-		} else if (e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR &&
-			   e->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY && e->d->operand_width == 32) {
+		} else if (e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR && e->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			unsigned size = e->d->operand_width / 8; /* m16:16 or m16:32 */
 			uint32_t off = ea(e, &e->ops[0]);
 			enum sreg s = seg_of(&e->ops[0]);
-			uint32_t target = vmem_seg_read(v, s, off, 4);
-			uint16_t sel = (uint16_t)vmem_seg_read(v, s, off + 4, 2);
+			uint32_t target = vmem_seg_read(v, s, off, size);
+			uint16_t sel = (uint16_t)vmem_seg_read(v, s, off + size, 2);
 			far_jump(e, sel, target, call);
 		} else {
 			unsupported(e, "16-bit branch");
@@ -1601,21 +1656,22 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_RET:
 		if (near_branch(e))
 			break;
-		if (e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR && e->d->operand_width == 32) {
+		if (e->d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+			unsigned size = e->d->operand_width / 8; /* 2 or 4 a pop */
 			uint32_t extra = e->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (uint16_t)e->ops[0].imm.value.u : 0;
-			uint32_t esp = v->hot->gpr[R_ESP];
-			uint32_t new_eip = vmem_seg_read(v, S_SS, esp, 4);
-			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, esp + 4, 4);
-			if ((sel & 3u) != v->cpl) {
+			uint32_t sp = vmem_sp(v);
+			uint32_t new_eip = vmem_seg_read(v, S_SS, sp, size);
+			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, sp + size, 2);
+			if ((v->cr0 & CR0_PE) && (sel & 3u) != v->cpl) {
 				unsupported(e, "far return to another privilege level");
 				return;
 			}
 			seg_load_cs(v, sel, v->cpl);
-			v->hot->gpr[R_ESP] = esp + 8 + extra;
+			vmem_set_sp(v, sp + 2 * size + extra);
 			e->next = new_eip;
 			break;
 		}
-		unsupported(e, "16-bit return");
+		unsupported(e, "return");
 		return;
 	case ZYDIS_MNEMONIC_PUSHAD: {
 		uint32_t esp = v->hot->gpr[R_ESP];

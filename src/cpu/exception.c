@@ -54,6 +54,25 @@ _Noreturn void vcpu_raise(struct vcpu *v, unsigned vec, bool has_err, uint32_t e
 	longjmp(v->raise_env, 1);
 }
 
+/* Real mode (SDM vol. 3 20.1.4): CS:IP from the interrupt vector table at
+ * IDTR.base, FLAGS, CS and IP pushed as words, IF, TF, AC and RF cleared;
+ * no error code. */
+static void deliver_real(struct vcpu *v, unsigned vec, uint32_t next_eip)
+{
+	if (vec * 4 + 3 > v->idtr.limit)
+		delivery_raise(EXC_GP, 0);
+	uint32_t entry = vmem_read_supervisor(v, v->idtr.base + vec * 4, 4);
+	uint32_t sp = vmem_sp(v);
+	uint16_t frame[3] = {(uint16_t)next_eip, v->seg[S_CS].sel, (uint16_t)vcpu_eflags(v)};
+	uint32_t top = (sp - 6) & (v->seg[S_SS].db ? ~0u : 0xFFFFu);
+	vmem_seg_lin(v, S_SS, top, 6, true); /* the whole frame first: a fault changes nothing */
+	for (unsigned i = 0; i < 3; i++)
+		vmem_push(v, 2, frame[2 - i]);
+	seg_load_cs(v, (uint16_t)(entry >> 16), 0);
+	v->hot->eip = entry & 0xFFFF;
+	vcpu_set_eflags(v, vcpu_eflags(v) & ~(FL_IF | FL_TF | FL_AC | FL_RF));
+}
+
 /* Builds the frame and switches to the handler; faults go to delivery_raise. */
 static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t err, bool soft,
 			 uint32_t next_eip)
@@ -62,6 +81,10 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	uint32_t gate_err = vec * 8 + 2 + ext;
 	uint32_t lo, hi;
 
+	if (!(v->cr0 & CR0_PE)) {
+		deliver_real(v, vec, next_eip);
+		return;
+	}
 	if (vec * 8 + 7 > v->idtr.limit)
 		delivery_raise(EXC_GP, gate_err);
 	/* IDT and descriptor reads are supervisor accesses whatever the CPL. */

@@ -558,6 +558,16 @@ static bool chaining(const struct vcpu *v)
 	return !(v->trace.items & TRACE_NOCHAIN) && !(v->gdb && gdb_has_breakpoints(v->gdb));
 }
 
+/* Code translated code cannot run, which the emulator runs an instruction
+ * at a time: real mode, a 16-bit code or stack segment, or CS, DS, ES or
+ * SS with a base (translated code addresses them flat). */
+static bool interpreted(const struct vcpu *v)
+{
+	const struct seg_cache *s = v->seg;
+	return !(v->cr0 & CR0_PE) || !s[S_CS].db || !s[S_SS].db || s[S_CS].base || s[S_SS].base ||
+	       (s[S_DS].valid && s[S_DS].base) || (s[S_ES].valid && s[S_ES].base);
+}
+
 static struct tc_block *block_for(struct vcpu *v, struct xlate *x, uint32_t eip)
 {
 	uint32_t lin = v->seg[S_CS].base + eip;
@@ -792,6 +802,14 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		}
 		if (v->halted) {
 			wait_for_interrupt(v);
+			continue;
+		}
+		if (interpreted(v)) {
+			next = NULL;
+			resume = 0;
+			st->insn_interpreted++;
+			v->step_due = v->tf != 0; /* vcpu_deliver cancels it */
+			emu_step(v);
 			continue;
 		}
 		struct tc_block *b = next ? next : block_for(v, x, h->eip);

@@ -44,15 +44,6 @@ void seg_decode(uint32_t lo, uint32_t hi, struct seg_cache *c)
 	c->valid = true;
 }
 
-static void check_flat(struct vcpu *v, enum sreg s)
-{
-	static const char names[] = "ecsdfg";
-	if (s == S_FS || s == S_GS || v->seg[s].base == 0)
-		return;
-	vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: %cs loaded with base %#x at eip %#x (bt86 runs CS, DS, ES and SS flat)",
-		  names[s], v->seg[s].base, v->hot->eip);
-}
-
 /* The records a register's loads go to: ES 0, DS 1, FS 2 and 3. */
 static unsigned reload_first(enum sreg s, unsigned *n)
 {
@@ -113,7 +104,19 @@ static void commit(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_c
 		v->hot->fs_base = c->valid ? c->base : 0;
 	else if (s == S_GS)
 		v->hot->gs_base = c->valid ? c->base : 0;
-	check_flat(v, s);
+}
+
+/* A load in real mode (SDM vol. 3 20.1.1): the selector and a base of
+ * sixteen times it; limit and attributes stay as they were (as QEMU keeps
+ * them: a segment loaded in protected mode keeps its limit, "unreal"
+ * mode), but the segment is usable. */
+static void load_real(struct vcpu *v, enum sreg s, uint16_t sel)
+{
+	struct seg_cache c = v->seg[s];
+	c.base = (uint32_t)sel << 4;
+	c.valid = c.p = c.s = true;
+	commit(v, s, sel, &c);
+	seg_reload_disarm(v); /* a recorded selector no longer means its descriptor */
 }
 
 void seg_set(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_cache *c)
@@ -162,6 +165,10 @@ static void load_checked(struct vcpu *v, enum sreg s, uint16_t sel, unsigned bad
 	unsigned rpl = sel & 3, cpl = v->cpl;
 	uint32_t err = sel & ~3u;
 
+	if (!(v->cr0 & CR0_PE)) {
+		load_real(v, s, sel);
+		return;
+	}
 	if ((sel & ~3u) == 0) {
 		if (s == S_SS)
 			vcpu_raise(v, bad, true, 0);
@@ -230,6 +237,10 @@ void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
 {
 	uint32_t lo, hi;
 
+	if (!(v->cr0 & CR0_PE)) {
+		load_real(v, S_CS, sel);
+		return;
+	}
 	if ((sel & ~3u) == 0 || !seg_read_descriptor(v, sel, &lo, &hi))
 		vcpu_raise(v, EXC_GP, true, sel & ~3u);
 	struct seg_cache c = {0};
@@ -252,10 +263,6 @@ void seg_load_cs_decoded(struct vcpu *v, uint16_t sel, unsigned new_cpl, const s
 	}
 	if (!c.p)
 		vcpu_raise(v, EXC_NP, true, err);
-	if (!c.db) {
-		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: 16-bit code segment %#x at eip %#x", sel, v->hot->eip);
-		return;
-	}
 	if (!(c.type & 1)) {
 		uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
 		vmem_write_supervisor(v, base + (sel & ~7u) + 5, 1, ((hi >> 8) & 0xFF) | 1);

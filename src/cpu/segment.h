@@ -2,10 +2,12 @@
  * Protected-mode segmentation: descriptor fetch from the GDT/LDT and segment
  * register loads with the checks the SDM (vol. 3, ch. 5) prescribes.
  *
- * Translated code runs with CS, DS, ES and SS flat (base 0); FS and GS may
- * have any base, which hot->fs_base and hot->gs_base mirror.  A load that
- * would give CS, DS, ES or SS a non-zero base stops the VM with a diagnostic
- * rather than run the guest wrongly.
+ * Translated code runs with CS, DS, ES and SS flat (base 0) and 32-bit; FS
+ * and GS may have any base, which hot->fs_base and hot->gs_base mirror.
+ * While CS, DS, ES or SS has another base, CS or SS is 16-bit, or the CPU
+ * is in real mode, the run loop has the emulator run every instruction
+ * (vcpu_interpreted).  In real mode a load sets the selector and a base of
+ * sixteen times it, and leaves limit and attributes alone.
  *
  * A load of ES, DS or FS at CPL 0 or from the GDT also records, in the hot
  * state, the selector, where its descriptor lies, the descriptor's bytes

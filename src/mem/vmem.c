@@ -251,18 +251,31 @@ uint32_t vmem_seg_lin(struct vcpu *v, enum sreg s, uint32_t off, unsigned size, 
 	return c->base + off;
 }
 
+uint32_t vmem_sp(const struct vcpu *v)
+{
+	return v->seg[S_SS].db ? v->hot->gpr[R_ESP] : v->hot->gpr[R_ESP] & 0xFFFF;
+}
+
+void vmem_set_sp(struct vcpu *v, uint32_t sp)
+{
+	uint32_t *esp = &v->hot->gpr[R_ESP];
+	*esp = v->seg[S_SS].db ? sp : (*esp & 0xFFFF0000u) | (sp & 0xFFFF);
+}
+
 void vmem_push(struct vcpu *v, unsigned size, uint32_t val)
 {
-	uint32_t esp = v->hot->gpr[R_ESP] - size;
-	vmem_seg_write(v, S_SS, esp, size, val);
-	v->hot->gpr[R_ESP] = esp;
+	uint32_t sp = vmem_sp(v) - size;
+	if (!v->seg[S_SS].db)
+		sp &= 0xFFFF;
+	vmem_seg_write(v, S_SS, sp, size, val);
+	vmem_set_sp(v, sp);
 }
 
 uint32_t vmem_pop(struct vcpu *v, unsigned size)
 {
-	uint32_t esp = v->hot->gpr[R_ESP];
-	uint32_t val = vmem_seg_read(v, S_SS, esp, size);
-	v->hot->gpr[R_ESP] = esp + size;
+	uint32_t sp = vmem_sp(v);
+	uint32_t val = vmem_seg_read(v, S_SS, sp, size);
+	vmem_set_sp(v, sp + size);
 	return val;
 }
 

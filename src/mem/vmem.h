@@ -64,6 +64,10 @@ static inline void vmem_seg_write(struct vcpu *v, enum sreg s, uint32_t off, uns
 }
 
 /* Guest stack through SS:ESP, 32-bit or 16-bit operands. */
+/* The stack pointer as SS's size makes it: ESP, or SP for a 16-bit stack
+ * (whose pushes and pops wrap at 64 KiB and leave ESP's high half). */
+uint32_t vmem_sp(const struct vcpu *v);
+void vmem_set_sp(struct vcpu *v, uint32_t sp);
 void vmem_push(struct vcpu *v, unsigned size, uint32_t val);
 uint32_t vmem_pop(struct vcpu *v, unsigned size);
 
