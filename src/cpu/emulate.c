@@ -182,7 +182,7 @@ static void check_io(struct emu *e, uint16_t port, unsigned size)
 {
 	struct vcpu *v = e->v;
 
-	if (v->cpl <= iopl(v))
+	if (v->cpl <= iopl(v) && !v->vm) /* virtual-8086 mode always asks the bitmap */
 		return;
 	if (!v->tr.valid || v->tr.limit < 103 || !(v->tr.type & 8))
 		vcpu_raise(v, EXC_GP, true, 0);
@@ -1279,6 +1279,26 @@ static void iret_real(struct emu *e)
 	nmi_unblock(v);
 }
 
+/* iretd at CPL 0 with VM in the popped EFLAGS (SDM vol. 2A IRET,
+ * return to virtual-8086 mode): ESP, SS, ES, DS, FS and GS follow EIP, CS
+ * and EFLAGS on the stack, every segment is loaded as virtual-8086 mode
+ * makes it, CPL becomes 3. */
+static void iret_to_vm86(struct emu *e, uint32_t esp, const uint32_t top[3])
+{
+	struct vcpu *v = e->v;
+	uint32_t rest[6];
+	pop_words(v, esp + 12, rest, 6);
+	vcpu_set_eflags(v, top[2] | 0x2u);
+	v->cpl = 3;
+	static const enum sreg order[] = {S_SS, S_ES, S_DS, S_FS, S_GS};
+	seg_load_cs(v, (uint16_t)top[1], 3);
+	for (unsigned i = 0; i < 5; i++)
+		seg_load(v, order[i], (uint16_t)rest[i + 1]);
+	v->hot->gpr[R_ESP] = rest[0];
+	e->next = top[0] & 0xFFFF;
+	nmi_unblock(v);
+}
+
 /* iretd without NT (SDM vol. 2A IRET, protected mode): to the same level
  * or an outer one; a fault leaves everything as it was. */
 static void iret32(struct emu *e)
@@ -1299,7 +1319,7 @@ static void iret32(struct emu *e)
 	uint32_t new_fl = top[2];
 	unsigned rpl = new_cs & 3u;
 	if ((new_fl & FL_VM) && v->cpl == 0) {
-		unsupported(e, "iret to virtual-8086 mode");
+		iret_to_vm86(e, esp, top);
 		return;
 	}
 	if (rpl < v->cpl)
@@ -1399,6 +1419,22 @@ void emu_step(struct vcpu *v)
 		v->hot->eip = e->next;
 		return;
 	}
+	if (v->vm && iopl(v) < 3) {
+		/* IOPL-sensitive in virtual-8086 mode (SDM vol. 3 20.2.7): the
+		 * monitor in ring 0 takes the #GP and emulates them. */
+		switch (e->d->mnemonic) {
+		case ZYDIS_MNEMONIC_PUSHF:
+		case ZYDIS_MNEMONIC_PUSHFD:
+		case ZYDIS_MNEMONIC_POPF:
+		case ZYDIS_MNEMONIC_POPFD:
+		case ZYDIS_MNEMONIC_INT:
+		case ZYDIS_MNEMONIC_IRET:
+		case ZYDIS_MNEMONIC_IRETD:
+			vcpu_raise(v, EXC_GP, true, 0);
+		default:
+			break;
+		}
+	}
 
 	switch (e->d->mnemonic) {
 	case ZYDIS_MNEMONIC_STAC:
@@ -1464,8 +1500,8 @@ void emu_step(struct vcpu *v)
 		return;
 	case ZYDIS_MNEMONIC_IRET:
 	case ZYDIS_MNEMONIC_IRETD:
-		if (!(v->cr0 & CR0_PE)) {
-			iret_real(e);
+		if (!(v->cr0 & CR0_PE) || v->vm) {
+			iret_real(e); /* in virtual-8086 mode with IOPL 3: VM and IOPL stay */
 		} else if (e->d->operand_width == 16) {
 			unsupported(e, "16-bit iret in protected mode");
 			return;

@@ -124,11 +124,15 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 		delivery_raise(EXC_GP, (sel & ~3u) + ext);
 	if (!cs.p)
 		delivery_raise(EXC_NP, (sel & ~3u) + ext);
+	bool from_vm86 = v->vm;
+	if (from_vm86 && ((cs.type & 4) || cs.dpl != 0))
+		delivery_raise(EXC_GP, (sel & ~3u) + ext); /* virtual-8086 mode leaves for ring 0 only */
 	unsigned new_cpl = (cs.type & 4) ? v->cpl : cs.dpl;
 
-	/* The frame, lowest address first: [error], EIP, CS, EFLAGS, and for
-	 * a change to an inner level the old ESP and SS. */
-	uint32_t frame[6], words = 0;
+	/* The frame, lowest address first: [error], EIP, CS, EFLAGS, for a
+	 * change to an inner level the old ESP and SS, and from virtual-8086
+	 * mode ES, DS, FS and GS, which are then nulled (SDM 20.3.1.1). */
+	uint32_t frame[10], words = 0;
 	if (has_err)
 		frame[words++] = err;
 	frame[words++] = next_eip;
@@ -156,6 +160,12 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 			delivery_raise(fault, (new_ss & ~3u) + ext);
 		frame[words++] = esp;
 		frame[words++] = ss_sel;
+		if (from_vm86) {
+			frame[words++] = v->seg[S_ES].sel;
+			frame[words++] = v->seg[S_DS].sel;
+			frame[words++] = v->seg[S_FS].sel;
+			frame[words++] = v->seg[S_GS].sel;
+		}
 		ss_sel = new_ss;
 		esp = new_esp;
 	} else if (new_cpl > v->cpl) {
@@ -166,15 +176,20 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 		delivery_raise(EXC_SS, ext);
 	vmem_write_words_supervisor(v, ss.base + new_esp, frame, words);
 
+	uint32_t fl = vcpu_eflags(v) & ~(FL_TF | FL_NT | FL_RF | FL_VM);
+	if (type == 0x0E)
+		fl &= ~FL_IF;
+	vcpu_set_eflags(v, fl); /* VM first: the loads below are protected mode's */
 	if (new_cpl != v->cpl)
 		seg_set(v, S_SS, ss_sel, &ss);
 	v->hot->gpr[R_ESP] = new_esp;
 	seg_load_cs_decoded(v, sel, new_cpl, &cs, dhi);
 	v->hot->eip = offset;
-	uint32_t fl = vcpu_eflags(v) & ~(FL_TF | FL_NT | FL_RF | FL_VM);
-	if (type == 0x0E)
-		fl &= ~FL_IF;
-	vcpu_set_eflags(v, fl);
+	if (from_vm86) {
+		static const enum sreg data[] = {S_ES, S_DS, S_FS, S_GS};
+		for (unsigned i = 0; i < 4; i++)
+			seg_set(v, data[i], 0, &(struct seg_cache){0});
+	}
 }
 
 void vcpu_deliver(struct vcpu *v, unsigned vec_in, bool has_err_in, uint32_t err_in, bool soft_in,

@@ -106,6 +106,16 @@ static void commit(struct vcpu *v, enum sreg s, uint16_t sel, const struct seg_c
 		v->hot->gs_base = c->valid ? c->base : 0;
 }
 
+/* A load in virtual-8086 mode (SDM vol. 3 20.2.1): base sixteen times the
+ * selector, 64 KiB, 16-bit, DPL 3, as QEMU loads them. */
+static void load_vm86(struct vcpu *v, enum sreg s, uint16_t sel)
+{
+	struct seg_cache c = {.base = (uint32_t)sel << 4, .limit = 0xFFFF, .type = s == S_CS ? 0xB : 0x3,
+			      .s = true, .p = true, .valid = true, .dpl = 3};
+	commit(v, s, sel, &c);
+	seg_reload_disarm(v);
+}
+
 /* A load in real mode (SDM vol. 3 20.1.1): the selector and a base of
  * sixteen times it; limit and attributes stay as they were (as QEMU keeps
  * them: a segment loaded in protected mode keeps its limit, "unreal"
@@ -165,6 +175,10 @@ static void load_checked(struct vcpu *v, enum sreg s, uint16_t sel, unsigned bad
 	unsigned rpl = sel & 3, cpl = v->cpl;
 	uint32_t err = sel & ~3u;
 
+	if (v->vm) {
+		load_vm86(v, s, sel);
+		return;
+	}
 	if (!(v->cr0 & CR0_PE)) {
 		load_real(v, s, sel);
 		return;
@@ -237,6 +251,10 @@ void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
 {
 	uint32_t lo, hi;
 
+	if (v->vm) {
+		load_vm86(v, S_CS, sel);
+		return;
+	}
 	if (!(v->cr0 & CR0_PE)) {
 		load_real(v, S_CS, sel);
 		return;

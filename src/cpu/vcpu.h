@@ -198,6 +198,7 @@ struct vcpu {
 	 * #DB trap after it (vcpu_deliver cancels it: an exception, an int n
 	 * or an interrupt replaced the instruction's end). */
 	uint32_t tf, tf_seen; /* tf_seen: the run loop's last look */
+	uint32_t vm;           /* EFLAGS.VM (FL_VM or 0): virtual-8086 mode, which the emulator runs */
 	bool step_due;
 	/* The GDB stub (gdbstub.h), NULL without -s or -gdb, and the run
 	 * loop's state for it. */
@@ -275,7 +276,7 @@ enum {
 
 static inline uint32_t vcpu_eflags(const struct vcpu *v)
 {
-	return (v->hot->eflags & FL_HOST_HELD) | v->tf | v->hot->vif | v->hot->vsys | 0x2u;
+	return (v->hot->eflags & FL_HOST_HELD) | v->tf | v->vm | v->hot->vif | v->hot->vsys | 0x2u;
 }
 
 /* Sets every EFLAGS bit the guest can change; host-held bits go to hot->eflags. */
@@ -283,6 +284,7 @@ static inline void vcpu_set_eflags(struct vcpu *v, uint32_t fl)
 {
 	v->hot->eflags = fl & FL_HOST_HELD;
 	v->tf = fl & FL_TF;
+	v->vm = fl & FL_VM;
 	v->hot->vif = fl & FL_IF;
 	v->hot->vsys = fl & FL_VSYS;
 }
