@@ -853,6 +853,99 @@ static bool near_branch(struct emu *e)
 	}
 }
 
+/* lret to an outer level (RPL of the popped CS above CPL; below it is
+ * #GP): the outer SS:ESP follows EIP, CS and the immediate's bytes, the
+ * immediate is added to the outer ESP too, and data segments the outer
+ * level may not use become null (SDM vol. 2A RET). */
+static void far_return_outer(struct emu *e, uint32_t sp, unsigned size, uint32_t extra, uint32_t new_eip,
+			     uint16_t sel)
+{
+	struct vcpu *v = e->v;
+	unsigned rpl = sel & 3u;
+	if (rpl < v->cpl)
+		vcpu_raise(v, EXC_GP, true, sel & ~3u);
+	uint32_t at = sp + 2 * size + extra;
+	uint32_t new_esp = vmem_seg_read(v, S_SS, at, size);
+	uint16_t new_ss = (uint16_t)vmem_seg_read(v, S_SS, at + size, 2);
+	struct seg_cache ss;
+	unsigned fault = seg_check_stack(v, new_ss, rpl, &ss);
+	if (fault)
+		vcpu_raise(v, fault == EXC_TS ? EXC_GP : fault, true, new_ss & ~3u);
+	seg_load_cs(v, sel, rpl);
+	seg_set(v, S_SS, new_ss, &ss);
+	v->hot->gpr[R_ESP] = new_esp + extra;
+	seg_null_inaccessible(v);
+	e->next = new_eip;
+}
+
+/* A far call or jmp through a 32-bit call gate (SDM vol. 3 5.8.4, vol. 2A
+ * CALL): the gate must be reachable from CPL and RPL and present, its code
+ * segment not above CPL.  A call to a more privileged non-conforming
+ * segment switches to that level's stack from the TSS and copies the
+ * gate's parameter count of dwords there (frame, lowest first: EIP, CS,
+ * the parameters, the old ESP and SS); any other call pushes CS and EIP on
+ * the current stack.  A jmp stays at CPL.  Faults change nothing. */
+static void call_gate(struct emu *e, uint16_t gate, uint32_t lo, uint32_t hi, bool call)
+{
+	struct vcpu *v = e->v;
+	unsigned gate_dpl = (hi >> 13) & 3, params = hi & 0x1F, cpl = v->cpl;
+	uint16_t sel = (uint16_t)(lo >> 16);
+	uint32_t off = (lo & 0xFFFF) | (hi & 0xFFFF0000u), dlo, dhi;
+	struct seg_cache cs;
+
+	if (gate_dpl < cpl || gate_dpl < (gate & 3u))
+		vcpu_raise(v, EXC_GP, true, gate & ~3u);
+	if (!(hi & 0x8000))
+		vcpu_raise(v, EXC_NP, true, gate & ~3u);
+	if ((sel & ~3u) == 0)
+		vcpu_raise(v, EXC_GP, true, 0);
+	if (!seg_read_descriptor(v, sel, &dlo, &dhi))
+		vcpu_raise(v, EXC_GP, true, sel & ~3u);
+	seg_decode(dlo, dhi, &cs);
+	bool conforming = cs.type & 4;
+	if (!cs.s || !(cs.type & 8) || cs.dpl > cpl || (!call && !conforming && cs.dpl != cpl))
+		vcpu_raise(v, EXC_GP, true, sel & ~3u);
+	if (!cs.p)
+		vcpu_raise(v, EXC_NP, true, sel & ~3u);
+	uint32_t frame[2 + 31 + 2], words = 0;
+	frame[words++] = e->next;
+	frame[words++] = v->seg[S_CS].sel;
+	if (call && !conforming && cs.dpl < cpl) {
+		unsigned new_cpl = cs.dpl;
+		uint32_t at = 4 + 8 * new_cpl, stack[2];
+		if (!v->tr.valid || at + 7 > v->tr.limit)
+			vcpu_raise(v, EXC_TS, true, v->tr.sel & ~3u);
+		vmem_read_words(v, v->tr.base + at, stack, 2, true);
+		uint16_t new_ss = (uint16_t)stack[1];
+		struct seg_cache ss;
+		unsigned fault = seg_check_stack(v, new_ss, new_cpl, &ss);
+		if (fault)
+			vcpu_raise(v, fault, true, new_ss & ~3u);
+		uint32_t old_esp = v->hot->gpr[R_ESP];
+		for (unsigned i = 0; i < params; i++)
+			frame[words++] = vmem_seg_read(v, S_SS, old_esp + 4 * i, 4);
+		frame[words++] = old_esp;
+		frame[words++] = v->seg[S_SS].sel;
+		uint32_t new_esp = stack[0] - 4 * words;
+		vmem_write_words_supervisor(v, ss.base + new_esp, frame, words);
+		seg_set(v, S_SS, new_ss, &ss);
+		v->hot->gpr[R_ESP] = new_esp;
+		seg_load_cs_decoded(v, sel, new_cpl, &cs, dhi);
+	} else {
+		if (call) {
+			uint32_t esp = v->hot->gpr[R_ESP] - 8;
+			vmem_seg_lin(v, S_SS, esp, 8, true);
+			vmem_seg_write(v, S_SS, esp + 4, 4, frame[1]);
+			vmem_seg_write(v, S_SS, esp, 4, frame[0]);
+			seg_load_cs_decoded(v, sel, cpl, &cs, dhi);
+			v->hot->gpr[R_ESP] = esp;
+		} else {
+			seg_load_cs_decoded(v, sel, cpl, &cs, dhi);
+		}
+	}
+	e->next = off;
+}
+
 static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 {
 	struct vcpu *v = e->v;
@@ -860,8 +953,12 @@ static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 
 	if ((v->cr0 & CR0_PE) && (sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi) && !((hi >> 12) & 1)) {
 		unsigned type = (hi >> 8) & 0xF, dpl = (hi >> 13) & 3;
-		if (type == 4 || type == 0xC) {
-			unsupported(e, "far transfer through a call gate");
+		if (type == 4) {
+			unsupported(e, "far transfer through a 16-bit call gate");
+			return;
+		}
+		if (type == 0xC) {
+			call_gate(e, sel, lo, hi, call);
 			return;
 		}
 		if (type != 5 && type != 1 && type != 3 && type != 9 && type != 0xB)
@@ -1698,9 +1795,9 @@ void emu_step(struct vcpu *v)
 			uint32_t sp = vmem_sp(v);
 			uint32_t new_eip = vmem_seg_read(v, S_SS, sp, size);
 			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, sp + size, 2);
-			if ((v->cr0 & CR0_PE) && (sel & 3u) != v->cpl) {
-				unsupported(e, "far return to another privilege level");
-				return;
+			if ((v->cr0 & CR0_PE) && !v->vm && (sel & 3u) != v->cpl) {
+				far_return_outer(e, sp, size, extra, new_eip, sel);
+				break;
 			}
 			seg_load_cs(v, sel, v->cpl);
 			vmem_set_sp(v, sp + 2 * size + extra);
