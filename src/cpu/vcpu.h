@@ -131,12 +131,13 @@ struct stats;
 /* An entry of the monitor's own TLB (vmem.c). */
 struct vmem_tlb_entry {
 	uint32_t key;   /* linear page << 2 | write << 1 | user, + 1: 0 is empty */
-	uint32_t frame; /* physical page << 12 | VMEM_TLB_GLOBAL | VMEM_TLB_USER | VMEM_TLB_NX */
+	uint32_t frame; /* physical page << 12 | VMEM_TLB_* flags */
 };
 #define VMEM_TLB_ENTRIES 64u
 #define VMEM_TLB_GLOBAL 1u
 #define VMEM_TLB_USER 2u /* a user page (U at every level): what SMEP tests */
 #define VMEM_TLB_NX 4u   /* XD at some level under PAE with EFER.NXE: no fetch */
+#define VMEM_TLB_SMAP 8u /* a user page while CR4.SMAP is set (the TLB empties at CR4 writes) */
 
 /* A CR3 load's memo of the new space's instruction fetches by linear page,
  * for tc_jtab_switch (emulate.c's still_fetches): one walk a page.  An
