@@ -14,6 +14,7 @@
 
 #include "cache/stats.h"
 #include "cache/tc.h"
+#include "cpu/compat32.h"
 #include "cpu/contain.h"
 #include "cpu/emulate.h"
 #include "cpu/segment.h"
@@ -61,6 +62,7 @@ struct options {
 	unsigned hot;
 	uint64_t tc_bytes;
 	const char *disk[2];   /* primary ATA master and slave images */
+	enum { RING3_AUTO, RING3_TRANSLATED, RING3_DIRECT } ring3; /* --ring3= */
 	char drive_file[2][PATH_MAX]; /* -drive's file=, unescaped */
 };
 
@@ -82,6 +84,9 @@ static void usage(FILE *f)
 		"  --stats-json FILE   write the statistics as JSON (counts executions too)\n"
 		"  --stats-hot N       include the N hottest blocks, with their disassembly\n"
 		"  --tc-size SIZE      translation cache size (default 64M, at least 4M)\n"
+		"  --ring3=MODE        guest ring 3: translated, direct (on hosts that run 32-bit\n"
+		"                      code; not built yet) or auto (default: translated); --stats\n"
+		"                      says which and whether this host could run it directly\n"
 		"  --vga-log FILE      write the VGA text screen (80x25) to FILE when the run ends\n"
 		"  -d ITEMS            log guest events, in QEMU's layout: int (interrupts and\n"
 		"                      exceptions with the registers), exec, cpu, nochain (block\n"
@@ -294,6 +299,18 @@ static int parse(int argc, char **argv, struct options *o)
 					(TC_MIN_SIZE + (1u << 20) - 1) >> 20);
 				return -1;
 			}
+		} else if (!strncmp(a, "--ring3=", 8)) {
+			const char *m = a + 8;
+			if (!strcmp(m, "auto"))
+				o->ring3 = RING3_AUTO;
+			else if (!strcmp(m, "translated"))
+				o->ring3 = RING3_TRANSLATED;
+			else if (!strcmp(m, "direct"))
+				o->ring3 = RING3_DIRECT;
+			else {
+				fprintf(stderr, "bt86: --ring3=%s: expected auto, translated or direct\n", m);
+				return -1;
+			}
 		} else if (!strcmp(a, "-nographic") || !strcmp(a, "-no-reboot")) {
 			continue;
 		} else if (a[0] == '-') {
@@ -415,6 +432,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bt86: cannot log to stderr: %s\n", strerror(errno));
 		return BT86_EXIT_BAD_INPUT;
 	}
+	/* Ring 3's form (issue 14): the probe runs before any large mapping
+	 * (it forks). */
+	stats.direct_possible = compat32_probe(stats.direct_why, sizeof stats.direct_why);
+	if (o.ring3 == RING3_DIRECT) {
+		if (stats.direct_possible)
+			fprintf(stderr, "bt86: --ring3=direct: this host runs 32-bit code (%s), but direct execution "
+					"of guest ring 3 is not built yet; use translated or auto\n", stats.direct_why);
+		else
+			fprintf(stderr, "bt86: --ring3=direct: this host cannot run guest ring 3 directly: %s\n",
+				stats.direct_why);
+		return BT86_EXIT_UNSUPPORTED;
+	}
+	stats.ring3 = o.ring3 == RING3_AUTO ? "translated (auto)" : "translated";
 	if (gmem_init(&mem, (uint32_t)o.mem_bytes, err, sizeof err))
 		goto fail;
 	if (shadow_init(&shadow, &mem, &stats, err, sizeof err))

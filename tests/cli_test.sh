@@ -126,5 +126,26 @@ else
 fi
 expect 6 "cannot write /nonexistent/dir/screen" -- --vga-log /nonexistent/dir/screen "$good"
 
+# Ring 3's form (issue 14): --stats names it and what the start-up probe
+# found, which must agree with whether this host runs a 32-bit program;
+# --ring3=direct stops with a reason (direct execution is not built yet).
+expect 2 "--ring3=sideways: expected auto, translated or direct" -- --ring3=sideways "$good"
+printf 'int main(void) { return 0; }\n' >"$tmp/m32.c"
+if gcc -m32 -static -o "$tmp/m32" "$tmp/m32.c" 2>/dev/null; then
+	direct=unavailable
+	"$tmp/m32" 2>/dev/null && direct=possible
+	"$bt86" --stats "$good" </dev/null >/dev/null 2>"$tmp/err"
+	if grep -qE "^  ring 3: translated \(auto\); direct execution $direct" "$tmp/err"; then
+		passes=$((passes + 1))
+	else
+		echo "FAIL: --stats does not say ring 3 is translated with direct execution $direct:"; grep "ring 3" "$tmp/err"
+		fails=$((fails + 1))
+	fi
+	[ "$direct" = possible ] && expect 8 "--ring3=direct: this host runs 32-bit code .*not built yet" -- --ring3=direct "$good"
+	[ "$direct" = unavailable ] && expect 8 "--ring3=direct: this host cannot run guest ring 3 directly: " -- --ring3=direct "$good"
+else
+	echo "note: no -m32 static toolchain; the ring-3 probe is not cross-checked"
+fi
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

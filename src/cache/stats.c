@@ -109,6 +109,9 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 	uint64_t translated = s->insn_verbatim + s->insn_retargeted + s->insn_rewritten + s->insn_callout;
 
 	fprintf(out, "bt86 statistics\n");
+	if (s->ring3)
+		fprintf(out, "  ring 3: %s; direct execution %s on this host: %s\n", s->ring3,
+			s->direct_possible ? "possible (not built yet)" : "unavailable", s->direct_why);
 	fprintf(out, "  translated: %" PRIu64 " blocks, %" PRIu64 " host bytes, %" PRIu64 " guest instructions\n",
 		s->blocks, s->tc_bytes, s->guest_insns);
 	fprintf(out, "    verbatim %" PRIu64 " (%.1f%%), re-targeted branches %" PRIu64 " (%.1f%%), rewritten inline %" PRIu64 " (%.1f%%), callouts to the emulator %" PRIu64 " (%.1f%%)\n",
@@ -180,7 +183,11 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 
 int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, FILE *f)
 {
-	fprintf(f, "{\n  \"blocks\": %" PRIu64 ",\n  \"tc_bytes\": %" PRIu64 ",\n  \"guest_insns_translated\": %" PRIu64 ",\n",
+	fprintf(f, "{\n  \"ring3\": \"%s\",\n  \"direct_possible\": %s,\n  \"direct_why\": \"", s->ring3 ? s->ring3 : "",
+		s->direct_possible ? "true" : "false");
+	for (const char *c = s->direct_why; *c; c++)
+		fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+	fprintf(f, "\",\n  \"blocks\": %" PRIu64 ",\n  \"tc_bytes\": %" PRIu64 ",\n  \"guest_insns_translated\": %" PRIu64 ",\n",
 		s->blocks, s->tc_bytes, s->guest_insns);
 	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_retargeted\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n  \"insn_interpreted\": %" PRIu64 ",\n  \"emulated_decode_hits\": %" PRIu64 ",\n",
 		s->insn_verbatim, s->insn_retargeted, s->insn_rewritten, s->insn_callout, s->insn_emulated, s->insn_interpreted,

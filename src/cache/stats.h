@@ -43,6 +43,9 @@ enum inval_cause {
 enum signal_kind { SIGK_SEGV, SIGK_BUS, SIGK_FPE, SIGK_ILL, SIGK_TRAP, SIGK_KINDS };
 
 struct stats {
+	const char *ring3;         /* how guest ring 3 runs: "translated" (issue 14) */
+	bool direct_possible;      /* this host runs 32-bit code (compat32.h) */
+	char direct_why[192];      /* what the probe saw */
 	uint64_t blocks;           /* blocks translated */
 	uint64_t tc_bytes;         /* host code bytes emitted */
 	uint64_t guest_insns;      /* guest instructions translated */
