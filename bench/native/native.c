@@ -1,8 +1,9 @@
 /* Native references for the benchmark harness: the compute kernel the guest
  * runs (the same source, built for this host), and the host's own costs of
  * the operations that have a native analogue.  Prints "bench NAME
- * CYCLES_x100" like the guest.  This host cannot run 32-bit programs (IA-32
- * emulation is off), so the kernel is built 64-bit: the harness says so. */
+ * CYCLES_x100" like the guest.  Built twice: -m32 (bench_native32), the
+ * reference where the host runs 32-bit programs, and 64-bit for hosts that
+ * do not (IA-32 emulation off); the harness says which it used. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
