@@ -1396,9 +1396,22 @@ static void iret_to_vm86(struct emu *e, uint32_t esp, const uint32_t top[3])
 	nmi_unblock(v);
 }
 
-/* iretd without NT (SDM vol. 2A IRET, protected mode): to the same level
- * or an outer one; a fault leaves everything as it was. */
-static void iret32(struct emu *e)
+/* The items iret pops, `size` bytes each (SS's size moves SP or ESP). */
+static void iret_pop(struct vcpu *v, uint32_t sp, uint32_t *out, unsigned n, unsigned size)
+{
+	if (size == 4) {
+		pop_words(v, sp, out, n);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		out[i] = vmem_seg_read(v, S_SS, (sp + 2 * i) & (v->seg[S_SS].db ? ~0u : 0xFFFFu), 2);
+}
+
+/* iret in protected mode without NT (SDM vol. 2A IRET), with a 32-bit
+ * operand (iretd) or a 16-bit one (IP, CS, FLAGS words, and SP, SS for an
+ * outer level): to the same level or an outer one; a fault leaves
+ * everything as it was. */
+static inline __attribute__((always_inline)) void iret_pm(struct emu *e, unsigned size)
 {
 	struct vcpu *v = e->v;
 	if (v->hot->eflags & FL_NT) {
@@ -1409,22 +1422,25 @@ static void iret32(struct emu *e)
 		nmi_unblock(v);
 		return;
 	}
-	uint32_t esp = v->hot->gpr[R_ESP], top[3];
-	pop_words(v, esp, top, 3);
+	uint32_t sp = size == 4 ? v->hot->gpr[R_ESP] : vmem_sp(v), top[3];
+	iret_pop(v, sp, top, 3, size);
 	uint32_t new_eip = top[0];
 	uint16_t new_cs = (uint16_t)top[1];
 	uint32_t new_fl = top[2];
 	unsigned rpl = new_cs & 3u;
-	if ((new_fl & FL_VM) && v->cpl == 0) {
-		iret_to_vm86(e, esp, top);
+	if (size == 4 && (new_fl & FL_VM) && v->cpl == 0) {
+		iret_to_vm86(e, sp, top);
 		return;
 	}
 	if (rpl < v->cpl)
 		vcpu_raise(v, EXC_GP, true, new_cs & ~3u);
 	if (rpl == v->cpl) {
 		seg_load_cs(v, new_cs, v->cpl);
-		v->hot->gpr[R_ESP] = esp + 12;
-		load_eflags(e, new_fl, 4);
+		if (size == 4)
+			v->hot->gpr[R_ESP] = sp + 12;
+		else
+			vmem_set_sp(v, sp + 6);
+		load_eflags(e, new_fl, size);
 		e->next = new_eip;
 		vcpu_prefault_retry(v);
 		nmi_unblock(v);
@@ -1433,21 +1449,29 @@ static void iret32(struct emu *e)
 	/* Return to an outer level: check everything, then commit (EFLAGS
 	 * with the old CPL's rights, then CS, SS:ESP). */
 	uint32_t outer[2];
-	pop_words(v, esp + 12, outer, 2);
+	iret_pop(v, sp + 3 * size, outer, 2, size);
 	uint32_t new_esp = outer[0];
 	uint16_t new_ss = (uint16_t)outer[1];
 	struct seg_cache ss;
 	unsigned fault = seg_check_stack(v, new_ss, rpl, &ss);
 	if (fault)
 		vcpu_raise(v, fault == EXC_TS ? EXC_GP : fault, true, new_ss & ~3u);
-	load_eflags(e, new_fl, 4);
+	load_eflags(e, new_fl, size);
 	seg_load_cs(v, new_cs, rpl);
 	seg_set(v, S_SS, new_ss, &ss);
-	v->hot->gpr[R_ESP] = new_esp;
+	if (size == 4)
+		v->hot->gpr[R_ESP] = new_esp;
+	else
+		vmem_set_sp(v, new_esp);
 	seg_null_inaccessible(v);
 	e->next = new_eip;
 	vcpu_prefault_retry(v);
 	nmi_unblock(v);
+}
+
+static void iret32(struct emu *e)
+{
+	iret_pm(e, 4);
 }
 
 /* SDM vol. 2B SYSENTER: flat ring-0 CS and SS from the MSR, VM, IF and RF
@@ -1600,8 +1624,7 @@ void emu_step(struct vcpu *v)
 		if (!(v->cr0 & CR0_PE) || v->vm) {
 			iret_real(e); /* in virtual-8086 mode with IOPL 3: VM and IOPL stay */
 		} else if (e->d->operand_width == 16) {
-			unsupported(e, "16-bit iret in protected mode");
-			return;
+			iret_pm(e, 2);
 		} else {
 			iret32(e);
 		}

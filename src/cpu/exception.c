@@ -93,14 +93,11 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	lo = gate[0];
 	hi = gate[1];
 	unsigned type = (hi >> 8) & 0x1F, dpl = (hi >> 13) & 3;
-	if (type != 0x0E && type != 0x0F && type != 0x05) {
-		if (type == 0x06 || type == 0x07) {
-			vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: 16-bit gate for vector %u at eip %#x", vec,
-				  v->hot->eip);
-			return;
-		}
+	if (type != 0x0E && type != 0x0F && type != 0x06 && type != 0x07 && type != 0x05)
 		delivery_raise(EXC_GP, gate_err);
-	}
+	/* A 16-bit interrupt or trap gate (6, 7) has a 16-bit offset and a
+	 * frame of words. */
+	unsigned slot = type & 8 ? 4 : 2;
 	if (soft && dpl < v->cpl)
 		delivery_raise(EXC_GP, gate_err);
 	if (!(hi & 0x8000))
@@ -112,7 +109,7 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	}
 
 	uint16_t sel = (uint16_t)(lo >> 16);
-	uint32_t offset = (lo & 0xFFFF) | (hi & 0xFFFF0000u);
+	uint32_t offset = (lo & 0xFFFF) | (slot == 4 ? hi & 0xFFFF0000u : 0);
 	struct seg_cache cs;
 	uint32_t dlo, dhi;
 	if ((sel & ~3u) == 0)
@@ -171,13 +168,23 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	} else if (new_cpl > v->cpl) {
 		delivery_raise(EXC_GP, (sel & ~3u) + ext);
 	}
-	uint32_t new_esp = esp - 4 * words;
-	if (new_esp + 4 * words - 1 > ss.limit && ss.limit != 0xFFFFFFFFu)
+	uint32_t new_esp = esp - slot * words;
+	if (!ss.db)
+		new_esp = (esp & 0xFFFF0000u) | (new_esp & 0xFFFF); /* a 16-bit stack moves SP alone */
+	uint32_t frame_off = ss.db ? new_esp : new_esp & 0xFFFF;
+	if (frame_off + slot * words - 1 > ss.limit && ss.limit != 0xFFFFFFFFu)
 		delivery_raise(EXC_SS, ext);
-	vmem_write_words_supervisor(v, ss.base + new_esp, frame, words);
+	if (slot == 4) {
+		vmem_write_words_supervisor(v, ss.base + frame_off, frame, words);
+	} else {
+		for (unsigned i = 0; i < words; i++) /* translated each: a fault leaves no state changed */
+			vmem_translate_as(v, ss.base + frame_off + 2 * i, true, false);
+		for (unsigned i = 0; i < words; i++)
+			vmem_write_supervisor(v, ss.base + frame_off + 2 * i, 2, frame[i]);
+	}
 
 	uint32_t fl = vcpu_eflags(v) & ~(FL_TF | FL_NT | FL_RF | FL_VM);
-	if (type == 0x0E)
+	if (type == 0x0E || type == 0x06)
 		fl &= ~FL_IF;
 	vcpu_set_eflags(v, fl); /* VM first: the loads below are protected mode's */
 	if (new_cpl != v->cpl)

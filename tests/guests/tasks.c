@@ -101,16 +101,6 @@ static u32 read_cr0(void)
 	return v;
 }
 
-static u64 *idt_base(void)
-{
-	struct __attribute__((packed)) {
-		u16 limit;
-		u32 base;
-	} r;
-	__asm__ volatile("sidt %0" : "=m"(r));
-	return (u64 *)r.base;
-}
-
 static u64 task_gate(u32 tss_sel)
 {
 	return ((u64)0x85 << 40) | ((u64)tss_sel << 16);
@@ -171,7 +161,7 @@ void test_main(u32 magic, u32 mbi)
 	is_u32(c_runs, 2, "a call through a task gate in the GDT runs C again");
 
 	/* int n and #GP through task gates in the IDT. */
-	u64 *idt = idt_base(), saved_gp = idt[13];
+	u64 *idt = idt_entries(), saved_gp = idt[13];
 	idt[0x90] = task_gate(TSS_D);
 	__asm__ volatile("int $0x90" : : : "memory");
 	is_u32(d_tr, TSS_D, "int $0x90 through a task gate runs D");

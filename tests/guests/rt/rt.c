@@ -7,6 +7,11 @@
 
 u64 gdt[16];
 static u64 idt[256];
+
+u64 *idt_entries(void)
+{
+	return idt;
+}
 volatile struct trap_record last_trap;
 void (*syscall_hook)(struct trap_frame *f);
 void (*irq_hook)(struct trap_frame *f);
