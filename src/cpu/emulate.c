@@ -1411,7 +1411,7 @@ static void iret_pop(struct vcpu *v, uint32_t sp, uint32_t *out, unsigned n, uns
  * operand (iretd) or a 16-bit one (IP, CS, FLAGS words, and SP, SS for an
  * outer level): to the same level or an outer one; a fault leaves
  * everything as it was. */
-static inline __attribute__((always_inline)) void iret_pm(struct emu *e, unsigned size)
+static void iret_pm(struct emu *e, unsigned size)
 {
 	struct vcpu *v = e->v;
 	if (v->hot->eflags & FL_NT) {

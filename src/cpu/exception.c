@@ -73,6 +73,26 @@ static void deliver_real(struct vcpu *v, unsigned vec, uint32_t next_eip)
 	vcpu_set_eflags(v, vcpu_eflags(v) & ~(FL_IF | FL_TF | FL_AC | FL_RF));
 }
 
+/* A frame of `slot`-byte items on a 16-bit stack or from a 16-bit gate:
+ * SP alone moves on a 16-bit stack; each item is translated before any is
+ * written, so a fault leaves nothing changed.  Returns the new ESP. */
+static __attribute__((noinline)) uint32_t push_frame_narrow(struct vcpu *v, const struct seg_cache *ss, uint32_t esp,
+							    const uint32_t *frame, unsigned words, unsigned slot,
+							    uint32_t ext)
+{
+	uint32_t new_esp = esp - slot * words;
+	if (!ss->db)
+		new_esp = (esp & 0xFFFF0000u) | (new_esp & 0xFFFF);
+	uint32_t off = ss->db ? new_esp : new_esp & 0xFFFF;
+	if (off + slot * words - 1 > ss->limit && ss->limit != 0xFFFFFFFFu)
+		delivery_raise(EXC_SS, ext);
+	for (unsigned i = 0; i < words; i++)
+		vmem_translate_as(v, ss->base + off + slot * i, true, false);
+	for (unsigned i = 0; i < words; i++)
+		vmem_write_supervisor(v, ss->base + off + slot * i, slot, frame[i]);
+	return new_esp;
+}
+
 /* Builds the frame and switches to the handler; faults go to delivery_raise. */
 static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t err, bool soft,
 			 uint32_t next_eip)
@@ -168,19 +188,14 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	} else if (new_cpl > v->cpl) {
 		delivery_raise(EXC_GP, (sel & ~3u) + ext);
 	}
-	uint32_t new_esp = esp - slot * words;
-	if (!ss.db)
-		new_esp = (esp & 0xFFFF0000u) | (new_esp & 0xFFFF); /* a 16-bit stack moves SP alone */
-	uint32_t frame_off = ss.db ? new_esp : new_esp & 0xFFFF;
-	if (frame_off + slot * words - 1 > ss.limit && ss.limit != 0xFFFFFFFFu)
-		delivery_raise(EXC_SS, ext);
-	if (slot == 4) {
-		vmem_write_words_supervisor(v, ss.base + frame_off, frame, words);
+	uint32_t new_esp;
+	if (__builtin_expect(slot == 4 && ss.db, 1)) {
+		new_esp = esp - 4 * words;
+		if (new_esp + 4 * words - 1 > ss.limit && ss.limit != 0xFFFFFFFFu)
+			delivery_raise(EXC_SS, ext);
+		vmem_write_words_supervisor(v, ss.base + new_esp, frame, words);
 	} else {
-		for (unsigned i = 0; i < words; i++) /* translated each: a fault leaves no state changed */
-			vmem_translate_as(v, ss.base + frame_off + 2 * i, true, false);
-		for (unsigned i = 0; i < words; i++)
-			vmem_write_supervisor(v, ss.base + frame_off + 2 * i, 2, frame[i]);
+		new_esp = push_frame_narrow(v, &ss, esp, frame, words, slot, ext);
 	}
 
 	uint32_t fl = vcpu_eflags(v) & ~(FL_TF | FL_NT | FL_RF | FL_VM);
