@@ -1568,6 +1568,8 @@ void emu_step(struct vcpu *v)
 	case ZYDIS_MNEMONIC_STI:
 		if (v->cpl > iopl(v))
 			vcpu_raise(v, EXC_GP, true, 0);
+		if (e->d->mnemonic == ZYDIS_MNEMONIC_STI && !v->hot->vif && !v->in_shadow)
+			v->irq_shadow = true; /* IF set: not before the next instruction */
 		v->hot->vif = e->d->mnemonic == ZYDIS_MNEMONIC_STI ? FL_IF : 0;
 		break;
 	case ZYDIS_MNEMONIC_PUSHF:
@@ -1635,6 +1637,8 @@ void emu_step(struct vcpu *v)
 			if (e->ops[0].reg.value == ZYDIS_REGISTER_CS)
 				vcpu_raise(v, EXC_UD, false, 0);
 			seg_load(v, (enum sreg)(e->ops[0].reg.value - ZYDIS_REGISTER_ES), (uint16_t)op_read(e, 1));
+			if (e->ops[0].reg.value == ZYDIS_REGISTER_SS && !v->in_shadow)
+				v->irq_shadow = true; /* so that the next instruction can set ESP */
 			break;
 		}
 		if ((e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -1661,6 +1665,8 @@ void emu_step(struct vcpu *v)
 			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, sp, size);
 			seg_load(v, (enum sreg)(e->ops[0].reg.value - ZYDIS_REGISTER_ES), sel);
 			vmem_set_sp(v, sp + size);
+			if (e->ops[0].reg.value == ZYDIS_REGISTER_SS && !v->in_shadow)
+				v->irq_shadow = true;
 			break;
 		}
 		{

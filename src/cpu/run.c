@@ -794,7 +794,9 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		}
 		if (h->irq_wait && h->vif)
 			h->attn_irq = 1; /* the monitor opened the window (iret, emulated popf) */
-		if (h->attn_irq || h->attn_req) {
+		bool shadow = v->irq_shadow && interpreted(v);
+		v->irq_shadow = false;
+		if ((h->attn_irq || h->attn_req) && !shadow) {
 			handle_attention(v);
 			next = NULL;
 			resume = 0;
@@ -809,7 +811,9 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			resume = 0;
 			st->insn_interpreted++;
 			v->step_due = v->tf != 0; /* vcpu_deliver cancels it */
+			v->in_shadow = shadow;
 			emu_step(v);
+			v->in_shadow = false;
 			continue;
 		}
 		struct tc_block *b = next ? next : block_for(v, x, h->eip);
