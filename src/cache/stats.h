@@ -85,6 +85,7 @@ struct stats {
 	uint64_t stlb_kernel_fills;   /* and ring 0's */
 	uint64_t ksoft_sites;         /* ring-0 instructions marked to use ring 0's soft TLB */
 	uint64_t stlb_promotions;     /* address spaces gone direct */
+	uint64_t adopted_runs, adopted_pages; /* soft-TLB runs mapped into the user view as a space went direct */
 	uint64_t stlb_outgrown;       /* address spaces whose user view filled the host mappings */
 	uint64_t shadow_kept;         /* non-global pages a CR3 load found still mapped alike */
 	uint64_t uaccess_sites;       /* ring-0 instructions marked to use the kernel views */

@@ -787,8 +787,10 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		if (h->soft_budget == 0) {
 			/* The space's soft-form blocks spent its budget: its code
 			 * goes direct, and the lookup entries of that form go. */
-			if (stlb_spent(&v->shadow->soft))
+			if (stlb_spent(&v->shadow->soft)) {
 				tc_jtab_switch(v->tc, not_soft, NULL);
+				shadow_adopt_runs(v->shadow);
+			}
 			next = NULL;
 			resume = 0;
 		}

@@ -597,6 +597,42 @@ void shadow_map_run(struct shadow *s, unsigned window, uint32_t lin_page, uint32
 	count_mappings(s);
 }
 
+static int by_key64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void shadow_adopt_runs(struct shadow *s)
+{
+	const struct stlb_space *sp = &s->soft.space[s->soft.cur];
+	uint64_t *e = malloc((size_t)sp->n * sizeof *e);
+	if (!e)
+		return; /* an optimisation only */
+	/* page << 32 | rw << 31 | frame: sorted, a run is consecutive pages
+	 * onto consecutive frames with the same permission. */
+	for (uint32_t i = 0; i < sp->n; i++)
+		e[i] = (uint64_t)sp->page[i] << 32 | (uint64_t)(sp->rw[i] ? 1u : 0u) << 31 | sp->frame[i];
+	qsort(e, sp->n, sizeof *e, by_key64);
+	unsigned w = shadow_uview(s->cur);
+	for (uint32_t i = 0, j; i < sp->n; i = j) {
+		for (j = i + 1; j < sp->n && e[j] == e[j - 1] + (1ull << 32) + 1; j++)
+			;
+		if (j - i < SHADOW_ADOPT_RUN)
+			continue;
+		uint32_t page = (uint32_t)(e[i] >> 32), frame = (uint32_t)e[i] & 0x7FFFFFFFu;
+		bool mapped = false;
+		for (uint32_t k = 0; k < j - i && !mapped; k++)
+			mapped = s->lin_flags[slot(w, page + k)] & SHADOW_MAPPED;
+		if (!mapped && gmem_is_ram(s->mem, frame << PAGE_SHIFT_4K, (j - i) << PAGE_SHIFT_4K)) {
+			shadow_map_run(s, w, page, frame, j - i, (e[i] >> 31) & 1, false);
+			s->stats->adopted_runs++;
+			s->stats->adopted_pages += j - i;
+		}
+	}
+	free(e);
+}
+
 bool shadow_holds(const struct shadow *s, unsigned window, uint32_t lin_page, uint32_t phys, bool rw)
 {
 	uint32_t sl = slot(window, lin_page);

@@ -184,6 +184,14 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
 void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4);
 /* Whether linear page `lin` of window `window` maps physical page `phys`
  * with permission `rw` already. */
+/* The current space goes direct (stlb.h): the soft TLB's entries that
+ * form runs of SHADOW_ADOPT_RUN or more consecutive pages onto consecutive
+ * frames with one permission enter the user view as one host mapping
+ * each, as a large page does (what a TLB holds may be mapped ahead); each
+ * page of them would otherwise cost a host fault and a signal (~30,000
+ * cycles here) when next used. */
+#define SHADOW_ADOPT_RUN 4u
+void shadow_adopt_runs(struct shadow *s);
 bool shadow_holds(const struct shadow *s, unsigned window, uint32_t lin, uint32_t phys, bool rw);
 /* The physical page slot `sl` maps, or SHADOW_NONE. */
 uint32_t shadow_frame(const struct shadow *s, uint32_t sl);
