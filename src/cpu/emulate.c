@@ -1469,11 +1469,6 @@ static void iret_pm(struct emu *e, unsigned size)
 	nmi_unblock(v);
 }
 
-static void iret32(struct emu *e)
-{
-	iret_pm(e, 4);
-}
-
 /* SDM vol. 2B SYSENTER: flat ring-0 CS and SS from the MSR, VM, IF and RF
  * cleared. */
 static void sysenter(struct emu *e)
@@ -1509,7 +1504,7 @@ void emu_system(struct vcpu *v, enum emu_sys op, unsigned vector, unsigned lengt
 		vcpu_deliver(v, vector, false, 0, true, e->next);
 		return;
 	case EMU_SYS_IRET:
-		iret32(e);
+		iret_pm(e, 4);
 		break;
 	case EMU_SYS_SYSENTER:
 		sysenter(e);
@@ -1628,7 +1623,7 @@ void emu_step(struct vcpu *v)
 		} else if (e->d->operand_width == 16) {
 			iret_pm(e, 2);
 		} else {
-			iret32(e);
+			iret_pm(e, 4);
 		}
 		break;
 	case ZYDIS_MNEMONIC_MOV:

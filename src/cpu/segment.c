@@ -165,6 +165,19 @@ void seg_null_inaccessible(struct vcpu *v)
 	}
 }
 
+/* Virtual-8086 and real mode load segments without descriptors: true
+ * when one of them did. */
+static bool load_without_descriptor(struct vcpu *v, enum sreg s, uint16_t sel)
+{
+	if (v->vm)
+		load_vm86(v, s, sel);
+	else if (!(v->cr0 & CR0_PE))
+		load_real(v, s, sel);
+	else
+		return false;
+	return true;
+}
+
 /* A data or stack segment load with the SDM's checks, raising `bad` (#GP
  * for an instruction's load, #TS for a task switch's) where the selector or
  * its descriptor will not do, #NP or #SS where it is not present. */
@@ -175,14 +188,8 @@ static void load_checked(struct vcpu *v, enum sreg s, uint16_t sel, unsigned bad
 	unsigned rpl = sel & 3, cpl = v->cpl;
 	uint32_t err = sel & ~3u;
 
-	if (v->vm) {
-		load_vm86(v, s, sel);
+	if (load_without_descriptor(v, s, sel))
 		return;
-	}
-	if (!(v->cr0 & CR0_PE)) {
-		load_real(v, s, sel);
-		return;
-	}
 	if ((sel & ~3u) == 0) {
 		if (s == S_SS)
 			vcpu_raise(v, bad, true, 0);
@@ -251,14 +258,8 @@ void seg_load_cs(struct vcpu *v, uint16_t sel, unsigned new_cpl)
 {
 	uint32_t lo, hi;
 
-	if (v->vm) {
-		load_vm86(v, S_CS, sel);
+	if (load_without_descriptor(v, S_CS, sel))
 		return;
-	}
-	if (!(v->cr0 & CR0_PE)) {
-		load_real(v, S_CS, sel);
-		return;
-	}
 	if ((sel & ~3u) == 0 || !seg_read_descriptor(v, sel, &lo, &hi))
 		vcpu_raise(v, EXC_GP, true, sel & ~3u);
 	struct seg_cache c = {0};

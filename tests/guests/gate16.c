@@ -45,8 +45,7 @@ void test_main(u32 magic, u32 mbi)
 	(void)magic;
 	(void)mbi;
 	plan(7);
-	for (u32 i = 0; i < (u32)(g_end - g_start); i++)
-		((volatile u8 *)G_BASE)[i] = (u8)g_start[i];
+	blob_copy(G_BASE, g_start, g_end);
 	set_descriptor(CODE16 >> 3, G_BASE, 0xFFFF, 0x9A, 0x0);
 	set_descriptor(DATA16 >> 3, G_BASE, 0xFFFF, 0x92, 0x0);
 	gdt_load();

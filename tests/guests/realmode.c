@@ -90,8 +90,7 @@ void test_main(u32 magic, u32 mbi)
 	(void)mbi;
 	plan(19);
 
-	for (u32 i = 0; i < (u32)(rm_end - rm_start); i++)
-		((volatile u8 *)RM_BASE)[i] = (u8)rm_start[i];
+	blob_copy(RM_BASE, rm_start, rm_end);
 	write32(0x50 * 4, (RM_BASE >> 4) << 16 | (u32)(int50 - rm_start)); /* IVT entry 0x50 */
 	write32(0x20 * 4, (RM_BASE >> 4) << 16 | (u32)(irq0 - rm_start));  /* the PIT's, at vector 0x20 */
 	pic_pit_100hz(0xFE);

@@ -88,8 +88,7 @@ void test_main(u32 magic, u32 mbi)
 	(void)magic;
 	(void)mbi;
 	plan(16);
-	for (u32 i = 0; i < (u32)(vm_end - vm_start); i++)
-		((volatile u8 *)VM_BASE)[i] = (u8)vm_start[i];
+	blob_copy(VM_BASE, vm_start, vm_end);
 	user_mode_setup(tss, sizeof tss, (u32)kstack + sizeof kstack);
 	idt_set(13, gp_vm86, 0);
 	idt_set(0x52, int52_vm86, 3);

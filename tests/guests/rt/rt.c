@@ -12,6 +12,12 @@ u64 *idt_entries(void)
 {
 	return idt;
 }
+
+void blob_copy(u32 base, const char *start, const char *end)
+{
+	for (u32 i = 0; i < (u32)(end - start); i++)
+		((volatile u8 *)base)[i] = (u8)start[i];
+}
 volatile struct trap_record last_trap;
 void (*syscall_hook)(struct trap_frame *f);
 void (*irq_hook)(struct trap_frame *f);

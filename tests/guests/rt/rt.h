@@ -65,6 +65,10 @@ void idt_set(int vec, void (*handler)(void), int dpl);
 /* The IDT's 256 entries, for gates idt_set does not make (task gates,
  * 16-bit gates). */
 u64 *idt_entries(void);
+/* Code assembled to run elsewhere (real mode, 16-bit segments): the bytes
+ * from start to end copied to physical `base`, where offsets from start
+ * are its addresses. */
+void blob_copy(u32 base, const char *start, const char *end);
 /* Ring 3 set-up: flat user code and data at 0x38 and 0x40 (DPL 3), and a
  * 32-bit TSS at 0x28 (tss, tss_bytes long) with ESP0 = esp0, SS0 = 0x10 and
  * the I/O map base past its limit (no port for ring 3); loads the GDT and
