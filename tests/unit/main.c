@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/direct.h"
 #include "unit.h"
 
 void machine_init(struct machine *m, int counting)
@@ -32,8 +33,9 @@ void machine_run(struct machine *m, const void *code, size_t len)
 	ck_assert_msg(strstr(m->v.stop_reason, "halted"), "stopped at the hlt, not: %s", m->v.stop_reason);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	direct_stub_main(argc, argv); /* the ring-3 host process of test_direct.c */
 	SRunner *sr = srunner_create(classify_suite());
 	srunner_add_suite(sr, rewrite_suite());
 	srunner_add_suite(sr, insn_suite());
@@ -43,6 +45,7 @@ int main(void)
 	srunner_add_suite(sr, robust_suite());
 	srunner_add_suite(sr, paging_suite());
 	srunner_add_suite(sr, contain_suite());
+	srunner_add_suite(sr, direct_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

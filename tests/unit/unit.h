@@ -24,6 +24,7 @@ Suite *insn_suite(void);
 Suite *robust_suite(void);
 Suite *paging_suite(void);
 Suite *contain_suite(void);
+Suite *direct_suite(void);
 
 #define GUEST_CODE 0x100000u
 
