@@ -265,6 +265,32 @@ START_TEST(test_escape_fault_is_seen)
 }
 END_TEST
 
+/* More mappings than the queue holds: the monitor carries the full queue
+ * out (DIRECT_MAP) and goes on; every page lands where it was put. */
+START_TEST(test_mapping_queue_overflows)
+{
+	if (!start())
+		return;
+	const uint32_t lin = 0x1000000, pages = 3 * DIRECT_MAPS;
+	for (uint32_t i = 0; i < pages; i++) {
+		uint32_t phys = 0x100000 + (pages - 1 - i) * 4096; /* frames in reverse order */
+		memcpy(mem.ram + phys, &i, 4);
+		ck_assert_int_eq(direct_map(&d, lin + i * 4096, 4096, phys, DIRECT_PROT_READ), 0);
+	}
+	static const uint8_t code[] = {
+		0xA1, 0x00, 0x00, 0x00, 0x01,       /* mov lin, %eax */
+		0x8B, 0x1D, 0x00, 0xF0, 0x11, 0x01, /* mov lin + 287 pages, %ebx */
+		0xF4,
+	};
+	ck_assert_int_eq(run(code, sizeof code, NULL), DIRECT_EV_FAULT);
+	ck_assert_uint_eq(d.ctl->ev_trapno, 13);
+	ck_assert_uint_eq(r.gpr[R_EAX], 0);
+	ck_assert_uint_eq(r.gpr[R_EBX], pages - 1);
+	ck_assert_uint_eq(d.ctl->map_errors, 0);
+	direct_stop(&d);
+}
+END_TEST
+
 START_TEST(test_kick_stops_a_loop)
 {
 	if (!start())
@@ -290,6 +316,7 @@ Suite *direct_suite(void)
 	tcase_add_test(t, test_syscall_is_an_event);
 	tcase_add_test(t, test_escape_syscall_kills_stub);
 	tcase_add_test(t, test_escape_fault_is_seen);
+	tcase_add_test(t, test_mapping_queue_overflows);
 	tcase_add_test(t, test_kick_stops_a_loop);
 	suite_add_tcase(s, t);
 	return s;
