@@ -53,6 +53,11 @@ static bool direct_gone(struct direct *d, char *err, size_t errlen)
 static int direct_wait(struct direct *d, const volatile uint64_t *attn, char *err, size_t errlen)
 {
 	bool kicked = false;
+	for (unsigned spin = 0; spin < DIRECT_SPIN; spin++)
+		if (__atomic_load_n(&d->ctl->turn, __ATOMIC_ACQUIRE) == DIRECT_TURN_MONITOR)
+			return 0;
+		else
+			__builtin_ia32_pause();
 	for (;;) {
 		if (__atomic_load_n(&d->ctl->turn, __ATOMIC_ACQUIRE) == DIRECT_TURN_MONITOR)
 			return 0;

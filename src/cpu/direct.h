@@ -92,6 +92,11 @@ struct direct_map {
 };
 
 enum { DIRECT_TURN_STUB = 1, DIRECT_TURN_MONITOR = 2 };
+/* Polls of the turn word (with pause, ~126,000 cycles for all of them
+ * here) before either side sleeps on it: a hand-over to a sleeping side
+ * costs a wake-up across CPUs, ~45 us an exit against ~3.5 us when the
+ * other side is still polling (architecture.md). */
+#define DIRECT_SPIN 2000u
 
 struct direct_ctl {
 	uint32_t turn; /* futex word: whose move it is */

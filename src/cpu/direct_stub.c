@@ -92,6 +92,11 @@ static void stub_hand_over(struct direct_ctl *c)
 {
 	__atomic_store_n(&c->turn, DIRECT_TURN_MONITOR, __ATOMIC_RELEASE);
 	stub_futex(&c->turn, FUTEX_WAKE, 1);
+	for (unsigned spin = 0; spin < DIRECT_SPIN; spin++)
+		if (__atomic_load_n(&c->turn, __ATOMIC_ACQUIRE) == DIRECT_TURN_STUB)
+			return;
+		else
+			__builtin_ia32_pause();
 	while (__atomic_load_n(&c->turn, __ATOMIC_ACQUIRE) != DIRECT_TURN_STUB)
 		stub_futex(&c->turn, FUTEX_WAIT, DIRECT_TURN_MONITOR);
 }
