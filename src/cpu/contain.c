@@ -66,6 +66,8 @@ static const int allowed[] = {
 	SCMP_SYS(pread64), SCMP_SYS(pwrite64), SCMP_SYS(fdatasync),
 	/* glibc's qsort sizes its buffer from the physical memory size. */
 	SCMP_SYS(sysinfo),
+	/* How the ring-3 host process ended, through its pidfd (direct.c). */
+	SCMP_SYS(waitid),
 };
 
 static int install_allow_list(char *err, size_t errlen)

@@ -6,8 +6,10 @@
  * (compat32.h) there is nothing to run: the tests say so and pass. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpu/compat32.h"
+#include "cpu/contain.h"
 #include "cpu/direct.h"
 #include "unit.h"
 
@@ -303,6 +305,40 @@ START_TEST(test_kick_stops_a_loop)
 }
 END_TEST
 
+/* After containment the monitor still drives the stub, and still learns
+ * how it ended. */
+START_TEST(test_contained_monitor_drives_stub)
+{
+	char why[256];
+	if (!compat32_probe(why, sizeof why)) {
+		fprintf(stderr, "direct: skipped, this host runs no 32-bit code: %s\n", why);
+		_exit(0);
+	}
+	static struct machine m;
+	machine_init(&m, 0);
+	ck_assert_msg(direct_start(&d, m.mem.fd, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(direct_map(&d, CODE_LIN, 4096, CODE_PHYS, DIRECT_PROT_READ | DIRECT_PROT_EXEC), 0);
+	ck_assert_msg(contain_install(&m.tc, err, sizeof err) == 0, "%s", err);
+	memset(&r, 0, sizeof r);
+	r.eip = CODE_LIN;
+	r.eflags = 0x202;
+	fx[0] = 0x7F, fx[1] = 0x03;
+	uint32_t mxcsr = 0x1F80;
+	memcpy(fx + 24, &mxcsr, 4);
+	uint8_t code[32] = {0xF4};
+	memcpy(m.mem.ram + CODE_PHYS, code, 1);
+	ck_assert_int_eq(direct_run(&d, &r, fx, NULL, err, sizeof err), DIRECT_EV_FAULT);
+	memcpy(code, to_64bit, sizeof to_64bit);
+	static const uint8_t exit64[] = {0xB8, 231, 0, 0, 0, 0xBF, 99, 0, 0, 0, 0x0F, 0x05};
+	memcpy(code + 16, exit64, sizeof exit64);
+	memcpy(m.mem.ram + CODE_PHYS, code, sizeof code);
+	r.eip = CODE_LIN;
+	ck_assert_int_eq(direct_run(&d, &r, fx, NULL, err, sizeof err), -1);
+	ck_assert_msg(strstr(err, "filter refuses"), "%s", err);
+	_exit(0); /* before Check's own bookkeeping, which the filter refuses */
+}
+END_TEST
+
 Suite *direct_suite(void)
 {
 	Suite *s = suite_create("direct");
@@ -318,6 +354,7 @@ Suite *direct_suite(void)
 	tcase_add_test(t, test_escape_fault_is_seen);
 	tcase_add_test(t, test_mapping_queue_overflows);
 	tcase_add_test(t, test_kick_stops_a_loop);
+	tcase_add_exit_test(t, test_contained_monitor_drives_stub, 0);
 	suite_add_tcase(s, t);
 	return s;
 }
