@@ -4,6 +4,8 @@
  */
 #include "direct.h"
 
+#include "../mem/gmem.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -72,7 +74,7 @@ static int direct_wait(struct direct *d, const volatile uint64_t *attn, char *er
 	}
 }
 
-int direct_start(struct direct *d, int ram_fd, char *err, size_t errlen)
+int direct_start(struct direct *d, const struct gmem *mem, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof *d);
 	d->pidfd = -1;
@@ -89,16 +91,17 @@ int direct_start(struct direct *d, int ram_fd, char *err, size_t errlen)
 	}
 	d->ctl->turn = DIRECT_TURN_STUB;
 
-	char a_ctl[16], a_ram[16], a_pid[16];
+	char a_ctl[16], a_ram[16], a_pid[16], a_low[16];
 	snprintf(a_ctl, sizeof a_ctl, "%d", ctl_fd);
-	snprintf(a_ram, sizeof a_ram, "%d", ram_fd);
+	snprintf(a_ram, sizeof a_ram, "%d", mem->fd);
 	snprintf(a_pid, sizeof a_pid, "%d", (int)getpid());
-	char *argv[] = {"bt86-ring3", DIRECT_STUB_ARG, a_ctl, a_ram, a_pid, NULL};
+	snprintf(a_low, sizeof a_low, "%u", mem->low_hole);
+	char *argv[] = {"bt86-ring3", DIRECT_STUB_ARG, a_ctl, a_ram, a_pid, a_low, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	/* dup2 onto itself clears close-on-exec: the stub inherits these two. */
 	posix_spawn_file_actions_adddup2(&fa, ctl_fd, ctl_fd);
-	posix_spawn_file_actions_adddup2(&fa, ram_fd, ram_fd);
+	posix_spawn_file_actions_adddup2(&fa, mem->fd, mem->fd);
 	int rc = posix_spawn(&d->pid, "/proc/self/exe", &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(ctl_fd);
@@ -171,7 +174,7 @@ int direct_map(struct direct *d, uint32_t lin, uint32_t len, uint32_t phys, uint
 
 void direct_set_segs(struct direct *d, const struct direct_seg seg[DIRECT_SEGS])
 {
-	if (memcmp(d->ctl->seg, seg, sizeof d->ctl->seg) == 0 && d->ctl->seg_gen)
+	if (d->seg_gen && memcmp(d->ctl->seg, seg, sizeof d->ctl->seg) == 0)
 		return;
 	memcpy(d->ctl->seg, seg, sizeof d->ctl->seg);
 	d->ctl->seg_gen = ++d->seg_gen;

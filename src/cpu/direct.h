@@ -106,7 +106,10 @@ struct direct_ctl {
 	uint32_t seg_gen; /* bumped when seg[] changed: the stub rewrites its LDT */
 	uint32_t nmaps;
 	struct direct_map map[DIRECT_MAPS];
-	uint32_t map_errors; /* mmap calls the stub saw fail (the monitor reports them) */
+	/* Queued mappings the stub refused (not page-aligned, empty, outside
+	 * its reservation) or the host failed: a monitor bug, never guest
+	 * input. */
+	uint32_t map_errors;
 	/* The event (stub to monitor). */
 	uint32_t ev_kind, ev_sig, ev_trapno, ev_err, ev_cr2, ev_nr;
 	uint64_t ev_ip;
@@ -123,9 +126,11 @@ struct direct {
 	uint32_t seg_gen;
 };
 
-/* Starts the stub (before containment: it execs).  ram_fd is the guest-RAM
- * memfd.  Returns 0, or -1 with the reason in err. */
-int direct_start(struct direct *d, int ram_fd, char *err, size_t errlen);
+struct gmem;
+/* Starts the stub (before containment: it execs) on guest RAM's memfd,
+ * reserving its low 4 GiB from mem's first mappable page.  Returns 0, or
+ * -1 with the reason in err. */
+int direct_start(struct direct *d, const struct gmem *mem, char *err, size_t errlen);
 void direct_stop(struct direct *d);
 
 /* Queues a mapping of [lin, lin+len) onto RAM at phys (prot 0: reserves the

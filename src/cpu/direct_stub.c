@@ -13,8 +13,6 @@
 #include "direct.h"
 
 #include <asm/ldt.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
@@ -77,7 +75,7 @@ extern const char stub_sys_after[], stub_ready_ud2[];
 static struct {
 	struct direct_ctl *ctl;
 	int ram_fd;
-	uint32_t low; /* the reservation's first address (mmap_min_addr) */
+	uint32_t low; /* the reservation's first address (the host's mmap_min_addr) */
 	uint32_t seg_gen;
 	sigset_t guest_mask; /* blocked while guest code runs: every signal the stub does not handle */
 } stub;
@@ -300,67 +298,49 @@ static int stub_filter(void)
 	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
-static uint32_t stub_mmap_min_addr(void)
-{
-	char buf[32] = {0};
-	int fd = open("/proc/sys/vm/mmap_min_addr", O_RDONLY);
-	long v = 65536;
-	if (fd >= 0) {
-		if (read(fd, buf, sizeof buf - 1) > 0)
-			v = strtol(buf, NULL, 10);
-		close(fd);
-	}
-	if (v < 4096)
-		v = 4096;
-	return (uint32_t)((v + 4095) & ~4095L);
-}
-
-__attribute__((noreturn)) static void stub_fail(int code)
-{
-	_exit(code);
-}
-
 void direct_stub_main(int argc, char **argv)
 {
-	if (argc != 5 || strcmp(argv[1], DIRECT_STUB_ARG) != 0)
+	if (argc != 6 || strcmp(argv[1], DIRECT_STUB_ARG) != 0)
 		return;
 	int ctl_fd = atoi(argv[2]);
 	stub.ram_fd = atoi(argv[3]);
 	pid_t monitor = (pid_t)atol(argv[4]);
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != monitor)
-		stub_fail(2);
-	stub.low = stub_mmap_min_addr();
+		_exit(2);
+	stub.low = (uint32_t)strtoul(argv[5], NULL, 10); /* gmem's low_hole */
+	if (stub.low < 4096 || stub.low & 0xFFF)
+		_exit(2);
 	stub.ctl = mmap(NULL, sizeof *stub.ctl, PROT_READ | PROT_WRITE, MAP_SHARED, ctl_fd, 0);
 	if (stub.ctl == MAP_FAILED)
-		stub_fail(3);
+		_exit(3);
 	close(ctl_fd);
 	/* Nothing of the host but the RAM memfd stays open. */
 	if (stub.ram_fd > 0 && syscall(SYS_close_range, 0, stub.ram_fd - 1, 0) != 0)
-		stub_fail(4);
+		_exit(4);
 	syscall(SYS_close_range, stub.ram_fd + 1, ~0u, 0);
 	if (mmap((void *)(uintptr_t)stub.low, LOW_END - stub.low, PROT_NONE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0) != (void *)(uintptr_t)stub.low)
-		stub_fail(5);
+		_exit(5);
 	size_t alt = 64 * 1024;
 	stack_t ss = {.ss_sp = mmap(NULL, alt, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
 		      .ss_size = alt};
 	if (ss.ss_sp == MAP_FAILED || sigaltstack(&ss, NULL) != 0)
-		stub_fail(6);
+		_exit(6);
 	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGUSR1};
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		struct stub_sigaction sa = {.handler = stub_on_signal,
 					    .flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
 					    .restorer = stub_restorer, .mask = ~0ull};
 		if (syscall(SYS_rt_sigaction, sigs[i], &sa, NULL, 8) != 0)
-			stub_fail(7);
+			_exit(7);
 	}
 	sigfillset(&stub.guest_mask);
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigdelset(&stub.guest_mask, sigs[i]);
 	sigprocmask(SIG_SETMASK, &stub.guest_mask, NULL);
 	if (stub_filter() != 0)
-		stub_fail(8);
+		_exit(8);
 	/* The first event (READY); the monitor's first RUN replaces this
 	 * context with the guest's. */
 	__asm__ volatile("jmp stub_ready_ud2");

@@ -28,19 +28,19 @@ static struct direct_regs r;
 static uint8_t fx[512];
 static char err[256];
 
-static bool start(void)
+static bool runs_32bit_code(void)
 {
 	char why[256];
-	if (!compat32_probe(why, sizeof why)) {
-		fprintf(stderr, "direct: skipped, this host runs no 32-bit code: %s\n", why);
-		return false;
-	}
-	ck_assert_msg(gmem_init(&mem, 16u << 20, err, sizeof err) == 0, "%s", err);
-	ck_assert_msg(direct_start(&d, mem.fd, err, sizeof err) == 0, "%s", err);
-	ck_assert_int_eq(direct_map(&d, CODE_LIN, 4096, CODE_PHYS, DIRECT_PROT_READ | DIRECT_PROT_EXEC), 0);
-	ck_assert_int_eq(direct_map(&d, DATA_LIN, 4096, DATA_PHYS, DIRECT_PROT_READ | DIRECT_PROT_WRITE), 0);
-	ck_assert_int_eq(direct_map(&d, RO_LIN, 4096, RO_PHYS, DIRECT_PROT_READ), 0);
-	ck_assert_int_eq(direct_map(&d, STACK_LIN, 4096, STACK_PHYS, DIRECT_PROT_READ | DIRECT_PROT_WRITE), 0);
+	if (compat32_probe(why, sizeof why))
+		return true;
+	fprintf(stderr, "direct: skipped, this host runs no 32-bit code: %s\n", why);
+	return false;
+}
+
+/* The guest state every test starts from: CPL 3 code at CODE_LIN, a
+ * stack, the x87 and SSE state after fninit and a reset. */
+static void initial_state(void)
+{
 	memset(&r, 0, sizeof r);
 	r.eip = CODE_LIN;
 	r.eflags = 0x202;
@@ -49,6 +49,19 @@ static bool start(void)
 	fx[0] = 0x7F, fx[1] = 0x03; /* FCW 0x037F */
 	uint32_t mxcsr = 0x1F80;
 	memcpy(fx + 24, &mxcsr, 4);
+}
+
+static bool start(void)
+{
+	if (!runs_32bit_code())
+		return false;
+	ck_assert_msg(gmem_init(&mem, 16u << 20, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(direct_start(&d, &mem, err, sizeof err) == 0, "%s", err);
+	ck_assert_int_eq(direct_map(&d, CODE_LIN, 4096, CODE_PHYS, DIRECT_PROT_READ | DIRECT_PROT_EXEC), 0);
+	ck_assert_int_eq(direct_map(&d, DATA_LIN, 4096, DATA_PHYS, DIRECT_PROT_READ | DIRECT_PROT_WRITE), 0);
+	ck_assert_int_eq(direct_map(&d, RO_LIN, 4096, RO_PHYS, DIRECT_PROT_READ), 0);
+	ck_assert_int_eq(direct_map(&d, STACK_LIN, 4096, STACK_PHYS, DIRECT_PROT_READ | DIRECT_PROT_WRITE), 0);
+	initial_state();
 	return true;
 }
 
@@ -239,14 +252,22 @@ END_TEST
 /* ljmp $0x33, $CODE_LIN+16: 64-bit code from then on. */
 static const uint8_t to_64bit[] = {0xEA, 0x10, 0x00, 0x40, 0x00, 0x33, 0x00};
 
+/* A far jump to 64-bit code that calls exit_group(99): the host system
+ * call a guest would make once out of compatibility mode. */
+static void escape_and_exit(uint8_t code[32])
+{
+	static const uint8_t exit64[] = {0xB8, 231, 0, 0, 0, 0xBF, 99, 0, 0, 0, 0x0F, 0x05};
+	memset(code, 0, 32);
+	memcpy(code, to_64bit, sizeof to_64bit);
+	memcpy(code + 16, exit64, sizeof exit64);
+}
+
 START_TEST(test_escape_syscall_kills_stub)
 {
 	if (!start())
 		return;
-	uint8_t code[32] = {0};
-	memcpy(code, to_64bit, sizeof to_64bit);
-	static const uint8_t exit64[] = {0xB8, 231, 0, 0, 0, 0xBF, 99, 0, 0, 0, 0x0F, 0x05}; /* exit_group(99) */
-	memcpy(code + 16, exit64, sizeof exit64);
+	uint8_t code[32];
+	escape_and_exit(code);
 	ck_assert_int_eq(run(code, sizeof code, NULL), -1);
 	ck_assert_msg(strstr(err, "filter refuses"), "%s", err);
 	ck_assert(d.dead);
@@ -293,6 +314,26 @@ START_TEST(test_mapping_queue_overflows)
 }
 END_TEST
 
+/* Mappings the stub must refuse: below its reservation (host page 0 and
+ * up to mmap_min_addr), running past 4 GiB, unaligned, empty.  Each is
+ * counted, none lands, and the stub goes on with the good ones. */
+START_TEST(test_bad_mappings_are_refused)
+{
+	if (!start())
+		return;
+	ck_assert_int_eq(direct_map(&d, 0, 4096, DATA_PHYS, DIRECT_PROT_READ), 0);
+	ck_assert_int_eq(direct_map(&d, 0xFFFFF000u, 8192, DATA_PHYS, DIRECT_PROT_READ), 0);
+	ck_assert_int_eq(direct_map(&d, 0x600800, 4096, DATA_PHYS, DIRECT_PROT_READ), 0);
+	ck_assert_int_eq(direct_map(&d, 0x600000, 0, DATA_PHYS, DIRECT_PROT_READ), 0);
+	static const uint8_t code[] = {0xA1, 0x00, 0x00, 0x60, 0x00}; /* mov 0x600000, %eax */
+	ck_assert_int_eq(run(code, sizeof code, NULL), DIRECT_EV_FAULT);
+	ck_assert_uint_eq(d.ctl->ev_trapno, 14); /* nothing landed at 0x600000 */
+	ck_assert_uint_eq(d.ctl->map_errors, 4);
+	still_serves();
+	direct_stop(&d);
+}
+END_TEST
+
 START_TEST(test_kick_stops_a_loop)
 {
 	if (!start())
@@ -309,28 +350,18 @@ END_TEST
  * how it ended. */
 START_TEST(test_contained_monitor_drives_stub)
 {
-	char why[256];
-	if (!compat32_probe(why, sizeof why)) {
-		fprintf(stderr, "direct: skipped, this host runs no 32-bit code: %s\n", why);
+	if (!runs_32bit_code())
 		_exit(0);
-	}
 	static struct machine m;
 	machine_init(&m, 0);
-	ck_assert_msg(direct_start(&d, m.mem.fd, err, sizeof err) == 0, "%s", err);
+	ck_assert_msg(direct_start(&d, &m.mem, err, sizeof err) == 0, "%s", err);
 	ck_assert_int_eq(direct_map(&d, CODE_LIN, 4096, CODE_PHYS, DIRECT_PROT_READ | DIRECT_PROT_EXEC), 0);
 	ck_assert_msg(contain_install(&m.tc, err, sizeof err) == 0, "%s", err);
-	memset(&r, 0, sizeof r);
-	r.eip = CODE_LIN;
-	r.eflags = 0x202;
-	fx[0] = 0x7F, fx[1] = 0x03;
-	uint32_t mxcsr = 0x1F80;
-	memcpy(fx + 24, &mxcsr, 4);
+	initial_state();
 	uint8_t code[32] = {0xF4};
 	memcpy(m.mem.ram + CODE_PHYS, code, 1);
 	ck_assert_int_eq(direct_run(&d, &r, fx, NULL, err, sizeof err), DIRECT_EV_FAULT);
-	memcpy(code, to_64bit, sizeof to_64bit);
-	static const uint8_t exit64[] = {0xB8, 231, 0, 0, 0, 0xBF, 99, 0, 0, 0, 0x0F, 0x05};
-	memcpy(code + 16, exit64, sizeof exit64);
+	escape_and_exit(code);
 	memcpy(m.mem.ram + CODE_PHYS, code, sizeof code);
 	r.eip = CODE_LIN;
 	ck_assert_int_eq(direct_run(&d, &r, fx, NULL, err, sizeof err), -1);
@@ -353,6 +384,7 @@ Suite *direct_suite(void)
 	tcase_add_test(t, test_escape_syscall_kills_stub);
 	tcase_add_test(t, test_escape_fault_is_seen);
 	tcase_add_test(t, test_mapping_queue_overflows);
+	tcase_add_test(t, test_bad_mappings_are_refused);
 	tcase_add_test(t, test_kick_stops_a_loop);
 	tcase_add_exit_test(t, test_contained_monitor_drives_stub, 0);
 	suite_add_tcase(s, t);
