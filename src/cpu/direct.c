@@ -126,7 +126,7 @@ int direct_start(struct direct *d, const struct gmem *mem, char *err, size_t err
 	}
 	struct direct_seg flat[DIRECT_SEGS];
 	for (unsigned i = 0; i < DIRECT_SEGS; i++)
-		flat[i] = (struct direct_seg){0, 0xFFFFFFFFu};
+		flat[i] = (struct direct_seg){0, 0xFFFFFFFFu, 0};
 	direct_set_segs(d, flat);
 	return 0;
 fail:

@@ -48,19 +48,35 @@
 /* argv[1] of the stub's executable. */
 #define DIRECT_STUB_ARG "--bt86-ring3-stub"
 
-/* Guest segment registers in the stub: LDT entry n holds the descriptor
- * for the register at index n (ES CS SS DS FS GS, the VCPU's order). */
+/* Guest segment registers in the stub: LDT entry DIRECT_LDT_FIRST + n
+ * holds the descriptor for the register at index n (ES CS SS DS FS GS, the
+ * VCPU's order).  They are the LDT's last six: every other entry is not
+ * present, so a guest load of any other LDT selector faults (and is
+ * emulated) instead of reaching one of these. */
 #define DIRECT_SEGS 6
-#define DIRECT_SEL(n) ((uint16_t)((n) << 3 | 7)) /* LDT, RPL 3 */
+#define DIRECT_LDT_FIRST 8186u
+#define DIRECT_SEL(n) ((uint16_t)((DIRECT_LDT_FIRST + (n)) << 3 | 7)) /* LDT, RPL 3 */
+
+#define DIRECT_SEG_NULL 1u /* a data register holding the null selector: the stub loads 0 */
+#define DIRECT_SEG_RO 2u   /* a read-only data or execute-only code segment */
+#define DIRECT_SEG_DOWN 4u /* an expand-down data segment: valid offsets are above limit */
 
 struct direct_seg {
-	uint32_t base, limit; /* limit in bytes, expand-up */
+	uint32_t base, limit; /* limit in bytes, scaled by its granularity */
+	uint32_t flags;       /* DIRECT_SEG_* */
 };
+
+/* The selector the stub keeps in segment register n while `s` is its
+ * segment: what an event reports there unless guest code loaded another. */
+static inline uint16_t direct_sel(const struct direct_seg *s, unsigned n)
+{
+	return s->flags & DIRECT_SEG_NULL ? 0 : DIRECT_SEL(n);
+}
 
 struct direct_regs {
 	uint32_t gpr[8]; /* EAX ECX EDX EBX ESP EBP ESI EDI */
 	uint32_t eip, eflags;
-	uint16_t sel[DIRECT_SEGS]; /* what the stub's segment registers held at the event */
+	uint16_t sel[DIRECT_SEGS]; /* what the stub's segment registers held at the event (direct_sel) */
 };
 
 enum direct_event {

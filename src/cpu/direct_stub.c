@@ -77,6 +77,7 @@ static struct {
 	int ram_fd;
 	uint32_t low; /* the reservation's first address (the host's mmap_min_addr) */
 	uint32_t seg_gen;
+	uint16_t sel[DIRECT_SEGS]; /* what each data register is loaded with (direct_sel) */
 	sigset_t guest_mask; /* blocked while guest code runs: every signal the stub does not handle */
 } stub;
 
@@ -125,16 +126,22 @@ static void stub_apply_maps(struct direct_ctl *c)
 	c->nmaps = 0;
 }
 
+/* The segments as the monitor gave them (it sends only descriptors a
+ * guest's could be: a limit above 1 MiB has its low 12 bits set). */
 static void stub_write_ldt(const struct direct_ctl *c)
 {
 	for (unsigned i = 0; i < DIRECT_SEGS; i++) {
-		uint32_t lim = c->seg[i].limit;
-		bool pages = lim > 0xFFFFF;
-		struct user_desc d = {.entry_number = i, .base_addr = c->seg[i].base,
-				      .limit = pages ? lim >> 12 : lim, .seg_32bit = 1,
-				      .contents = i == S_CS ? MODIFY_LDT_CONTENTS_CODE : MODIFY_LDT_CONTENTS_DATA,
-				      .limit_in_pages = pages, .useable = 1};
+		struct direct_seg s = c->seg[i];
+		bool pages = s.limit > 0xFFFFF;
+		struct user_desc d = {.entry_number = DIRECT_LDT_FIRST + i, .base_addr = s.base,
+				      .limit = pages ? s.limit >> 12 : s.limit, .seg_32bit = 1,
+				      .contents = i == S_CS ? MODIFY_LDT_CONTENTS_CODE
+						  : s.flags & DIRECT_SEG_DOWN ? MODIFY_LDT_CONTENTS_STACK
+									     : MODIFY_LDT_CONTENTS_DATA,
+				      .read_exec_only = !!(s.flags & DIRECT_SEG_RO), .limit_in_pages = pages,
+				      .useable = 1};
 		stub_sys(SYS_modify_ldt, 1, (long)&d, sizeof d, 0, 0, 0);
+		stub.sel[i] = i == S_CS || i == S_SS ? DIRECT_SEL(i) : direct_sel(&s, i);
 	}
 }
 
@@ -240,14 +247,13 @@ __attribute__((no_stack_protector)) static void stub_on_signal(int sig, siginfo_
 		g[order[i]] = c->r.gpr[i];
 	g[REG_RIP] = c->r.eip;
 	g[REG_EFL] = c->r.eflags;
-	g[REG_CSGSFS] = (greg_t)(DIRECT_SEL(S_CS) | (uint64_t)DIRECT_SEL(S_SS) << 48);
+	g[REG_CSGSFS] = (greg_t)(stub.sel[S_CS] | (uint64_t)stub.sel[S_SS] << 48);
 	uc->uc_flags |= UC_STRICT_RESTORE_SS;
 	uc->uc_sigmask = stub.guest_mask;
 	stub_fx_in(uc, c->fx);
 	__asm__ volatile("mov %0, %%ds; mov %1, %%es; mov %2, %%fs; mov %3, %%gs"
 			 :
-			 : "r"(DIRECT_SEL(S_DS)), "r"(DIRECT_SEL(S_ES)), "r"(DIRECT_SEL(S_FS)),
-			   "r"(DIRECT_SEL(S_GS)));
+			 : "r"(stub.sel[S_DS]), "r"(stub.sel[S_ES]), "r"(stub.sel[S_FS]), "r"(stub.sel[S_GS]));
 }
 
 /* The kernel's struct sigaction, for a restorer of the stub's own. */

@@ -139,7 +139,7 @@ START_TEST(test_segment_bases)
 		return;
 	struct direct_seg seg[DIRECT_SEGS];
 	for (unsigned i = 0; i < DIRECT_SEGS; i++)
-		seg[i] = (struct direct_seg){0, 0xFFFFFFFFu};
+		seg[i] = (struct direct_seg){0, 0xFFFFFFFFu, 0};
 	seg[S_FS].base = DATA_LIN - 0x1000;
 	seg[S_GS].base = DATA_LIN + 0x10;
 	direct_set_segs(&d, seg);
@@ -156,6 +156,47 @@ START_TEST(test_segment_bases)
 	ck_assert_uint_eq(r.gpr[R_EAX], a);
 	ck_assert_uint_eq(r.gpr[R_EBX], b);
 	ck_assert_uint_eq(r.sel[S_FS], DIRECT_SEL(S_FS));
+	direct_stop(&d);
+}
+END_TEST
+
+/* A null data segment, a read-only one, and a guest load of an LDT
+ * selector other than the stub's: each faults at its instruction. */
+START_TEST(test_segment_kinds)
+{
+	if (!start())
+		return;
+	struct direct_seg seg[DIRECT_SEGS];
+	for (unsigned i = 0; i < DIRECT_SEGS; i++)
+		seg[i] = (struct direct_seg){0, 0xFFFFFFFFu, 0};
+	seg[S_FS].flags = DIRECT_SEG_NULL;
+	seg[S_ES].flags = DIRECT_SEG_RO;
+	direct_set_segs(&d, seg);
+	static const uint8_t code[] = {
+		0x26, 0xA1, 0x00, 0x00, 0x50, 0x00,       /* mov %es:DATA_LIN, %eax (read: allowed) */
+		0x26, 0xA3, 0x00, 0x00, 0x50, 0x00,       /* mov %eax, %es:DATA_LIN: #GP(0) */
+	};
+	uint32_t v = 0x5A5A5A5A;
+	memcpy(mem.ram + DATA_PHYS, &v, 4);
+	ck_assert_int_eq(run(code, sizeof code, NULL), DIRECT_EV_FAULT);
+	ck_assert_uint_eq(d.ctl->ev_trapno, 13);
+	ck_assert_uint_eq(r.eip, CODE_LIN + 6);
+	ck_assert_uint_eq(r.gpr[R_EAX], v);
+	ck_assert_uint_eq(r.sel[S_ES], DIRECT_SEL(S_ES));
+	ck_assert_uint_eq(r.sel[S_FS], 0);
+	static const uint8_t null_fs[] = {0x64, 0xA1, 0x00, 0x00, 0x50, 0x00}; /* mov %fs:DATA_LIN, %eax */
+	r.eip = CODE_LIN;
+	ck_assert_int_eq(run(null_fs, sizeof null_fs, NULL), DIRECT_EV_FAULT);
+	ck_assert_uint_eq(d.ctl->ev_trapno, 13);
+	ck_assert_uint_eq(r.eip, CODE_LIN);
+	/* mov $0xF, %ax; mov %ax, %ds: LDT entry 1 is empty (#GP(0xC), a system descriptor of type 0) */
+	static const uint8_t ldt_load[] = {0x66, 0xB8, 0x0F, 0x00, 0x8E, 0xD8};
+	r.eip = CODE_LIN;
+	ck_assert_int_eq(run(ldt_load, sizeof ldt_load, NULL), DIRECT_EV_FAULT);
+	ck_assert_uint_eq(d.ctl->ev_trapno, 13);
+	ck_assert_uint_eq(d.ctl->ev_err, 0x0C);
+	ck_assert_uint_eq(r.eip, CODE_LIN + 4);
+	ck_assert_uint_eq(r.sel[S_DS], DIRECT_SEL(S_DS));
 	direct_stop(&d);
 }
 END_TEST
@@ -377,6 +418,7 @@ Suite *direct_suite(void)
 	tcase_add_test(t, test_runs_32bit_code);
 	tcase_add_test(t, test_page_faults);
 	tcase_add_test(t, test_segment_bases);
+	tcase_add_test(t, test_segment_kinds);
 	tcase_add_test(t, test_fpu_and_flags_cross);
 	tcase_add_test(t, test_int80_is_an_event);
 	tcase_add_test(t, test_sysenter_is_an_event);
