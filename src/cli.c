@@ -17,6 +17,7 @@
 #include "cpu/compat32.h"
 #include "cpu/contain.h"
 #include "cpu/emulate.h"
+#include "cpu/ring3.h"
 #include "cpu/segment.h"
 #include "cpu/run.h"
 #include "cpu/trace.h"
@@ -372,11 +373,14 @@ int main(int argc, char **argv)
 	static struct stats stats;
 	static struct vcpu vcpu;
 	static struct board board;
+	static struct ring3 ring3;
 	struct xlate x;
 	struct options o;
 	struct boot_state boot;
 	char err[512];
 	int status;
+
+	direct_stub_main(argc, argv); /* when this process is to be the ring-3 host process */
 
 	FILE *json = NULL, *vga_log = NULL, *log = NULL;
 	struct symbols syms = {0};
@@ -435,13 +439,9 @@ int main(int argc, char **argv)
 	/* Ring 3's form (issue 14): the probe runs before any large mapping
 	 * (it forks). */
 	stats.direct_possible = compat32_probe(stats.direct_why, sizeof stats.direct_why);
-	if (o.ring3 == RING3_DIRECT) {
-		if (stats.direct_possible)
-			fprintf(stderr, "bt86: --ring3=direct: this host runs 32-bit code (%s), but direct execution "
-					"of guest ring 3 is not built yet; use translated or auto\n", stats.direct_why);
-		else
-			fprintf(stderr, "bt86: --ring3=direct: this host cannot run guest ring 3 directly: %s\n",
-				stats.direct_why);
+	if (o.ring3 == RING3_DIRECT && !stats.direct_possible) {
+		fprintf(stderr, "bt86: --ring3=direct: this host cannot run guest ring 3 directly: %s\n",
+			stats.direct_why);
 		return BT86_EXIT_UNSUPPORTED;
 	}
 	stats.ring3 = o.ring3 == RING3_AUTO ? "translated (auto)" : "translated";
@@ -453,6 +453,19 @@ int main(int argc, char **argv)
 		goto free_shadow;
 	if (vcpu_init(&vcpu, &mem, &shadow, &tc, &stats, &board, err, sizeof err))
 		goto free_tc;
+	if (o.ring3 != RING3_TRANSLATED && stats.direct_possible) {
+		/* Before containment: it starts a process. */
+		char why[sizeof stats.direct_why];
+		if (ring3_start(&ring3, &vcpu, why, sizeof why) == 0) {
+			stats.ring3 = o.ring3 == RING3_AUTO ? "direct (auto)" : "direct";
+		} else if (o.ring3 == RING3_DIRECT) {
+			snprintf(err, sizeof err, "--ring3=direct: %s", why);
+			goto free_vcpu;
+		} else {
+			stats.direct_possible = false;
+			snprintf(stats.direct_why, sizeof stats.direct_why, "%s", why);
+		}
+	}
 	if (board_init(&board, &vcpu, stdout, err, sizeof err))
 		goto free_vcpu;
 	vcpu.trace = (struct trace){.log = log, .items = o.log_items, .syms = &syms};
@@ -526,6 +539,7 @@ int main(int argc, char **argv)
 	running = NULL;
 	console_restore();
 
+	ring3_stop(&ring3); /* its counts are the statistics' */
 	fflush(stdout);
 	status = vcpu.exit_status;
 	if (vcpu.stop_reason[0])
@@ -556,6 +570,7 @@ free_board:
 	symbols_free(&syms);
 	board_destroy(&board);
 free_vcpu:
+	ring3_stop(&ring3);
 	vcpu_destroy(&vcpu);
 free_tc:
 	tc_destroy(&tc);

@@ -43,7 +43,7 @@ enum inval_cause {
 enum signal_kind { SIGK_SEGV, SIGK_BUS, SIGK_FPE, SIGK_ILL, SIGK_TRAP, SIGK_KINDS };
 
 struct stats {
-	const char *ring3;         /* how guest ring 3 runs: "translated" (issue 14) */
+	const char *ring3;         /* how guest ring 3 runs: "direct", "translated" (+ " (auto)") */
 	bool direct_possible;      /* this host runs 32-bit code (compat32.h) */
 	char direct_why[192];      /* what the probe saw */
 	uint64_t blocks;           /* blocks translated */
@@ -93,6 +93,19 @@ struct stats {
 	uint64_t shadow_mappings, shadow_mappings_peak;
 	/* Instructions the emulator executed, by Zydis mnemonic. */
 	uint64_t emulated_by[STATS_MNEMONICS];
+	/* Direct execution of ring 3 (ring3.h): runs handed to the ring-3 host
+	 * process, and how each ended. */
+	uint64_t direct_runs;
+	uint64_t direct_fills;        /* a #PF the monitor answered with a mapping */
+	uint64_t direct_guest_pf;     /* the guest's own #PF */
+	uint64_t direct_emulated;     /* a fault whose instruction the emulator ran (#GP: int n, cpuid, ...) */
+	uint64_t direct_syscalls;     /* a 32-bit host system-call entry (int 0x80), run by the emulator */
+	uint64_t direct_kicks;        /* stopped for an interrupt or a monitor request */
+	uint64_t direct_reloads;      /* guest code had loaded a segment register from the host's GDT */
+	uint64_t direct_flushes;      /* the stub's view emptied: CR3 load, paging change, or full */
+	uint64_t direct_unsafe;       /* fetches from pages holding a fast system-call opcode, run translated */
+	uint64_t direct_instructions; /* retired in the stub (a host counter), when the host lets it count */
+	bool direct_counted;
 	/* Executed instructions of blocks flushed so far (counting only). */
 	uint64_t exec_verbatim, exec_retargeted, exec_rewritten, exec_callout;
 };

@@ -126,6 +126,9 @@ struct direct_ctl {
 	 * its reservation) or the host failed: a monitor bug, never guest
 	 * input. */
 	uint32_t map_errors;
+	/* Set by the stub before READY: cpuid faults in it (ARCH_SET_CPUID),
+	 * so guest code's cpuid reaches the monitor. */
+	uint32_t cpuid_faults;
 	/* The event (stub to monitor). */
 	uint32_t ev_kind, ev_sig, ev_trapno, ev_err, ev_cr2, ev_nr;
 	uint64_t ev_ip;

@@ -13,6 +13,7 @@
 #include "direct.h"
 
 #include <asm/ldt.h>
+#include <asm/prctl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
@@ -345,6 +346,7 @@ void direct_stub_main(int argc, char **argv)
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigdelset(&stub.guest_mask, sigs[i]);
 	sigprocmask(SIG_SETMASK, &stub.guest_mask, NULL);
+	stub.ctl->cpuid_faults = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) == 0;
 	if (stub_filter() != 0)
 		_exit(8);
 	/* The first event (READY); the monitor's first RUN replaces this

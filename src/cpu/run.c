@@ -43,6 +43,7 @@
 #include "contain.h"
 #include "emulate.h"
 #include "exception.h"
+#include "ring3.h"
 #include "segment.h"
 
 _Static_assert(EXIT_INT + EMU_SYS_SYSEXIT == EXIT_SYSEXIT && EXIT_INT + EMU_SYS_IRET == EXIT_IRET,
@@ -816,6 +817,12 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			v->in_shadow = shadow;
 			emu_step(v);
 			v->in_shadow = false;
+			continue;
+		}
+		if (!shadow && ring3_wanted(v)) {
+			next = NULL;
+			resume = 0;
+			ring3_run(v);
 			continue;
 		}
 		struct tc_block *b = next ? next : block_for(v, x, h->eip);

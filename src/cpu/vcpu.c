@@ -103,3 +103,19 @@ void vcpu_fx_read(const struct vcpu *v, struct vcpu_fx *fx)
 	memcpy(&fx->mxcsr, v->hot->fx_guest + FX_MXCSR, sizeof fx->mxcsr);
 	memcpy(fx->xmm, v->hot->fx_guest + FX_XMM, sizeof fx->xmm);
 }
+
+void vcpu_fx_write(struct vcpu *v, const struct vcpu_fx *fx)
+{
+	uint32_t mon_mxcsr;
+	/* fxrstor loads MXCSR and the XMM registers too: the monitor's MXCSR
+	 * comes back, and no XMM value of the compiler's lives across it. */
+	__asm__ volatile("stmxcsr %0" : "=m"(mon_mxcsr));
+	__asm__ volatile("fxrstor %0"
+			 :
+			 : "m"(*fx)
+			 : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+			   "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+	__asm__ volatile("ldmxcsr %0" : : "m"(mon_mxcsr));
+	memcpy(v->hot->fx_guest + FX_MXCSR, &fx->mxcsr, sizeof fx->mxcsr);
+	memcpy(v->hot->fx_guest + FX_XMM, fx->xmm, sizeof fx->xmm);
+}

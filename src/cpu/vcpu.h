@@ -123,6 +123,7 @@ struct dtr {
 struct board;
 struct gdb;
 struct monitor;
+struct ring3;
 struct tc;
 struct gmem;
 struct shadow;
@@ -213,6 +214,8 @@ struct vcpu {
 	struct gdb *gdb;
 	/* The monitor (monitor.h), which runs its commands on this thread. */
 	struct monitor *monitor;
+	/* Direct execution of ring 3 (ring3.h), NULL when ring 3 is translated. */
+	struct ring3 *ring3;
 	struct {
 		bool resumed;  /* the debugger continued or stepped: report the next stop */
 		bool step;     /* step at the next block entry */
@@ -314,5 +317,7 @@ struct vcpu_fx {
 	uint8_t rest[224];
 } __attribute__((aligned(16)));
 void vcpu_fx_read(const struct vcpu *v, struct vcpu_fx *fx);
+/* Makes `fx` the guest's x87 and SSE state (the monitor's MXCSR stays). */
+void vcpu_fx_write(struct vcpu *v, const struct vcpu_fx *fx);
 
 #endif

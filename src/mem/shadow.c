@@ -309,6 +309,8 @@ void shadow_invlpg(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr4, u
 			unmap_slot(s, sl);
 	}
 	stlb_drop(&s->soft, lin);
+	if (s->follow.ctx)
+		s->follow.invlpg(s->follow.ctx, lin);
 }
 
 static int by_page(const void *a, const void *b)
@@ -365,8 +367,11 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
 	flush_kernel_local(s);
 	for (unsigned w = 1; w < SHADOW_WINDOWS; w++)
 		flush_runs(s, s->local[w], &s->n_local[w]);
-	if (cause != SHFLUSH_CAPACITY)
+	if (cause != SHFLUSH_CAPACITY) {
 		stlb_flush(&s->soft); /* the soft TLB holds no host mappings */
+		if (s->follow.ctx) /* nor does the follower hold any of the shadow's */
+			s->follow.flush(s->follow.ctx, keep_global);
+	}
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
@@ -485,6 +490,8 @@ void shadow_switch_cr3(struct shadow *s, uint32_t cr0, uint32_t cr3, uint32_t cr
 	struct soft_check c = {s, cr0, cr3, cr4, shadow_uview(k)};
 	stlb_switch(&s->soft, k, shadow_window_base(shadow_uview(k)), shadow_window_base(shadow_kview(k)), fresh,
 		    soft_keep, &c);
+	if (s->follow.ctx)
+		s->follow.flush(s->follow.ctx, true);
 	s->stats->shadow_mappings = n_mapped(s);
 }
 
@@ -495,6 +502,8 @@ void shadow_set_paging(struct shadow *s, bool on)
 	}
 	s->paging = on;
 	bind(s, s->cur, SHADOW_NONE);
+	if (s->follow.ctx)
+		s->follow.flush(s->follow.ctx, false);
 	stlb_switch(&s->soft, s->cur, shadow_window_base(shadow_uview(s->cur)),
 		    shadow_window_base(shadow_kview(s->cur)), true, NULL, NULL);
 	if (on) {
@@ -648,6 +657,8 @@ void shadow_protect(struct shadow *s, uint32_t phys, bool code)
 {
 	(void)code; /* gmem's code_page already says which; prot_for reads it */
 	stlb_protect(&s->soft, phys);
+	if (s->follow.ctx)
+		s->follow.frame(s->follow.ctx, phys);
 	if (!s->paging) {
 		int prot = identity_prot(s, phys);
 		if ((phys << PAGE_SHIFT_4K) >= s->mem->low_hole)

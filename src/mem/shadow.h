@@ -90,6 +90,18 @@ enum shadow_flush_cause {
 struct gmem;
 struct stats;
 
+/* Another holder of guest linear mappings, which must drop them whenever
+ * the shadow must (a TLB's rules): the ring-3 host process's view
+ * (ring3.h).  Called for an invlpg of linear page `lin_page`, for a flush
+ * of every page (keep_global: but the global ones; a CR3 load is one), and
+ * when physical page `phys` begins or ceases to hold translated code. */
+struct shadow_follower {
+	void *ctx;
+	void (*invlpg)(void *ctx, uint32_t lin_page);
+	void (*flush)(void *ctx, bool keep_global);
+	void (*frame)(void *ctx, uint32_t phys);
+};
+
 struct shadow {
 	struct gmem *mem;
 	struct stats *stats;
@@ -125,6 +137,7 @@ struct shadow {
 	} churn[SHADOW_CHURN_SLOTS];
 	struct watch_set watch; /* the debugger's watchpoints (watch.h), which every window and the soft TLB honour */
 	bool reserved;         /* the space windows are reserved (for teardown) */
+	struct shadow_follower follow; /* ctx NULL: none */
 };
 
 #define SHADOW_RW 0x1u      /* the guest may write and D is set */

@@ -1,0 +1,76 @@
+/*
+ * Direct execution of guest ring 3 (issue 14): the run loop's side of the
+ * ring-3 host process (direct.h).
+ *
+ * While the guest runs at CPL 3 with IF = 1, IOPL < 3, TF = 0 and nothing
+ * that needs the translator's eye (ring3_wanted), the run loop hands the
+ * VCPU to the stub, which runs the guest's code on the CPU until its next
+ * event, and ring3_run turns that event into what a PC does: a mapping for
+ * a hidden fault, the guest's #PF, the emulator for the instruction that
+ * faulted (int n, cpuid, privileged instructions, segment loads), an
+ * interrupt at an instruction boundary.
+ *
+ * The stub's low 4 GiB is a TLB of the current address space's user
+ * pages: a page enters it on the fault of its first use (the guest's
+ * tables walked for a user access, A and D set as the processor sets
+ * them), and leaves it when the shadow drops its own mappings
+ * (shadow_follower: invlpg, CR3 loads, paging changes) or its frame
+ * begins or ceases to hold translated code.
+ *
+ * Invariants:
+ *  - A page is in the stub writable only when the guest's tables allow a
+ *    user write and D is set, executable only when they allow the fetch,
+ *    and never both: an executable page's frame is protected as code
+ *    (gmem_protect_code), so a write to it from anywhere (the stub, the
+ *    guest kernel, a device) drops it from the stub first.
+ *  - No page the stub may execute holds the bytes of `syscall` or
+ *    `sysenter`, or of a far jump or call straight to one of the host's
+ *    code selectors, or a page edge that could complete one: from
+ *    compatibility mode the host runs the first two as its own fast system
+ *    calls, which lose the guest's EIP, and the others leave compatibility
+ *    mode.  Such pages are mapped without execute permission, and a fetch
+ *    there runs translated (R3_UNSAFE).
+ */
+#ifndef BT86_RING3_H
+#define BT86_RING3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "direct.h"
+
+/* Pages the stub may map at once: each costs it up to two host mappings
+ * (the page and the split of its reservation), well inside
+ * vm.max_map_count; reaching it empties the view (counted). */
+#define RING3_MAX_PAGES 16384u
+
+struct vcpu;
+
+struct ring3 {
+	struct direct d;
+	struct vcpu *v;
+	uint32_t low;         /* the first linear address the stub can map */
+	uint32_t *ent;        /* per linear page: frame << 12 | R3_* flags; 0: not in the stub */
+	uint32_t *pos;        /* per page in the stub: its index in `list` */
+	uint32_t *list, n;    /* the linear pages in the stub */
+	uint16_t *frame_refs; /* per RAM page: the linear pages the stub maps it at */
+	uint32_t n_large;     /* pages in the stub from large guest pages */
+	bool translate_next;  /* the next instruction runs translated (a fetch from an R3_UNSAFE page) */
+	int counter_fd;       /* the stub's retired user instructions (perf), or -1 */
+	uint8_t fx[512] __attribute__((aligned(16)));
+};
+
+/* Starts the ring-3 host process for v and follows v's shadow.  Returns 0,
+ * or -1 with the reason in err (the host lacks what direct execution
+ * needs: then ring 3 stays translated). */
+int ring3_start(struct ring3 *r, struct vcpu *v, char *err, size_t errlen);
+void ring3_stop(struct ring3 *r);
+
+/* Whether the VCPU's next instructions may run in the stub. */
+bool ring3_wanted(struct vcpu *v);
+/* Runs the guest in the stub until its next event and handles it; may
+ * raise a guest exception (vcpu_raise). */
+void ring3_run(struct vcpu *v);
+
+#endif
