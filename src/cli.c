@@ -456,7 +456,7 @@ int main(int argc, char **argv)
 	if (o.ring3 != RING3_TRANSLATED && stats.direct_possible) {
 		/* Before containment: it starts a process. */
 		char why[sizeof stats.direct_why];
-		if (ring3_start(&ring3, &vcpu, why, sizeof why) == 0) {
+		if (ring3_start(&ring3, &vcpu, o.ring3 == RING3_AUTO, why, sizeof why) == 0) {
 			stats.ring3 = o.ring3 == RING3_AUTO ? "direct (auto)" : "direct";
 		} else if (o.ring3 == RING3_DIRECT) {
 			snprintf(err, sizeof err, "--ring3=direct: %s", why);

@@ -113,9 +113,9 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		fprintf(out, "  ring 3: %s; direct execution %s on this host: %s\n", s->ring3,
 			s->direct_possible ? "possible" : "unavailable", s->direct_why);
 	if (s->direct_runs) {
-		fprintf(out, "  direct: %" PRIu64 " runs in the ring-3 host process; exits: page fills %" PRIu64 ", guest #PF %" PRIu64 ", emulated %" PRIu64 ", system calls %" PRIu64 ", interrupts and requests %" PRIu64 ", segment reloads %" PRIu64 "; view flushes %" PRIu64 ", fetches run translated %" PRIu64 "\n",
+		fprintf(out, "  direct: %" PRIu64 " runs in the ring-3 host process; exits: page fills %" PRIu64 ", guest #PF %" PRIu64 ", emulated %" PRIu64 ", system calls %" PRIu64 ", interrupts and requests %" PRIu64 ", segment reloads %" PRIu64 "; view flushes %" PRIu64 ", fetches run translated %" PRIu64 ", spaces sent back to translation %" PRIu64 "\n",
 			s->direct_runs, s->direct_fills, s->direct_guest_pf, s->direct_emulated, s->direct_syscalls,
-			s->direct_kicks, s->direct_reloads, s->direct_flushes, s->direct_unsafe);
+			s->direct_kicks, s->direct_reloads, s->direct_flushes, s->direct_unsafe, s->direct_demotions);
 	}
 	fprintf(out, "  translated: %" PRIu64 " blocks, %" PRIu64 " host bytes, %" PRIu64 " guest instructions\n",
 		s->blocks, s->tc_bytes, s->guest_insns);

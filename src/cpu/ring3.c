@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "../cache/stats.h"
 #include "../cache/tc.h"
@@ -170,10 +171,11 @@ static int open_counter(pid_t pid)
 	return (int)syscall(SYS_perf_event_open, &a, pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
-int ring3_start(struct ring3 *r, struct vcpu *v, char *err, size_t errlen)
+int ring3_start(struct ring3 *r, struct vcpu *v, bool adaptive, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof *r);
 	r->v = v;
+	r->adaptive = adaptive;
 	r->low = v->mem->low_hole;
 	r->counter_fd = -1;
 	/* Tables over the whole linear space and RAM, touched only where used. */
@@ -248,6 +250,16 @@ static bool seg_for(const struct seg_cache *c, unsigned n, struct direct_seg *ou
 	return !(out->flags & DIRECT_SEG_DOWN) || c->db;
 }
 
+/* The address space's entry, taken over (as a space never seen) when
+ * another space had it. */
+static struct ring3_space *space_of(struct ring3 *r, uint32_t cr3)
+{
+	struct ring3_space *sp = &r->space[(cr3 >> PAGE_SHIFT_4K) % RING3_SPACES];
+	if (sp->cr3 != (cr3 | 1)) /* | 1: a CR3 of 0 is a space too */
+		*sp = (struct ring3_space){.cr3 = cr3 | 1};
+	return sp;
+}
+
 bool ring3_wanted(struct vcpu *v)
 {
 	struct ring3 *r = v->ring3;
@@ -270,7 +282,35 @@ bool ring3_wanted(struct vcpu *v)
 	for (unsigned i = 0; i < S_COUNT; i++)
 		if (!seg_for(&v->seg[i], i, &s))
 			return false;
-	return !(r->ent[(v->seg[S_CS].base + h->eip) >> PAGE_SHIFT_4K] & R3_UNSAFE);
+	if (r->ent[(v->seg[S_CS].base + h->eip) >> PAGE_SHIFT_4K] & R3_UNSAFE)
+		return false;
+	if (!r->adaptive)
+		return true;
+	struct ring3_space *sp = space_of(r, v->cr3);
+	if (sp->wait) {
+		sp->wait--;
+		return false;
+	}
+	return true;
+}
+
+/* A direct run of dt cycles ended: the window's verdict, at its end. */
+static void judge(struct ring3 *r, uint32_t cr3, uint64_t dt)
+{
+	struct ring3_space *sp = space_of(r, cr3);
+	sp->cycles += dt;
+	if (++sp->runs < RING3_WINDOW)
+		return;
+	if (sp->cycles / RING3_WINDOW < RING3_MIN_RUN) {
+		sp->wait = RING3_WAIT << sp->backoff;
+		if (sp->backoff < RING3_BACKOFF)
+			sp->backoff++;
+		r->v->stats->direct_demotions++;
+	} else {
+		sp->backoff = 0;
+	}
+	sp->runs = 0;
+	sp->cycles = 0;
 }
 
 /* A #PF in the stub at linear address lin, host error code herr. */
@@ -380,7 +420,10 @@ void ring3_run(struct vcpu *v)
 	vcpu_fx_read(v, (struct vcpu_fx *)r->fx);
 	v->stats->direct_runs++;
 	/* attn_irq and attn_req, one word: an interrupt or a request kicks. */
+	uint64_t t0 = __rdtsc();
 	int ev = direct_run(&r->d, &regs, r->fx, (const volatile uint64_t *)&h->attn_irq, err, sizeof err);
+	if (r->adaptive)
+		judge(r, v->cr3, __rdtsc() - t0);
 	if (ev < 0) {
 		vcpu_stop(v, BT86_EXIT_CONTAINED, "ring 3: %s", err);
 		return;

@@ -45,6 +45,29 @@
  * vm.max_map_count; reaching it empties the view (counted). */
 #define RING3_MAX_PAGES 16384u
 
+/* The choice per address space (--ring3=auto): every exit of direct
+ * code costs a hand-over between processes (~26,000 cycles for a guest
+ * system call here, against ~900 translated), while translated ring-3
+ * code runs within a few per cent of native (bench/run).  So a space
+ * whose direct runs, over RING3_WINDOW of them, average under
+ * RING3_MIN_RUN cycles each (where a few per cent of the run no longer
+ * pays for the exit) goes translated for RING3_WAIT of its run-loop
+ * turns at CPL 3, doubled each time it goes back (up to 2^RING3_BACKOFF
+ * times), and then tries direct again. */
+#define RING3_MIN_RUN 1000000u
+#define RING3_WINDOW 16u
+#define RING3_WAIT 256u
+#define RING3_BACKOFF 6u
+#define RING3_SPACES 64u
+
+struct ring3_space {
+	uint32_t cr3;        /* the space (its page directory), 0: unused */
+	uint32_t runs;       /* direct runs in the current window */
+	uint64_t cycles;     /* their cycles, hand-overs included */
+	uint32_t wait;       /* CPL 3 turns left translated */
+	uint32_t backoff;    /* times gone back in a row */
+};
+
 struct vcpu;
 
 struct ring3 {
@@ -58,13 +81,15 @@ struct ring3 {
 	uint32_t n_large;     /* pages in the stub from large guest pages */
 	bool translate_next;  /* the next instruction runs translated (a fetch from an R3_UNSAFE page) */
 	int counter_fd;       /* the stub's retired user instructions (perf), or -1 */
+	bool adaptive;        /* --ring3=auto: choose per space (above); else direct wherever it can */
+	struct ring3_space space[RING3_SPACES]; /* direct-mapped by CR3 */
 	uint8_t fx[512] __attribute__((aligned(16)));
 };
 
 /* Starts the ring-3 host process for v and follows v's shadow.  Returns 0,
  * or -1 with the reason in err (the host lacks what direct execution
  * needs: then ring 3 stays translated). */
-int ring3_start(struct ring3 *r, struct vcpu *v, char *err, size_t errlen);
+int ring3_start(struct ring3 *r, struct vcpu *v, bool adaptive, char *err, size_t errlen);
 void ring3_stop(struct ring3 *r);
 
 /* Whether the VCPU's next instructions may run in the stub. */
