@@ -206,6 +206,9 @@ __attribute__((no_stack_protector)) static void stub_on_signal(int sig, siginfo_
 	struct direct_ctl *c = stub.ctl;
 	uint16_t cs = (uint16_t)g[REG_CSGSFS], ds, es, fs, gs;
 
+	/* The host clears DF for a handler but not AC, which guest code may
+	 * have set: a misaligned access of the handler's would raise #AC. */
+	__asm__ volatile("pushfq; andq $~0x40000, (%%rsp); popfq" : : : "memory", "cc");
 	__asm__ volatile("mov %%ds, %0; mov %%es, %1; mov %%fs, %2; mov %%gs, %3"
 			 : "=r"(ds), "=r"(es), "=r"(fs), "=r"(gs));
 	static const int order[8] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI};

@@ -339,6 +339,13 @@ static void page_fault(struct vcpu *v, struct ring3 *r, uint32_t lin, uint32_t h
 		emu_step(v);
 		return;
 	}
+	if (write && has && (e & R3_EXEC) && page == (v->seg[S_CS].base + v->hot->eip) >> PAGE_SHIFT_4K) {
+		/* A store into the page of its own instruction: made writable,
+		 * the page could not run it (W^X), so the emulator stores. */
+		v->stats->direct_emulated++;
+		emu_step(v);
+		return;
+	}
 	v->stats->direct_fills++;
 	uint32_t keep = (w.global ? R3_GLOBAL : 0) | (w.large_bytes ? R3_LARGE : 0);
 	if (fetch) {

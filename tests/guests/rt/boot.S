@@ -72,6 +72,7 @@ stub 129,0
 
 trap_common:
 	pusha
+	cld /* C code's direction, whatever the interrupted code's; iret restores it */
 	push %esp
 	call rt_trap
 	add $4, %esp
