@@ -25,7 +25,7 @@
  *    guest kernel, a device) drops it from the stub first.
  *  - No page the stub may execute holds the bytes of `syscall` or
  *    `sysenter`, or of a far jump or call straight to one of the host's
- *    code selectors, or a page edge that could complete one: from
+ *    code selectors, or the first bytes of one running onto the next page: from
  *    compatibility mode the host runs the first two as its own fast system
  *    calls, which lose the guest's EIP, and the others leave compatibility
  *    mode.  Such pages are mapped without execute permission, and a fetch
