@@ -129,7 +129,16 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		uint64_t all = e[0] + e[1] + e[2] + e[3];
 		fprintf(out, "  executed: %" PRIu64 " guest instructions: verbatim %.1f%%, re-targeted branches %.1f%%, rewritten inline %.1f%%, through the emulator %.1f%%\n",
 			all, pct(e[0], all), pct(e[1], all), pct(e[2], all), pct(e[3], all));
+		if (s->direct_counted) {
+			/* The stub's own handler retires a few hundred an exit: an
+			 * upper bound on the guest's share. */
+			uint64_t d = s->direct_instructions, total = d + all + s->insn_emulated;
+			fprintf(out, "  executed directly: %" PRIu64 " instructions retired in the ring-3 host process (guest code, and its handler's few hundred an exit), %.1f%% of all\n",
+				d, pct(d, total));
+		}
 	}
+	if (s->direct_runs && !s->direct_counted)
+		fprintf(out, "  executed directly: not counted (perf_event_open gave no instruction counter for the ring-3 host process: no PMU, or perf_event_paranoid)\n");
 	fprintf(out, "  emulated (executed by the emulator): %" PRIu64, s->insn_emulated);
 	unsigned idx[8];
 	unsigned ne = top_emulated(s, idx, 8);
@@ -194,7 +203,14 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 		s->direct_possible ? "true" : "false");
 	for (const char *c = s->direct_why; *c; c++)
 		fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
-	fprintf(f, "\",\n  \"blocks\": %" PRIu64 ",\n  \"tc_bytes\": %" PRIu64 ",\n  \"guest_insns_translated\": %" PRIu64 ",\n",
+	fprintf(f, "\",\n  \"direct\": {\"runs\": %" PRIu64 ", \"fills\": %" PRIu64 ", \"guest_pf\": %" PRIu64 ", \"emulated\": %" PRIu64 ", \"syscalls\": %" PRIu64 ", \"kicks\": %" PRIu64 ", \"reloads\": %" PRIu64 ", \"flushes\": %" PRIu64 ", \"run_translated\": %" PRIu64 ", \"demotions\": %" PRIu64 ", \"instructions\": ",
+		s->direct_runs, s->direct_fills, s->direct_guest_pf, s->direct_emulated, s->direct_syscalls, s->direct_kicks,
+		s->direct_reloads, s->direct_flushes, s->direct_unsafe, s->direct_demotions);
+	if (s->direct_counted)
+		fprintf(f, "%" PRIu64 "}", s->direct_instructions);
+	else
+		fprintf(f, "null}");
+	fprintf(f, ",\n  \"blocks\": %" PRIu64 ",\n  \"tc_bytes\": %" PRIu64 ",\n  \"guest_insns_translated\": %" PRIu64 ",\n",
 		s->blocks, s->tc_bytes, s->guest_insns);
 	fprintf(f, "  \"insn_verbatim\": %" PRIu64 ",\n  \"insn_retargeted\": %" PRIu64 ",\n  \"insn_rewritten\": %" PRIu64 ",\n  \"insn_callout\": %" PRIu64 ",\n  \"insn_emulated\": %" PRIu64 ",\n  \"insn_interpreted\": %" PRIu64 ",\n  \"emulated_decode_hits\": %" PRIu64 ",\n",
 		s->insn_verbatim, s->insn_retargeted, s->insn_rewritten, s->insn_callout, s->insn_emulated, s->insn_interpreted,

@@ -55,9 +55,9 @@
  * turns at CPL 3, doubled each time it goes back (up to 2^RING3_BACKOFF
  * times), and then tries direct again. */
 #define RING3_MIN_RUN 1000000u
-#define RING3_WINDOW 16u
-#define RING3_WAIT 256u
-#define RING3_BACKOFF 6u
+#define RING3_WINDOW 4u
+#define RING3_WAIT 1024u
+#define RING3_BACKOFF 10u
 #define RING3_SPACES 64u
 
 struct ring3_space {
