@@ -149,13 +149,14 @@ static bool host_code_selector(const uint8_t *sel)
  * so that the translator runs it whole.  (The system instructions that
  * read host state at CPL 3 without faulting, sgdt to rdtscp, are left to
  * run: their bytes, 0F 00 to 0F 03, are in half of a real program's pages;
- * architecture.md lists them.) */
-static bool host_only_bytes(const uint8_t *p)
+ * architecture.md lists them.)  With `cpuid`, cpuid (0F A2) too: the host
+ * cannot make it fault. */
+static bool host_only_bytes(const uint8_t *p, bool cpuid)
 {
 	if (p[PAGE_SIZE_4K - 1] == 0x0F)
 		return true;
 	for (unsigned i = 0; i < PAGE_SIZE_4K; i++) {
-		if (p[i] == 0x0F && i + 1 < PAGE_SIZE_4K && (p[i + 1] == 0x05 || p[i + 1] == 0x34))
+		if (p[i] == 0x0F && i + 1 < PAGE_SIZE_4K && (p[i + 1] == 0x05 || p[i + 1] == 0x34 || (cpuid && p[i + 1] == 0xA2)))
 			return true;
 		if (p[i] == 0xEA || p[i] == 0x9A) {
 			if (i + 7 > PAGE_SIZE_4K)
@@ -198,13 +199,10 @@ int ring3_start(struct ring3 *r, struct vcpu *v, bool adaptive, char *err, size_
 		munmap(t, bytes);
 		return -1;
 	}
-	if (!r->d.ctl->cpuid_faults) {
-		/* Guest code would read the host's CPUID, not the VCPU's. */
-		snprintf(err, errlen, "the host cannot make cpuid fault (ARCH_SET_CPUID), so guest ring 3 would see the host's CPU");
-		direct_stop(&r->d);
-		munmap(t, bytes);
-		return -1;
-	}
+	/* Where cpuid cannot be made to fault (QEMU's TCG, older AMD CPUs),
+	 * pages holding its bytes run translated: guest code must get the
+	 * VCPU's answer, not the host's. */
+	r->cpuid_runs_here = !r->d.ctl->cpuid_faults;
 	r->counter_fd = open_counter(r->d.pid);
 	v->stats->direct_counted = r->counter_fd >= 0;
 	v->shadow->follow = (struct shadow_follower){.ctx = r, .invlpg = follow_invlpg, .flush = flush,
@@ -354,7 +352,7 @@ static void page_fault(struct vcpu *v, struct ring3 *r, uint32_t lin, uint32_t h
 	v->stats->direct_fills++;
 	uint32_t keep = (w.global ? R3_GLOBAL : 0) | (w.large_bytes ? R3_LARGE : 0);
 	if (fetch) {
-		if (host_only_bytes(v->mem->ram + (frame << PAGE_SHIFT_4K))) {
+		if (host_only_bytes(v->mem->ram + (frame << PAGE_SHIFT_4K), r->cpuid_runs_here)) {
 			v->stats->direct_unsafe++;
 			bool rw = w.writable && w.dirty && !v->mem->code_page[frame];
 			map(r, page, frame, keep | R3_UNSAFE | (rw ? R3_WRITE : 0));

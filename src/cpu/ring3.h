@@ -28,8 +28,9 @@
  *    code selectors, or the first bytes of one running onto the next page: from
  *    compatibility mode the host runs the first two as its own fast system
  *    calls, which lose the guest's EIP, and the others leave compatibility
- *    mode.  Such pages are mapped without execute permission, and a fetch
- *    there runs translated (R3_UNSAFE).
+ *    mode (and, where the host cannot make cpuid fault, cpuid's, which
+ *    would answer for the host's CPU).  Such pages are mapped without
+ *    execute permission, and a fetch there runs translated (R3_UNSAFE).
  */
 #ifndef BT86_RING3_H
 #define BT86_RING3_H
@@ -80,6 +81,7 @@ struct ring3 {
 	uint16_t *frame_refs; /* per RAM page: the linear pages the stub maps it at */
 	uint32_t n_large;     /* pages in the stub from large guest pages */
 	bool translate_next;  /* the next instruction runs translated (a fetch from an R3_UNSAFE page) */
+	bool cpuid_runs_here; /* the stub could not make cpuid fault: its bytes are host-only too */
 	int counter_fd;       /* the stub's retired user instructions (perf), or -1 */
 	bool adaptive;        /* --ring3=auto: choose per space (above); else direct wherever it can */
 	struct ring3_space space[RING3_SPACES]; /* direct-mapped by CR3 */
