@@ -367,9 +367,11 @@ void shadow_flush(struct shadow *s, bool keep_global, enum shadow_flush_cause ca
 	flush_kernel_local(s);
 	for (unsigned w = 1; w < SHADOW_WINDOWS; w++)
 		flush_runs(s, s->local[w], &s->n_local[w]);
+	/* A capacity flush is the windows' own: the soft TLB holds no host
+	 * mappings, and the follower's are in another process. */
 	if (cause != SHFLUSH_CAPACITY) {
-		stlb_flush(&s->soft); /* the soft TLB holds no host mappings */
-		if (s->follow.ctx) /* nor does the follower hold any of the shadow's */
+		stlb_flush(&s->soft);
+		if (s->follow.ctx)
 			s->follow.flush(s->follow.ctx, keep_global);
 	}
 	s->stats->shadow_mappings = n_mapped(s);
