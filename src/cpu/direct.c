@@ -166,6 +166,15 @@ static int direct_flush_maps(struct direct *d)
 int direct_map(struct direct *d, uint32_t lin, uint32_t len, uint32_t phys, uint32_t prot)
 {
 	struct direct_ctl *c = d->ctl;
+	if (c->nmaps) {
+		/* One mapping for pages next to the last queued, onto the frames
+		 * next to its (or reserved, as it is). */
+		struct direct_map *m = &c->map[c->nmaps - 1];
+		if (m->prot == prot && m->lin + m->len == lin && (prot == 0 || m->phys + m->len == phys)) {
+			m->len += len;
+			return 0;
+		}
+	}
 	if (c->nmaps == DIRECT_MAPS && direct_flush_maps(d))
 		return -1;
 	c->map[c->nmaps++] = (struct direct_map){.lin = lin, .len = len, .phys = phys, .prot = prot};

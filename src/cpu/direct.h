@@ -153,8 +153,8 @@ int direct_start(struct direct *d, const struct gmem *mem, char *err, size_t err
 void direct_stop(struct direct *d);
 
 /* Queues a mapping of [lin, lin+len) onto RAM at phys (prot 0: reserves the
- * range again).  Carried out before the next run, or now if the queue is
- * full. */
+ * range again), merged with the last queued one when it continues it.
+ * Carried out before the next run, or now if the queue is full. */
 int direct_map(struct direct *d, uint32_t lin, uint32_t len, uint32_t phys, uint32_t prot);
 /* Sets the six segments' bases and limits for the next runs. */
 void direct_set_segs(struct direct *d, const struct direct_seg seg[DIRECT_SEGS]);

@@ -36,6 +36,7 @@
 #define R3_UNSAFE 0x20u /* holds bytes the host would run as its own (host_only_bytes): never executable in the stub */
 #define R3_PAGES (1u << 20)
 #define LOW_END 0x100000000ull
+#define RING3_AROUND 8u
 
 static uint32_t prot_of(uint32_t e)
 {
@@ -316,6 +317,35 @@ static void judge(struct ring3 *r, uint32_t cr3, uint64_t dt)
 	sp->cycles = 0;
 }
 
+/* With a data page, its neighbours within RING3_AROUND pages in the same
+ * page table that the tables map to RAM for user access with A already
+ * set (what a TLB may hold ahead, nothing in guest memory changed), for
+ * data: a process's next pages of a file or heap then need no exit of
+ * their own.  Each side stops at the first page not so mapped. */
+static bool fill_ahead(struct vcpu *v, struct ring3 *r, uint32_t q)
+{
+	struct pw_result w;
+	if (r->ent[q] & R3_MAPPED)
+		return true;
+	if ((q << PAGE_SHIFT_4K) < r->low ||
+	    !pw_walk(v->mem, v->cr0, v->cr3, v->cr4, q << PAGE_SHIFT_4K, PW_PROBE | PF_U | vmem_nxe(v), &w) ||
+	    !w.accessed || !gmem_is_ram(v->mem, w.phys & ~0xFFFu, PAGE_SIZE_4K))
+		return false;
+	uint32_t frame = w.phys >> PAGE_SHIFT_4K;
+	bool rw = w.writable && w.dirty && !v->mem->code_page[frame];
+	map(r, q, frame, (w.global ? R3_GLOBAL : 0) | (w.large_bytes ? R3_LARGE : 0) | (rw ? R3_WRITE : 0));
+	return true;
+}
+
+static void fill_around(struct vcpu *v, struct ring3 *r, uint32_t page)
+{
+	uint32_t first = page & ~0x3FFu, last = page | 0x3FFu;
+	for (uint32_t q = page + 1; q <= last && q <= page + RING3_AROUND && fill_ahead(v, r, q); q++)
+		;
+	for (uint32_t q = page; q > first && q + RING3_AROUND > page && fill_ahead(v, r, q - 1); q--)
+		;
+}
+
 /* A #PF in the stub at linear address lin, host error code herr. */
 static void page_fault(struct vcpu *v, struct ring3 *r, uint32_t lin, uint32_t herr)
 {
@@ -367,6 +397,7 @@ static void page_fault(struct vcpu *v, struct ring3 *r, uint32_t lin, uint32_t h
 		tc_invalidate_page(v->tc, frame, INVAL_GUEST_WRITE); /* ... and here too */
 	bool rw = w.writable && w.dirty && !v->mem->code_page[frame];
 	map(r, page, frame, keep | (rw ? R3_WRITE : 0));
+	fill_around(v, r, page);
 }
 
 /* Where a trap left EIP after an instruction the emulator is to run
