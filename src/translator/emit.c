@@ -161,12 +161,45 @@ static void emit_stlb_miss(struct emit *e, bool write, uint32_t insn_at, uint32_
 	emit_jmp(e, miss_stub);
 }
 
-void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, uint32_t insn_at, uint32_t miss_stub)
+bool emit_host_bmi2(void)
 {
-	static const uint8_t index[] = {
+	return __builtin_cpu_supports("bmi2");
+}
+
+/* r11d = r10d >> 12, the page of the access, without touching the flags
+ * (the guest's): shrx, or through xmm8 where the host has no BMI2 (guest
+ * code never names xmm8-15). */
+static void emit_page_index(struct emit *e)
+{
+	static const uint8_t bmi2[] = {
 		0x41, 0xBB, 0x0C, 0x00, 0x00, 0x00, /* mov $12, %r11d */
 		0xC4, 0x42, 0x23, 0xF7, 0xDA,       /* shrx %r11d, %r10d, %r11d */
 	};
+	static const uint8_t sse2[] = {
+		0x66, 0x45, 0x0F, 0x6E, 0xC2,       /* movd %r10d, %xmm8 */
+		0x66, 0x41, 0x0F, 0x72, 0xD0, 0x0C, /* psrld $12, %xmm8 */
+		0x66, 0x45, 0x0F, 0x7E, 0xC3,       /* movd %xmm8, %r11d */
+	};
+	if (emit_host_bmi2())
+		emit_bytes(e, bmi2, sizeof bmi2);
+	else
+		emit_bytes(e, sse2, sizeof sse2);
+}
+
+void emit_upper_half_test(struct emit *e)
+{
+	/* rorx $32, %rcx, %rcx, or bswap %rcx: either way ECX is zero exactly
+	 * when the upper half was, and all ones when it was. */
+	static const uint8_t rorx[] = {0xC4, 0xE3, 0xFB, 0xF0, 0xC9, 0x20};
+	static const uint8_t bswap[] = {0x48, 0x0F, 0xC9};
+	if (emit_host_bmi2())
+		emit_bytes(e, rorx, sizeof rorx);
+	else
+		emit_bytes(e, bswap, sizeof bswap);
+}
+
+void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, uint32_t insn_at, uint32_t miss_stub)
+{
 	const uint32_t table = kernel ? (write ? VC_KSTLB_WRITE : VC_KSTLB_READ) : write ? VC_STLB_WRITE : VC_STLB_READ;
 
 	if (size <= 1) {
@@ -178,7 +211,7 @@ void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, ui
 			0x4C, 0x87, 0xD9,               /* xchg %r11, %rcx */
 			0xEB, 26,                       /* jmp over */
 		};
-		emit_bytes(e, index, sizeof index);
+		emit_page_index(e);
 		emit_bytes(e, load, sizeof load);
 		emit_u32(e, table);
 		emit_bytes(e, test, sizeof test);
@@ -190,15 +223,17 @@ void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, ui
 	/* RCX = 1 when the access's last byte lies on the next page: bit 32 of
 	 * (offset in page + size - 1) << 20, rotated down to ECX. */
 	static const uint8_t save[] = {0x49, 0x89, 0x8F};           /* mov %rcx, VC_RCX_SAVE(%r15) */
-	static const uint8_t straddle[] = {
+	static const uint8_t shift_bmi2[] = {
 		0xB9, 0x14, 0x00, 0x00, 0x00,                   /* mov $20, %ecx */
 		0xC4, 0xC2, 0x71, 0xF7, 0xCA,                   /* shlx %ecx, %r10d, %ecx */
-		0x48, 0x8D, 0x89,                               /* lea (size - 1) << 20(%rcx), %rcx */
 	};
-	static const uint8_t rotate[] = {
-		0xC4, 0xE3, 0xFB, 0xF0, 0xC9, 0x20,             /* rorx $32, %rcx, %rcx */
-		0x67, 0xE3,                                     /* jecxz lookup */
+	static const uint8_t shift_sse2[] = {
+		0x66, 0x45, 0x0F, 0x6E, 0xC2,                   /* movd %r10d, %xmm8 */
+		0x66, 0x41, 0x0F, 0x72, 0xF0, 0x14,             /* pslld $20, %xmm8 */
+		0x66, 0x44, 0x0F, 0x7E, 0xC1,                   /* movd %xmm8, %ecx */
 	};
+	static const uint8_t straddle[] = {0x48, 0x8D, 0x89}; /* lea (size - 1) << 20(%rcx), %rcx */
+	static const uint8_t to_ecx_test[] = {0x67, 0xE3};   /* jecxz lookup */
 	static const uint8_t via_view[] = {0x4D, 0x8B, 0x9F};      /* mov VC_UWIN_BASE|VC_KWIN_BASE(%r15), %r11 */
 	static const uint8_t load[] = {0x4B, 0x8B, 0x8C, 0xDF};    /* mov table(%r15,%r11,8), %rcx */
 	static const uint8_t take[] = {0x49, 0x89, 0xCB};          /* mov %rcx, %r11 */
@@ -206,9 +241,14 @@ void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, ui
 
 	emit_bytes(e, save, sizeof save);
 	emit_u32(e, VC_RCX_SAVE);
+	if (emit_host_bmi2())
+		emit_bytes(e, shift_bmi2, sizeof shift_bmi2);
+	else
+		emit_bytes(e, shift_sse2, sizeof shift_sse2);
 	emit_bytes(e, straddle, sizeof straddle);
 	emit_u32(e, (size - 1) << 20);
-	emit_bytes(e, rotate, sizeof rotate);
+	emit_upper_half_test(e);
+	emit_bytes(e, to_ecx_test, sizeof to_ecx_test);
 	uint32_t to_lookup = e->pos;
 	emit_u8(e, 0);
 	/* Straddling: through the view, whose mappings check both pages. */
@@ -220,7 +260,7 @@ void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, ui
 	uint32_t miss = e->pos;
 	emit_stlb_miss(e, write, insn_at, miss_stub, true);
 	uint32_t lookup = e->pos;                                   /* lookup: */
-	emit_bytes(e, index, sizeof index);
+	emit_page_index(e);
 	emit_bytes(e, load, sizeof load);
 	emit_u32(e, table);
 	emit_u8(e, 0xE3);                                           /* jrcxz miss */

@@ -54,6 +54,13 @@ uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft);
  * filled the entry: an instruction's code assumes nothing but the guest's
  * registers at its start. */
 void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, uint32_t insn_at, uint32_t miss_stub);
+/* Whether the host has BMI2, whose flag-free shifts and rotates (shrx,
+ * shlx, rorx) translated code uses; without it, sequences through xmm8,
+ * bswap and lea that leave the flags alone as well. */
+bool emit_host_bmi2(void);
+/* ECX := the upper half of RCX, up to its byte order (zero and all ones
+ * exactly when it was), flags untouched; RCX's upper half is lost. */
+void emit_upper_half_test(struct emit *e);
 
 /* Increments the 64-bit counter at offset `at` from r14, flags untouched. */
 void emit_count(struct emit *e, uint32_t at);

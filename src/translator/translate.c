@@ -1027,8 +1027,8 @@ static void emit_sreg_reload(struct builder *b, const struct insn *in)
  * #DE pushes the flags of before the instruction, so the test leaves them
  * alone: with r8 = ~divisor and r10 = the high half, both zero-extended,
  * RCX = high - divisor (0 - divisor for idiv) in 64 bits has its upper
- * half all ones exactly when the instruction will not fault; rorx brings
- * that half down, and a not makes ECX zero for jecxz.  Divisors in
+ * half all ones exactly when the instruction will not fault; rorx (or
+ * bswap) brings that half down, and a not makes ECX zero for jecxz.  Divisors in
  * AH-BH (no REX form can name them beside r8) keep the signal.  False
  * when nothing was emitted. */
 static bool emit_div_check(struct builder *b, const struct insn *in)
@@ -1068,17 +1068,23 @@ static bool emit_div_check(struct builder *b, const struct insn *in)
 			emit_bytes(&b->e, (const uint8_t[]){0x41, 0x89, 0xD2}, 3);  /* mov %edx, %r10d */
 		else if (size == 2)
 			emit_bytes(&b->e, (const uint8_t[]){0x44, 0x0F, 0xB7, 0xD2}, 4); /* movzx %dx, %r10d */
-		else /* AX against divisor << 8: AH >= divisor exactly when AX >= divisor * 256 */
+		else if (emit_host_bmi2()) /* AX against divisor << 8: AH >= divisor exactly when AX >= divisor * 256 */
 			emit_bytes(&b->e, (const uint8_t[]){0x44, 0x0F, 0xB7, 0xD0, /* movzx %ax, %r10d */
 							    0xC4, 0x43, 0x7B, 0xF0, 0xC0, 0x18}, /* rorx $24, %r8d, %r8d */
 				   10);
+		else /* the same, << 8 as three flag-free lea's (8 * 8 * 4) */
+			emit_bytes(&b->e, (const uint8_t[]){0x44, 0x0F, 0xB7, 0xD0,                   /* movzx %ax, %r10d */
+							    0x4E, 0x8D, 0x04, 0xC5, 0, 0, 0, 0,       /* lea (,%r8,8), %r8 */
+							    0x4E, 0x8D, 0x04, 0xC5, 0, 0, 0, 0,       /* lea (,%r8,8), %r8 */
+							    0x4E, 0x8D, 0x04, 0x85, 0, 0, 0, 0},      /* lea (,%r8,4), %r8 */
+				   28);
 		emit_bytes(&b->e, (const uint8_t[]){0x49, 0xF7, 0xD0}, 3);                /* not %r8 */
 		emit_bytes(&b->e, (const uint8_t[]){0x4B, 0x8D, 0x4C, 0x02, 0x01}, 5);    /* lea 1(%r10,%r8), %rcx */
 	}
-	emit_bytes(&b->e, (const uint8_t[]){0xC4, 0xE3, 0xFB, 0xF0, 0xC9, 0x20, /* rorx $32, %rcx, %rcx */
-					    0xF7, 0xD1,                         /* not %ecx */
-					    0x67, 0xE3, 0x0C},                  /* jecxz no_fault */
-		   11);
+	emit_upper_half_test(&b->e);
+	emit_bytes(&b->e, (const uint8_t[]){0xF7, 0xD1, /* not %ecx */
+					    0x67, 0xE3, 0x0C}, /* jecxz no_fault */
+		   5);
 	emit_disp32(b, (const uint8_t[]){0x49, 0x8B, 0x8F}, 3, VC_RCX_SAVE); /* mov save, %rcx */
 	uint32_t fault = emit_jmp(&b->e, 0);
 	add_exit(b, fault, in->eip, TCX_DIVIDE_ERROR, false);
