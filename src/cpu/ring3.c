@@ -7,9 +7,7 @@
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,7 +15,6 @@
 
 #include "../cache/stats.h"
 #include "../cache/tc.h"
-#include "../debug/gdbstub.h"
 #include "../mem/gmem.h"
 #include "../mem/layout.h"
 #include "../mem/pagewalk.h"
@@ -169,6 +166,13 @@ static bool host_only_bytes(const uint8_t *p, bool cpuid)
 	return false;
 }
 
+/* The bytes of the per-page tables (ent, pos, list over the linear space,
+ * frame_refs over RAM), one anonymous mapping touched only where used. */
+static size_t tables_bytes(const struct gmem *mem)
+{
+	return R3_PAGES * 3 * sizeof(uint32_t) + ((size_t)mem->size >> PAGE_SHIFT_4K) * sizeof(uint16_t);
+}
+
 /* Counts the stub's retired user instructions where the host lets an
  * unprivileged process count another's (perf_event_paranoid <= 2). */
 static int open_counter(pid_t pid)
@@ -185,8 +189,7 @@ int ring3_start(struct ring3 *r, struct vcpu *v, bool adaptive, char *err, size_
 	r->adaptive = adaptive;
 	r->low = v->mem->low_hole;
 	r->counter_fd = -1;
-	/* Tables over the whole linear space and RAM, touched only where used. */
-	size_t bytes = R3_PAGES * 3 * sizeof(uint32_t) + ((size_t)v->mem->size >> PAGE_SHIFT_4K) * sizeof(uint16_t);
+	size_t bytes = tables_bytes(v->mem);
 	void *t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (t == MAP_FAILED) {
 		snprintf(err, errlen, "ring 3: cannot allocate its tables: %s", strerror(errno));
@@ -225,7 +228,7 @@ void ring3_stop(struct ring3 *r)
 	r->v->shadow->follow = (struct shadow_follower){0};
 	r->v->ring3 = NULL;
 	direct_stop(&r->d);
-	munmap(r->ent, R3_PAGES * 3 * sizeof(uint32_t) + ((size_t)r->v->mem->size >> PAGE_SHIFT_4K) * sizeof(uint16_t));
+	munmap(r->ent, tables_bytes(r->v->mem));
 	r->ent = NULL;
 }
 
@@ -274,6 +277,12 @@ bool ring3_wanted(struct vcpu *v)
 		r->translate_next = false;
 		return false;
 	}
+	/* A space sent back to translation: its turns cost only this. */
+	struct ring3_space *sp = r->adaptive ? space_of(r, v->cr3) : NULL;
+	if (sp && sp->wait) {
+		sp->wait--;
+		return false;
+	}
 	/* What the host cannot give guest code: an FPU that traps, rdtsc
 	 * that faults or reads another TSC, alignment checks CR0.AM turns
 	 * off, the guest's own breakpoints; and what the monitor must see
@@ -286,16 +295,7 @@ bool ring3_wanted(struct vcpu *v)
 	for (unsigned i = 0; i < S_COUNT; i++)
 		if (!seg_for(&v->seg[i], i, &s))
 			return false;
-	if (r->ent[(v->seg[S_CS].base + h->eip) >> PAGE_SHIFT_4K] & R3_UNSAFE)
-		return false;
-	if (!r->adaptive)
-		return true;
-	struct ring3_space *sp = space_of(r, v->cr3);
-	if (sp->wait) {
-		sp->wait--;
-		return false;
-	}
-	return true;
+	return !(r->ent[(v->seg[S_CS].base + h->eip) >> PAGE_SHIFT_4K] & R3_UNSAFE);
 }
 
 /* A direct run of dt cycles ended: the window's verdict, at its end. */
@@ -363,6 +363,13 @@ static void page_fault(struct vcpu *v, struct ring3 *r, uint32_t lin, uint32_t h
 	}
 	uint32_t frame = w.phys >> PAGE_SHIFT_4K;
 	bool has = (e & R3_MAPPED) && e >> PAGE_SHIFT_4K == frame;
+	if (fetch && has && (e & R3_UNSAFE)) {
+		/* Into a page scanned already (a Linux guest's calls into its
+		 * vDSO's sysenter): translated, with no new scan or mapping. */
+		v->stats->direct_unsafe++;
+		r->translate_next = true;
+		return;
+	}
 	if (lin < r->low || !gmem_is_ram(v->mem, frame << PAGE_SHIFT_4K, PAGE_SIZE_4K) ||
 	    (has && (fetch ? e & R3_EXEC : write ? e & R3_WRITE : true))) {
 		/* Not RAM, below what the host maps, or the stub had the page
