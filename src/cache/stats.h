@@ -105,6 +105,7 @@ struct stats {
 	uint64_t direct_flushes;      /* the stub's view emptied: CR3 load, paging change, or full */
 	uint64_t direct_unsafe;       /* fetches from pages holding bytes the host would run as its own, run translated */
 	uint64_t direct_demotions;    /* address spaces sent back to translated ring 3 for short runs (ring3.h) */
+	uint64_t direct_declined;     /* waits in translated ring 3 renewed for short turns, no direct window tried (ring3.h) */
 	uint64_t direct_instructions; /* retired in the stub (a host counter), when the host lets it count */
 	bool direct_counted;
 	/* Executed instructions of blocks flushed so far (counting only). */

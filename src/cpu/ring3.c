@@ -257,14 +257,34 @@ static bool seg_for(const struct seg_cache *c, unsigned n, struct direct_seg *ou
 	return !(out->flags & DIRECT_SEG_DOWN) || c->db;
 }
 
+static void wait_translated(struct ring3_space *sp, uint32_t turns, uint64_t now)
+{
+	sp->wait = sp->turns = turns;
+	sp->since = now;
+}
+
 /* The address space's entry, taken over (as a space never seen) when
  * another space had it. */
 static struct ring3_space *space_of(struct ring3 *r, uint32_t cr3)
 {
 	struct ring3_space *sp = &r->space[(cr3 >> PAGE_SHIFT_4K) % RING3_SPACES];
-	if (sp->cr3 != (cr3 | 1)) /* | 1: a CR3 of 0 is a space too */
+	if (sp->cr3 != (cr3 | 1)) { /* | 1: a CR3 of 0 is a space too */
 		*sp = (struct ring3_space){.cr3 = cr3 | 1};
+		wait_translated(sp, RING3_FIRST, __rdtsc());
+	}
 	return sp;
+}
+
+/* The end of a wait: whether its turns were long enough for a direct
+ * window (ring3.h); if not, it waits again. */
+static bool worth_trying(struct ring3 *r, struct ring3_space *sp)
+{
+	uint64_t now = __rdtsc();
+	if (now - sp->since >= (uint64_t)sp->turns * RING3_MIN_TURN)
+		return true;
+	r->v->stats->direct_declined++;
+	wait_translated(sp, sp->turns, now);
+	return false;
 }
 
 bool ring3_wanted(struct vcpu *v)
@@ -279,10 +299,8 @@ bool ring3_wanted(struct vcpu *v)
 	}
 	/* A space sent back to translation: its turns cost only this. */
 	struct ring3_space *sp = r->adaptive ? space_of(r, v->cr3) : NULL;
-	if (sp && sp->wait) {
-		sp->wait--;
+	if (sp && sp->wait && (--sp->wait || !worth_trying(r, sp)))
 		return false;
-	}
 	/* What the host cannot give guest code: an FPU that traps, rdtsc
 	 * that faults or reads another TSC, alignment checks CR0.AM turns
 	 * off, the guest's own breakpoints; and what the monitor must see
@@ -299,14 +317,14 @@ bool ring3_wanted(struct vcpu *v)
 }
 
 /* A direct run of dt cycles ended: the window's verdict, at its end. */
-static void judge(struct ring3 *r, uint32_t cr3, uint64_t dt)
+static void judge(struct ring3 *r, uint32_t cr3, uint64_t dt, uint64_t now)
 {
 	struct ring3_space *sp = space_of(r, cr3);
 	sp->cycles += dt;
 	if (++sp->runs < RING3_WINDOW)
 		return;
 	if (sp->cycles / RING3_WINDOW < RING3_MIN_RUN) {
-		sp->wait = RING3_WAIT << sp->backoff;
+		wait_translated(sp, RING3_WAIT << sp->backoff, now);
 		if (sp->backoff < RING3_BACKOFF)
 			sp->backoff++;
 		r->v->stats->direct_demotions++;
@@ -470,8 +488,10 @@ void ring3_run(struct vcpu *v)
 	/* attn_irq and attn_req, one word: an interrupt or a request kicks. */
 	uint64_t t0 = __rdtsc();
 	int ev = direct_run(&r->d, &regs, r->fx, (const volatile uint64_t *)&h->attn_irq, err, sizeof err);
-	if (r->adaptive)
-		judge(r, v->cr3, __rdtsc() - t0);
+	if (r->adaptive) {
+		uint64_t t1 = __rdtsc();
+		judge(r, v->cr3, t1 - t0, t1);
+	}
 	if (ev < 0) {
 		vcpu_stop(v, BT86_EXIT_CONTAINED, "ring 3: %s", err);
 		return;

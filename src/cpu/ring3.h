@@ -54,9 +54,15 @@
  * RING3_MIN_RUN cycles each (where a few per cent of the run no longer
  * pays for the exit) goes translated for RING3_WAIT of its run-loop
  * turns at CPL 3, doubled each time it goes back (up to 2^RING3_BACKOFF
- * times), and then tries direct again. */
+ * times).  A wait ends in a direct window only if its turns took
+ * RING3_MIN_TURN cycles or more each (time, kernel included, over CPL-3
+ * turns): a direct run ends at least wherever a translated turn does, so
+ * a space turning faster would only pay hand-overs, and it waits again,
+ * as long.  A space never seen waits RING3_FIRST turns. */
 #define RING3_MIN_RUN 1000000u
+#define RING3_MIN_TURN (RING3_MIN_RUN / 16)
 #define RING3_WINDOW 4u
+#define RING3_FIRST 16u
 #define RING3_WAIT 1024u
 #define RING3_BACKOFF 10u
 #define RING3_SPACES 64u
@@ -66,6 +72,8 @@ struct ring3_space {
 	uint32_t runs;       /* direct runs in the current window */
 	uint64_t cycles;     /* their cycles, hand-overs included */
 	uint32_t wait;       /* CPL 3 turns left translated */
+	uint32_t turns;      /* the wait's length ... */
+	uint64_t since;      /* ... and its start (TSC) */
 	uint32_t backoff;    /* times gone back in a row */
 };
 
