@@ -878,19 +878,33 @@ static void far_return_outer(struct emu *e, uint32_t sp, unsigned size, uint32_t
 	e->next = new_eip;
 }
 
-/* A far call or jmp through a 32-bit call gate (SDM vol. 3 5.8.4, vol. 2A
- * CALL): the gate must be reachable from CPL and RPL and present, its code
- * segment not above CPL.  A call to a more privileged non-conforming
- * segment switches to that level's stack from the TSS and copies the
- * gate's parameter count of dwords there (frame, lowest first: EIP, CS,
- * the parameters, the old ESP and SS); any other call pushes CS and EIP on
- * the current stack.  A jmp stays at CPL.  Faults change nothing. */
+/* Writes n items of `size` bytes (2 or 4), lowest first, at `lin`. */
+static void write_items(struct vcpu *v, uint32_t lin, const uint32_t *items, unsigned n, unsigned size)
+{
+	if (size == 4) {
+		vmem_write_words_supervisor(v, lin, items, n);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		vmem_write_supervisor(v, lin + 2 * i, 2, items[i] & 0xFFFF);
+}
+
+/* A far call or jmp through a call gate (SDM vol. 3 5.8.4, vol. 2A CALL),
+ * 32-bit (type 0xC) or 16-bit (type 4, whose offset, pushes and
+ * parameters are words): the gate must be reachable from CPL and RPL and
+ * present, its code segment not above CPL.  A call to a more privileged
+ * non-conforming segment switches to that level's stack from the TSS and
+ * copies the gate's parameter count of items there (frame, lowest first:
+ * EIP, CS, the parameters, the old ESP and SS); any other call pushes CS
+ * and EIP on the current stack.  A jmp stays at CPL.  Faults change
+ * nothing. */
 static void call_gate(struct emu *e, uint16_t gate, uint32_t lo, uint32_t hi, bool call)
 {
 	struct vcpu *v = e->v;
 	unsigned gate_dpl = (hi >> 13) & 3, params = hi & 0x1F, cpl = v->cpl;
+	unsigned size = (hi & 0x800) ? 4 : 2;
 	uint16_t sel = (uint16_t)(lo >> 16);
-	uint32_t off = (lo & 0xFFFF) | (hi & 0xFFFF0000u), dlo, dhi;
+	uint32_t off = (lo & 0xFFFF) | (size == 4 ? hi & 0xFFFF0000u : 0), dlo, dhi;
 	struct seg_cache cs;
 
 	if (gate_dpl < cpl || gate_dpl < (gate & 3u))
@@ -912,33 +926,35 @@ static void call_gate(struct emu *e, uint16_t gate, uint32_t lo, uint32_t hi, bo
 	frame[words++] = v->seg[S_CS].sel;
 	if (call && !conforming && cs.dpl < cpl) {
 		unsigned new_cpl = cs.dpl;
-		uint32_t at = 4 + 8 * new_cpl, stack[2];
-		if (!v->tr.valid || at + 7 > v->tr.limit)
+		uint32_t stack_esp;
+		uint16_t new_ss;
+		if (!task_stack(v, new_cpl, &stack_esp, &new_ss))
 			vcpu_raise(v, EXC_TS, true, v->tr.sel & ~3u);
-		vmem_read_words(v, v->tr.base + at, stack, 2, true);
-		uint16_t new_ss = (uint16_t)stack[1];
 		struct seg_cache ss;
 		unsigned fault = seg_check_stack(v, new_ss, new_cpl, &ss);
 		if (fault)
 			vcpu_raise(v, fault, true, new_ss & ~3u);
-		uint32_t old_esp = v->hot->gpr[R_ESP];
+		uint32_t old_sp = vmem_sp(v), sp_mask = v->seg[S_SS].db ? ~0u : 0xFFFFu;
 		for (unsigned i = 0; i < params; i++)
-			frame[words++] = vmem_seg_read(v, S_SS, old_esp + 4 * i, 4);
-		frame[words++] = old_esp;
+			frame[words++] = vmem_seg_read(v, S_SS, (old_sp + size * i) & sp_mask, size);
+		frame[words++] = v->hot->gpr[R_ESP];
 		frame[words++] = v->seg[S_SS].sel;
-		uint32_t new_esp = stack[0] - 4 * words;
-		vmem_write_words_supervisor(v, ss.base + new_esp, frame, words);
+		uint32_t new_esp = (stack_esp - size * words) & (ss.db ? ~0u : 0xFFFFu);
+		write_items(v, ss.base + new_esp, frame, words, size);
 		seg_set(v, S_SS, new_ss, &ss);
-		v->hot->gpr[R_ESP] = new_esp;
+		if (ss.db)
+			v->hot->gpr[R_ESP] = new_esp;
+		else
+			vmem_set_sp(v, new_esp);
 		seg_load_cs_decoded(v, sel, new_cpl, &cs, dhi);
 	} else {
 		if (call) {
-			uint32_t esp = v->hot->gpr[R_ESP] - 8;
-			vmem_seg_lin(v, S_SS, esp, 8, true);
-			vmem_seg_write(v, S_SS, esp + 4, 4, frame[1]);
-			vmem_seg_write(v, S_SS, esp, 4, frame[0]);
+			uint32_t sp = (vmem_sp(v) - 2 * size) & (v->seg[S_SS].db ? ~0u : 0xFFFFu);
+			vmem_seg_lin(v, S_SS, sp, 2 * size, true);
+			vmem_seg_write(v, S_SS, sp + size, size, frame[1]);
+			vmem_seg_write(v, S_SS, sp, size, frame[0]);
 			seg_load_cs_decoded(v, sel, cpl, &cs, dhi);
-			v->hot->gpr[R_ESP] = esp;
+			vmem_set_sp(v, sp);
 		} else {
 			seg_load_cs_decoded(v, sel, cpl, &cs, dhi);
 		}
@@ -953,11 +969,7 @@ static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 
 	if ((v->cr0 & CR0_PE) && (sel & ~3u) && seg_read_descriptor(v, sel, &lo, &hi) && !((hi >> 12) & 1)) {
 		unsigned type = (hi >> 8) & 0xF, dpl = (hi >> 13) & 3;
-		if (type == 4) {
-			unsupported(e, "far transfer through a 16-bit call gate");
-			return;
-		}
-		if (type == 0xC) {
+		if (type == 0xC || type == 4) {
 			call_gate(e, sel, lo, hi, call);
 			return;
 		}

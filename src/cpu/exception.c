@@ -159,19 +159,11 @@ static void deliver_once(struct vcpu *v, unsigned vec, bool has_err, uint32_t er
 	uint16_t ss_sel = v->seg[S_SS].sel;
 	uint32_t esp = v->hot->gpr[R_ESP];
 	if (new_cpl < v->cpl) {
-		/* Stack switch through the 32-bit TSS (SDM 6.12.1). */
-		uint32_t at = 4 + 8 * new_cpl;
-		if (!v->tr.valid || at + 5 > v->tr.limit)
+		/* Stack switch through the TSS (SDM 6.12.1). */
+		uint32_t new_esp;
+		uint16_t new_ss;
+		if (!task_stack(v, new_cpl, &new_esp, &new_ss))
 			delivery_raise(EXC_TS, (v->tr.sel & ~3u) + ext);
-		uint32_t stack[2]; /* ESPn, SSn: one access when the limit covers SSn's high half */
-		if (at + 7 <= v->tr.limit) {
-			vmem_read_words(v, v->tr.base + at, stack, 2, true);
-		} else {
-			stack[0] = vmem_read_supervisor(v, v->tr.base + at, 4);
-			stack[1] = vmem_read_supervisor(v, v->tr.base + at + 4, 2);
-		}
-		uint32_t new_esp = stack[0];
-		uint16_t new_ss = (uint16_t)stack[1];
 		unsigned fault = seg_check_stack(v, new_ss, new_cpl, &ss);
 		if (fault)
 			delivery_raise(fault, (new_ss & ~3u) + ext);

@@ -13,7 +13,7 @@
 
 enum task_cause { TASK_JMP, TASK_CALL, TASK_IRET, TASK_INT };
 
-/* Switches to the task of the 32-bit TSS that GDT selector `sel` names,
+/* Switches to the task of the TSS (32- or 16-bit) that GDT selector `sel` names,
  * for `cause`: the checks on the new TSS (faults there leave the old task
  * as it was, with error code sel | ext), the old task's state saved in its
  * TSS with `next_eip` as its EIP, busy bits and the back link as the
@@ -24,5 +24,9 @@ enum task_cause { TASK_JMP, TASK_CALL, TASK_IRET, TASK_INT };
  * TSS descriptor's privilege. */
 void task_switch(struct vcpu *v, uint16_t sel, enum task_cause cause, uint32_t ext, uint32_t next_eip, bool has_err,
 		 uint32_t err);
+
+/* The stack for CPL `cpl` (0-2) from the current TSS, of either size:
+ * false when the TSS's limit does not hold it (the caller's #TS). */
+bool task_stack(struct vcpu *v, unsigned cpl, uint32_t *esp, uint16_t *ss);
 
 #endif
