@@ -171,11 +171,6 @@ void task_switch(struct vcpu *v, uint16_t sel, enum task_cause cause, uint32_t e
 		vcpu_raise(v, EXC_TS, true, code);
 	struct task_state n;
 	read_state(v, &tss, &n);
-	if (n.eflags & FL_VM) {
-		vcpu_stop(v, BT86_EXIT_UNSUPPORTED, "unsupported: task switch into virtual-8086 mode (TSS %#x) at eip %#x",
-			  sel, v->hot->eip);
-		return;
-	}
 
 	/* The old task's state, into its TSS (NT cleared by a return). */
 	save_state(v, next_eip, vcpu_eflags(v) & (cause == TASK_IRET ? ~FL_NT : ~0u));
@@ -202,12 +197,22 @@ void task_switch(struct vcpu *v, uint16_t sel, enum task_cause cause, uint32_t e
 	v->hot->eip = n.eip;
 	/* From here a fault is the new task's (its EIP is the one saved). */
 	load_ldt(v, (uint16_t)n.ldt);
-	seg_load_task(v, S_CS, n.seg[S_CS]);
-	if (v->stopped)
-		return;
-	static const enum sreg rest[] = {S_SS, S_ES, S_DS, S_FS, S_GS};
-	for (unsigned i = 0; i < sizeof rest / sizeof rest[0]; i++)
-		seg_load_task(v, rest[i], n.seg[rest[i]]);
+	if (v->vm) {
+		/* A virtual-8086 task (EFLAGS.VM from its TSS): CPL 3, each
+		 * selector a base of sixteen times it. */
+		v->cpl = 3;
+		seg_load_cs(v, n.seg[S_CS], 3);
+		for (enum sreg s = S_ES; s < S_COUNT; s++)
+			if (s != S_CS)
+				seg_load(v, s, n.seg[s]);
+	} else {
+		seg_load_task(v, S_CS, n.seg[S_CS]);
+		if (v->stopped)
+			return;
+		static const enum sreg rest[] = {S_SS, S_ES, S_DS, S_FS, S_GS};
+		for (unsigned i = 0; i < sizeof rest / sizeof rest[0]; i++)
+			seg_load_task(v, rest[i], n.seg[rest[i]]);
+	}
 	if (has_err) /* as wide as the new TSS */
 		vmem_push(v, type == 9 ? 4 : 2, err);
 	vcpu_follow_windows(v);
