@@ -962,6 +962,18 @@ static void call_gate(struct emu *e, uint16_t gate, uint32_t lo, uint32_t hi, bo
 	e->next = off;
 }
 
+/* A load of SS by mov or pop (SDM vol. 3 6.8.3), so that the next
+ * instruction can set ESP: no interrupt before that one ends (unless this
+ * one is in a shadow already: only the first in a row starts one, QEMU's
+ * choice), and no single-step trap after this one, the next instruction's
+ * covering both (as QEMU does too). */
+static void ss_shadow(struct vcpu *v)
+{
+	v->step_due = false;
+	if (!v->in_shadow)
+		v->irq_shadow = true;
+}
+
 static void far_jump(struct emu *e, uint16_t sel, uint32_t off, bool call)
 {
 	struct vcpu *v = e->v;
@@ -1644,8 +1656,8 @@ void emu_step(struct vcpu *v)
 			if (e->ops[0].reg.value == ZYDIS_REGISTER_CS)
 				vcpu_raise(v, EXC_UD, false, 0);
 			seg_load(v, (enum sreg)(e->ops[0].reg.value - ZYDIS_REGISTER_ES), (uint16_t)op_read(e, 1));
-			if (e->ops[0].reg.value == ZYDIS_REGISTER_SS && !v->in_shadow)
-				v->irq_shadow = true; /* so that the next instruction can set ESP */
+			if (e->ops[0].reg.value == ZYDIS_REGISTER_SS)
+				ss_shadow(v);
 			break;
 		}
 		if ((e->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -1672,8 +1684,8 @@ void emu_step(struct vcpu *v)
 			uint16_t sel = (uint16_t)vmem_seg_read(v, S_SS, sp, size);
 			seg_load(v, (enum sreg)(e->ops[0].reg.value - ZYDIS_REGISTER_ES), sel);
 			vmem_set_sp(v, sp + size);
-			if (e->ops[0].reg.value == ZYDIS_REGISTER_SS && !v->in_shadow)
-				v->irq_shadow = true;
+			if (e->ops[0].reg.value == ZYDIS_REGISTER_SS)
+				ss_shadow(v);
 			break;
 		}
 		{

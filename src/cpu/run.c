@@ -797,7 +797,7 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 		}
 		if (h->irq_wait && h->vif)
 			h->attn_irq = 1; /* the monitor opened the window (iret, emulated popf) */
-		bool shadow = v->irq_shadow && interpreted(v);
+		bool shadow = v->irq_shadow;
 		v->irq_shadow = false;
 		if ((h->attn_irq || h->attn_req) && !shadow) {
 			handle_attention(v);
@@ -809,10 +809,13 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			wait_for_interrupt(v);
 			continue;
 		}
-		if (interpreted(v)) {
+		if (shadow || interpreted(v)) {
+			/* The instruction after an emulated sti or load of SS runs
+			 * here too, translated code's attention checks at block
+			 * entry would take an interrupt before it. */
 			next = NULL;
 			resume = 0;
-			st->insn_interpreted++;
+			st->insn_interpreted += !shadow;
 			v->step_due = v->tf != 0; /* vcpu_deliver cancels it */
 			v->in_shadow = shadow;
 			emu_step(v);

@@ -202,9 +202,9 @@ struct vcpu {
 	uint32_t tf, tf_seen; /* tf_seen: the run loop's last look */
 	uint32_t vm;           /* EFLAGS.VM (FL_VM or 0): virtual-8086 mode, which the emulator runs */
 	/* The emulator ran sti (IF set) or a load of SS: no interrupt before
-	 * the next instruction ends (SDM vol. 3 6.8.3).  Honoured where the
-	 * emulator runs that instruction too (interpreted code); translated
-	 * code keeps sti's shadow itself (translate.c).  `in_shadow`: the
+	 * the next instruction ends (SDM vol. 3 6.8.3), which the run loop
+	 * has the emulator run too, in translated code as well; translated
+	 * code keeps its inline sti's shadow itself (translate.c).  `in_shadow`: the
 	 * instruction running is in one, and starts none of its own (only the
 	 * first of such instructions in a row is sure to, SDM; QEMU's choice). */
 	bool irq_shadow, in_shadow;

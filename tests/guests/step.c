@@ -6,7 +6,9 @@
  * untaken jcc, a jmp, a call and ret, a load, an out, cpuid (emulated),
  * pushf (TF in the image); an int n whose handler runs without traps and
  * returns by iret into stepping again; an instruction that faults (#UD
- * replaces its trap); rep movsb, trapping after each iteration. */
+ * replaces its trap); rep movsb, trapping after each iteration; mov ss
+ * and pop ss, whose trap is held until the next instruction ends (SDM
+ * vol. 3 6.8.3: one trap, after that one). */
 #include "rt/rt.h"
 
 #define TF 0x100u
@@ -51,6 +53,20 @@ __asm__(".text\n"
 	"fn: incl %eax\n"
 	"fn_ret: ret\n");
 extern void stepped(void);
+extern char m1[], m3[], m4[], m6[], m7[], m8[], m_end[];
+__asm__(".text\n"
+	"stepped_ss: pushfl\n orl $0x100, (%esp)\n popfl\n"
+	"m0: movw %ss, %ax\n"
+	"m1: movw %ax, %ss\n"
+	"m2: nop\n"
+	"m3: pushl %eax\n"
+	"m4: popl %ss\n"
+	"m5: nop\n"
+	"m6: pushfl\n"
+	"m7: andl $~0x100, (%esp)\n"
+	"m8: popfl\n"
+	"m_end: ret\n");
+extern void stepped_ss(void);
 extern char ud_at[];
 static u32 ud_vector, ud_flags;
 
@@ -69,7 +85,7 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(11);
+	plan(12);
 	idt_set(1, db_stub, 0);
 	idt_set(0x81, int_stub, 0);
 
@@ -106,6 +122,13 @@ void test_main(u32 magic, u32 mbi)
 			 : "+S"(si), "+D"(di), "+c"(cx) : : "memory", "cc");
 	is_u32(db_n, 7, "rep movsb under TF: a trap each iteration (cld, 3, pushfl, andl, popfl)");
 	ok(dst[0] == 'a' && dst[2] == 'c', "and the copy is whole");
+	db_n = 0;
+	__asm__ volatile("call stepped_ss" : : : "eax", "memory", "cc");
+	static char *const want_ss[] = {m1, m3, m4, m6, m7, m8, m_end};
+	same = db_n == sizeof want_ss / sizeof want_ss[0];
+	for (u32 i = 0; same && i < db_n; i++)
+		same = db_eips[i] == (u32)want_ss[i];
+	ok(same, "no trap after mov ss or pop ss: one after the instruction that follows");
 	db_n = 0;
 	__asm__ volatile("nop\n nop");
 	is_u32(db_n, 0, "no traps once TF is clear");
