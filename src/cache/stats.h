@@ -76,6 +76,7 @@ struct stats {
 	 * of the run.  There is no direct mode on this host: everything the
 	 * guest runs is translated. */
 	uint64_t cycles_guest, cycles_total;
+	uint64_t cycles_direct; /* in direct_run: guest ring 3 in the stub, hand-overs included (ring3.c) */
 	/* Shadow paging. */
 	uint64_t hidden_faults;       /* shadow fills */
 	uint64_t shadow_runs;         /* of them, 4 MiB pages mapped with one mmap */

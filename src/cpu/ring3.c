@@ -488,10 +488,10 @@ void ring3_run(struct vcpu *v)
 	/* attn_irq and attn_req, one word: an interrupt or a request kicks. */
 	uint64_t t0 = __rdtsc();
 	int ev = direct_run(&r->d, &regs, r->fx, (const volatile uint64_t *)&h->attn_irq, err, sizeof err);
-	if (r->adaptive) {
-		uint64_t t1 = __rdtsc();
+	uint64_t t1 = __rdtsc();
+	v->stats->cycles_direct += t1 - t0;
+	if (r->adaptive)
 		judge(r, v->cr3, t1 - t0, t1);
-	}
 	if (ev < 0) {
 		vcpu_stop(v, BT86_EXIT_CONTAINED, "ring 3: %s", err);
 		return;

@@ -103,6 +103,20 @@ static void hpet_irq(void *opaque, bool isa, unsigned n, bool level)
 		ioapic_set_irq(&b->ioapic, n, level);
 }
 
+/* The I/O APIC's window, whose redirection entries decide whether IRQ 0
+ * needs its deadline (irq0_inert). */
+static uint32_t ioapic_read_board(void *opaque, uint32_t offset, unsigned size)
+{
+	return ioapic_read(&((struct board *)opaque)->ioapic, offset, size);
+}
+
+static void ioapic_write_board(void *opaque, uint32_t offset, unsigned size, uint32_t val)
+{
+	struct board *b = opaque;
+	ioapic_write(&b->ioapic, offset, size, val);
+	rearm(b);
+}
+
 static void com1_irq(void *opaque, bool level)
 {
 	isa_irq(opaque, BOARD_COM1_IRQ, level);
@@ -262,8 +276,8 @@ int board_init(struct board *b, struct vcpu *v, FILE *serial_out, char *err, siz
 			   ata_control_read, ata_control_write, err, errlen) ||
 	    mmio_register(&b->mmio, LAPIC_DEFAULT_BASE, 0x1000, "local APIC", &b->lapic, lapic_read,
 			  lapic_write, err, errlen) ||
-	    mmio_register(&b->mmio, IOAPIC_DEFAULT_BASE, 0x20, "I/O APIC", &b->ioapic, ioapic_read,
-			  ioapic_write, err, errlen) ||
+	    mmio_register(&b->mmio, IOAPIC_DEFAULT_BASE, 0x20, "I/O APIC", b, ioapic_read_board,
+			  ioapic_write_board, err, errlen) ||
 	    mmio_register(&b->mmio, HPET_BASE, HPET_SIZE, "hpet", &b->hpet, hpet_read, hpet_write, err, errlen)) {
 		uart_destroy(&b->com1);
 		return -1;
@@ -358,9 +372,23 @@ int board_start_timer(struct board *b, char *err, size_t errlen)
 	return 0;
 }
 
+/* A pulse of IRQ 0 (the 8254's channel 0) that could change nothing: the
+ * HPET's legacy replacement holds the line, or the 8259A masks it with a
+ * request already latched and the I/O APIC masks pin 2.  Such a channel
+ * needs no host timer (a kernel that masks the PIT and runs on another
+ * timer would otherwise leave its code 100 times a second): it counts on
+ * from the clock anyway, and the first poll after the line opens (the
+ * PIC's ports, the I/O APIC's window, the HPET's registers re-arm) pulses
+ * once. */
+static bool irq0_inert(const struct board *b)
+{
+	const struct pic_chip *m = &b->pic.chip[0];
+	return hpet_legacy(&b->hpet) || ((m->imr & 1) && (m->irr & 1) && ioapic_masked(&b->ioapic, 2));
+}
+
 uint64_t board_next_deadline(const struct board *b)
 {
-	uint64_t p = pit_next_deadline(&b->pit), l = lapic_next_deadline(&b->lapic);
+	uint64_t p = irq0_inert(b) ? UINT64_MAX : pit_next_deadline(&b->pit), l = lapic_next_deadline(&b->lapic);
 	uint64_t r = rtc_next_deadline(&b->rtc), u = uart_next_deadline(&b->com1), h = hpet_next_deadline(&b->hpet);
 	uint64_t first = p < l ? p : l;
 	first = r < first ? r : first;
@@ -429,7 +457,8 @@ void board_io_write(struct board *b, uint16_t port, unsigned size, uint32_t val)
 	/* Programming the PIT or the RTC moves the next deadline: re-arm the
 	 * host timer.  A byte looped back into the UART's FIFO starts its
 	 * character timeout. */
-	if ((port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4) || port == BOARD_RTC_PORT + 1)
+	if ((port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4) || port == BOARD_RTC_PORT + 1 ||
+	    port == BOARD_PIC_MASTER_PORT || port == BOARD_PIC_MASTER_PORT + 1)
 		board_poll(b, pit_now_ns());
 	else if (port >= BOARD_COM1_PORT && port < BOARD_COM1_PORT + 8)
 		rearm(b);

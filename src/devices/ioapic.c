@@ -63,6 +63,11 @@ void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level)
 		service(io, pin);
 }
 
+bool ioapic_masked(const struct ioapic *io, unsigned pin)
+{
+	return io->redir[pin] & RTE_MASKED;
+}
+
 void ioapic_eoi(struct ioapic *io, unsigned vector)
 {
 	for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {

@@ -28,6 +28,8 @@ void ioapic_init(struct ioapic *io, struct lapic *lapic);
 uint32_t ioapic_read(void *dev, uint32_t offset, unsigned size);
 void ioapic_write(void *dev, uint32_t offset, unsigned size, uint32_t val);
 void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level);
+/* Whether the pin's redirection entry is masked (its edges are lost). */
+bool ioapic_masked(const struct ioapic *io, unsigned pin);
 /* The local APIC's EOI for a level-triggered vector. */
 void ioapic_eoi(struct ioapic *io, unsigned vector);
 
