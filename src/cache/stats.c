@@ -113,10 +113,10 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		fprintf(out, "  ring 3: %s; direct execution %s on this host: %s\n", s->ring3,
 			s->direct_possible ? "possible" : "unavailable", s->direct_why);
 	if (s->direct_runs || s->direct_declined) {
-		fprintf(out, "  direct: %" PRIu64 " runs in the ring-3 host process; exits: page fills %" PRIu64 ", guest #PF %" PRIu64 ", emulated %" PRIu64 ", system calls %" PRIu64 ", interrupts and requests %" PRIu64 ", segment reloads %" PRIu64 "; view flushes %" PRIu64 ", fetches run translated %" PRIu64 ", spaces sent back to translation %" PRIu64 ", waits renewed for short turns %" PRIu64 "\n",
+		fprintf(out, "  direct: %" PRIu64 " runs in the ring-3 host process; exits: page fills %" PRIu64 ", guest #PF %" PRIu64 ", emulated %" PRIu64 ", system calls %" PRIu64 ", interrupts and requests %" PRIu64 ", segment reloads %" PRIu64 "; view flushes %" PRIu64 ", fetches run translated %" PRIu64 ", spaces sent back to translation %" PRIu64 ", waits renewed for short turns %" PRIu64 ", pages kept across CR3 loads %" PRIu64 "\n",
 			s->direct_runs, s->direct_fills, s->direct_guest_pf, s->direct_emulated, s->direct_syscalls,
 			s->direct_kicks, s->direct_reloads, s->direct_flushes, s->direct_unsafe, s->direct_demotions,
-			s->direct_declined);
+			s->direct_declined, s->direct_kept);
 	}
 	fprintf(out, "  translated: %" PRIu64 " blocks, %" PRIu64 " host bytes, %" PRIu64 " guest instructions\n",
 		s->blocks, s->tc_bytes, s->guest_insns);
@@ -205,9 +205,10 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 		s->direct_possible ? "true" : "false");
 	for (const char *c = s->direct_why; *c; c++)
 		fprintf(f, *c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
-	fprintf(f, "\",\n  \"direct\": {\"runs\": %" PRIu64 ", \"fills\": %" PRIu64 ", \"guest_pf\": %" PRIu64 ", \"emulated\": %" PRIu64 ", \"syscalls\": %" PRIu64 ", \"kicks\": %" PRIu64 ", \"reloads\": %" PRIu64 ", \"flushes\": %" PRIu64 ", \"run_translated\": %" PRIu64 ", \"demotions\": %" PRIu64 ", \"declined\": %" PRIu64 ", \"instructions\": ",
+	fprintf(f, "\",\n  \"direct\": {\"runs\": %" PRIu64 ", \"fills\": %" PRIu64 ", \"guest_pf\": %" PRIu64 ", \"emulated\": %" PRIu64 ", \"syscalls\": %" PRIu64 ", \"kicks\": %" PRIu64 ", \"reloads\": %" PRIu64 ", \"flushes\": %" PRIu64 ", \"run_translated\": %" PRIu64 ", \"demotions\": %" PRIu64 ", \"declined\": %" PRIu64 ", \"kept\": %" PRIu64 ", \"instructions\": ",
 		s->direct_runs, s->direct_fills, s->direct_guest_pf, s->direct_emulated, s->direct_syscalls, s->direct_kicks,
-		s->direct_reloads, s->direct_flushes, s->direct_unsafe, s->direct_demotions, s->direct_declined);
+		s->direct_reloads, s->direct_flushes, s->direct_unsafe, s->direct_demotions, s->direct_declined,
+		s->direct_kept);
 	if (s->direct_counted)
 		fprintf(f, "%" PRIu64 "}", s->direct_instructions);
 	else

@@ -103,7 +103,8 @@ struct stats {
 	uint64_t direct_syscalls;     /* a 32-bit host system-call entry (int 0x80), run by the emulator */
 	uint64_t direct_kicks;        /* stopped for an interrupt or a monitor request */
 	uint64_t direct_reloads;      /* guest code had loaded a segment register from the host's GDT */
-	uint64_t direct_flushes;      /* the stub's view emptied: CR3 load, paging change, or full */
+	uint64_t direct_flushes;      /* the stub's view emptied: a run in another space, paging change, or full */
+	uint64_t direct_kept;         /* pages the view kept across CR3 loads, checked against the tables (ring3.h) */
 	uint64_t direct_unsafe;       /* fetches from pages holding bytes the host would run as its own, run translated */
 	uint64_t direct_demotions;    /* address spaces sent back to translated ring 3 for short runs (ring3.h) */
 	uint64_t direct_declined;     /* waits in translated ring 3 renewed for short turns, no direct window tried (ring3.h) */

@@ -63,9 +63,8 @@ static void drop(struct ring3 *r, uint32_t page)
 
 /* Empties the stub's view but for, with keep_global, its global pages:
  * one reservation of the whole range, and the kept pages mapped again. */
-static void flush(void *ctx, bool keep_global)
+static void flush_now(struct ring3 *r, bool keep_global)
 {
-	struct ring3 *r = ctx;
 	if (r->n == 0)
 		return;
 	r->v->stats->direct_flushes++;
@@ -85,6 +84,18 @@ static void flush(void *ctx, bool keep_global)
 		r->ent[page] = 0;
 	}
 	r->n = kept;
+}
+
+/* The shadow's flush: a CR3 load (keep_global) only marks the view
+ * stale, for the next run to keep or empty (ring3.h); a change of paging
+ * mode or of the debugger's watches empties it now. */
+static void flush(void *ctx, bool keep_global)
+{
+	struct ring3 *r = ctx;
+	if (keep_global)
+		r->stale = true;
+	else
+		flush_now(r, false);
 }
 
 static void follow_invlpg(void *ctx, uint32_t page)
@@ -118,7 +129,7 @@ static void map(struct ring3 *r, uint32_t page, uint32_t frame, uint32_t flags)
 {
 	drop(r, page);
 	if (r->n == RING3_MAX_PAGES)
-		flush(r, false);
+		flush_now(r, false);
 	uint32_t e = frame << PAGE_SHIFT_4K | flags | R3_MAPPED;
 	direct_map(&r->d, page << PAGE_SHIFT_4K, PAGE_SIZE_4K, frame << PAGE_SHIFT_4K, prot_of(e));
 	r->ent[page] = e;
@@ -469,6 +480,44 @@ static void system_call(struct vcpu *v, uint64_t ip)
 	emu_step(v);
 }
 
+/* Whether the stub may keep page `page` (entry e) under the current
+ * tables: present and accessed for ring 3 (a probe: A and D as the guest
+ * left them), the same frame, size and globalness, still executable where
+ * it runs code, still writable and dirty where the stub writes it. */
+static bool still_mapped(struct vcpu *v, uint32_t page, uint32_t e)
+{
+	struct pw_result w;
+	if (!pw_walk(v->mem, v->cr0, v->cr3, v->cr4, page << PAGE_SHIFT_4K, PW_PROBE | PF_U | vmem_nxe(v), &w) ||
+	    !w.accessed || w.phys >> PAGE_SHIFT_4K != e >> PAGE_SHIFT_4K)
+		return false;
+	if (!w.global != !(e & R3_GLOBAL) || !w.large_bytes != !(e & R3_LARGE) || ((e & R3_EXEC) && w.nx))
+		return false;
+	return !(e & R3_WRITE) || (w.writable && w.dirty);
+}
+
+/* Before a run after CR3 loads: the view of another space empties (but
+ * for global pages); one of this space's, small enough to walk, keeps what
+ * the tables still give as the stub has it, as a TLB refilled from them
+ * would. */
+static void view_for_space(struct vcpu *v, struct ring3 *r)
+{
+	r->stale = false;
+	if (r->view_cr3 != v->cr3 || r->n > RING3_KEEP_MAX) {
+		r->view_cr3 = v->cr3;
+		flush_now(r, true);
+		return;
+	}
+	for (uint32_t i = 0; i < r->n;) {
+		uint32_t page = r->list[i];
+		if (still_mapped(v, page, r->ent[page])) {
+			i++;
+			continue;
+		}
+		drop(r, page); /* moves the last page to i */
+	}
+	v->stats->direct_kept += r->n;
+}
+
 void ring3_run(struct vcpu *v)
 {
 	struct ring3 *r = v->ring3;
@@ -477,6 +526,8 @@ void ring3_run(struct vcpu *v)
 	struct direct_regs regs;
 	char err[192];
 
+	if (r->stale || r->view_cr3 != v->cr3)
+		view_for_space(v, r);
 	for (unsigned i = 0; i < DIRECT_SEGS; i++)
 		seg_for(&v->seg[i], i, &seg[i]);
 	direct_set_segs(&r->d, seg);
