@@ -14,8 +14,10 @@
  * pages: a page enters it on the fault of its first use (the guest's
  * tables walked for a user access, A and D set as the processor sets
  * them), and leaves it when the shadow drops its own mappings
- * (shadow_follower: invlpg, CR3 loads, paging changes) or its frame
- * begins or ceases to hold translated code.
+ * (shadow_follower: invlpg, paging changes), when a CR3 load is followed
+ * by a run in another space or by tables that no longer give it
+ * (RING3_KEEP_MAX), or when its frame begins or ceases to hold translated
+ * code.
  *
  * Invariants:
  *  - A page is in the stub writable only when the guest's tables allow a

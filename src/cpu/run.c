@@ -809,13 +809,14 @@ void vcpu_run(struct vcpu *v, struct xlate *x)
 			wait_for_interrupt(v);
 			continue;
 		}
-		if (shadow || interpreted(v)) {
+		bool interp = interpreted(v);
+		if (shadow || interp) {
 			/* The instruction after an emulated sti or load of SS runs
-			 * here too, translated code's attention checks at block
+			 * here too: translated code's attention checks at block
 			 * entry would take an interrupt before it. */
 			next = NULL;
 			resume = 0;
-			st->insn_interpreted += !shadow;
+			st->insn_interpreted += interp;
 			v->step_due = v->tf != 0; /* vcpu_deliver cancels it */
 			v->in_shadow = shadow;
 			emu_step(v);

@@ -456,12 +456,13 @@ void board_io_write(struct board *b, uint16_t port, unsigned size, uint32_t val)
 	iobus_write(&b->io, port, size, val);
 	/* Programming the PIT or the RTC moves the next deadline: re-arm the
 	 * host timer.  A byte looped back into the UART's FIFO starts its
-	 * character timeout. */
-	if ((port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4) || port == BOARD_RTC_PORT + 1 ||
-	    port == BOARD_PIC_MASTER_PORT || port == BOARD_PIC_MASTER_PORT + 1)
+	 * character timeout; a write to the master PIC may open IRQ 0 (a
+	 * deadline that lagged fires at once). */
+	if ((port >= BOARD_PIT_PORT && port < BOARD_PIT_PORT + 4) || port == BOARD_RTC_PORT + 1)
 		board_poll(b, pit_now_ns());
-	else if (port >= BOARD_COM1_PORT && port < BOARD_COM1_PORT + 8)
-		rearm(b);
+	else if ((port >= BOARD_COM1_PORT && port < BOARD_COM1_PORT + 8) || port == BOARD_PIC_MASTER_PORT ||
+		 port == BOARD_PIC_MASTER_PORT + 1)
+		rearm(b); /* the PIC's mask and ICW1 decide irq0_inert */
 }
 
 unsigned board_io_read_string(struct board *b, uint16_t port, unsigned size, void *buf, unsigned count)
