@@ -84,6 +84,24 @@ static void disassemble(const struct tc *tc, const struct tc_block *b, FILE *out
 	cs_close(&cs);
 }
 
+/* The block's translation as it sits in the cache (chained branches show
+ * their targets' offsets), stubs included, each line at its offset. */
+static void disassemble_host(const struct tc *tc, const struct tc_block *b, FILE *out)
+{
+	csh cs;
+	cs_insn *insn;
+
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+		return;
+	fprintf(out, "      translation: %u bytes at cache offset %#x\n", b->host_len, b->host);
+	size_t n = cs_disasm(cs, tc->base + b->host, b->host_len, b->host, 0, &insn);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "        %08" PRIx64 "  %s %s\n", insn[i].address, insn[i].mnemonic, insn[i].op_str);
+	if (n)
+		cs_free(insn, n);
+	cs_close(&cs);
+}
+
 /* Mnemonics the emulator ran, most frequent first; returns how many. */
 static unsigned top_emulated(const struct stats *s, unsigned *idx, unsigned max)
 {
@@ -195,6 +213,7 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		fprintf(out, "    #%zu eip %#010x, %u guest instructions, executed %" PRIu64 " times%s\n", i + 1,
 			v[i]->eip, v[i]->n_insns, tc_block_execs(tc, v[i]), v[i]->valid ? "" : ", invalidated");
 		disassemble(tc, v[i], out, false);
+		disassemble_host(tc, v[i], out);
 	}
 	free(v);
 }

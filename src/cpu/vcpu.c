@@ -35,6 +35,7 @@ int vcpu_init(struct vcpu *v, struct gmem *mem, struct shadow *shadow, struct tc
 		    (uint64_t *)((uint8_t *)hot + VC_STLB_WRITE), (uint64_t *)((uint8_t *)hot + VC_KSTLB_READ),
 		    (uint64_t *)((uint8_t *)hot + VC_KSTLB_WRITE), &v->hot->soft_budget);
 	v->hot->exit_gate = (uint64_t)(uintptr_t)vcpu_exit_gate;
+	v->hot->one = 1;
 	v->hot->jtab = (uint64_t)(uintptr_t)tc->base;
 	v->mem = mem;
 	v->shadow = shadow;

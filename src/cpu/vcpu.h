@@ -60,7 +60,8 @@ struct vcpu_hot {
 	uint32_t tsc_aux;
 	uint32_t soft_lin, soft_at;
 	uint64_t soft_budget;
-	uint8_t pad[VC_FX_GUEST - VC_SOFT_BUDGET - 8];
+	uint64_t one;
+	uint8_t pad[VC_FX_GUEST - VC_ONE - 8];
 	uint8_t fx_guest[512] __attribute__((aligned(16)));
 } __attribute__((aligned(64)));
 
@@ -95,6 +96,7 @@ VCPU_HOT_CHECK(tsc_aux, VC_TSC_AUX);
 VCPU_HOT_CHECK(soft_lin, VC_SOFT_LIN);
 VCPU_HOT_CHECK(soft_at, VC_SOFT_AT);
 VCPU_HOT_CHECK(soft_budget, VC_SOFT_BUDGET);
+VCPU_HOT_CHECK(one, VC_ONE);
 _Static_assert(sizeof(struct vcpu_hot) <= VC_HOT_SIZE, "vcpu_hot too large");
 
 /* A segment register's hidden part, as loaded from its descriptor. */
@@ -119,6 +121,7 @@ struct dtr {
 #define ATTN_REQ_REFORM 0x8u /* ring-3 code changes form: its space outgrew the host mappings */
 #define ATTN_REQ_DEBUG 0x10u /* the debugger connected or sent Ctrl-C (gdbstub.h) */
 #define ATTN_REQ_MONITOR 0x20u /* a monitor command waits (monitor.h) */
+/* Every request bit stays below 64 (vcpu_abi.h, VC_ATTN). */
 
 struct board;
 struct gdb;

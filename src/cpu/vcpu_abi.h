@@ -28,7 +28,10 @@
  *    and AC = 0, so guest EFLAGS = host EFLAGS - 0x200 + VIF + VSYS.
  *  - VC_ATTN is non-zero when the monitor wants control at the next block
  *    entry.  sti and popf copy VC_IRQ_WAIT into VC_ATTN_IRQ, so an interrupt
- *    that arrived while IF = 0 is taken once IF is set again.
+ *    that arrived while IF = 0 is taken once IF is set again.  Each half
+ *    stays below 64 (VC_ATTN_IRQ and VC_IRQ_WAIT are 0 or 1, VC_ATTN_REQ
+ *    holds ATTN_REQ_* bits 0-5), so that a shift of 1 by it is zero
+ *    exactly when it is not.
  *  - A lookup-table entry is {-guest_eip, offset of the code from r14}; an
  *    empty entry points at the miss stub, so an empty hit is always safe.
  */
@@ -75,6 +78,7 @@
 #define VC_SOFT_LIN 0x124   /* u32: the linear address of a soft-TLB access that found no entry */
 #define VC_SOFT_AT 0x128    /* u32: its instruction's code offset, bit 31 set for the write table */
 #define VC_SOFT_BUDGET 0x130 /* u64: soft-TLB block entries the current space has left (stlb.h) */
+#define VC_ONE 0x138        /* u64: 1, shifted by the attention word's halves (emit_attention_check) */
 #define VC_FX_GUEST 0x140   /* 512 bytes in the fxsave layout: the guest's MXCSR and */
 #define FX_MXCSR 24         /*   XMM0-7 while the monitor runs (switch.S); the */
 #define FX_XMM 160          /*   x87 part is unused, the x87 state stays in the CPU */

@@ -36,11 +36,17 @@ void emit_exit_stub(struct emit *e, uint32_t arg);
  * miss stub; guest registers and flags are preserved. */
 void emit_lookup(struct emit *e, uint32_t miss_stub);
 
-/* Block-entry test of the attention word; returns the rel32 offset of the
- * jump to the attention stub.  flags_dead allows the shorter cmp form; a
- * soft-TLB block also spends one of VC_SOFT_BUDGET, and takes the same
- * jump when that was the last. */
-uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft);
+/* Block-entry test of the attention word.  flags_dead (in a block that is
+ * not soft) allows the cmp form, whose jne to the attention stub it
+ * returns the rel32 offset of.  Every other form borrows RCX and leaves
+ * through a way out placed just before the block's entry: the caller
+ * emits that first (emit_attention_exit, which gives the rel32 offset of
+ * its jump to the stub) and passes its offset as exit_at; the test then
+ * returns 0.  A soft-TLB block also spends one of VC_SOFT_BUDGET, and
+ * leaves the same way when that was the last. */
+bool emit_attention_uses_exit(bool flags_dead, bool soft);
+uint32_t emit_attention_exit(struct emit *e);
+uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft, uint32_t exit_at);
 
 /* The soft TLB (stlb.h) for an access of `size` bytes at the linear address
  * in r10d: r11 = its page's entry in the read or write table (ring 0's

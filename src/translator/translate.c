@@ -1578,17 +1578,23 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	b->x = x;
 	b->e = (struct emit){.base = tc->base, .pos = tc->used, .limit = (uint32_t)tc->size,
 			     .seg = (mode & XMODE_CPL_MASK) == 3 ? 0x65 : 0};
-	b->start = tc->used;
 	b->page = eip >> PAGE_SHIFT_4K;
 	b->paging = mode & XMODE_PAGING;
 	b->soft = mode & XMODE_SOFT;
 	b->smap = mode & XMODE_SMAP;
 
+	/* The attention test's way out, if it has one, comes just before the
+	 * block's entry, outside the block (no guest instruction is there). */
+	bool flags_dead = flags_dead_at_entry(ins, n);
+	uint32_t exit_at = b->e.pos, attn = 0;
+	if (emit_attention_uses_exit(flags_dead, b->soft))
+		attn = emit_attention_exit(&b->e);
+	b->start = b->e.pos;
 	uint32_t counter = tc_counter_alloc(tc);
 	if (counter != TC_NO_COUNTER)
 		emit_count(&b->e, (uint32_t)((uint8_t *)&tc->counters[counter] - tc->base));
-	uint32_t attn = emit_attention_check(&b->e, flags_dead_at_entry(ins, n), b->soft);
-	add_exit(b, attn, eip, TCX_ATTN, false);
+	uint32_t test = emit_attention_check(&b->e, flags_dead, b->soft, exit_at);
+	add_exit(b, test ? test : attn, eip, TCX_ATTN, false);
 	uint64_t before[4] = {x->stats->insn_verbatim, x->stats->insn_retargeted, x->stats->insn_rewritten,
 			      x->stats->insn_callout};
 	for (unsigned i = 0; i < n && !ended; i++) {

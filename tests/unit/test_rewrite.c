@@ -2,8 +2,11 @@
  * (disassembled with Capstone), and that the rewrites compute what the guest
  * instruction would. */
 #include <capstone/capstone.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
+#include "translator/emit.h"
 #include "unit.h"
 
 static char listing[8192];
@@ -95,10 +98,10 @@ START_TEST(test_young_ring3_goes_through_the_soft_tlb)
 
 	t = translate_in(&m, (const uint8_t[]){0x8A, 0x20}, 2, young); /* mov (%eax),%ah */
 	HAS(t, "mov ah, byte ptr gs:[eax]");
-	LACKS(t, "shrx");
+	LACKS(t, "shrx r11d");
 	t = translate_in(&m, (const uint8_t[]){0x8B, 0x18}, 2, 3 | XMODE_PAGING);
 	HAS(t, "mov ebx, dword ptr gs:[eax]");
-	LACKS(t, "shrx");
+	LACKS(t, "shrx r11d");
 	LACKS(t, "0x130]");
 }
 END_TEST
@@ -298,6 +301,41 @@ START_TEST(test_store_into_next_instruction)
 }
 END_TEST
 
+static void *stop_later(void *arg)
+{
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	vcpu_request_stop(arg);
+	return NULL;
+}
+
+/* A block's attention test falls through while the word is clear (no
+ * taken branch on the usual path) and leaves when a request arrives: a
+ * loop chained to itself ends at a stop asked for from another thread,
+ * through the test's way out before the block. */
+START_TEST(test_attention_test_leaves_a_chained_loop)
+{
+	struct machine m;
+	pthread_t th;
+	machine_init(&m, 0);
+	/* l: lea 1(%eax),%eax; jmp l (no flag write: the RCX form of the test) */
+	const uint8_t code[] = {0x8D, 0x40, 0x01, 0xEB, 0xFB};
+	const char *t = translate_in(&m, code, sizeof code, 0);
+	HAS(t, "mov r11, rcx");
+	if (emit_host_bmi2())
+		HAS(t, "shrx rcx, qword ptr [r15 + 0x138], rcx");
+	HAS(t, "jrcxz 0xfffffffffffffff8"); /* back to the way out, 8 bytes before the entry */
+	m.v.hot->eip = GUEST_CODE;
+	ck_assert_int_eq(pthread_create(&th, NULL, stop_later, &m.v), 0);
+	vcpu_run(&m.v, &m.x);
+	pthread_join(th, NULL);
+	ck_assert(m.v.stopped);
+	ck_assert_uint_gt(m.v.hot->gpr[R_EAX], 1000);
+	ck_assert_uint_gt(m.stats.chains_made, 0);
+	ck_assert_uint_ge(m.stats.exits[EXIT_ATTENTION], 1);
+}
+END_TEST
+
 /* The world switch (switch.S): the x87 state stays the guest's, live in
  * the CPU, and the monitor never touches it; the guest's MXCSR and XMM
  * registers are in VC_FX_GUEST after the exit, and the monitor has its own
@@ -355,6 +393,7 @@ Suite *rewrite_suite(void)
 	tcase_add_test(t, test_page_zero_access_is_emulated);
 	tcase_add_test(t, test_store_into_next_instruction);
 	tcase_add_test(t, test_fpu_state_follows_the_world_switch);
+	tcase_add_test(t, test_attention_test_leaves_a_chained_loop);
 	suite_add_tcase(s, t);
 	return s;
 }
