@@ -1,5 +1,6 @@
 #include "emit.h"
 
+#include <cpuid.h>
 #include <string.h>
 
 #include "../cpu/vcpu_abi.h"
@@ -200,6 +201,16 @@ static void emit_stlb_miss(struct emit *e, bool write, uint32_t insn_at, uint32_
 bool emit_host_bmi2(void)
 {
 	return __builtin_cpu_supports("bmi2");
+}
+
+bool emit_host_sahf(void)
+{
+	static int known = -1; /* asked once: cpuid may trap to a hypervisor */
+	if (known < 0) {
+		unsigned a, b, c, d;
+		known = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & 1);
+	}
+	return known;
 }
 
 /* r11d = r10d >> 12, the page of the access, without touching the flags

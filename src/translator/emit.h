@@ -64,6 +64,8 @@ void emit_stlb_lookup(struct emit *e, bool write, bool kernel, unsigned size, ui
  * shlx, rorx) translated code uses; without it, sequences through xmm8,
  * bswap and lea that leave the flags alone as well. */
 bool emit_host_bmi2(void);
+/* Whether the host has lahf/sahf in 64-bit mode (CPUID 0x80000001 ECX bit 0). */
+bool emit_host_sahf(void);
 /* ECX := the upper half of RCX, up to its byte order (zero and all ones
  * exactly when it was), flags untouched; RCX's upper half is lost. */
 void emit_upper_half_test(struct emit *e);

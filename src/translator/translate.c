@@ -779,14 +779,50 @@ static void emit_popf(struct builder *b, const struct insn *in)
 		0x41, 0x83, 0xE2, 0x01,             /* and $1, %r10d */
 		0x45, 0x23, 0x57, VC_IRQ_WAIT,      /* and VC_IRQ_WAIT(%r15), %r10d */
 		0x45, 0x89, 0x57, VC_ATTN_IRQ,      /* mov %r10d, VC_ATTN_IRQ(%r15) */
-		0x41, 0x81, 0xE0,                   /* and $FL_HOST_HELD, %r8d */
 	};
 	emit_bytes(&b->e, rest, sizeof rest);
-	emit_u32(&b->e, FL_HOST_HELD);
-	const uint8_t load_flags[] = {0x41, 0x50, 0x9D}; /* push %r8; popfq */
-	emit_bytes(&b->e, to_scratch_stack, sizeof to_scratch_stack);
-	emit_bytes(&b->e, load_flags, sizeof load_flags);
-	emit_bytes(&b->e, from_scratch_stack, sizeof from_scratch_stack);
+	/* popfq costs ~14 cycles (the 2026-12-07 host), so when the image
+	 * changes none of the host-held bits beyond the status flags (DF, NT
+	 * and ID as they are: pushf then popf, as Linux's irqsave and
+	 * irqrestore do), OF comes from an add and the others from sahf, ~1
+	 * cycle, RAX kept in R11 meanwhile; an image that changes DF, NT or
+	 * ID goes to the emulator, which runs the popf again (the stores
+	 * above are its own, and it overwrites every flag). */
+	if (emit_host_sahf()) {
+		emit_bytes(&b->e, to_scratch_stack, sizeof to_scratch_stack);
+		const uint8_t read[] = {
+			0x9C,                               /* pushfq */
+			0x41, 0x5A,                         /* pop %r10 */
+			0x4C, 0x89, 0xDC,                   /* mov %r11, %rsp */
+			0x45, 0x31, 0xC2,                   /* xor %r8d, %r10d */
+			0x41, 0xF7, 0xC2,                   /* test $(DF|NT|ID), %r10d */
+		};
+		emit_bytes(&b->e, read, sizeof read);
+		emit_u32(&b->e, FL_HOST_HELD & ~FL_STATUS);
+		at = emit_jcc(&b->e, 0x5, 0);           /* jnz: to the emulator */
+		add_exit(b, at, in->eip, TCX_EMULATE, false);
+		const uint8_t status[] = {
+			0x49, 0x89, 0xC3,                   /* mov %rax, %r11 */
+			0x45, 0x89, 0xC2,                   /* mov %r8d, %r10d */
+			0x41, 0xC1, 0xEA, 0x04,             /* shr $4, %r10d: OF to bit 7 */
+			0x41, 0x80, 0xE2, 0x80,             /* and $0x80, %r10b */
+			0x44, 0x89, 0xC0,                   /* mov %r8d, %eax */
+			0xC1, 0xE0, 0x08,                   /* shl $8, %eax: AH = the image's low byte */
+			0x44, 0x88, 0xD0,                   /* mov %r10b, %al */
+			0x04, 0x80,                         /* add $0x80, %al: OF as in the image */
+			0x9E,                               /* sahf: SF ZF AF PF CF */
+			0x4C, 0x89, 0xD8,                   /* mov %r11, %rax */
+		};
+		emit_bytes(&b->e, status, sizeof status);
+	} else {
+		const uint8_t host_held[] = {0x41, 0x81, 0xE0}; /* and $FL_HOST_HELD, %r8d */
+		emit_bytes(&b->e, host_held, sizeof host_held);
+		emit_u32(&b->e, FL_HOST_HELD);
+		const uint8_t load_flags[] = {0x41, 0x50, 0x9D}; /* push %r8; popfq */
+		emit_bytes(&b->e, to_scratch_stack, sizeof to_scratch_stack);
+		emit_bytes(&b->e, load_flags, sizeof load_flags);
+		emit_bytes(&b->e, from_scratch_stack, sizeof from_scratch_stack);
+	}
 	emit_adjust_esp(&b->e, 4);
 }
 

@@ -260,6 +260,25 @@ START_TEST(test_pushf_popf_virtual_if_and_iopl)
 }
 END_TEST
 
+/* popf of an image that changes only status flags loads them in line
+ * (sahf and an add for OF where the host has sahf); one that changes DF
+ * goes to the emulator, which runs the popf again. */
+START_TEST(test_popf_loads_status_flags_in_line)
+{
+	struct machine m;
+	machine_init(&m, 0);
+	/* push $0x8d7; popf; pushf; pop %eax (OF SF ZF AF PF CF);
+	 * push $0x402; popf; pushf; pop %ebx (DF); cld */
+	const uint8_t code[] = {0x68, 0xD7, 0x08, 0, 0, 0x9D, 0x9C, 0x58,
+				0x68, 0x02, 0x04, 0, 0, 0x9D, 0x9C, 0x5B, 0xFC};
+	machine_run(&m, code, sizeof code);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EAX] & 0xCFF, 0x8D7);
+	ck_assert_uint_eq(m.v.hot->gpr[R_EBX] & 0xCFF, 0x402);
+	if (emit_host_sahf())
+		ck_assert_uint_eq(m.stats.insn_emulated, 2); /* the second popf and the hlt */
+}
+END_TEST
+
 START_TEST(test_loop_and_jump_table_execute)
 {
 	struct machine m;
@@ -389,6 +408,7 @@ Suite *rewrite_suite(void)
 	t = tcase_create("execution");
 	tcase_add_test(t, test_push_pop_call_ret_execute);
 	tcase_add_test(t, test_pushf_popf_virtual_if_and_iopl);
+	tcase_add_test(t, test_popf_loads_status_flags_in_line);
 	tcase_add_test(t, test_loop_and_jump_table_execute);
 	tcase_add_test(t, test_page_zero_access_is_emulated);
 	tcase_add_test(t, test_store_into_next_instruction);
