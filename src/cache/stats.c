@@ -185,11 +185,12 @@ void stats_print(const struct stats *s, const struct tc *tc, unsigned hot, FILE 
 		s->shadow_flushes[0],
 		s->shadow_flushes[1], s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak,
 		s->uaccess_sites);
-	fprintf(out, "  soft TLB: %" PRIu64 " entries made, %" PRIu64 " address spaces gone direct (taking %" PRIu64
+	fprintf(out, "  soft TLB: %" PRIu64 " entries made, %" PRIu64 " dropped unchecked at CR3 loads, %" PRIu64
+		     " address spaces gone direct (taking %" PRIu64
 		     " pages in %" PRIu64 " runs with them), %" PRIu64
 		     " outgrew the host mappings; ring 0: %" PRIu64 " entries made for %" PRIu64
 		     " instructions that touch churning pages\n",
-		s->stlb_fills, s->stlb_promotions, s->adopted_pages, s->adopted_runs, s->stlb_outgrown, s->stlb_kernel_fills,
+		s->stlb_fills, s->stlb_dropped, s->stlb_promotions, s->adopted_pages, s->adopted_runs, s->stlb_outgrown, s->stlb_kernel_fills,
 		s->ksoft_sites);
 	fprintf(out, "  invalidations:");
 	for (int i = 0; i < INVAL_CAUSES; i++)
@@ -258,11 +259,11 @@ int stats_write_json(const struct stats *s, const struct tc *tc, unsigned hot, F
 		s->hidden_faults, s->guest_page_faults, s->prefaults, s->shadow_kept, s->shadow_flushes[0],
 		s->shadow_flushes[1],
 		s->shadow_flushes[2], s->shadow_mappings, s->shadow_mappings_peak, s->uaccess_sites);
-	fprintf(f, "  \"soft_tlb\": {\"entries\": %" PRIu64 ", \"promotions\": %" PRIu64 ", \"adopted_runs\": %" PRIu64
+	fprintf(f, "  \"soft_tlb\": {\"entries\": %" PRIu64 ", \"dropped_at_cr3\": %" PRIu64 ", \"promotions\": %" PRIu64 ", \"adopted_runs\": %" PRIu64
 		   ", \"adopted_pages\": %" PRIu64 ", \"outgrown\": %" PRIu64
 		   ", \"kernel_entries\": %" PRIu64 ", \"kernel_sites\": %" PRIu64 "},\n",
-		s->stlb_fills, s->stlb_promotions, s->adopted_runs, s->adopted_pages, s->stlb_outgrown, s->stlb_kernel_fills,
-		s->ksoft_sites);
+		s->stlb_fills, s->stlb_dropped, s->stlb_promotions, s->adopted_runs, s->adopted_pages, s->stlb_outgrown,
+		s->stlb_kernel_fills, s->ksoft_sites);
 	fprintf(f, "  \"invalidations\": {");
 	for (int i = 0; i < INVAL_CAUSES; i++)
 		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", inval_names[i], s->invalidations[i]);

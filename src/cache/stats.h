@@ -83,6 +83,7 @@ struct stats {
 	uint64_t guest_page_faults;   /* #PF delivered to the guest */
 	uint64_t prefaults;           /* pages mapped at the iret before a #PF's retry */
 	uint64_t stlb_fills;          /* soft TLB entries made (stlb.h) */
+	uint64_t stlb_dropped;        /* entries CR3 loads dropped unchecked (STLB_PROBE_TURNS) */
 	uint64_t stlb_kernel_fills;   /* and ring 0's */
 	uint64_t ksoft_sites;         /* ring-0 instructions marked to use ring 0's soft TLB */
 	uint64_t stlb_promotions;     /* address spaces gone direct */

@@ -208,6 +208,7 @@ void stlb_fill(struct stlb *st, uint32_t page, uint32_t frame, bool rw)
 	sp->frame[i] = frame;
 	sp->rw[i] = rw;
 	set_entry(st, page, frame, rw);
+	sp->fills++;
 	st->stats->stlb_fills++;
 }
 
@@ -264,13 +265,27 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, boo
 		sp->direct = sp->big = false;
 		sp->budget = STLB_YOUNG_BLOCKS;
 		sp->entered = 0;
+		sp->dropping = false;
+		sp->turns = sp->dropped = 0;
 	}
 	if (st->budget)
 		*st->budget = sp->budget;
 	if (!st->read)
 		return; /* not attached yet: every list is empty */
-	uint32_t kept = 0, before = sp->n;
-	for (uint32_t i = 0; i < sp->n; i++) {
+	if (sp->dropped) /* the last switch into it dropped some: were they missed? */
+		sp->dropping = (uint64_t)sp->fills * STLB_REFILL_WORTH < sp->dropped;
+	sp->fills = 0;
+	sp->dropped = 0;
+	uint32_t kept = 0, before = sp->n, look = sp->n;
+	bool drop = sp->n && (sp->dropping || ++sp->turns >= STLB_PROBE_TURNS);
+	if (drop) {
+		/* Only the first few entries are checked, so that a new
+		 * process on a dead one's page directory is still found
+		 * (below); those kept stay in the list. */
+		sp->turns = 0;
+		look = before = sp->n < 4 ? sp->n : 4;
+	}
+	for (uint32_t i = 0; i < look; i++) {
 		uint32_t page = sp->page[i], frame = sp->frame[i];
 		enum stlb_keep a = check(ctx, page, frame, sp->rw[i]);
 		if (a == STLB_DROP)
@@ -282,8 +297,12 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, boo
 		set_entry(st, page, frame, sp->rw[kept]);
 		kept++;
 	}
+	if (drop) {
+		sp->dropped = sp->n - kept;
+		st->stats->stlb_dropped += sp->dropped;
+	}
 	sp->n = kept;
-	if (before >= 8 && kept * 4 < before) {
+	if (before >= (drop ? 4u : 8u) && kept * 4 < before) {
 		sp->direct = sp->big = false;
 		*st->budget = sp->budget = STLB_YOUNG_BLOCKS;
 		sp->entered = 0;

@@ -55,7 +55,9 @@
  *    one, so that a frame turning into code finds them).
  *  - Entries go where the user view's pages go: invlpg, a CR3 load that finds
  *    the tables changed (the same check as the user view's), paging-mode
- *    changes; dropping one is a store, not a system call.
+ *    changes; dropping one is a store, not a system call.  A CR3 load may
+ *    also drop a space's entries unchecked (STLB_PROBE_TURNS), never keep
+ *    one unchecked.
  *  - A page the debugger watches (watch.h) goes through the user view for
  *    the kinds of access watched on it, as a store to code does.
  *  - The soft TLB makes no host mapping after start-up.
@@ -101,9 +103,24 @@ struct gmem;
 struct stats;
 struct watch_set;
 
+/* Whether a CR3 load keeps a space's entries that its tables still give
+ * (a walk each) or drops them all (a soft miss, ~240 cycles, for each one
+ * used again; a walk costs ~45-60 on the 2026-12-07 host, where two
+ * processes switching with 264 entries kept spent ~6,400 cycles a switch
+ * on them and used none).  A space starts keeping; every STLB_PROBE_TURNS
+ * switches into it, and at every one while it drops, it drops them and
+ * counts its fills until it next leaves: it keeps from then on only when
+ * at least one dropped entry in STLB_REFILL_WORTH came back. */
+#define STLB_PROBE_TURNS 16u
+#define STLB_REFILL_WORTH 4u
+
 struct stlb_space {
 	bool direct;            /* promoted: its ring-3 code uses the user view directly */
 	bool big;               /* outgrew the host mappings: soft for good */
+	bool dropping;          /* CR3 loads drop its entries unchecked (above) */
+	uint32_t turns;         /* switches into it since it last dropped */
+	uint32_t dropped;       /* entries the last switch into it dropped unchecked */
+	uint32_t fills;         /* entries made since it last came in */
 	uint64_t budget;        /* soft-TLB block entries left (while another space runs) */
 	uint64_t entered;       /* soft-form block entries since it was young, in whole budgets */
 	uint32_t n, cap;

@@ -489,6 +489,55 @@ START_TEST(test_soft_tlb_follows_the_user_view)
 }
 END_TEST
 
+/* A CR3 load keeps the entries a space's tables still give until a probe
+ * finds them unused: the STLB_PROBE_TURNS-th switch into a space drops them
+ * (the few it checks for a recycled page directory stay); a space that
+ * then made fewer than one fill for STLB_REFILL_WORTH entries dropped
+ * drops them at every switch, one that filled them again keeps them. */
+START_TEST(test_soft_tlb_drops_unused_entries_at_cr3_loads)
+{
+	const uint32_t pd_a = 0x20000, pt_a = 0x21000, pd_b = 0x22000;
+	const uint32_t flags = PTE_P | PTE_W | PTE_U | PTE_A | PTE_D;
+	machine_init(&m, 0);
+	struct stlb *st = &m.shadow.soft;
+	wr(pd_a, pt_a | PTE_P | PTE_W | PTE_U | PTE_A);
+	for (uint32_t i = 0; i < 40; i++)
+		wr(pt_a + 4 * (0x10 + i), (0x300000 + 0x1000 * i) | flags);
+	wr(pd_b, 0);
+	shadow_set_paging(&m.shadow, true);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	const unsigned a = m.shadow.cur;
+	for (uint32_t i = 0; i < 40; i++)
+		stlb_fill(st, 0x10 + i, 0x300 + i, true);
+	for (unsigned turn = 1; turn < STLB_PROBE_TURNS; turn++) {
+		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+		ck_assert_uint_eq(st->space[a].n, 40);   /* checked and kept */
+	}
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(st->space[a].n, 4);        /* the probe: 36 dropped */
+	ck_assert_uint_eq(m.stats.stlb_dropped, 36);
+	ck_assert(st->read[0x10] != 0 && st->read[0x20] == 0);
+	for (uint32_t i = 4; i < 40; i++)
+		stlb_fill(st, 0x10 + i, 0x300 + i, true); /* all used again */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(st->space[a].n, 40);       /* worth keeping */
+	for (unsigned turn = 1; turn <= STLB_PROBE_TURNS; turn++) {
+		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+		shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	}
+	ck_assert_uint_eq(st->space[a].n, 4);        /* probed again, none used since */
+	for (uint32_t i = 4; i < 8; i++)
+		stlb_fill(st, 0x10 + i, 0x300 + i, true); /* 4 of 36: under one in STLB_REFILL_WORTH */
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_b, 0);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	ck_assert_uint_eq(st->space[a].n, 4);        /* dropping at every switch now */
+	ck_assert(st->space[a].dropping);
+}
+END_TEST
+
 Suite *paging_suite(void)
 {
 	Suite *s = suite_create("paging");
@@ -505,6 +554,7 @@ Suite *paging_suite(void)
 	tcase_add_test(t, test_shadow_capacity_bound);
 	tcase_add_test(t, test_shadow_runs_count_as_mappings);
 	tcase_add_test(t, test_soft_tlb_follows_the_user_view);
+	tcase_add_test(t, test_soft_tlb_drops_unused_entries_at_cr3_loads);
 	suite_add_tcase(s, t);
 	return s;
 }
