@@ -375,18 +375,31 @@ END_TEST
  * own; spending it makes a space go direct, and losing most of its entries
  * at a CR3 load young again; a code frame's write entry leads to the user
  * view, whose mappings fault on the store. */
+/* The soft TLB's tests: space A's directory at SOFT_PD_A with one table,
+ * SOFT_PT_A (`pages` entries from linear page `first` to frames from
+ * `frame`), space B's empty; paging on in space A. */
+#define SOFT_PD_A 0x20000u
+#define SOFT_PT_A 0x21000u
+#define SOFT_PD_B 0x22000u
+#define SOFT_FLAGS (PTE_P | PTE_W | PTE_U | PTE_A | PTE_D)
+static void soft_spaces(uint32_t first, uint32_t pages, uint32_t frame)
+{
+	machine_init(&m, 0);
+	wr(SOFT_PD_A, SOFT_PT_A | PTE_P | PTE_W | PTE_U | PTE_A);
+	for (uint32_t i = 0; i < pages; i++)
+		wr(SOFT_PT_A + 4 * (first + i), ((frame + i) << 12) | SOFT_FLAGS);
+	wr(SOFT_PD_B, 0);
+	shadow_set_paging(&m.shadow, true);
+	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, SOFT_PD_A, 0);
+}
+
 START_TEST(test_soft_tlb_follows_the_user_view)
 {
-	const uint32_t pd_a = 0x20000, pt_a = 0x21000, pd_b = 0x22000;
-	const uint32_t flags = PTE_P | PTE_W | PTE_U | PTE_A | PTE_D;
-	machine_init(&m, 0);
+	const uint32_t pd_a = SOFT_PD_A, pt_a = SOFT_PT_A, pd_b = SOFT_PD_B;
+	const uint32_t flags = SOFT_FLAGS;
 	struct stlb *st = &m.shadow.soft;
-	wr(pd_a, pt_a | PTE_P | PTE_W | PTE_U | PTE_A);
-	wr(pt_a + 8, 0x201000 | flags);                 /* 0x2000 -> frame 0x201 */
-	wr(pd_b, 0);
+	soft_spaces(2, 1, 0x201);                       /* 0x2000 -> frame 0x201 */
 	wr(0x201000, 0x5A5A);
-	shadow_set_paging(&m.shadow, true);
-	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
 	const unsigned a = m.shadow.cur;
 	const uint64_t view = shadow_window_base(shadow_uview(a));
 	const uint64_t at = STLB_FRAMES_BASE + 0x201 * 0x1000ull;
@@ -496,16 +509,9 @@ END_TEST
  * drops them at every switch, one that filled them again keeps them. */
 START_TEST(test_soft_tlb_drops_unused_entries_at_cr3_loads)
 {
-	const uint32_t pd_a = 0x20000, pt_a = 0x21000, pd_b = 0x22000;
-	const uint32_t flags = PTE_P | PTE_W | PTE_U | PTE_A | PTE_D;
-	machine_init(&m, 0);
+	const uint32_t pd_a = SOFT_PD_A, pd_b = SOFT_PD_B;
 	struct stlb *st = &m.shadow.soft;
-	wr(pd_a, pt_a | PTE_P | PTE_W | PTE_U | PTE_A);
-	for (uint32_t i = 0; i < 40; i++)
-		wr(pt_a + 4 * (0x10 + i), (0x300000 + 0x1000 * i) | flags);
-	wr(pd_b, 0);
-	shadow_set_paging(&m.shadow, true);
-	shadow_switch_cr3(&m.shadow, CR0_PG | CR0_PE, pd_a, 0);
+	soft_spaces(0x10, 40, 0x300);
 	const unsigned a = m.shadow.cur;
 	for (uint32_t i = 0; i < 40; i++)
 		stlb_fill(st, 0x10 + i, 0x300 + i, true);
