@@ -115,9 +115,19 @@ static void emit_jrcxz_exit(struct emit *e, uint32_t exit_at)
 uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft, uint32_t exit_at)
 {
 	if (!emit_attention_uses_exit(flags_dead, soft)) {
-		const uint8_t cmp[] = {0x49, 0x83, 0x7F, VC_ATTN, 0x00}; /* cmpq $0, VC_ATTN(%r15) */
-		emit_bytes(e, cmp, sizeof cmp);
-		return emit_jcc(e, 0x5, 0); /* jne attention stub */
+		/* Each half on its own: sti and popf store VC_ATTN_IRQ alone,
+		 * and an 8-byte load of a 4-byte store just made cannot be
+		 * forwarded from it (it waits for the store to retire: the nano
+		 * guest's cli/sti loop spent ~8 cycles a turn so). */
+		const uint8_t irq[] = {0x41, 0x83, 0x7F, VC_ATTN_IRQ, 0x00}; /* cmpl $0, VC_ATTN_IRQ(%r15) */
+		emit_bytes(e, irq, sizeof irq);
+		uint32_t jne = e->pos;
+		uint32_t at = emit_jcc(e, 0x5, 0);                           /* jne attention stub */
+		const uint8_t req[] = {0x41, 0x83, 0x7F, VC_ATTN_REQ, 0x00, /* cmpl $0, VC_ATTN_REQ(%r15) */
+				       0x75};                                /* jne to the jne above */
+		emit_bytes(e, req, sizeof req);
+		emit_u8(e, (uint8_t)(int8_t)((int32_t)jne - (int32_t)(e->pos + 1)));
+		return at;
 	}
 	const uint8_t save[] = {0x49, 0x89, 0xCB}; /* mov %rcx, %r11 */
 	emit_bytes(e, save, sizeof save);

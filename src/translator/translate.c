@@ -1597,8 +1597,6 @@ static unsigned decode_block(struct xlate *x, uint32_t eip, uint32_t phys, uint3
 		phys += in->d.length;
 		if (ends || phys >= page_end)
 			break;
-		if (n >= 2 && ins[n - 2].cls == XC_STI)
-			break; /* the interrupt shadow of sti covers one instruction */
 	}
 	return n;
 }
@@ -1634,8 +1632,22 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 	uint64_t before[4] = {x->stats->insn_verbatim, x->stats->insn_retargeted, x->stats->insn_rewritten,
 			      x->stats->insn_callout};
 	for (unsigned i = 0; i < n && !ended; i++) {
+		/* sti's interrupt shadow covers one instruction; an interrupt
+		 * waiting for the window is taken before the next.  Where the
+		 * flags are dead there, a cmp of VC_ATTN_IRQ (which sti set from
+		 * VC_IRQ_WAIT) leaves for it (TCX_STI) and the block goes on;
+		 * elsewhere the block ends, and the next one's entry test looks. */
+		bool window = i >= 2 && ins[i - 2].cls == XC_STI;
+		if (window && !flags_dead_at_entry(&ins[i], n - i))
+			break;
 		b->map[b->n_insns++] = (struct tc_insn_map){i == 0 ? 0 : b->e.pos - b->start, ins[i].eip};
 		b->insn_at = b->start + b->map[b->n_insns - 1].host;
+		if (window) {
+			/* Requests wait for the next block's entry. */
+			const uint8_t cmp[] = {0x41, 0x83, 0x7F, VC_ATTN_IRQ, 0x00}; /* cmpl $0, VC_ATTN_IRQ(%r15) */
+			emit_bytes(&b->e, cmp, sizeof cmp);
+			add_exit(b, emit_jcc(&b->e, 0x5, 0), ins[i].eip, TCX_STI, false);
+		}
 		ended = emit_insn(b, (struct insn *)&ins[i]);
 	}
 	uint32_t end_eip = ins[b->n_insns - 1].eip + ins[b->n_insns - 1].d.length;

@@ -1,15 +1,17 @@
 /* The local APIC: the periodic and one-shot timer, masking, the task
- * priority holding back an interrupt, self-IPIs (fixed and NMI), and LINT0
- * gating the 8259A in virtual wire mode. */
+ * priority holding back an interrupt, self-IPIs (fixed and NMI), an
+ * interrupt waiting at sti taken right after its shadow, and LINT0 gating
+ * the 8259A in virtual wire mode. */
 #include "rt/rt.h"
 
 #define APIC(off) (*(volatile u32 *)(0xFEE00000u + (off)))
 
-volatile u32 timer_ticks, ipis, nmis, pic_ticks;
-extern void timer_stub(void), ipi_stub(void), pic_stub(void);
+volatile u32 timer_ticks, ipis, nmis, pic_ticks, seen_ecx;
+extern void timer_stub(void), ipi_stub(void), pic_stub(void), ecx_stub(void);
 __asm__(".text\n"
 	"timer_stub: incl timer_ticks\n movl $0, 0xFEE000B0\n iret\n"
 	"ipi_stub: incl ipis\n movl $0, 0xFEE000B0\n iret\n"
+	"ecx_stub: movl %ecx, seen_ecx\n movl $0, 0xFEE000B0\n iret\n"
 	"pic_stub: incl pic_ticks\n pushl %eax\n movb $0x20, %al\n outb %al, $0x20\n popl %eax\n iret\n");
 
 static int on_nmi(struct trap_frame *f)
@@ -47,11 +49,12 @@ void test_main(u32 magic, u32 mbi)
 {
 	(void)magic;
 	(void)mbi;
-	plan(11);
+	plan(13);
 	fault_hook = on_nmi;
 	idt_set(0x40, timer_stub, 0);
 	idt_set(0x50, ipi_stub, 0);
 	idt_set(0x20, pic_stub, 0);
+	idt_set(0x51, ecx_stub, 0);
 
 	APIC(0x3E0) = 0x3;                    /* divide by 16: 62.5 MHz */
 	APIC(0x320) = 0x20040;                /* periodic, vector 0x40 */
@@ -100,6 +103,19 @@ void test_main(u32 magic, u32 mbi)
 	APIC(0x300) = 0x40400;                /* self NMI */
 	settle(&nmis, 1);
 	ok(nmis == 1, "an NMI by IPI arrives with IF = 0");
+
+	/* A self-IPI made while IF = 0 waits for sti and its shadow (the
+	 * nop): it is taken before the first add, whether the flags are dead
+	 * there (add) or live (adc reads CF). */
+	u32 ecx;
+	seen_ecx = 99;
+	APIC(0x300) = 0x40051;
+	__asm__ volatile("xorl %0, %0\n sti\n nop\n addl $1, %0\n addl $1, %0\n cli" : "=c"(ecx) : : "cc");
+	ok(seen_ecx == 0 && ecx == 2, "an interrupt waiting at sti comes after its shadow (flags dead next)");
+	seen_ecx = 99;
+	APIC(0x300) = 0x40051;
+	__asm__ volatile("xorl %0, %0\n sti\n nop\n adcl $1, %0\n addl $1, %0\n cli" : "=c"(ecx) : : "cc");
+	ok(seen_ecx == 0 && ecx >= 2, "an interrupt waiting at sti comes after its shadow (flags live next)");
 
 	/* Virtual wire: the 8259A reaches the CPU only through LINT0. */
 	outb(0x20, 0x11); outb(0x21, 0x20); outb(0x21, 0x04); outb(0x21, 0x01);
