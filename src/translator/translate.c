@@ -757,15 +757,38 @@ static void emit_pushf(struct builder *b)
 	emit_adjust_esp(&b->e, -4);
 }
 
+/* popfq costs ~14 cycles (the 2026-12-07 host), so when the image changes
+ * none of the host-held bits beyond the status flags and sets no TF (DF,
+ * NT and ID as they are: pushf then popf, as Linux's irqsave and
+ * irqrestore do), OF comes from an add and the others from sahf, ~1 cycle,
+ * RAX kept in R11 meanwhile.  Any other image goes to the emulator before
+ * anything is stored (the test clobbers only flags the popf replaces),
+ * which runs the popf and single-steps from it under TF; so does every
+ * popf while the host steps the block (its TF differs from the image's).
+ * Without sahf, TF alone is tested and popfq loads the host-held bits. */
 static void emit_popf(struct builder *b, const struct insn *in)
 {
-	const uint8_t load[] = {
-		0x44, 0x8B, 0x04, 0x24,             /* mov (%esp), %r8d */
-		0x41, 0xF7, 0xC0, 0x00, 0x01, 0x00, 0x00, /* test $TF, %r8d */
-	};
+	bool sahf = emit_host_sahf();
+	uint32_t at;
+	const uint8_t load[] = {0x44, 0x8B, 0x04, 0x24}; /* mov (%esp), %r8d */
 	emit_guest_prefix(&b->e);
 	emit_bytes(&b->e, load, sizeof load);
-	uint32_t at = emit_jcc(&b->e, 0x5, 0);  /* jnz: single-step requested */
+	if (sahf) {
+		emit_bytes(&b->e, to_scratch_stack, sizeof to_scratch_stack);
+		const uint8_t read[] = {
+			0x9C,                               /* pushfq */
+			0x41, 0x5A,                         /* pop %r10 */
+			0x4C, 0x89, 0xDC,                   /* mov %r11, %rsp */
+			0x45, 0x31, 0xC2,                   /* xor %r8d, %r10d */
+			0x41, 0xF7, 0xC2,                   /* test $(TF|DF|NT|ID), %r10d */
+		};
+		emit_bytes(&b->e, read, sizeof read);
+		emit_u32(&b->e, FL_TF | (FL_HOST_HELD & ~FL_STATUS));
+	} else {
+		const uint8_t tf[] = {0x41, 0xF7, 0xC0, 0x00, 0x01, 0x00, 0x00}; /* test $TF, %r8d */
+		emit_bytes(&b->e, tf, sizeof tf);
+	}
+	at = emit_jcc(&b->e, 0x5, 0); /* jnz: to the emulator */
 	add_exit(b, at, in->eip, TCX_EMULATE, false);
 	const uint8_t rest[] = {
 		0x45, 0x89, 0xC2,                   /* mov %r8d, %r10d */
@@ -781,26 +804,7 @@ static void emit_popf(struct builder *b, const struct insn *in)
 		0x45, 0x89, 0x57, VC_ATTN_IRQ,      /* mov %r10d, VC_ATTN_IRQ(%r15) */
 	};
 	emit_bytes(&b->e, rest, sizeof rest);
-	/* popfq costs ~14 cycles (the 2026-12-07 host), so when the image
-	 * changes none of the host-held bits beyond the status flags (DF, NT
-	 * and ID as they are: pushf then popf, as Linux's irqsave and
-	 * irqrestore do), OF comes from an add and the others from sahf, ~1
-	 * cycle, RAX kept in R11 meanwhile; an image that changes DF, NT or
-	 * ID goes to the emulator, which runs the popf again (the stores
-	 * above are its own, and it overwrites every flag). */
-	if (emit_host_sahf()) {
-		emit_bytes(&b->e, to_scratch_stack, sizeof to_scratch_stack);
-		const uint8_t read[] = {
-			0x9C,                               /* pushfq */
-			0x41, 0x5A,                         /* pop %r10 */
-			0x4C, 0x89, 0xDC,                   /* mov %r11, %rsp */
-			0x45, 0x31, 0xC2,                   /* xor %r8d, %r10d */
-			0x41, 0xF7, 0xC2,                   /* test $(DF|NT|ID), %r10d */
-		};
-		emit_bytes(&b->e, read, sizeof read);
-		emit_u32(&b->e, FL_HOST_HELD & ~FL_STATUS);
-		at = emit_jcc(&b->e, 0x5, 0);           /* jnz: to the emulator */
-		add_exit(b, at, in->eip, TCX_EMULATE, false);
+	if (sahf) {
 		const uint8_t status[] = {
 			0x49, 0x89, 0xC3,                   /* mov %rax, %r11 */
 			0x45, 0x89, 0xC2,                   /* mov %r8d, %r10d */
