@@ -61,18 +61,9 @@ void emit_exit_stub(struct emit *e, uint32_t arg)
 	emit_bytes(e, jmp, sizeof jmp);
 }
 
-/* rel8 of a short jump whose displacement byte is at `at`, to `target`. */
-static void set_rel8(struct emit *e, uint32_t at, uint32_t target)
-{
-	int32_t rel = (int32_t)target - (int32_t)(at + 1);
-	BT86_ASSERT(rel >= -128 && rel <= 127);
-	if (!e->overflow)
-		e->base[at] = (uint8_t)(int8_t)rel;
-}
-
 void emit_lookup(struct emit *e, uint32_t miss_stub)
 {
-	static const uint8_t set[] = {
+	static const uint8_t probe[] = {
 		0x47, 0x8D, 0x14, 0xC0,       /* lea (%r8,%r8,8), %r10d */
 		0x41, 0x0F, 0xCA,             /* bswap %r10d */
 		0x47, 0x8D, 0x14, 0x10,       /* lea (%r8,%r10), %r10d */
@@ -81,37 +72,23 @@ void emit_lookup(struct emit *e, uint32_t miss_stub)
 		0x49, 0x89, 0xCB,             /* mov %rcx, %r11 */
 		0x43, 0x8B, 0x0C, 0xD6,       /* mov (%r14,%r10,8), %ecx   (-eip) */
 		0x42, 0x8D, 0x0C, 0x01,       /* lea (%rcx,%r8), %ecx      (0 on a hit) */
-		0x48, 0x8D, 0x49, 0xFF,       /* lea -1(%rcx), %rcx: all ones on a hit, else below 2^32 */
+		0xE3, 0x17,                   /* jrcxz hit */
+		0x43, 0x8B, 0x4C, 0xD6, 0x08, /* mov 8(%r14,%r10,8), %ecx  (way 1) */
+		0x42, 0x8D, 0x0C, 0x01,       /* lea (%rcx,%r8), %ecx */
+		0xE3, 0x08,                   /* jrcxz hit1 */
+		0x4C, 0x89, 0xD9,             /* mov %r11, %rcx */
 	};
-	/* Way 0's hit falls through (a taken branch there made call/ret cost
-	 * 6.4 or 14.6 cycles by where the cache put the code, the 2026-12-07
-	 * host): ECX = RCX's upper half, zero exactly on a miss. */
-	emit_bytes(e, set, sizeof set);
-	emit_upper_half_test(e);
-	const uint8_t jecxz[] = {0x67, 0xE3, 0x00}; /* jecxz way1 */
-	emit_bytes(e, jecxz, sizeof jecxz);
-	uint32_t to_way1 = e->pos - 1;
-	uint32_t hit = e->pos;
-	static const uint8_t go[] = {
+	static const uint8_t hit[] = {
+		0x45, 0x8D, 0x52, 0x01,       /* hit1: lea 1(%r10), %r10d */
 		0x47, 0x8B, 0x54, 0xD6, 0x04, /* hit: mov 4(%r14,%r10,8), %r10d */
 		0x4C, 0x89, 0xD9,             /* mov %r11, %rcx */
 		0x4D, 0x8D, 0x6D, 0x01,       /* lea 1(%r13), %r13   (hit count) */
 		0x4F, 0x8D, 0x14, 0x16,       /* lea (%r14,%r10), %r10 */
 		0x41, 0xFF, 0xE2,             /* jmp *%r10 */
 	};
-	emit_bytes(e, go, sizeof go);
-	set_rel8(e, to_way1, e->pos);
-	static const uint8_t way1[] = {
-		0x43, 0x8B, 0x4C, 0xD6, 0x08, /* way1: mov 8(%r14,%r10,8), %ecx */
-		0x42, 0x8D, 0x0C, 0x01,       /* lea (%rcx,%r8), %ecx */
-		0xE3, 0x08,                   /* jrcxz hit1 */
-		0x4C, 0x89, 0xD9,             /* mov %r11, %rcx */
-	};
-	emit_bytes(e, way1, sizeof way1);
-	emit_jmp(e, miss_stub);          /* 5 bytes: the jrcxz to hit1 skips 3 + 5 */
-	const uint8_t hit1[] = {0x45, 0x8D, 0x52, 0x01, 0xEB, 0x00}; /* hit1: lea 1(%r10), %r10d; jmp hit */
-	emit_bytes(e, hit1, sizeof hit1);
-	set_rel8(e, e->pos - 1, hit);
+	emit_bytes(e, probe, sizeof probe);
+	emit_jmp(e, miss_stub);          /* 5 bytes: the jrcxz to hit1 skips 3 + 5, the one to hit 5 + 4 + 2 + 8 + 4 */
+	emit_bytes(e, hit, sizeof hit);
 }
 
 bool emit_attention_uses_exit(bool flags_dead, bool soft)
