@@ -62,21 +62,23 @@ static size_t hottest(const struct tc *tc, unsigned hot, struct tc_block ***out)
 	return n < hot ? n : hot;
 }
 
-static void disassemble(const struct tc *tc, const struct tc_block *b, FILE *out, bool json)
+/* Capstone's listing of `len` bytes at `addr`: one JSON string each, or a
+ * line each after `indent`. */
+static void listing(cs_mode mode, const uint8_t *code, size_t len, uint64_t addr, const char *indent, bool json,
+		    FILE *out)
 {
 	csh cs;
 	cs_insn *insn;
-	const uint8_t *code = gmem_ptr(tc->mem, b->phys, b->guest_len);
 
-	if (!code || cs_open(CS_ARCH_X86, CS_MODE_32, &cs) != CS_ERR_OK)
+	if (!code || cs_open(CS_ARCH_X86, mode, &cs) != CS_ERR_OK)
 		return;
-	size_t n = cs_disasm(cs, code, b->guest_len, b->eip, 0, &insn);
+	size_t n = cs_disasm(cs, code, len, addr, 0, &insn);
 	for (size_t i = 0; i < n; i++) {
 		if (json)
 			fprintf(out, "%s\"%08" PRIx64 "  %s %s\"", i ? ", " : "", insn[i].address,
 				insn[i].mnemonic, insn[i].op_str);
 		else
-			fprintf(out, "      %08" PRIx64 "  %s %s\n", insn[i].address, insn[i].mnemonic,
+			fprintf(out, "%s%08" PRIx64 "  %s %s\n", indent, insn[i].address, insn[i].mnemonic,
 				insn[i].op_str);
 	}
 	if (n)
@@ -84,22 +86,17 @@ static void disassemble(const struct tc *tc, const struct tc_block *b, FILE *out
 	cs_close(&cs);
 }
 
+static void disassemble(const struct tc *tc, const struct tc_block *b, FILE *out, bool json)
+{
+	listing(CS_MODE_32, gmem_ptr(tc->mem, b->phys, b->guest_len), b->guest_len, b->eip, "      ", json, out);
+}
+
 /* The block's translation as it sits in the cache (chained branches show
  * their targets' offsets), stubs included, each line at its offset. */
 static void disassemble_host(const struct tc *tc, const struct tc_block *b, FILE *out)
 {
-	csh cs;
-	cs_insn *insn;
-
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
-		return;
 	fprintf(out, "      translation: %u bytes at cache offset %#x\n", b->host_len, b->host);
-	size_t n = cs_disasm(cs, tc->base + b->host, b->host_len, b->host, 0, &insn);
-	for (size_t i = 0; i < n; i++)
-		fprintf(out, "        %08" PRIx64 "  %s %s\n", insn[i].address, insn[i].mnemonic, insn[i].op_str);
-	if (n)
-		cs_free(insn, n);
-	cs_close(&cs);
+	listing(CS_MODE_64, tc->base + b->host, b->host_len, b->host, "        ", false, out);
 }
 
 /* Mnemonics the emulator ran, most frequent first; returns how many. */

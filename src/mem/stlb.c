@@ -279,11 +279,9 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, boo
 	uint32_t kept = 0, before = sp->n, look = sp->n;
 	bool drop = sp->n && (sp->dropping || ++sp->turns >= STLB_PROBE_TURNS);
 	if (drop) {
-		/* Only the first few entries are checked, so that a new
-		 * process on a dead one's page directory is still found
-		 * (below); those kept stay in the list. */
+		/* Those checked and kept stay in the list. */
 		sp->turns = 0;
-		look = before = sp->n < 4 ? sp->n : 4;
+		look = before = sp->n < STLB_DROP_CHECKED ? sp->n : STLB_DROP_CHECKED;
 	}
 	for (uint32_t i = 0; i < look; i++) {
 		uint32_t page = sp->page[i], frame = sp->frame[i];
@@ -302,7 +300,7 @@ void stlb_switch(struct stlb *st, unsigned k, uint64_t view, uint64_t kview, boo
 		st->stats->stlb_dropped += sp->dropped;
 	}
 	sp->n = kept;
-	if (before >= (drop ? 4u : 8u) && kept * 4 < before) {
+	if (before >= (drop ? STLB_DROP_CHECKED : 8u) && kept * 4 < before) {
 		sp->direct = sp->big = false;
 		*st->budget = sp->budget = STLB_YOUNG_BLOCKS;
 		sp->entered = 0;

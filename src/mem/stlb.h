@@ -113,6 +113,9 @@ struct watch_set;
  * at least one dropped entry in STLB_REFILL_WORTH came back. */
 #define STLB_PROBE_TURNS 16u
 #define STLB_REFILL_WORTH 4u
+/* A drop still checks this many of the oldest entries, for a recycled
+ * page directory (a new process, young again when none agrees). */
+#define STLB_DROP_CHECKED 4u
 
 struct stlb_space {
 	bool direct;            /* promoted: its ring-3 code uses the user view directly */

@@ -103,13 +103,21 @@ uint32_t emit_attention_exit(struct emit *e)
 	return emit_jmp(e, 0);                       /* jmp attention stub */
 }
 
-/* jrcxz back to the way out at exit_at, which lies before the block. */
-static void emit_jrcxz_exit(struct emit *e, uint32_t exit_at)
+/* A short jump (jrcxz 0xE3, jmp 0xEB) back to the way out at exit_at,
+ * which lies before the block. */
+static void emit_short_to_exit(struct emit *e, uint8_t opcode, uint32_t exit_at)
 {
 	int32_t rel = (int32_t)exit_at - (int32_t)(e->pos + 2);
 	BT86_ASSERT(rel >= -128);
-	emit_u8(e, 0xE3);
+	emit_u8(e, opcode);
 	emit_u8(e, (uint8_t)(int8_t)rel);
+}
+
+uint32_t emit_attention_irq_test(struct emit *e)
+{
+	const uint8_t irq[] = {0x41, 0x83, 0x7F, VC_ATTN_IRQ, 0x00}; /* cmpl $0, VC_ATTN_IRQ(%r15) */
+	emit_bytes(e, irq, sizeof irq);
+	return emit_jcc(e, 0x5, 0);                                  /* jne attention stub */
 }
 
 uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft, uint32_t exit_at)
@@ -119,10 +127,7 @@ uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft, uint32
 		 * and an 8-byte load of a 4-byte store just made cannot be
 		 * forwarded from it (it waits for the store to retire: the nano
 		 * guest's cli/sti loop spent ~8 cycles a turn so). */
-		const uint8_t irq[] = {0x41, 0x83, 0x7F, VC_ATTN_IRQ, 0x00}; /* cmpl $0, VC_ATTN_IRQ(%r15) */
-		emit_bytes(e, irq, sizeof irq);
-		uint32_t jne = e->pos;
-		uint32_t at = emit_jcc(e, 0x5, 0);                           /* jne attention stub */
+		uint32_t at = emit_attention_irq_test(e), jne = at - 2;
 		const uint8_t req[] = {0x41, 0x83, 0x7F, VC_ATTN_REQ, 0x00, /* cmpl $0, VC_ATTN_REQ(%r15) */
 				       0x75};                                /* jne to the jne above */
 		emit_bytes(e, req, sizeof req);
@@ -146,17 +151,14 @@ uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft, uint32
 			0xC4, 0xE2, 0xAB, 0xF7, 0xC9,            /* shrx %r10, %rcx, %rcx */
 		};
 		emit_bytes(e, test, sizeof test);
-		emit_jrcxz_exit(e, exit_at);
+		emit_short_to_exit(e, 0xE3, exit_at);
 	} else {
 		static const uint8_t test[] = {
 			0x49, 0x8B, 0x4F, VC_ATTN, /* mov VC_ATTN(%r15), %rcx */
 			0xE3, 0x02,                /* jrcxz clear */
 		};
 		emit_bytes(e, test, sizeof test);
-		int32_t rel = (int32_t)exit_at - (int32_t)(e->pos + 2);
-		BT86_ASSERT(rel >= -128);
-		emit_u8(e, 0xEB); /* jmp to the way out */
-		emit_u8(e, (uint8_t)(int8_t)rel);
+		emit_short_to_exit(e, 0xEB, exit_at);
 	}
 	if (soft) {
 		/* A soft-TLB block also spends one of its space's block entries
@@ -167,7 +169,7 @@ uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft, uint32
 			0x49, 0x89, 0x8F, VC_SOFT_BUDGET & 0xFF, VC_SOFT_BUDGET >> 8, 0, 0, /* mov %rcx, VC_SOFT_BUDGET(%r15) */
 		};
 		emit_bytes(e, budget, sizeof budget);
-		emit_jrcxz_exit(e, exit_at);
+		emit_short_to_exit(e, 0xE3, exit_at);
 	}
 	const uint8_t restore[] = {0x4C, 0x89, 0xD9}; /* clear: mov %r11, %rcx */
 	emit_bytes(e, restore, sizeof restore);

@@ -45,6 +45,9 @@ void emit_lookup(struct emit *e, uint32_t miss_stub);
  * returns 0.  A soft-TLB block also spends one of VC_SOFT_BUDGET, and
  * leaves the same way when that was the last. */
 bool emit_attention_uses_exit(bool flags_dead, bool soft);
+/* cmpl $0, VC_ATTN_IRQ(%r15); jne: returns the jne's rel32 offset (the cmp
+ * form's first half, and the window test after sti's shadow). */
+uint32_t emit_attention_irq_test(struct emit *e);
 uint32_t emit_attention_exit(struct emit *e);
 uint32_t emit_attention_check(struct emit *e, bool flags_dead, bool soft, uint32_t exit_at);
 

@@ -1646,12 +1646,8 @@ static struct tc_block *build(struct xlate *x, uint32_t eip, uint32_t phys, uint
 			break;
 		b->map[b->n_insns++] = (struct tc_insn_map){i == 0 ? 0 : b->e.pos - b->start, ins[i].eip};
 		b->insn_at = b->start + b->map[b->n_insns - 1].host;
-		if (window) {
-			/* Requests wait for the next block's entry. */
-			const uint8_t cmp[] = {0x41, 0x83, 0x7F, VC_ATTN_IRQ, 0x00}; /* cmpl $0, VC_ATTN_IRQ(%r15) */
-			emit_bytes(&b->e, cmp, sizeof cmp);
-			add_exit(b, emit_jcc(&b->e, 0x5, 0), ins[i].eip, TCX_STI, false);
-		}
+		if (window) /* requests wait for the next block's entry */
+			add_exit(b, emit_attention_irq_test(&b->e), ins[i].eip, TCX_STI, false);
 		ended = emit_insn(b, (struct insn *)&ins[i]);
 	}
 	uint32_t end_eip = ins[b->n_insns - 1].eip + ins[b->n_insns - 1].d.length;
